@@ -1,0 +1,12 @@
+//! release-oci: turn an Elixir or Erlang project into a production OCI image.
+//!
+//! Stages, each a module with one job: [`cli`] (flags → validated settings), [`project`] (what to
+//! build), [`builder`] (assembles the release in a container or on the host), [`release`] (the
+//! release directory model), [`plan`] (release → layer specs), [`layer`] (deterministic tar + gzip +
+//! digests), [`image`] (OCI config/manifest), [`base`] (base image sources), [`sink`] (OCI layout,
+//! archive, engine), all over a content-addressed [`store`].
+
+pub mod digest;
+pub mod layer;
+pub mod store;
+pub mod triple;

@@ -1,0 +1,177 @@
+//! Target triples (`ARCH-VENDOR-OS-ABI`, as Rust and GCC spell them) and what they mean for an
+//! image: the OCI platform, the libc, and the default builder and runtime images.
+
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Arch {
+    X86_64,
+    Aarch64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Libc {
+    Gnu,
+    Musl,
+}
+
+/// A supported target triple.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Triple {
+    pub arch: Arch,
+    pub vendor: String,
+    pub libc: Libc,
+}
+
+/// The OCI platform of an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Platform {
+    pub os: &'static str,
+    pub architecture: &'static str,
+    pub variant: Option<&'static str>,
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(v) = self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
+}
+
+pub const SUPPORTED: &[&str] = &[
+    "x86_64-unknown-linux-gnu",
+    "x86_64-unknown-linux-musl",
+    "aarch64-unknown-linux-gnu",
+    "aarch64-unknown-linux-musl",
+];
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("unsupported target triple {triple:?}: {reason}; supported triples: {}", SUPPORTED.join(", "))]
+pub struct TripleError {
+    pub triple: String,
+    pub reason: String,
+}
+
+impl FromStr for Triple {
+    type Err = TripleError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = |reason: &str| TripleError { triple: s.to_string(), reason: reason.to_string() };
+        let parts: Vec<&str> = s.split('-').collect();
+        // ARCH-VENDOR-OS-ABI, or ARCH-OS-ABI with the vendor left out (as Debian writes them).
+        let (arch, vendor, os, abi) = match parts.as_slice() {
+            [a, v, o, b] => (*a, *v, *o, *b),
+            [a, o, b] => (*a, "unknown", *o, *b),
+            _ => return Err(err("expected ARCH-VENDOR-OS-ABI")),
+        };
+        let arch = match arch {
+            "x86_64" | "amd64" => Arch::X86_64,
+            "aarch64" | "arm64" => Arch::Aarch64,
+            other => return Err(err(&format!("architecture {other:?} is not supported"))),
+        };
+        if os != "linux" {
+            return Err(err(&format!("operating system {os:?} is not supported (images are linux)")));
+        }
+        let libc = match abi {
+            "gnu" => Libc::Gnu,
+            "musl" => Libc::Musl,
+            other => return Err(err(&format!("ABI {other:?} is not supported (gnu or musl)"))),
+        };
+        if vendor.is_empty() {
+            return Err(err("empty vendor"));
+        }
+        Ok(Triple { arch, vendor: vendor.to_string(), libc })
+    }
+}
+
+impl fmt::Display for Triple {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let arch = match self.arch {
+            Arch::X86_64 => "x86_64",
+            Arch::Aarch64 => "aarch64",
+        };
+        let abi = match self.libc {
+            Libc::Gnu => "gnu",
+            Libc::Musl => "musl",
+        };
+        write!(f, "{arch}-{}-linux-{abi}", self.vendor)
+    }
+}
+
+impl Triple {
+    pub fn platform(&self) -> Platform {
+        match self.arch {
+            Arch::X86_64 => Platform { os: "linux", architecture: "amd64", variant: None },
+            Arch::Aarch64 => Platform { os: "linux", architecture: "arm64", variant: Some("v8") },
+        }
+    }
+
+    /// The triple of the machine this program runs on, when it is a supported one.
+    pub fn host() -> Option<Triple> {
+        let arch = match std::env::consts::ARCH {
+            "x86_64" => Arch::X86_64,
+            "aarch64" => Arch::Aarch64,
+            _ => return None,
+        };
+        if std::env::consts::OS != "linux" {
+            return None;
+        }
+        // The libc of the host is the one its dynamic loader belongs to.
+        let musl = std::fs::read_dir("/lib")
+            .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with("ld-musl-")))
+            .unwrap_or(false);
+        let libc = if musl { Libc::Musl } else { Libc::Gnu };
+        Some(Triple { arch, vendor: "unknown".into(), libc })
+    }
+
+    /// The default builder image: built from `base-images/<flavour>/Dockerfile` (on top of the
+    /// hexpm Elixir images) or, offline, by `base-images/build-local.sh` from Debian packages.
+    /// Multi-architecture: the platform picks the variant.
+    pub fn default_builder_image(&self) -> &'static str {
+        match self.libc {
+            Libc::Gnu => "release-oci/builder:debian-bookworm",
+            Libc::Musl => "release-oci/builder:alpine",
+        }
+    }
+
+    /// The default runtime base image for this triple (same libc as the builder).
+    pub fn default_base_image(&self) -> &'static str {
+        match self.libc {
+            Libc::Gnu => "release-oci/runtime:debian-bookworm",
+            Libc::Musl => "release-oci/runtime:alpine",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_supported_triples() {
+        for s in SUPPORTED {
+            let t: Triple = s.parse().unwrap();
+            assert_eq!(t.to_string(), *s);
+        }
+        let t: Triple = "aarch64-unknown-linux-musl".parse().unwrap();
+        assert_eq!(t.platform(), Platform { os: "linux", architecture: "arm64", variant: Some("v8") });
+        assert_eq!(t.libc, Libc::Musl);
+        let t: Triple = "x86_64-linux-gnu".parse().unwrap();
+        assert_eq!(t.platform().to_string(), "linux/amd64");
+        assert_eq!(t.default_builder_image(), "release-oci/builder:debian-bookworm");
+    }
+
+    #[test]
+    fn rejects_unsupported_with_the_list() {
+        for bad in ["x86_64-apple-darwin", "riscv64gc-unknown-linux-gnu", "x86_64-pc-windows-msvc", "x86_64", "x86_64-unknown-linux-uclibc"] {
+            let e = bad.parse::<Triple>().unwrap_err();
+            let msg = e.to_string();
+            assert!(msg.contains(bad), "{msg}");
+            assert!(msg.contains("x86_64-unknown-linux-musl"), "{msg}");
+        }
+    }
+}
