@@ -6,13 +6,13 @@
 #   FORCE=1 base-images/build-local.sh    # rebuild even if present
 #
 # Images (x86_64-unknown-linux-gnu, Debian bookworm):
-#   release-oci/builder:bookworm   Elixir, Erlang/OTP (+ headers), git, gcc/make, static tini
-#   release-oci/runtime:bookworm   minimal Debian with the libraries ERTS links (libssl3, libstdc++, ...)
+#   release-oci/builder:debian-bookworm   Elixir, Erlang/OTP (+ headers), git, gcc/make, static tini
+#   release-oci/runtime:debian-bookworm   minimal Debian with the libraries ERTS links (libssl3, libstdc++, ...)
 set -euo pipefail
 
 SUITE=${SUITE:-bookworm}
-BUILDER_TAG=${BUILDER_TAG:-release-oci/builder:$SUITE}
-RUNTIME_TAG=${RUNTIME_TAG:-release-oci/runtime:$SUITE}
+BUILDER_TAG=${BUILDER_TAG:-release-oci/builder:debian-$SUITE}
+RUNTIME_TAG=${RUNTIME_TAG:-release-oci/runtime:debian-$SUITE}
 WORK=${WORK:-/var/cache/release-oci/rootfs}
 
 log() { printf '[base-images] %s\n' "$*" >&2; }
