@@ -1,0 +1,153 @@
+//! Base image sources: where the runtime base comes from (a local Docker image, an OCI layout,
+//! or nothing), turned into a [`BaseImage`] whose layers are in the blob store.
+//! Registries come next; `BaseRef` has room for them.
+
+mod daemon;
+mod files;
+
+use crate::image::BaseImage;
+use crate::store::BlobStore;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+pub use files::read_file_from_layers;
+
+/// Where a base image comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BaseRef {
+    /// An image in the local Docker engine (`docker-daemon:NAME` or a plain name).
+    Daemon(String),
+    /// An OCI image layout directory (`oci:DIR[:TAG]`).
+    Layout { dir: PathBuf, tag: Option<String> },
+    /// No base at all (`scratch`): only the release and what release-oci adds.
+    Scratch,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BaseError {
+    #[error("base image {name} is not in the Docker engine; build it (base-images/build-local.sh makes the default ones) or pass another --base")]
+    NotFound { name: String },
+    #[error("cannot read base image {name} from the Docker engine")]
+    Docker {
+        name: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("cannot read base image {name}: {reason}")]
+    Invalid { name: String, reason: String },
+    #[error("cannot read base image {name}")]
+    Io {
+        name: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot store base image {name}")]
+    Store {
+        name: String,
+        #[source]
+        source: crate::store::StoreError,
+    },
+    #[error("cannot import a layer of base image {name}")]
+    Layer {
+        name: String,
+        #[source]
+        source: crate::layer::LayerError,
+    },
+    #[error(transparent)]
+    Sink(#[from] crate::sink::SinkError),
+    #[error("base image {name} is for {found}, but the target triple needs {wanted}")]
+    Platform { name: String, found: String, wanted: String },
+}
+
+impl FromStr for BaseRef {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "scratch" {
+            return Ok(BaseRef::Scratch);
+        }
+        if let Some(rest) = s.strip_prefix("oci:") {
+            // oci:DIR[:TAG] — a tag never contains '/', a directory may contain ':'.
+            return Ok(match rest.rsplit_once(':') {
+                Some((dir, tag)) if !tag.contains('/') && !dir.is_empty() => {
+                    BaseRef::Layout { dir: dir.into(), tag: Some(tag.to_string()) }
+                }
+                _ => BaseRef::Layout { dir: rest.into(), tag: None },
+            });
+        }
+        let name = s.strip_prefix("docker-daemon:").unwrap_or(s);
+        Ok(BaseRef::Daemon(name.to_string()))
+    }
+}
+
+impl std::fmt::Display for BaseRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BaseRef::Daemon(n) => write!(f, "docker-daemon:{n}"),
+            BaseRef::Layout { dir, tag: Some(t) } => write!(f, "oci:{}:{t}", dir.display()),
+            BaseRef::Layout { dir, tag: None } => write!(f, "oci:{}", dir.display()),
+            BaseRef::Scratch => f.write_str("scratch"),
+        }
+    }
+}
+
+impl BaseRef {
+    pub fn needs_docker(&self) -> bool {
+        matches!(self, BaseRef::Daemon(_))
+    }
+}
+
+/// Loads the base into the store. `docker` is needed for [`BaseRef::Daemon`].
+pub async fn load(
+    base: &BaseRef,
+    docker: Option<&bollard::Docker>,
+    platform: &crate::triple::Platform,
+    store: &BlobStore,
+) -> Result<Option<BaseImage>, BaseError> {
+    let image = match base {
+        BaseRef::Scratch => return Ok(None),
+        BaseRef::Daemon(name) => {
+            let docker = docker.ok_or_else(|| BaseError::Invalid {
+                name: name.clone(),
+                reason: "no Docker engine connection".into(),
+            })?;
+            daemon::load(docker, name, store).await?
+        }
+        BaseRef::Layout { dir, tag } => {
+            let (dir, tag, store) = (dir.clone(), tag.clone(), store.clone());
+            tokio::task::spawn_blocking(move || {
+                crate::sink::load_base_from_layout(&dir, tag.as_deref(), &store)
+            })
+            .await
+            .map_err(|e| BaseError::Invalid { name: base.to_string(), reason: e.to_string() })??
+        }
+    };
+    let arch = image.config.architecture().to_string();
+    if arch != platform.architecture {
+        return Err(BaseError::Platform {
+            name: base.to_string(),
+            found: format!("{}/{arch}", image.config.os()),
+            wanted: platform.to_string(),
+        });
+    }
+    Ok(Some(image))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_refs() {
+        assert_eq!("scratch".parse::<BaseRef>().unwrap(), BaseRef::Scratch);
+        assert_eq!(
+            "release-oci/runtime:debian-bookworm".parse::<BaseRef>().unwrap(),
+            BaseRef::Daemon("release-oci/runtime:debian-bookworm".into())
+        );
+        assert_eq!("docker-daemon:x:1".parse::<BaseRef>().unwrap(), BaseRef::Daemon("x:1".into()));
+        assert_eq!(
+            "oci:./out:v1".parse::<BaseRef>().unwrap(),
+            BaseRef::Layout { dir: "./out".into(), tag: Some("v1".into()) }
+        );
+        assert_eq!("oci:/tmp/a/b".parse::<BaseRef>().unwrap(), BaseRef::Layout { dir: "/tmp/a/b".into(), tag: None });
+    }
+}

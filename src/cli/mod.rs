@@ -1,0 +1,44 @@
+//! Command-line types (clap) and their validation into settings the commands run with.
+
+mod build;
+
+pub use build::{BuildArgs, BuildSettings, BuilderKind};
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "release-oci",
+    version,
+    about = "Turn an Elixir or Erlang project into a production OCI image",
+    long_about = "Turn an Elixir or Erlang project into a production OCI image.\n\n\
+        The release is assembled in a builder container that matches the target triple, split into \
+        deterministic layers and written as an OCI image that runs `bin/NAME start` under tini."
+)]
+pub struct Cli {
+    /// More log output on stderr (-v: debug, -vv: trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr (the build log of the builder is still shown when it fails).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build a project into an OCI image; prints the image's manifest digest on stdout.
+    Build(BuildArgs),
+    /// Show an image: digest, platform, entrypoint, config and layers.
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    /// The image: `oci:DIR[:TAG]` or `docker-archive:FILE`.
+    pub image: String,
+    /// Print the raw manifest and config JSON instead of the summary.
+    #[arg(long)]
+    pub raw: bool,
+}

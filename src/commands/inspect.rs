@@ -1,0 +1,11 @@
+//! `release-oci inspect TARGET`: what an image written by release-oci (or anyone) holds.
+
+use crate::cli::InspectArgs;
+use crate::sink::{self, Target};
+use anyhow::Context;
+
+pub fn run(args: &InspectArgs) -> anyhow::Result<String> {
+    let target: Target = args.image.parse().with_context(|| format!("image {:?}", args.image))?;
+    let info = sink::read_image(&target).with_context(|| format!("reading {target}"))?;
+    Ok(if args.raw { info.raw() } else { info.to_string() })
+}

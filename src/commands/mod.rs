@@ -1,0 +1,5 @@
+//! One file per subcommand; each takes validated settings and does the work. `anyhow` lives here
+//! and in `cli`, the edge; the stages below return their own error types.
+
+pub mod build;
+pub mod inspect;

@@ -1,0 +1,89 @@
+//! What the user sees on stderr: one line per step, a spinner while a long step runs when stderr
+//! is a terminal (plain lines otherwise, e.g. in CI logs). stdout is kept for results.
+
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+pub fn set_quiet(q: bool) {
+    QUIET.store(q, Ordering::Relaxed);
+}
+
+pub fn quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}
+
+/// Prints a step line (`==> ...`) to stderr.
+pub fn step(msg: impl AsRef<str>) {
+    if !quiet() {
+        eprintln!("==> {}", msg.as_ref());
+    }
+}
+
+/// Prints a detail line under a step.
+pub fn detail(msg: impl AsRef<str>) {
+    if !quiet() {
+        eprintln!("    {}", msg.as_ref());
+    }
+}
+
+/// A running step: a spinner on a terminal, and its duration when done.
+pub struct Task {
+    bar: Option<ProgressBar>,
+    start: Instant,
+    msg: String,
+}
+
+pub fn task(msg: impl Into<String>) -> Task {
+    let msg = msg.into();
+    let bar = if !quiet() && std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(ProgressStyle::with_template("{spinner} {msg} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+        bar.set_message(msg.clone());
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Some(bar)
+    } else {
+        step(&msg);
+        None
+    };
+    Task { bar, start: Instant::now(), msg }
+}
+
+impl Task {
+    pub fn done(self, result: impl AsRef<str>) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        if !quiet() {
+            let secs = self.start.elapsed().as_secs_f64();
+            if self.bar.is_some() {
+                eprintln!("==> {} ({secs:.1}s): {}", self.msg, result.as_ref());
+            } else {
+                eprintln!("    done in {secs:.1}s: {}", result.as_ref());
+            }
+        }
+    }
+}
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Human-readable byte count.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+}
