@@ -6,7 +6,19 @@
 //! digests), [`image`] (OCI config/manifest), [`base`] (base image sources), [`sink`] (OCI layout,
 //! archive, engine), all over a content-addressed [`store`].
 
+pub mod base;
+pub mod builder;
+pub mod cli;
+pub mod commands;
 pub mod digest;
+pub mod engine;
+pub mod image;
 pub mod layer;
+pub mod plan;
+pub mod project;
+pub mod release;
+pub mod sink;
 pub mod store;
+pub mod time;
 pub mod triple;
+pub mod ui;

@@ -16,8 +16,26 @@ fn main() -> ExitCode {
             for cause in err.chain().skip(1) {
                 eprintln!("  caused by: {cause}");
             }
-            ExitCode::FAILURE
+            exit_code(&err)
         }
+    }
+}
+
+/// 130/143 when a signal stopped the build (as a shell reports it), 1 for every other error.
+fn exit_code(err: &anyhow::Error) -> ExitCode {
+    let signal = err.chain().find_map(|e| {
+        if let Some(i) = e.downcast_ref::<commands::build::Interrupted>() {
+            return Some(i.0);
+        }
+        match e.downcast_ref::<release_oci::builder::BuilderError>() {
+            Some(release_oci::builder::BuilderError::Interrupted { .. }) => Some("SIGINT"),
+            _ => None,
+        }
+    });
+    match signal {
+        Some("SIGTERM") => ExitCode::from(143),
+        Some(_) => ExitCode::from(130),
+        None => ExitCode::FAILURE,
     }
 }
 

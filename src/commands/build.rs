@@ -53,16 +53,48 @@ pub async fn run(s: BuildSettings) -> anyhow::Result<Image> {
         release.apps.len()
     ));
 
+    // The builder handled signals while it ran (it had a container to remove); from here on there
+    // is nothing outside this process to clean up, so a signal just ends the build (temp files are
+    // removed as their owners drop).
+    tokio::select! {
+        r = finish(&s, &project, &release, &assembled, &store, docker.as_ref()) => r,
+        sig = interrupted() => Err(anyhow::Error::new(Interrupted(sig?))),
+    }
+}
+
+/// The build was stopped by a signal (the CLI exits with 128 + the signal number).
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted by {0}")]
+pub struct Interrupted(pub &'static str);
+
+async fn interrupted() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    Ok(tokio::select! {
+        _ = int.recv() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    })
+}
+
+async fn finish(
+    s: &BuildSettings,
+    project: &Project,
+    release: &Release,
+    assembled: &Assembled,
+    store: &BlobStore,
+    docker: Option<&bollard::Docker>,
+) -> anyhow::Result<Image> {
     let task = ui::task(format!("Reading base image {}", s.base));
     let platform = s.triple.platform();
-    let base = base::load(&s.base, docker.as_ref(), &platform, &store).await?;
+    let base = base::load(&s.base, docker, &platform, store).await?;
     task.done(match &base {
         Some(b) => format!("{} layers", b.layers.len()),
         None => "scratch".into(),
     });
 
-    let image = layer_and_assemble(&s, &project, &release, &assembled, base.as_ref(), &store).await?;
-    write_outputs(&s, &image, &release, &store, docker.as_ref()).await?;
+    let image = layer_and_assemble(s, project, release, assembled, base.as_ref(), store).await?;
+    write_outputs(s, &image, release, store, docker).await?;
     Ok(image)
 }
 

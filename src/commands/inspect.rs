@@ -7,5 +7,10 @@ use anyhow::Context;
 pub fn run(args: &InspectArgs) -> anyhow::Result<String> {
     let target: Target = args.image.parse().with_context(|| format!("image {:?}", args.image))?;
     let info = sink::read_image(&target).with_context(|| format!("reading {target}"))?;
-    Ok(if args.raw { info.raw() } else { info.to_string() })
+    if args.raw {
+        let manifest = serde_json::to_string_pretty(&info.manifest)?;
+        let config = serde_json::to_string_pretty(&info.config)?;
+        return Ok(format!("{manifest}\n{config}\n"));
+    }
+    Ok(info.to_string())
 }

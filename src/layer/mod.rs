@@ -14,11 +14,15 @@ pub const MEDIA_TYPE_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+
 pub enum EntryKind {
     Dir,
     /// A regular file whose bytes are read from this path on disk when the layer is written.
-    File { source: PathBuf },
+    File {
+        source: PathBuf,
+    },
     /// A regular file with these bytes (generated content: /etc/passwd, scripts).
     Bytes(Vec<u8>),
     /// A symbolic link, stored as a link (never followed).
-    Symlink { target: PathBuf },
+    Symlink {
+        target: PathBuf,
+    },
 }
 
 /// One tar entry. `path` is relative to the image root, `/`-separated, no leading `/`, no trailing
@@ -50,3 +54,74 @@ pub struct LayerBlob {
     pub size: u64,
     pub media_type: String,
 }
+
+mod import;
+mod spec;
+mod write;
+
+pub use import::{import_blob, import_tar};
+pub use write::{write_layer, write_layers};
+
+use std::io;
+use std::path::Path;
+
+/// How layer tars are written. Everything not here is fixed (see [`write_layer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TarOptions {
+    /// The modification time of every entry, in seconds since the epoch (`SOURCE_DATE_EPOCH`).
+    pub mtime: u64,
+}
+
+/// What went wrong making a layer, naming the layer, the path or the digest concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum LayerError {
+    #[error("cannot read {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "cannot add {path}: it is a {kind}; only regular files, directories and symlinks go into a layer"
+    )]
+    UnsupportedFileType { path: PathBuf, kind: &'static str },
+    #[error("cannot add {path}: {reason}")]
+    InvalidPath { path: String, reason: &'static str },
+    #[error("layer {layer}: {path} is given twice with different content or attributes")]
+    Conflict { layer: String, path: String },
+    #[error("layer {layer}: {source_path} changed size while it was being written")]
+    SourceChanged { layer: String, source_path: PathBuf },
+    #[error("cannot write layer {layer}")]
+    Write {
+        layer: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot read layer {layer}")]
+    Read {
+        layer: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot import layer {layer}: {reason}")]
+    Import { layer: String, reason: String },
+    #[error("cannot store layer {layer}")]
+    Store {
+        layer: String,
+        #[source]
+        source: crate::store::StoreError,
+    },
+}
+
+impl LayerError {
+    /// An I/O error on `path`.
+    pub fn io(path: &Path, source: io::Error) -> Self {
+        LayerError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

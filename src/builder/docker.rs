@@ -1,0 +1,349 @@
+//! The Docker builder: runs [`ASSEMBLE_SH`] in a container of the builder image and copies the
+//! result out. The container (`release-oci-build-<random>`, labelled
+//! `org.release-oci.role=builder`) is force-removed on every path: success, failure, and
+//! SIGINT/SIGTERM during the build (then the error is [`BuilderError::Interrupted`]).
+
+use super::{
+    ASSEMBLE_SH, Assembled, BuildRequest, BuilderError, LOG_TAIL_LINES, LogTail, PullPolicy, ROLE_BUILDER, ROLE_LABEL,
+};
+use bollard::Docker;
+use bollard::errors::Error as DockerError;
+use bollard::models::ContainerCreateBody;
+use bollard::query_parameters::{
+    AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
+    DownloadFromContainerOptionsBuilder, RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
+};
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::future::Future;
+use std::io::{Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+
+/// Where the sources go in the container (uploaded before it starts), and the results.
+const SRC_DIR: &str = "/build/src";
+const OUT_DIR: &str = "/build/out";
+/// Label with the id of the process that made the builder container.
+pub const PID_LABEL: &str = "org.release-oci.pid";
+const DEFAULT_ADDR: &str = "unix:///var/run/docker.sock";
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const PULL_TIMEOUT: Duration = Duration::from_secs(600);
+const REMOVE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Connects to the engine at `DOCKER_HOST` (default: the local socket), settles on an API
+/// version both sides speak, and checks that it answers.
+pub async fn connect() -> Result<Docker, BuilderError> {
+    let addr = std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| DEFAULT_ADDR.into());
+    let no_engine = |detail: String| BuilderError::NoEngine { addr: addr.clone(), detail };
+    let docker = Docker::connect_with_defaults().map_err(|e| no_engine(e.to_string()))?;
+    let docker = tokio::time::timeout(CONNECT_TIMEOUT, docker.negotiate_version())
+        .await
+        .map_err(|_| no_engine(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs())))?
+        .map_err(|e| no_engine(e.to_string()))?;
+    tokio::time::timeout(CONNECT_TIMEOUT, docker.ping())
+        .await
+        .map_err(|_| no_engine(format!("no answer to ping within {} s", CONNECT_TIMEOUT.as_secs())))?
+        .map_err(|e| no_engine(e.to_string()))?;
+    Ok(docker)
+}
+
+/// Assembles the release of `req.project` in a container of `req.builder_image`, for
+/// `req.triple`'s platform. The build log streams to stderr as it comes.
+pub async fn assemble(docker: &Docker, req: &BuildRequest) -> Result<Assembled, BuilderError> {
+    assemble_until(docker, req, interrupted()?).await
+}
+
+/// Resolves on the first SIGINT or SIGTERM. (Once listened for, these signals no longer end the
+/// process by themselves: whoever calls [`assemble`] turns `Interrupted` into an exit.)
+fn interrupted() -> Result<impl Future<Output = ()>, BuilderError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt()).map_err(BuilderError::Signal)?;
+    let mut term = signal(SignalKind::terminate()).map_err(BuilderError::Signal)?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {},
+            _ = term.recv() => {},
+        }
+    })
+}
+
+/// [`assemble`], stopped (and cleaned up) when `interrupt` resolves.
+pub(crate) async fn assemble_until(
+    docker: &Docker,
+    req: &BuildRequest,
+    interrupt: impl Future<Output = ()>,
+) -> Result<Assembled, BuilderError> {
+    tokio::pin!(interrupt);
+    let interrupted = || BuilderError::Interrupted { container: None };
+    // Nothing to clean up until the container exists.
+    let image_id = race(&mut interrupt, ensure_image(docker, req)).await.ok_or_else(interrupted)??;
+    let sources = race(&mut interrupt, source_tar(req)).await.ok_or_else(interrupted)??;
+    let name = container_name();
+    // Not raced: a create cut short could leave a container behind that we never heard of. A
+    // signal that comes meanwhile is still pending for the race below.
+    if let Err(e) = create(docker, req, &name).await {
+        // A create that failed late (timed out) may still have made it.
+        let _ = remove(docker, &name).await;
+        return Err(e);
+    }
+    let result = race(&mut interrupt, run(docker, req, &name, sources, image_id)).await;
+    let removed = remove(docker, &name).await;
+    match (result, removed) {
+        (None, Ok(())) => Err(BuilderError::Interrupted { container: Some(name) }),
+        (None, Err(e)) => {
+            tracing::warn!(container = %name, error = %e, "could not remove the builder container");
+            Err(BuilderError::Interrupted { container: None })
+        }
+        (Some(Ok(_)), Err(e)) => Err(e),
+        (Some(result), Err(e)) => {
+            tracing::warn!(container = %name, error = %e, "could not remove the builder container");
+            result
+        }
+        (Some(result), Ok(())) => result,
+    }
+}
+
+/// Runs `work` unless `interrupt` resolves first (then None).
+async fn race<T>(
+    interrupt: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+    work: impl Future<Output = T>,
+) -> Option<T> {
+    tokio::select! {
+        biased;
+        _ = interrupt.as_mut() => None,
+        v = work => Some(v),
+    }
+}
+
+fn docker_err(action: impl Into<String>) -> impl FnOnce(DockerError) -> BuilderError {
+    let action = action.into();
+    move |source| BuilderError::Docker { action, source }
+}
+
+/// The builder image's id: present locally (pulled, bounded in time, when missing and allowed)
+/// and for the target's architecture.
+async fn ensure_image(docker: &Docker, req: &BuildRequest) -> Result<String, BuilderError> {
+    let image = &req.builder_image;
+    let platform = req.triple.platform();
+    let info = match docker.inspect_image(image).await {
+        Ok(info) => info,
+        Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => {
+            if req.pull == PullPolicy::Never {
+                let detail = "not in the engine's image store, and pulling is off".to_string();
+                return Err(BuilderError::ImageMissing { image: image.clone(), detail });
+            }
+            pull(docker, image, &platform.to_string()).await?;
+            docker.inspect_image(image).await.map_err(docker_err(format!("inspecting image {image}")))?
+        }
+        Err(e) => return Err(docker_err(format!("inspecting image {image}"))(e)),
+    };
+    if let Some(actual) = info.architecture.as_deref().filter(|a| !a.is_empty())
+        && actual != platform.architecture
+    {
+        return Err(BuilderError::ImagePlatform {
+            image: image.clone(),
+            triple: req.triple.to_string(),
+            wanted: platform.to_string(),
+            actual: format!("{}/{actual}", info.os.as_deref().unwrap_or("linux")),
+        });
+    }
+    Ok(info.id.unwrap_or_default())
+}
+
+async fn pull(docker: &Docker, image: &str, platform: &str) -> Result<(), BuilderError> {
+    tracing::info!(image, platform, "pulling the builder image");
+    let options = CreateImageOptionsBuilder::default().from_image(image).platform(platform).build();
+    let mut progress = docker.create_image(Some(options), None, None);
+    let missing = |detail: String| BuilderError::ImageMissing { image: image.to_string(), detail };
+    let drain = async {
+        while let Some(step) = progress.next().await {
+            step.map_err(|e| missing(format!("pulling it failed: {e}")))?;
+        }
+        Ok(())
+    };
+    tokio::time::timeout(PULL_TIMEOUT, drain)
+        .await
+        .map_err(|_| missing(format!("pulling it took more than {} s", PULL_TIMEOUT.as_secs())))?
+}
+
+/// The sources as a tar whose entries sit under `build/src/` (uploaded to `/`), in a temp file.
+async fn source_tar(req: &BuildRequest) -> Result<std::fs::File, BuilderError> {
+    let project = req.project.clone();
+    blocking(move || {
+        let io = |source| BuilderError::Io {
+            action: "cannot create a temporary file in",
+            path: std::env::temp_dir(),
+            source,
+        };
+        let file = tempfile::tempfile().map_err(io)?;
+        let mut file = project.write_source_tar_under(file, Path::new(SRC_DIR.trim_start_matches('/')))?;
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
+        Ok(file)
+    })
+    .await
+}
+
+/// `release-oci-build-` and 12 random hex digits.
+fn container_name() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.write_u32(std::process::id());
+    format!("release-oci-build-{:012x}", h.finish() & 0xffff_ffff_ffff)
+}
+
+async fn create(docker: &Docker, req: &BuildRequest, name: &str) -> Result<(), BuilderError> {
+    let platform = req.triple.platform().to_string();
+    let options = CreateContainerOptionsBuilder::default().name(name).platform(&platform).build();
+    let mut env = vec![
+        format!("SRC={SRC_DIR}"),
+        format!("OUT={OUT_DIR}"),
+        format!("MIX_ENV={}", req.mix_env),
+        "LANG=C.UTF-8".to_string(),
+    ];
+    if let Some(release) = &req.release {
+        env.push(format!("RELEASE_NAME={release}"));
+    }
+    let labels = HashMap::from([
+        (ROLE_LABEL.to_string(), ROLE_BUILDER.to_string()),
+        // Which process made it: its tests find their own builder among concurrent ones.
+        (PID_LABEL.to_string(), std::process::id().to_string()),
+        ("org.release-oci.project".to_string(), req.project.root.display().to_string()),
+    ]);
+    let body = ContainerCreateBody {
+        image: Some(req.builder_image.clone()),
+        // An empty entrypoint replaces the image's, if it has one.
+        entrypoint: Some(vec![]),
+        cmd: Some(vec!["/bin/sh".into(), "-c".into(), ASSEMBLE_SH.into(), "assemble.sh".into()]),
+        env: Some(env),
+        working_dir: Some(SRC_DIR.into()),
+        // The uploaded sources belong to root.
+        user: Some("0:0".into()),
+        labels: Some(labels),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        tty: Some(false),
+        open_stdin: Some(false),
+        ..Default::default()
+    };
+    let action = format!("creating container {name} from image {} for {platform}", req.builder_image);
+    docker.create_container(Some(options), body).await.map_err(docker_err(action))?;
+    Ok(())
+}
+
+/// Uploads the sources, runs the script with its log streaming to stderr, and copies `/build/out`
+/// into a temporary directory.
+async fn run(
+    docker: &Docker,
+    req: &BuildRequest,
+    name: &str,
+    sources: std::fs::File,
+    image_id: String,
+) -> Result<Assembled, BuilderError> {
+    let upload = UploadToContainerOptionsBuilder::default().path("/").build();
+    let body = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(sources));
+    docker
+        .upload_to_container(name, Some(upload), bollard::body_try_stream(body))
+        .await
+        .map_err(docker_err(format!("uploading the sources to {SRC_DIR} in container {name}")))?;
+
+    let attach = AttachContainerOptionsBuilder::default().stdout(true).stderr(true).stream(true).logs(true).build();
+    let mut output = docker
+        .attach_container(name, Some(attach))
+        .await
+        .map_err(docker_err(format!("attaching to container {name}")))?
+        .output;
+    docker.start_container(name, None).await.map_err(docker_err(format!("starting container {name}")))?;
+    let mut log = LogTail::new(LOG_TAIL_LINES, true);
+    while let Some(chunk) = output.next().await {
+        log.push(chunk.map_err(docker_err(format!("reading the log of container {name}")))?.as_ref());
+    }
+    log.finish();
+
+    let exit_code = match docker.wait_container(name, None).next().await {
+        Some(Ok(status)) => status.status_code,
+        Some(Err(DockerError::DockerContainerWaitError { code, .. })) => code,
+        Some(Err(e)) => return Err(docker_err(format!("waiting for container {name}"))(e)),
+        None => 0,
+    };
+    if exit_code != 0 {
+        return Err(BuilderError::BuildFailed {
+            container: name.to_string(),
+            image: req.builder_image.clone(),
+            exit_code,
+            log_tail: log.tail(),
+        });
+    }
+    download(docker, name, Some(image_id)).await
+}
+
+/// Copies `/build/out` out of the container and reads it.
+async fn download(docker: &Docker, name: &str, image_id: Option<String>) -> Result<Assembled, BuilderError> {
+    let dir = tempfile::Builder::new().prefix("release-oci-assembled-").tempdir().map_err(|source| {
+        BuilderError::Io { action: "cannot create a directory in", path: std::env::temp_dir(), source }
+    })?;
+    let tar_path = dir.path().join("out.tar");
+    let io = |action: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| BuilderError::Io { action, path, source }
+    };
+    let mut file = tokio::fs::File::create(&tar_path).await.map_err(io("cannot create", &tar_path))?;
+    let options = DownloadFromContainerOptionsBuilder::default().path(OUT_DIR).build();
+    let mut stream = docker.download_from_container(name, Some(options));
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(docker_err(format!("copying {OUT_DIR} out of container {name}")))?;
+        file.write_all(&chunk).await.map_err(io("cannot write", &tar_path))?;
+    }
+    file.flush().await.map_err(io("cannot write", &tar_path))?;
+    drop(file);
+    blocking(move || {
+        unpack(&tar_path, dir.path())?;
+        std::fs::remove_file(&tar_path).map_err(io("cannot remove", &tar_path))?;
+        // The archive of /build/out holds `out/...`.
+        let out = dir.path().join("out");
+        Assembled::from_output(dir, &out, image_id)
+    })
+    .await
+}
+
+/// Extracts a tar into `dest`, modes kept; the tar crate refuses entries that would land outside
+/// `dest` (`..`, absolute paths, writes through symlinks).
+pub(super) fn unpack(tar_path: &Path, dest: &Path) -> Result<(), BuilderError> {
+    let file = std::fs::File::open(tar_path).map_err(|source| BuilderError::Io {
+        action: "cannot open",
+        path: tar_path.to_path_buf(),
+        source,
+    })?;
+    let mut archive = tar::Archive::new(std::io::BufReader::new(file));
+    archive.set_preserve_permissions(true);
+    archive.set_preserve_mtime(true);
+    archive.set_overwrite(true);
+    archive.unpack(dest).map_err(|source| BuilderError::Io {
+        action: "cannot extract the builder's output into",
+        path: dest.to_path_buf(),
+        source,
+    })
+}
+
+/// Force-removes the container (and its anonymous volumes); gone already is fine.
+async fn remove(docker: &Docker, name: &str) -> Result<(), BuilderError> {
+    let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+    let action = format!("removing container {name}");
+    match tokio::time::timeout(REMOVE_TIMEOUT, docker.remove_container(name, Some(options))).await {
+        Ok(Ok(())) | Ok(Err(DockerError::DockerResponseServerError { status_code: 404, .. })) => Ok(()),
+        Ok(Err(e)) => Err(docker_err(action)(e)),
+        Err(_) => Err(BuilderError::Docker { action, source: DockerError::RequestTimeoutError }),
+    }
+}
+
+/// Runs sync work (tar, files) off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, BuilderError> + Send + 'static,
+) -> Result<T, BuilderError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| BuilderError::Io {
+        action: "background task failed for",
+        path: PathBuf::from("(builder)"),
+        source: std::io::Error::other(e.to_string()),
+    })?
+}

@@ -1,0 +1,119 @@
+//! The host builder: runs [`ASSEMBLE_SH`] with the host's `sh` and Elixir, in a temporary copy of
+//! the sources (so the project's own `_build` and `deps` are left alone). Only for a target with
+//! the host's architecture and libc: the release embeds the host's ERTS.
+
+use super::{ASSEMBLE_SH, Assembled, BuildRequest, BuilderError, LOG_TAIL_LINES, LogTail};
+use crate::triple::Triple;
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+use std::time::Duration;
+
+/// How long to wait for the rest of the output once the script has exited.
+const OUTPUT_GRACE: Duration = Duration::from_secs(2);
+
+/// Variables of the user's environment that would point Mix outside the temporary copy.
+const MIX_PATH_VARS: &[&str] = &["MIX_BUILD_PATH", "MIX_BUILD_ROOT", "MIX_DEPS_PATH", "MIX_EXS", "MIX_LOCKFILE"];
+
+/// Assembles the release of `req.project` on this machine (`req.builder_image` and `req.pull` do
+/// not apply). The build log streams to stderr as it comes.
+pub fn assemble(req: &BuildRequest) -> Result<Assembled, BuilderError> {
+    check_host(&req.triple, Triple::host())?;
+    let dir = tempfile::Builder::new().prefix("release-oci-host-build-").tempdir().map_err(|source| {
+        BuilderError::Io { action: "cannot create a directory in", path: std::env::temp_dir(), source }
+    })?;
+    let src = dir.path().join("src");
+    let out = dir.path().join("out");
+
+    // The same files, modes and links as the container gets.
+    let tar = req.project.write_source_tar(Vec::new())?;
+    tar::Archive::new(tar.as_slice()).unpack(&src).map_err(|source| BuilderError::Io {
+        action: "cannot copy the sources into",
+        path: src.clone(),
+        source,
+    })?;
+
+    let (mut reader, writer) =
+        std::io::pipe().map_err(|source| BuilderError::Spawn { program: "sh".into(), source })?;
+    let writer_err = writer.try_clone().map_err(|source| BuilderError::Spawn { program: "sh".into(), source })?;
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(ASSEMBLE_SH)
+        .arg("assemble.sh")
+        .current_dir(&src)
+        .env("SRC", &src)
+        .env("OUT", &out)
+        .env("MIX_ENV", &req.mix_env)
+        .env("LANG", "C.UTF-8")
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(writer_err);
+    match &req.release {
+        Some(release) => cmd.env("RELEASE_NAME", release),
+        None => cmd.env_remove("RELEASE_NAME"),
+    };
+    for var in MIX_PATH_VARS {
+        cmd.env_remove(var);
+    }
+    let mut child = cmd.spawn().map_err(|source| BuilderError::Spawn { program: "sh".into(), source })?;
+    // `cmd` holds the pipe's write ends: drop them so the read ends when the script does.
+    drop(cmd);
+
+    let log = Arc::new(Mutex::new(LogTail::new(LOG_TAIL_LINES, true)));
+    let (done_tx, done_rx) = mpsc::channel();
+    let reader_log = Arc::clone(&log);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => lock(&reader_log).push(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
+        }
+        let _ = done_tx.send(());
+    });
+    let status = child.wait().map_err(|source| BuilderError::Spawn { program: "sh".into(), source })?;
+    // The output ends with the script, unless something it started in the background (epmd)
+    // still holds the pipe: then do not wait for it.
+    let _ = done_rx.recv_timeout(OUTPUT_GRACE);
+    let log_tail = {
+        let mut log = lock(&log);
+        log.finish();
+        log.tail()
+    };
+    if !status.success() {
+        return Err(BuilderError::HostBuildFailed { exit_code: status.code(), log_tail });
+    }
+    Assembled::from_output(dir, &out, None)
+}
+
+fn lock(log: &Mutex<LogTail>) -> MutexGuard<'_, LogTail> {
+    log.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The host can build for `requested` when it has the same architecture and libc.
+fn check_host(requested: &Triple, host: Option<Triple>) -> Result<(), BuilderError> {
+    match host {
+        Some(h) if h.arch == requested.arch && h.libc == requested.libc => Ok(()),
+        host => Err(BuilderError::HostMismatch { host, requested: requested.clone() }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_must_match_arch_and_libc() {
+        let t = |s: &str| s.parse::<Triple>().unwrap();
+        assert!(check_host(&t("x86_64-unknown-linux-gnu"), Some(t("x86_64-pc-linux-gnu"))).is_ok());
+        let e = check_host(&t("aarch64-unknown-linux-musl"), Some(t("x86_64-unknown-linux-gnu"))).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("the host is x86_64-unknown-linux-gnu"), "{msg}");
+        assert!(msg.contains("aarch64-unknown-linux-musl") && msg.contains("Docker builder"), "{msg}");
+        let e = check_host(&t("x86_64-unknown-linux-gnu"), None).unwrap_err();
+        assert!(e.to_string().contains("not a supported triple"), "{e}");
+    }
+}

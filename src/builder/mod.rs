@@ -1,0 +1,209 @@
+//! Assembles the release of a project (`MIX_ENV=prod mix release`) in a builder container
+//! ([`docker::assemble`]) or on the host ([`host::assemble`]). Both run the same POSIX sh script,
+//! [`ASSEMBLE_SH`], and hand back an [`Assembled`]: the release directory extracted on the host,
+//! a tini binary, and which applications are the project's own and which its dependencies.
+
+pub mod docker;
+pub mod host;
+mod log;
+
+use crate::project::{Project, ProjectError};
+use crate::triple::Triple;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use tempfile::TempDir;
+
+pub use log::LogTail;
+
+/// The script both builders run (`sh -c`); its environment is documented at its top.
+pub const ASSEMBLE_SH: &str = include_str!("assemble.sh");
+
+/// Label put on every builder container (`org.release-oci.role=builder`).
+pub const ROLE_LABEL: &str = "org.release-oci.role";
+pub const ROLE_BUILDER: &str = "builder";
+
+/// How many of the last log lines a failure carries.
+pub const LOG_TAIL_LINES: usize = 40;
+
+/// Whether to pull a builder image that is not in the engine's image store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullPolicy {
+    /// Pull it (bounded in time) when it is missing.
+    Missing,
+    /// Never pull: a missing image is an error.
+    Never,
+}
+
+/// What to assemble, and where.
+#[derive(Debug, Clone)]
+pub struct BuildRequest {
+    pub project: Project,
+    pub triple: Triple,
+    pub mix_env: String,
+    /// The release to assemble (None: the project's default release).
+    pub release: Option<String>,
+    /// The image the Docker builder runs (e.g. `triple.default_builder_image()`).
+    pub builder_image: String,
+    pub pull: PullPolicy,
+}
+
+/// An assembled release, extracted on the host. The files live in a temporary directory that is
+/// removed when this value is dropped.
+#[derive(Debug)]
+pub struct Assembled {
+    /// The release directory: `bin/`, `lib/`, `releases/`, `erts-*`.
+    pub release_dir: PathBuf,
+    /// The release's name (`releases/VSN/NAME.rel`, also `bin/NAME`).
+    pub release_name: String,
+    /// A tini binary for the target (static when the builder has one).
+    pub tini: PathBuf,
+    /// The project's own applications (`:app`, or the umbrella's apps).
+    pub own_apps: BTreeSet<String>,
+    /// The project's dependencies (`Mix.Project.deps_paths()`, path deps included). Every other
+    /// application in the release comes with Erlang/OTP or Elixir.
+    pub dep_apps: BTreeSet<String>,
+    /// The builder image's id (None for host builds).
+    pub builder_image_id: Option<String>,
+    _dir: TempDir,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuilderError {
+    #[error(transparent)]
+    Project(#[from] ProjectError),
+    #[error("no Docker engine answers at {addr}: start dockerd (scripts/setup.sh does) or set DOCKER_HOST ({detail})")]
+    NoEngine { addr: String, detail: String },
+    #[error(
+        "builder image {image} is not available ({detail}): build it with base-images/build-local.sh \
+         or `docker build -t {image} base-images/<flavour>`, or choose another with --builder-image"
+    )]
+    ImageMissing { image: String, detail: String },
+    #[error(
+        "builder image {image} is for {actual}, the target {triple} needs {wanted}: use a builder \
+         image for {wanted} (--builder-image)"
+    )]
+    ImagePlatform { image: String, triple: String, wanted: String, actual: String },
+    #[error("Docker failed {action}: {source}")]
+    Docker { action: String, source: bollard::errors::Error },
+    #[error("{}", build_failed(container, image, *exit_code, log_tail))]
+    BuildFailed { container: String, image: String, exit_code: i64, log_tail: Vec<String> },
+    #[error("{}", host_failed(*exit_code, log_tail))]
+    HostBuildFailed { exit_code: Option<i32>, log_tail: Vec<String> },
+    #[error(
+        "cannot build on this host for {requested}: the host is {}; use the Docker builder",
+        host.as_ref().map_or_else(|| "not a supported triple".to_string(), |t| t.to_string())
+    )]
+    HostMismatch { host: Option<Triple>, requested: Triple },
+    #[error("cannot listen for SIGINT/SIGTERM: {0}")]
+    Signal(std::io::Error),
+    #[error("cannot run {program}: {source}")]
+    Spawn { program: String, source: std::io::Error },
+    #[error("interrupted{}", container.as_ref().map(|c| format!(" (builder container {c} removed)")).unwrap_or_default())]
+    Interrupted { container: Option<String> },
+    #[error("{action} {path}: {source}")]
+    Io { action: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("the builder's output is unusable: {path}: {message}")]
+    Output { path: PathBuf, message: String },
+}
+
+fn build_failed(container: &str, image: &str, exit_code: i64, log_tail: &[String]) -> String {
+    format!(
+        "the release build failed with exit code {exit_code} (container {container}, image {image}); \
+         last lines of its log:\n{}",
+        indent(log_tail)
+    )
+}
+
+fn host_failed(exit_code: Option<i32>, log_tail: &[String]) -> String {
+    let code = exit_code.map_or_else(|| "killed by a signal".to_string(), |c| format!("exit code {c}"));
+    format!("the release build on the host failed ({code}); last lines of its log:\n{}", indent(log_tail))
+}
+
+fn indent(lines: &[String]) -> String {
+    lines.iter().map(|l| format!("  │ {l}")).collect::<Vec<_>>().join("\n")
+}
+
+impl Assembled {
+    /// Reads what the script left in `out` (inside `dir`): `rel/`, `apps`, `tini`.
+    fn from_output(dir: TempDir, out: &Path, builder_image_id: Option<String>) -> Result<Assembled, BuilderError> {
+        let release_dir = out.join("rel");
+        let tini = out.join("tini");
+        let apps_path = out.join("apps");
+        let bad = |path: &Path, message: String| BuilderError::Output { path: path.to_path_buf(), message };
+        if !tini.is_file() {
+            return Err(bad(&tini, "missing".into()));
+        }
+        warn_if_dynamic(&tini);
+        let release_name = release_name(&release_dir)?;
+        if !release_dir.join("bin").join(&release_name).is_file() {
+            return Err(bad(&release_dir, format!("no bin/{release_name}")));
+        }
+        let apps = std::fs::read_to_string(&apps_path).map_err(|source| BuilderError::Io {
+            action: "cannot read",
+            path: apps_path.clone(),
+            source,
+        })?;
+        let (own_apps, dep_apps) = parse_apps(&apps).map_err(|m| bad(&apps_path, m))?;
+        Ok(Assembled { release_dir, release_name, tini, own_apps, dep_apps, builder_image_id, _dir: dir })
+    }
+}
+
+/// The release name: `releases/start_erl.data` names the version (`ERTS_VSN REL_VSN`), and
+/// `releases/REL_VSN/NAME.rel` the release.
+fn release_name(release_dir: &Path) -> Result<String, BuilderError> {
+    let start_erl = release_dir.join("releases").join("start_erl.data");
+    let data = std::fs::read_to_string(&start_erl).map_err(|source| BuilderError::Io {
+        action: "cannot read",
+        path: start_erl.clone(),
+        source,
+    })?;
+    let bad = |path: &Path, message: &str| BuilderError::Output { path: path.to_path_buf(), message: message.into() };
+    let vsn = data.split_whitespace().nth(1).ok_or_else(|| bad(&start_erl, "expected `ERTS_VSN REL_VSN`"))?;
+    let vsn_dir = release_dir.join("releases").join(vsn);
+    let entries = std::fs::read_dir(&vsn_dir).map_err(|source| BuilderError::Io {
+        action: "cannot list",
+        path: vsn_dir.clone(),
+        source,
+    })?;
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".rel")).map(str::to_string))
+        .collect();
+    names.sort();
+    match names.as_slice() {
+        [name] => Ok(name.clone()),
+        _ => Err(bad(&vsn_dir, "expected exactly one NAME.rel")),
+    }
+}
+
+/// Parses the `apps` file: lines `own APP` and `dep APP`.
+fn parse_apps(text: &str) -> Result<(BTreeSet<String>, BTreeSet<String>), String> {
+    let (mut own, mut deps) = (BTreeSet::new(), BTreeSet::new());
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        match line.split_once(' ') {
+            Some(("own", app)) if !app.trim().is_empty() => own.insert(app.trim().to_string()),
+            Some(("dep", app)) if !app.trim().is_empty() => deps.insert(app.trim().to_string()),
+            _ => return Err(format!("unexpected line {line:?} (expected `own APP` or `dep APP`)")),
+        };
+    }
+    if own.is_empty() {
+        return Err("names none of the project's own applications".into());
+    }
+    Ok((own, deps))
+}
+
+/// A tini with an ELF interpreter needs the runtime image's libc; say so (it still works there).
+fn warn_if_dynamic(tini: &Path) {
+    let Ok(bytes) = std::fs::read(tini) else { return };
+    if let Ok(elf) = goblin::elf::Elf::parse(&bytes)
+        && let Some(interpreter) = elf.interpreter
+    {
+        tracing::warn!(
+            interpreter,
+            "the builder's tini is dynamically linked: the runtime image must provide its libc"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,229 @@
+//! Builder tests. Those named `docker_*` need the Docker engine and the local
+//! `release-oci/builder:debian-bookworm` image, and fail (never skip) without them; `host_*` need
+//! Elixir on the host.
+
+use super::*;
+use bollard::query_parameters::ListContainersOptions;
+use std::collections::HashMap;
+use std::fs;
+use std::time::{Duration, Instant};
+
+const BUILDER_IMAGE: &str = "release-oci/builder:debian-bookworm";
+
+/// A tiny Mix project `tiny` with a path dependency `helper` inside it; `broken` adds a compile
+/// error.
+fn tiny_project(broken: bool) -> (tempfile::TempDir, Project) {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |rel: &str, text: &str| {
+        let p = dir.path().join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, text).unwrap();
+    };
+    write(
+        "mix.exs",
+        r#"defmodule Tiny.MixProject do
+  use Mix.Project
+  def project, do: [app: :tiny, version: "0.1.0", deps: [{:helper, path: "vendor/helper"}]]
+  def application, do: [extra_applications: [:logger]]
+end
+"#,
+    );
+    let body = if broken { "def hello, do: no_such_function_here()" } else { "def hello, do: Helper.world()" };
+    write("lib/tiny.ex", &format!("defmodule Tiny do\n  {body}\nend\n"));
+    write(
+        "vendor/helper/mix.exs",
+        "defmodule Helper.MixProject do\n  use Mix.Project\n  def project, do: [app: :helper, version: \"0.2.0\"]\nend\n",
+    );
+    write("vendor/helper/lib/helper.ex", "defmodule Helper do\n  def world, do: :world\nend\n");
+    // Left out of the sources: must not break or leak into the build.
+    write("_build/prod/lib/tiny/ebin/garbage.beam", "not a beam");
+    let project = Project::open(dir.path()).unwrap();
+    (dir, project)
+}
+
+fn request(project: Project, image: &str, pull: PullPolicy) -> BuildRequest {
+    BuildRequest {
+        project,
+        triple: "x86_64-unknown-linux-gnu".parse().unwrap(),
+        mix_env: "prod".into(),
+        release: None,
+        builder_image: image.into(),
+        pull,
+    }
+}
+
+async fn docker() -> bollard::Docker {
+    match docker::connect().await {
+        Ok(d) => d,
+        Err(e) => panic!("these tests need the Docker engine: {e}"),
+    }
+}
+
+/// Builder containers with this name that still exist.
+async fn leftovers(docker: &bollard::Docker, name: &str) -> Vec<String> {
+    let filters = HashMap::from([
+        ("label".to_string(), vec![format!("{ROLE_LABEL}={ROLE_BUILDER}")]),
+        ("name".to_string(), vec![name.to_string()]),
+    ]);
+    let options = ListContainersOptions { all: true, filters: Some(filters), ..Default::default() };
+    let list = docker.list_containers(Some(options)).await.unwrap();
+    list.into_iter().filter_map(|c| c.id).collect()
+}
+
+fn check_assembled(a: &Assembled) {
+    assert_eq!(a.release_name, "tiny");
+    assert!(a.release_dir.join("bin/tiny").is_file());
+    assert!(a.release_dir.join("releases/start_erl.data").is_file());
+    assert!(a.release_dir.join("lib/helper-0.2.0/ebin/Elixir.Helper.beam").is_file());
+    let erts =
+        fs::read_dir(&a.release_dir).unwrap().flatten().any(|e| e.file_name().to_string_lossy().starts_with("erts-"));
+    assert!(erts, "no erts-* in {}", a.release_dir.display());
+    assert_eq!(a.own_apps, BTreeSet::from(["tiny".to_string()]));
+    assert_eq!(a.dep_apps, BTreeSet::from(["helper".to_string()]));
+    let garbage = a.release_dir.join("lib/tiny-0.1.0/ebin/garbage.beam");
+    assert!(!garbage.exists(), "the project's _build leaked into the release");
+    let bin = fs::read(&a.tini).unwrap();
+    let elf = goblin::elf::Elf::parse(&bin).expect("tini is not an ELF");
+    assert_eq!(elf.interpreter, None, "tini is not static");
+    use std::os::unix::fs::PermissionsExt;
+    assert_ne!(fs::metadata(&a.tini).unwrap().permissions().mode() & 0o111, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_assembles_a_tiny_project() {
+    let docker = docker().await;
+    let (_dir, project) = tiny_project(false);
+    let start = Instant::now();
+    let assembled = docker::assemble(&docker, &request(project, BUILDER_IMAGE, PullPolicy::Never)).await.unwrap();
+    eprintln!("docker build took {:?}", start.elapsed());
+    check_assembled(&assembled);
+    assert!(assembled.builder_image_id.as_deref().unwrap().starts_with("sha256:"));
+    let dir = assembled.release_dir.clone();
+    drop(assembled);
+    assert!(!dir.exists(), "the temporary directory outlived Assembled");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_build_failure_reports_log_and_leaves_no_container() {
+    let docker = docker().await;
+    let (_dir, project) = tiny_project(true);
+    let err = docker::assemble(&docker, &request(project, BUILDER_IMAGE, PullPolicy::Never)).await.unwrap_err();
+    let BuilderError::BuildFailed { container, image, exit_code, log_tail } = &err else {
+        panic!("expected BuildFailed, got {err}")
+    };
+    assert_ne!(*exit_code, 0);
+    assert_eq!(image, BUILDER_IMAGE);
+    assert!(container.starts_with("release-oci-build-"), "{container}");
+    assert!(log_tail.iter().any(|l| l.contains("no_such_function_here")), "{log_tail:#?}");
+    let msg = err.to_string();
+    assert!(msg.contains(&format!("exit code {exit_code}")) && msg.contains("  │ "), "{msg}");
+    assert_eq!(leftovers(&docker, container).await, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_missing_image_is_named() {
+    let docker = docker().await;
+    let (_dir, project) = tiny_project(false);
+    let image = "release-oci/no-such-builder:nope";
+    let err = docker::assemble(&docker, &request(project, image, PullPolicy::Never)).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, BuilderError::ImageMissing { .. }), "{msg}");
+    assert!(
+        msg.contains(image) && msg.contains("base-images/build-local.sh") && msg.contains("--builder-image"),
+        "{msg}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_missing_image_that_cannot_be_pulled_is_named() {
+    let docker = docker().await;
+    let (_dir, project) = tiny_project(false);
+    let image = "release-oci/no-such-builder:nope";
+    let err = docker::assemble(&docker, &request(project, image, PullPolicy::Missing)).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, BuilderError::ImageMissing { .. }), "{msg}");
+    assert!(msg.contains(image) && msg.contains("pulling it") && msg.contains("base-images/build-local.sh"), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_interrupt_removes_the_container() {
+    let docker = docker().await;
+    let (_dir, project) = tiny_project(false);
+    let req = request(project, BUILDER_IMAGE, PullPolicy::Never);
+    // Interrupt once this build's container runs (found by its project label: tests run
+    // concurrently in one process, so the pid label is shared).
+    let project_label = format!("org.release-oci.project={}", req.project.root.display());
+    let interrupt = async {
+        let filters = HashMap::from([("label".to_string(), vec![project_label.clone()])]);
+        loop {
+            let options = ListContainersOptions { filters: Some(filters.clone()), ..Default::default() };
+            if !docker.list_containers(Some(options)).await.unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    let err = docker::assemble_until(&docker, &req, interrupt).await.unwrap_err();
+    let BuilderError::Interrupted { container: Some(name) } = &err else { panic!("expected Interrupted, got {err}") };
+    assert!(err.to_string().starts_with("interrupted"), "{err}");
+    assert_eq!(leftovers(&docker, name).await, Vec::<String>::new());
+}
+
+#[test]
+fn host_assembles_a_tiny_project() {
+    let (dir, project) = tiny_project(false);
+    let start = Instant::now();
+    let assembled = host::assemble(&request(project, "unused", PullPolicy::Never)).unwrap();
+    eprintln!("host build took {:?}", start.elapsed());
+    check_assembled(&assembled);
+    assert_eq!(assembled.builder_image_id, None);
+    // The project's own _build is untouched.
+    assert!(!dir.path().join("_build/prod/rel").exists());
+    assert!(!dir.path().join("deps").exists());
+}
+
+#[test]
+fn host_build_failure_carries_the_log() {
+    let (_dir, project) = tiny_project(true);
+    let err = host::assemble(&request(project, "unused", PullPolicy::Never)).unwrap_err();
+    let BuilderError::HostBuildFailed { exit_code, log_tail } = &err else {
+        panic!("expected HostBuildFailed, got {err}")
+    };
+    assert_ne!(*exit_code, Some(0));
+    assert!(log_tail.iter().any(|l| l.contains("no_such_function_here")), "{log_tail:#?}");
+}
+
+#[test]
+fn parses_the_apps_file() {
+    let (own, deps) = parse_apps("own a\nown b\ndep c\n\n").unwrap();
+    assert_eq!(own, BTreeSet::from(["a".into(), "b".into()]));
+    assert_eq!(deps, BTreeSet::from(["c".into()]));
+    assert!(parse_apps("dep c\n").unwrap_err().contains("none of the project's own"));
+    assert!(parse_apps("own a\nCompiling 1 file\n").unwrap_err().contains("Compiling 1 file"));
+}
+
+#[test]
+fn release_name_comes_from_the_rel_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let rel = dir.path();
+    assert!(matches!(release_name(rel), Err(BuilderError::Io { .. })));
+    fs::create_dir_all(rel.join("releases/1.2.3")).unwrap();
+    fs::write(rel.join("releases/start_erl.data"), "13.1.5 1.2.3\n").unwrap();
+    fs::write(rel.join("releases/1.2.3/my_app.rel"), "").unwrap();
+    fs::write(rel.join("releases/1.2.3/start.boot"), "").unwrap();
+    assert_eq!(release_name(rel).unwrap(), "my_app");
+}
+
+#[test]
+fn build_failed_shows_code_and_tail() {
+    let e = BuilderError::BuildFailed {
+        container: "release-oci-build-1".into(),
+        image: "img".into(),
+        exit_code: 2,
+        log_tail: vec!["a".into(), "** (CompileError) b".into()],
+    };
+    let msg = e.to_string();
+    assert!(msg.contains("exit code 2") && msg.contains("release-oci-build-1") && msg.contains("img"), "{msg}");
+    assert!(msg.ends_with("  │ a\n  │ ** (CompileError) b"), "{msg}");
+}

@@ -1,0 +1,335 @@
+//! Writing a [`LayerSpec`] as a deterministic gzip-compressed tar into the blob store.
+//!
+//! Fixed: entries sorted by path bytes (parents first), exact duplicates merged, GNU headers
+//! (long names and link targets through GNU `L`/`K` entries), empty user and group names,
+//! directories named `path/`, every mtime from [`TarOptions`]. The tar is hashed as it is
+//! written (diff_id), then compressed with the one pinned gzip configuration and hashed again
+//! by the store (digest).
+
+use super::{
+    Entry, EntryKind, GZIP_LEVEL, LayerBlob, LayerError, LayerSpec, MEDIA_TYPE_LAYER_GZIP,
+    TarOptions,
+};
+use crate::digest::{DiffId, HashingWriter};
+use crate::store::BlobStore;
+use flate2::{Compression, GzBuilder};
+use rayon::prelude::*;
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use tar::{EntryType, Header};
+
+/// The gzip header's OS byte: 255, "unknown" (as Go's compress/gzip writes it).
+pub(crate) const GZIP_OS_UNKNOWN: u8 = 255;
+
+/// A gzip encoder in the one pinned configuration: level [`GZIP_LEVEL`], no file name, mtime 0.
+pub(crate) fn gzip<W: Write>(w: W) -> flate2::write::GzEncoder<W> {
+    GzBuilder::new()
+        .mtime(0)
+        .operating_system(GZIP_OS_UNKNOWN)
+        .write(w, Compression::new(GZIP_LEVEL))
+}
+
+/// Writes one layer into `store` and records its diff_id → digest.
+pub fn write_layer(
+    spec: &LayerSpec,
+    opts: &TarOptions,
+    store: &BlobStore,
+) -> Result<LayerBlob, LayerError> {
+    let layer = spec.name.as_str();
+    let entries = normalize(spec)?;
+    let store_err = |source| LayerError::Store {
+        layer: layer.to_string(),
+        source,
+    };
+    let write_err = |source| LayerError::Write {
+        layer: layer.to_string(),
+        source,
+    };
+
+    let blob = store.writer().map_err(store_err)?;
+    let mut tar = tar::Builder::new(HashingWriter::new(gzip(blob)));
+    for entry in entries {
+        append_entry(&mut tar, entry, opts, layer)?;
+    }
+    let (gz, hasher, _) = tar.into_inner().map_err(write_err)?.finish();
+    let blob = gz.finish().map_err(write_err)?;
+    let (digest, size) = blob.commit().map_err(store_err)?;
+    let diff_id = DiffId::from_hasher(hasher);
+    store.record_diff_id(&diff_id, &digest).map_err(store_err)?;
+    Ok(LayerBlob {
+        name: spec.name.clone(),
+        digest,
+        diff_id,
+        size,
+        media_type: MEDIA_TYPE_LAYER_GZIP.to_string(),
+    })
+}
+
+/// Writes the layers in parallel (one per core); the result is in the order of `specs`.
+pub fn write_layers(
+    specs: &[LayerSpec],
+    opts: &TarOptions,
+    store: &BlobStore,
+) -> Result<Vec<LayerBlob>, LayerError> {
+    specs
+        .par_iter()
+        .map(|spec| write_layer(spec, opts, store))
+        .collect()
+}
+
+/// Checks paths, sorts by path bytes, merges duplicates. Two entries for one path must be equal,
+/// except that a directory with the default attributes (0755, root, as `add_tree` makes for
+/// parents) yields to one other directory entry for the same path.
+pub(crate) fn normalize(spec: &LayerSpec) -> Result<Vec<&Entry>, LayerError> {
+    for e in &spec.entries {
+        check_path(&e.path)?;
+    }
+    let mut sorted: Vec<&Entry> = spec.entries.iter().collect();
+    sorted.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
+    let conflict = |path: &str| LayerError::Conflict {
+        layer: spec.name.clone(),
+        path: path.to_string(),
+    };
+    let mut out = Vec::with_capacity(sorted.len());
+    for group in sorted.chunk_by(|a, b| a.path == b.path) {
+        let first = group[0];
+        if group.iter().all(|e| *e == first) {
+            out.push(first);
+            continue;
+        }
+        if !group.iter().all(|e| e.kind == EntryKind::Dir) {
+            return Err(conflict(&first.path));
+        }
+        let mut specific: Vec<&Entry> = group
+            .iter()
+            .copied()
+            .filter(|e| !is_default_dir(e))
+            .collect();
+        specific.dedup();
+        match specific.as_slice() {
+            [one] => out.push(*one),
+            _ => return Err(conflict(&first.path)),
+        }
+    }
+    // A path below a file or a symlink cannot be extracted (and a symlink parent would redirect it).
+    let non_dirs: HashSet<&str> = out
+        .iter()
+        .filter(|e| e.kind != EntryKind::Dir)
+        .map(|e| e.path.as_str())
+        .collect();
+    for e in &out {
+        let mut p = e.path.as_str();
+        while let Some((parent, _)) = p.rsplit_once('/') {
+            if non_dirs.contains(parent) {
+                return Err(LayerError::InvalidPath {
+                    path: e.path.clone(),
+                    reason: "has a parent that is not a directory",
+                });
+            }
+            p = parent;
+        }
+    }
+    Ok(out)
+}
+
+fn is_default_dir(e: &Entry) -> bool {
+    e.kind == EntryKind::Dir && e.mode == 0o755 && e.uid == 0 && e.gid == 0
+}
+
+/// A layer path: relative, `/`-separated, no empty, `.` or `..` components, no NUL.
+fn check_path(path: &str) -> Result<(), LayerError> {
+    let bad = |reason| {
+        Err(LayerError::InvalidPath {
+            path: path.to_string(),
+            reason,
+        })
+    };
+    if path.is_empty() {
+        return bad("is empty");
+    }
+    if path.starts_with('/') {
+        return bad("is absolute (layer paths are relative to the image root)");
+    }
+    if path.contains('\0') {
+        return bad("contains a NUL byte");
+    }
+    if path
+        .split('/')
+        .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        return bad("has an empty, `.` or `..` component");
+    }
+    Ok(())
+}
+
+type TarOut<W> = tar::Builder<HashingWriter<W>>;
+
+fn append_entry<W: Write>(
+    tar: &mut TarOut<W>,
+    e: &Entry,
+    opts: &TarOptions,
+    layer: &str,
+) -> Result<(), LayerError> {
+    let write_err = |source| LayerError::Write {
+        layer: layer.to_string(),
+        source,
+    };
+    let mut header = Header::new_gnu();
+    header.set_mode(e.mode & 0o7777);
+    header.set_uid(e.uid);
+    header.set_gid(e.gid);
+    header.set_mtime(opts.mtime);
+    header.set_size(0);
+    let mut name = e.path.as_bytes().to_vec();
+    match &e.kind {
+        EntryKind::Dir => {
+            header.set_entry_type(EntryType::Directory);
+            name.push(b'/');
+            set_name(tar, &mut header, &name).map_err(write_err)?;
+            header.set_cksum();
+            tar.append(&header, io::empty()).map_err(write_err)
+        }
+        EntryKind::Bytes(bytes) => {
+            header.set_entry_type(EntryType::Regular);
+            header.set_size(bytes.len() as u64);
+            set_name(tar, &mut header, &name).map_err(write_err)?;
+            header.set_cksum();
+            tar.append(&header, bytes.as_slice()).map_err(write_err)
+        }
+        EntryKind::Symlink { target } => {
+            let target = target.as_os_str().as_bytes();
+            if target.is_empty() || target.contains(&0) {
+                return Err(LayerError::InvalidPath {
+                    path: e.path.clone(),
+                    reason: "has an empty symlink target or one with NUL",
+                });
+            }
+            header.set_entry_type(EntryType::Symlink);
+            set_name(tar, &mut header, &name).map_err(write_err)?;
+            set_link_name(tar, &mut header, target).map_err(write_err)?;
+            header.set_cksum();
+            tar.append(&header, io::empty()).map_err(write_err)
+        }
+        EntryKind::File { source } => {
+            let file = File::open(source).map_err(|err| LayerError::io(source, err))?;
+            let meta = file.metadata().map_err(|err| LayerError::io(source, err))?;
+            if !meta.is_file() {
+                return Err(LayerError::UnsupportedFileType {
+                    path: source.clone(),
+                    kind: "directory or special file",
+                });
+            }
+            header.set_entry_type(EntryType::Regular);
+            header.set_size(meta.len());
+            set_name(tar, &mut header, &name).map_err(write_err)?;
+            header.set_cksum();
+            let mut reader = ExactReader {
+                inner: file,
+                remaining: meta.len(),
+                problem: None,
+            };
+            match tar.append(&header, &mut reader) {
+                Ok(()) => Ok(()),
+                Err(err) => Err(match reader.problem.take() {
+                    Some(Problem::Read(source_err)) => LayerError::io(source, source_err),
+                    Some(Problem::Shrunk) => LayerError::SourceChanged {
+                        layer: layer.to_string(),
+                        source_path: PathBuf::from(source),
+                    },
+                    None => write_err(err),
+                }),
+            }
+        }
+    }
+}
+
+const NAME_LEN: usize = 100;
+
+/// Puts `name` in the header, preceded by a GNU long-name entry when it does not fit.
+fn set_name<W: Write>(tar: &mut TarOut<W>, header: &mut Header, name: &[u8]) -> io::Result<()> {
+    if name.len() > NAME_LEN {
+        long_entry(tar, b'L', name)?;
+    }
+    let field = &mut header.as_old_mut().name;
+    let n = name.len().min(NAME_LEN);
+    field.fill(0);
+    field[..n].copy_from_slice(&name[..n]);
+    Ok(())
+}
+
+/// Puts a symlink target in the header, preceded by a GNU long-link entry when it does not fit.
+fn set_link_name<W: Write>(
+    tar: &mut TarOut<W>,
+    header: &mut Header,
+    target: &[u8],
+) -> io::Result<()> {
+    if target.len() > NAME_LEN {
+        long_entry(tar, b'K', target)?;
+    }
+    let field = &mut header.as_old_mut().linkname;
+    let n = target.len().min(NAME_LEN);
+    field.fill(0);
+    field[..n].copy_from_slice(&target[..n]);
+    Ok(())
+}
+
+/// A GNU `././@LongLink` entry (as GNU tar and the tar crate write it, with fixed metadata).
+fn long_entry<W: Write>(tar: &mut TarOut<W>, kind: u8, data: &[u8]) -> io::Result<()> {
+    let mut h = Header::new_gnu();
+    let name = b"././@LongLink";
+    h.as_old_mut().name[..name.len()].copy_from_slice(name);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_size(data.len() as u64 + 1);
+    h.set_entry_type(EntryType::new(kind));
+    h.set_cksum();
+    tar.append(&h, data.chain(&[0u8][..]))
+}
+
+enum Problem {
+    Read(io::Error),
+    Shrunk,
+}
+
+/// Reads exactly `remaining` bytes of a source file: fewer is an error (the file shrank while
+/// being written), more are not read. Remembers why it failed, so that the error can name the file.
+struct ExactReader {
+    inner: File,
+    remaining: u64,
+    problem: Option<Problem>,
+}
+
+impl Read for ExactReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 {
+            return Ok(0);
+        }
+        let max = buf
+            .len()
+            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        match self.inner.read(&mut buf[..max]) {
+            Ok(0) => {
+                self.problem = Some(Problem::Shrunk);
+                Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "source file shrank",
+                ))
+            }
+            Ok(n) => {
+                self.remaining -= n as u64;
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
+            Err(e) => {
+                let msg = e.to_string();
+                self.problem = Some(Problem::Read(e));
+                Err(io::Error::other(msg))
+            }
+        }
+    }
+}

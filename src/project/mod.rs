@@ -1,0 +1,163 @@
+//! The project to build: a folder with a `mix.exs` (rebar3 projects come later), which of its files
+//! are source ([`Project::source_files`], see [`sources`] for the exclusion rules), a deterministic
+//! tar of them ([`Project::write_source_tar`]) and where they come from in git.
+
+mod archive;
+mod sources;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+pub use sources::DockerIgnore;
+
+/// What builds the project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProjectKind {
+    /// Elixir (or mixed) project built with `mix`: has a `mix.exs`.
+    Mix,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectError {
+    #[error("cannot open project {path}: {source}")]
+    Open { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not a directory")]
+    NotADirectory { path: PathBuf },
+    #[error("{path} is not a mix project: no mix.exs found")]
+    NotMixProject { path: PathBuf },
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("bad pattern in {path}: {message}")]
+    DockerIgnore { path: PathBuf, message: String },
+    #[error("cannot write the source tar (at {path}): {source}")]
+    Tar { path: PathBuf, source: std::io::Error },
+}
+
+/// A project on disk. `root` is canonical (absolute, symlinks resolved).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    pub root: PathBuf,
+}
+
+impl Project {
+    /// Opens the project at `path`: it must be a directory with a `mix.exs`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Project, ProjectError> {
+        let path = path.as_ref();
+        let root = path.canonicalize().map_err(|source| ProjectError::Open { path: path.to_path_buf(), source })?;
+        if !root.is_dir() {
+            return Err(ProjectError::NotADirectory { path: root });
+        }
+        if !root.join("mix.exs").is_file() {
+            return Err(ProjectError::NotMixProject { path: root });
+        }
+        Ok(Project { root })
+    }
+
+    /// What builds this project.
+    pub fn kind(&self) -> ProjectKind {
+        ProjectKind::Mix
+    }
+
+    /// The source files (regular files and symlinks), relative to the root, sorted. Left out:
+    /// `.git` and `node_modules` anywhere, `_build` and `deps` directories next to a `mix.exs`,
+    /// and what the root's `.dockerignore` lists (see [`DockerIgnore`]).
+    pub fn source_files(&self) -> Result<Vec<PathBuf>, ProjectError> {
+        sources::source_files(&self.root)
+    }
+
+    /// Writes a deterministic tar of [`Self::source_files`] (and their parent directories) to
+    /// `w`: sorted, uid/gid 0, mtime 0, modes 0644/0755, symlinks stored as links.
+    pub fn write_source_tar<W: std::io::Write>(&self, w: W) -> Result<W, ProjectError> {
+        self.write_source_tar_under(w, Path::new(""))
+    }
+
+    /// Like [`Self::write_source_tar`], every entry under `prefix` (a relative `/`-separated
+    /// path such as `build/src`; its directories get entries too).
+    pub fn write_source_tar_under<W: std::io::Write>(&self, w: W, prefix: &Path) -> Result<W, ProjectError> {
+        let files = self.source_files()?;
+        archive::write(&self.root, &files, prefix, w)
+    }
+
+    /// The commit checked out (`git rev-parse HEAD`), when the project is in a git repository
+    /// and `git` runs.
+    pub fn git_revision(&self) -> Option<String> {
+        git(&self.root, &["rev-parse", "--verify", "HEAD"])
+    }
+
+    /// The URL of the `origin` remote (else the first remote), credentials removed, when the
+    /// project is in a git repository with a remote and `git` runs.
+    pub fn git_remote_url(&self) -> Option<String> {
+        let remotes = git(&self.root, &["remote"])?;
+        let name = remotes.lines().find(|r| *r == "origin").or_else(|| remotes.lines().next())?.to_string();
+        let url = git(&self.root, &["remote", "get-url", &name])?;
+        Some(strip_credentials(&url))
+    }
+}
+
+/// Runs `git -C dir ARGS`; its trimmed stdout when it succeeds with some output.
+fn git(dir: &Path, args: &[&str]) -> Option<String> {
+    let out =
+        Command::new("git").arg("-C").arg(dir).args(args).stdin(Stdio::null()).stderr(Stdio::null()).output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    (!text.is_empty()).then_some(text)
+}
+
+/// `https://user:token@host/x` → `https://host/x` (URLs end up in image labels).
+fn strip_credentials(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let host_end = rest.find('/').unwrap_or(rest.len());
+        if let Some(at) = rest[..host_end].rfind('@') {
+            return format!("{scheme}://{}", &rest[at + 1..]);
+        }
+    }
+    url.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_requires_mix_exs() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Project::open(dir.path()).unwrap_err();
+        let canonical = dir.path().canonicalize().unwrap();
+        assert_eq!(e.to_string(), format!("{} is not a mix project: no mix.exs found", canonical.display()));
+        std::fs::write(dir.path().join("mix.exs"), "").unwrap();
+        let p = Project::open(dir.path().join(".")).unwrap();
+        assert_eq!(p.root, canonical);
+        assert_eq!(p.kind(), ProjectKind::Mix);
+        assert!(matches!(Project::open(dir.path().join("nope")), Err(ProjectError::Open { .. })));
+    }
+
+    #[test]
+    fn strips_credentials_from_urls() {
+        assert_eq!(strip_credentials("https://u:t@example.com/a/b.git"), "https://example.com/a/b.git");
+        assert_eq!(strip_credentials("https://example.com/a@b"), "https://example.com/a@b");
+        assert_eq!(strip_credentials("git@example.com:a/b.git"), "git@example.com:a/b.git");
+        assert_eq!(strip_credentials("ssh://git@example.com/a"), "ssh://example.com/a");
+    }
+
+    #[test]
+    fn git_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("mix.exs"), "").unwrap();
+        let p = Project::open(dir.path()).unwrap();
+        assert_eq!(p.git_revision(), None);
+        assert_eq!(p.git_remote_url(), None);
+        let run = |args: &[&str]| {
+            let ok = Command::new("git").arg("-C").arg(&p.root).args(args).output().unwrap().status.success();
+            assert!(ok, "git {args:?}");
+        };
+        run(&["init", "-q"]);
+        run(&["-c", "user.name=t", "-c", "user.email=t@t", "add", "mix.exs"]);
+        run(&["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "x"]);
+        run(&["remote", "add", "origin", "https://me:secret@example.com/x.git"]);
+        let rev = p.git_revision().unwrap();
+        assert_eq!(rev.len(), 40, "{rev}");
+        assert_eq!(p.git_remote_url().as_deref(), Some("https://example.com/x.git"));
+    }
+}

@@ -1,0 +1,357 @@
+//! Reading an image back from a layout directory or an archive: for `inspect`, and for using a
+//! layout as the base image.
+
+use super::layout::ref_name;
+use super::report::{ImageInfo, LayerInfo};
+use super::{SinkError, Target};
+use crate::digest::{DiffId, Digest};
+use crate::image::BaseImage;
+use crate::layer::LayerBlob;
+use crate::store::BlobStore;
+use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest};
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+/// JSON documents (index, manifests, configs) larger than this are refused.
+const MAX_JSON: u64 = 64 * 1024 * 1024;
+
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// Reads the image at `target` (the tagged one, or the only one), checking the manifest and
+/// config digests.
+pub fn read_image(target: &Target) -> Result<ImageInfo, SinkError> {
+    let (loaded, location) = match target {
+        Target::OciLayout { dir, tag } => {
+            let mut src = Source::Dir(dir.clone());
+            (load(&mut src, tag.as_deref())?, target.to_string())
+        }
+        Target::Archive { path } => {
+            let mut src = Source::archive(path)?;
+            (load(&mut src, None)?, target.to_string())
+        }
+    };
+    let diff_ids = loaded.config.rootfs().diff_ids();
+    let history = loaded.config.history().clone().unwrap_or_default();
+    let mut created_by = history
+        .iter()
+        .filter(|h| h.empty_layer() != Some(true))
+        .map(|h| h.created_by().clone());
+    let mut layers = Vec::new();
+    for (i, d) in loaded.manifest.layers().iter().enumerate() {
+        layers.push(LayerInfo {
+            digest: sha256_of(d, &location)?,
+            size: d.size(),
+            diff_id: diff_ids.get(i).and_then(|s| s.parse::<DiffId>().ok()),
+            media_type: d.media_type().to_string(),
+            created_by: created_by.next().flatten(),
+        });
+    }
+    Ok(ImageInfo {
+        location,
+        manifest_digest: loaded.manifest_digest,
+        manifest: loaded.manifest,
+        config_digest: loaded.config_digest,
+        config: loaded.config,
+        layers,
+    })
+}
+
+/// Uses the image tagged `tag` (or the only one) of the layout at `dir` as a base: copies its
+/// layer blobs into `store`, checking their digests.
+pub fn load_base_from_layout(
+    dir: &Path,
+    tag: Option<&str>,
+    store: &BlobStore,
+) -> Result<BaseImage, SinkError> {
+    let location = match tag {
+        Some(t) => format!("oci:{}:{t}", dir.display()),
+        None => format!("oci:{}", dir.display()),
+    };
+    let loaded = load(&mut Source::Dir(dir.to_path_buf()), tag)?;
+    let diff_ids = loaded.config.rootfs().diff_ids();
+    if diff_ids.len() != loaded.manifest.layers().len() {
+        return Err(SinkError::Unsupported {
+            location,
+            reason: format!(
+                "the manifest has {} layers but the config lists {} diff_ids",
+                loaded.manifest.layers().len(),
+                diff_ids.len()
+            ),
+        });
+    }
+    let mut layers = Vec::new();
+    for (d, diff_id) in loaded.manifest.layers().iter().zip(diff_ids) {
+        let digest = sha256_of(d, &location)?;
+        let media_type =
+            layer_media_type(d.media_type().as_ref()).ok_or_else(|| SinkError::Unsupported {
+                location: location.clone(),
+                reason: format!("layer media type {} is not supported", d.media_type()),
+            })?;
+        let diff_id: DiffId = diff_id.parse().map_err(|_| SinkError::Unsupported {
+            location: location.clone(),
+            reason: format!("diff_id {diff_id:?} is not a sha256 digest"),
+        })?;
+        let size = if store.contains(&digest) {
+            fs::metadata(store.blob_path(&digest))
+                .map_err(SinkError::io(store.blob_path(&digest)))?
+                .len()
+        } else {
+            copy_into_store(
+                &dir.join("blobs/sha256").join(digest.hex()),
+                &digest,
+                store,
+                &location,
+            )?
+        };
+        layers.push(LayerBlob {
+            name: "base".into(),
+            digest,
+            diff_id,
+            size,
+            media_type: media_type.into(),
+        });
+    }
+    Ok(BaseImage {
+        name: location,
+        config: loaded.config,
+        layers,
+        digest: Some(loaded.manifest_digest),
+    })
+}
+
+/// Layer media types a base may use, as they go into our (OCI) manifest.
+fn layer_media_type(m: &str) -> Option<&'static str> {
+    Some(match m {
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+        | "application/vnd.docker.image.rootfs.diff.tar.gzip" => {
+            "application/vnd.oci.image.layer.v1.tar+gzip"
+        }
+        "application/vnd.oci.image.layer.v1.tar" => "application/vnd.oci.image.layer.v1.tar",
+        "application/vnd.oci.image.layer.v1.tar+zstd" => {
+            "application/vnd.oci.image.layer.v1.tar+zstd"
+        }
+        _ => return None,
+    })
+}
+
+fn copy_into_store(
+    src: &Path,
+    expected: &Digest,
+    store: &BlobStore,
+    location: &str,
+) -> Result<u64, SinkError> {
+    let store_err = |source| SinkError::Store {
+        location: location.to_string(),
+        source,
+    };
+    let mut file = File::open(src).map_err(SinkError::io(src))?;
+    let mut w = store.writer().map_err(store_err)?;
+    io::copy(&mut file, &mut w).map_err(SinkError::io(src))?;
+    let (digest, size) = w.commit().map_err(store_err)?;
+    if digest != *expected {
+        return Err(SinkError::DigestMismatch {
+            location: location.to_string(),
+            what: format!("blob {}", src.display()),
+            expected: expected.to_string(),
+            found: digest.to_string(),
+        });
+    }
+    Ok(size)
+}
+
+struct Loaded {
+    manifest_digest: Digest,
+    manifest: ImageManifest,
+    config_digest: Digest,
+    config: ImageConfiguration,
+}
+
+fn load(src: &mut Source, tag: Option<&str>) -> Result<Loaded, SinkError> {
+    let location = src.location();
+    let json_err = |what: &str| {
+        let location = location.clone();
+        let what = what.to_string();
+        move |source| SinkError::Json {
+            location,
+            what,
+            source,
+        }
+    };
+    let index: ImageIndex =
+        serde_json::from_slice(&src.read("index.json")?).map_err(json_err("index.json"))?;
+    let desc = select(&index, tag, &location)?;
+    let media = desc.media_type().to_string();
+    if media == crate::image::MEDIA_TYPE_INDEX || media == DOCKER_LIST {
+        return Err(SinkError::Unsupported {
+            location,
+            reason: "the entry is a multi-platform index; copy a single platform into a layout first (skopeo copy --override-arch ARCH)".into(),
+        });
+    }
+    if media != crate::image::MEDIA_TYPE_MANIFEST && media != DOCKER_MANIFEST {
+        return Err(SinkError::Unsupported {
+            location,
+            reason: format!("the entry has media type {media}, not an image manifest"),
+        });
+    }
+    let manifest_digest = sha256_of(&desc, &location)?;
+    let bytes = src.read_blob(&manifest_digest, "manifest")?;
+    let manifest: ImageManifest =
+        serde_json::from_slice(&bytes).map_err(json_err("the manifest"))?;
+    let config_digest = sha256_of(manifest.config(), &location)?;
+    let bytes = src.read_blob(&config_digest, "config")?;
+    let config: ImageConfiguration =
+        serde_json::from_slice(&bytes).map_err(json_err("the image config"))?;
+    Ok(Loaded {
+        manifest_digest,
+        manifest,
+        config_digest,
+        config,
+    })
+}
+
+/// The index entry tagged `tag`, or the only image.
+fn select(index: &ImageIndex, tag: Option<&str>, location: &str) -> Result<Descriptor, SinkError> {
+    let tags: Vec<String> = index
+        .manifests()
+        .iter()
+        .filter_map(|d| ref_name(d).map(String::from))
+        .collect();
+    if let Some(tag) = tag {
+        return index
+            .manifests()
+            .iter()
+            .find(|d| ref_name(d) == Some(tag))
+            .cloned()
+            .ok_or_else(|| SinkError::NoSuchTag {
+                location: location.to_string(),
+                tag: tag.to_string(),
+                available: tags,
+            });
+    }
+    let mut distinct: Vec<&Descriptor> = Vec::new();
+    for d in index.manifests() {
+        if !distinct.iter().any(|x| x.digest() == d.digest()) {
+            distinct.push(d);
+        }
+    }
+    match distinct.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(SinkError::NotALayout {
+            location: location.to_string(),
+            reason: "index.json lists no image".into(),
+        }),
+        many => Err(SinkError::Ambiguous {
+            location: location.to_string(),
+            count: many.len(),
+            available: tags,
+        }),
+    }
+}
+
+fn sha256_of(d: &Descriptor, location: &str) -> Result<Digest, SinkError> {
+    d.digest()
+        .to_string()
+        .parse()
+        .map_err(|_| SinkError::Unsupported {
+            location: location.to_string(),
+            reason: format!("digest {} is not sha256", d.digest()),
+        })
+}
+
+/// The files of a layout: a directory, or a tar indexed by entry name.
+enum Source {
+    Dir(PathBuf),
+    Archive {
+        path: PathBuf,
+        file: File,
+        entries: HashMap<String, (u64, u64)>,
+    },
+}
+
+impl Source {
+    fn archive(path: &Path) -> Result<Source, SinkError> {
+        let file = File::open(path).map_err(SinkError::io(path))?;
+        let mut entries = HashMap::new();
+        let mut ar = tar::Archive::new(&file);
+        for entry in ar.entries().map_err(SinkError::io(path))? {
+            let entry = entry.map_err(SinkError::io(path))?;
+            let name = String::from_utf8_lossy(&entry.path_bytes())
+                .trim_start_matches("./")
+                .to_string();
+            entries.insert(name, (entry.raw_file_position(), entry.size()));
+        }
+        Ok(Source::Archive {
+            path: path.to_path_buf(),
+            file,
+            entries,
+        })
+    }
+
+    fn location(&self) -> String {
+        match self {
+            Source::Dir(dir) => format!("oci:{}", dir.display()),
+            Source::Archive { path, .. } => format!("docker-archive:{}", path.display()),
+        }
+    }
+
+    fn read(&mut self, name: &str) -> Result<Vec<u8>, SinkError> {
+        let missing = |location: String| SinkError::NotALayout {
+            location,
+            reason: format!("{name} is missing"),
+        };
+        let too_big = |location: String| SinkError::Unsupported {
+            location,
+            reason: format!("{name} is too large"),
+        };
+        match self {
+            Source::Dir(dir) => {
+                let path = dir.join(name);
+                let meta = match fs::metadata(&path) {
+                    Ok(m) => m,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        return Err(missing(self.location()));
+                    }
+                    Err(e) => return Err(SinkError::Io { path, source: e }),
+                };
+                if meta.len() > MAX_JSON {
+                    return Err(too_big(self.location()));
+                }
+                fs::read(&path).map_err(SinkError::io(path))
+            }
+            Source::Archive {
+                path,
+                file,
+                entries,
+            } => {
+                let Some(&(offset, size)) = entries.get(name) else {
+                    return Err(missing(self.location()));
+                };
+                if size > MAX_JSON {
+                    return Err(too_big(self.location()));
+                }
+                let mut buf = vec![0u8; size as usize];
+                file.read_exact_at(&mut buf, offset)
+                    .map_err(SinkError::io(path.clone()))?;
+                Ok(buf)
+            }
+        }
+    }
+
+    fn read_blob(&mut self, digest: &Digest, what: &str) -> Result<Vec<u8>, SinkError> {
+        let bytes = self.read(&format!("blobs/sha256/{}", digest.hex()))?;
+        let found = Digest::of(&bytes);
+        if found != *digest {
+            return Err(SinkError::DigestMismatch {
+                location: self.location(),
+                what: what.to_string(),
+                expected: digest.to_string(),
+                found: found.to_string(),
+            });
+        }
+        Ok(bytes)
+    }
+}
