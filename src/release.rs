@@ -55,7 +55,7 @@ impl Release {
         let vsn_dir = root.join("releases").join(&version);
         let name = match name {
             Some(n) => n.to_string(),
-            None => find_rel_name(&vsn_dir).map_err(|r| invalid(r))?,
+            None => find_rel_name(&vsn_dir).map_err(&invalid)?,
         };
         let rel_file = vsn_dir.join(format!("{name}.rel"));
         let rel = fs::read_to_string(&rel_file).map_err(|e| match e.kind() {

@@ -29,7 +29,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build a project into an OCI image; prints the image's manifest digest on stdout.
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Show an image: digest, platform, entrypoint, config and layers.
     Inspect(InspectArgs),
 }

@@ -14,6 +14,9 @@ use crate::{time, ui};
 use anyhow::{Context, bail};
 use std::collections::BTreeMap;
 
+/// The PATH Docker itself gives a container whose image sets none.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /// Runs the build; returns the image (its manifest digest is what `main` prints on stdout).
 pub async fn run(s: BuildSettings) -> anyhow::Result<Image> {
     let project = Project::open(&s.project)?;
@@ -166,6 +169,14 @@ async fn layer_and_assemble(
         ("RELEASE_TMP".to_string(), "/tmp".to_string()),
         ("HOME".to_string(), user.home.clone()),
     ];
+    // Engines fill in a PATH when an image has none, but not every runtime does: set the usual one.
+    let base_has_path = base
+        .and_then(|b| b.config.config().as_ref())
+        .and_then(|c| c.env().as_ref())
+        .is_some_and(|env| env.iter().any(|e| e.starts_with("PATH=")));
+    if !base_has_path {
+        env.insert(0, ("PATH".to_string(), DEFAULT_PATH.to_string()));
+    }
     env.extend(s.env.clone());
     let settings = ConfigSettings {
         platform: s.triple.platform(),
