@@ -12,9 +12,7 @@ use std::str::FromStr;
 pub struct ParseDigestError(pub String);
 
 fn parse_sha256(s: &str) -> Result<String, ParseDigestError> {
-    let hex = s
-        .strip_prefix("sha256:")
-        .ok_or_else(|| ParseDigestError(s.to_string()))?;
+    let hex = s.strip_prefix("sha256:").ok_or_else(|| ParseDigestError(s.to_string()))?;
     if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
         return Err(ParseDigestError(s.to_string()));
     }
@@ -125,10 +123,7 @@ mod tests {
 
     #[test]
     fn digest_of_empty_is_the_well_known_value() {
-        assert_eq!(
-            Digest::of(b"").as_str(),
-            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
+        assert_eq!(Digest::of(b"").as_str(), "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     }
 
     #[test]

@@ -72,16 +72,9 @@ impl Release {
         let erts_dir = root.join(format!("erts-{}", parsed.erts));
         let erts_version = erts_dir.is_dir().then(|| parsed.erts.clone());
         if erts_vsn != parsed.erts {
-            return Err(invalid(format!(
-                "start_erl.data names ERTS {erts_vsn} but {name}.rel names {}",
-                parsed.erts
-            )));
+            return Err(invalid(format!("start_erl.data names ERTS {erts_vsn} but {name}.rel names {}", parsed.erts)));
         }
-        let apps = parsed
-            .apps
-            .into_iter()
-            .map(|(n, v)| App { dir: format!("{n}-{v}"), name: n, version: v })
-            .collect();
+        let apps = parsed.apps.into_iter().map(|(n, v)| App { dir: format!("{n}-{v}"), name: n, version: v }).collect();
         Ok(Release { root: root.to_path_buf(), name, version, erts_version, apps })
     }
 

@@ -167,7 +167,13 @@ mod tests {
 
     #[test]
     fn rejects_unsupported_with_the_list() {
-        for bad in ["x86_64-apple-darwin", "riscv64gc-unknown-linux-gnu", "x86_64-pc-windows-msvc", "x86_64", "x86_64-unknown-linux-uclibc"] {
+        for bad in [
+            "x86_64-apple-darwin",
+            "riscv64gc-unknown-linux-gnu",
+            "x86_64-pc-windows-msvc",
+            "x86_64",
+            "x86_64-unknown-linux-uclibc",
+        ] {
             let e = bad.parse::<Triple>().unwrap_err();
             let msg = e.to_string();
             assert!(msg.contains(bad), "{msg}");

@@ -41,7 +41,10 @@ pub fn task(msg: impl Into<String>) -> Task {
     let msg = msg.into();
     let bar = if !quiet() && std::io::stderr().is_terminal() {
         let bar = ProgressBar::new_spinner();
-        bar.set_style(ProgressStyle::with_template("{spinner} {msg} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
         bar.set_message(msg.clone());
         bar.enable_steady_tick(Duration::from_millis(120));
         Some(bar)

@@ -47,7 +47,8 @@ pub(super) async fn load(docker: &Docker, name: &str, store: &BlobStore) -> Resu
     let cached = store.contains(&config_digest) && diff_ids.iter().all(|d| store.lookup_diff_id(d).is_some());
     if !cached {
         tracing::info!("exporting base image {name} from the Docker engine");
-        let tmp = tempfile::NamedTempFile::new_in(store.root()).map_err(|e| BaseError::Io { name: name.into(), source: e })?;
+        let tmp = tempfile::NamedTempFile::new_in(store.root())
+            .map_err(|e| BaseError::Io { name: name.into(), source: e })?;
         let mut file = tmp.reopen().map_err(|e| BaseError::Io { name: name.into(), source: e })?;
         let mut stream = docker.export_image(name);
         while let Some(chunk) = stream.next().await {
@@ -66,7 +67,8 @@ pub(super) async fn load(docker: &Docker, name: &str, store: &BlobStore) -> Resu
     if Digest::of(&bytes) != config_digest {
         return Err(invalid("the exported config does not match the engine's image id"));
     }
-    let config: ImageConfiguration = serde_json::from_slice(&bytes).map_err(|e| invalid(&format!("bad config JSON: {e}")))?;
+    let config: ImageConfiguration =
+        serde_json::from_slice(&bytes).map_err(|e| invalid(&format!("bad config JSON: {e}")))?;
     let config_ids: Vec<String> = config.rootfs().diff_ids().clone();
     if config_ids.iter().map(String::as_str).ne(diff_ids.iter().map(DiffId::as_str)) {
         return Err(invalid("the config's diff_ids differ from the engine's layer list"));
@@ -114,9 +116,8 @@ fn import_saved(path: &Path, name: &str, store: &BlobStore) -> Result<(), BaseEr
             small.insert(p, buf);
         }
     }
-    let manifest = manifest
-        .and_then(|m| m.into_iter().next())
-        .ok_or_else(|| invalid("the export has no manifest.json".into()))?;
+    let manifest =
+        manifest.and_then(|m| m.into_iter().next()).ok_or_else(|| invalid("the export has no manifest.json".into()))?;
     let config = small
         .get(&manifest.config)
         .ok_or_else(|| invalid(format!("the export lacks its config {}", manifest.config)))?;

@@ -25,7 +25,9 @@ pub enum BaseRef {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BaseError {
-    #[error("base image {name} is not in the Docker engine; build it (base-images/build-local.sh makes the default ones) or pass another --base")]
+    #[error(
+        "base image {name} is not in the Docker engine; build it (base-images/build-local.sh makes the default ones) or pass another --base"
+    )]
     NotFound { name: String },
     #[error("cannot read base image {name} from the Docker engine")]
     Docker {
@@ -114,11 +116,9 @@ pub async fn load(
         }
         BaseRef::Layout { dir, tag } => {
             let (dir, tag, store) = (dir.clone(), tag.clone(), store.clone());
-            tokio::task::spawn_blocking(move || {
-                crate::sink::load_base_from_layout(&dir, tag.as_deref(), &store)
-            })
-            .await
-            .map_err(|e| BaseError::Invalid { name: base.to_string(), reason: e.to_string() })??
+            tokio::task::spawn_blocking(move || crate::sink::load_base_from_layout(&dir, tag.as_deref(), &store))
+                .await
+                .map_err(|e| BaseError::Invalid { name: base.to_string(), reason: e.to_string() })??
         }
     };
     let arch = image.config.architecture().to_string();

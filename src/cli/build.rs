@@ -138,10 +138,9 @@ impl UserSpec {
                 Ok(User { name, uid: *uid, gid: *gid, home })
             }
             UserSpec::Name(n) => {
-                let line = passwd
-                    .lines()
-                    .find(|l| l.split(':').next() == Some(n.as_str()))
-                    .with_context(|| format!("user {n:?} is not in the base image's /etc/passwd; pass --user UID[:GID]"))?;
+                let line = passwd.lines().find(|l| l.split(':').next() == Some(n.as_str())).with_context(|| {
+                    format!("user {n:?} is not in the base image's /etc/passwd; pass --user UID[:GID]")
+                })?;
                 let f: Vec<&str> = line.split(':').collect();
                 if f.len() < 6 {
                     bail!("malformed /etc/passwd line for {n:?} in the base image");
@@ -199,10 +198,9 @@ impl BuildArgs {
             .map(|o| o.parse::<Target>().with_context(|| format!("--output {o:?}")))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let epoch = match std::env::var("SOURCE_DATE_EPOCH") {
-            Ok(s) if !s.trim().is_empty() => s
-                .trim()
-                .parse()
-                .with_context(|| format!("SOURCE_DATE_EPOCH={s:?} is not a whole number of seconds"))?,
+            Ok(s) if !s.trim().is_empty() => {
+                s.trim().parse().with_context(|| format!("SOURCE_DATE_EPOCH={s:?} is not a whole number of seconds"))?
+            }
             _ => 0,
         };
         for t in &self.tags {

@@ -38,7 +38,11 @@ pub async fn run(s: BuildSettings) -> anyhow::Result<Image> {
     };
     let assembled: Assembled = match (s.builder, &docker) {
         (BuilderKind::Docker, Some(d)) => {
-            ui::step(format!("Assembling the release in a builder container ({}, {})", s.builder_image, s.triple.platform()));
+            ui::step(format!(
+                "Assembling the release in a builder container ({}, {})",
+                s.builder_image,
+                s.triple.platform()
+            ));
             builder::docker::assemble(d, &req).await?
         }
         _ => {
@@ -132,13 +136,7 @@ async fn layer_and_assemble(
     let opts = TarOptions { mtime: s.epoch };
     let store2 = store.clone();
     let layers = tokio::task::spawn_blocking(move || layer::write_layers(&specs, &opts, &store2)).await??;
-    task.done(
-        layers
-            .iter()
-            .map(|l| format!("{} {}", l.name, ui::bytes(l.size)))
-            .collect::<Vec<_>>()
-            .join(", "),
-    );
+    task.done(layers.iter().map(|l| format!("{} {}", l.name, ui::bytes(l.size))).collect::<Vec<_>>().join(", "));
 
     let created = time::rfc3339(s.epoch);
     let mut annotations = BTreeMap::new();

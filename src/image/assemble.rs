@@ -5,8 +5,7 @@ use crate::digest::Digest;
 use crate::layer::LayerBlob;
 use crate::store::BlobStore;
 use oci_spec::image::{
-    Arch, Config, Descriptor, History, HistoryBuilder, ImageConfiguration, ImageManifestBuilder,
-    MediaType, Os,
+    Arch, Config, Descriptor, History, HistoryBuilder, ImageConfiguration, ImageManifestBuilder, MediaType, Os,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -37,72 +36,36 @@ pub fn assemble(
     config.set_os(Os::from(p.os));
     config.set_architecture(Arch::from(p.architecture));
     config.set_variant(p.variant.map(String::from));
-    config.set_config(Some(exec_config(
-        config.config().clone().unwrap_or_default(),
-        settings,
-    )));
+    config.set_config(Some(exec_config(config.config().clone().unwrap_or_default(), settings)));
 
     let mut diff_ids = config.rootfs().diff_ids().clone();
     diff_ids.extend(layers.iter().map(|l| l.diff_id.to_string()));
     config.rootfs_mut().set_diff_ids(diff_ids);
     config.set_history(Some(history(base, &layers, settings)?));
 
-    let config_bytes = canonical_json(&config).map_err(|source| ImageError::Json {
-        what: "config",
-        source,
-    })?;
+    let config_bytes = canonical_json(&config).map_err(|source| ImageError::Json { what: "config", source })?;
     let (config_digest, config_size) =
-        store
-            .put(&config_bytes)
-            .map_err(|source| ImageError::Store {
-                what: "config",
-                source,
-            })?;
+        store.put(&config_bytes).map_err(|source| ImageError::Store { what: "config", source })?;
 
     let mut all = base.map(|b| b.layers.clone()).unwrap_or_default();
     all.extend(layers);
     let descriptors = all
         .iter()
-        .map(|l| {
-            Ok(Descriptor::new(
-                MediaType::from(l.media_type.as_str()),
-                l.size,
-                oci_digest(&l.digest)?,
-            ))
-        })
+        .map(|l| Ok(Descriptor::new(MediaType::from(l.media_type.as_str()), l.size, oci_digest(&l.digest)?)))
         .collect::<Result<Vec<_>, ImageError>>()?;
     let mut manifest = ImageManifestBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageManifest)
-        .config(Descriptor::new(
-            MediaType::ImageConfig,
-            config_size,
-            oci_digest(&config_digest)?,
-        ))
+        .config(Descriptor::new(MediaType::ImageConfig, config_size, oci_digest(&config_digest)?))
         .layers(descriptors)
         .build()
-        .map_err(|source| ImageError::Spec {
-            what: "manifest",
-            source,
-        })?;
+        .map_err(|source| ImageError::Spec { what: "manifest", source })?;
     if !annotations.is_empty() {
-        manifest.set_annotations(Some(
-            annotations
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        ));
+        manifest.set_annotations(Some(annotations.iter().map(|(k, v)| (k.clone(), v.clone())).collect()));
     }
-    let manifest_bytes = canonical_json(&manifest).map_err(|source| ImageError::Json {
-        what: "manifest",
-        source,
-    })?;
-    let (manifest_digest, _) = store
-        .put(&manifest_bytes)
-        .map_err(|source| ImageError::Store {
-            what: "manifest",
-            source,
-        })?;
+    let manifest_bytes = canonical_json(&manifest).map_err(|source| ImageError::Json { what: "manifest", source })?;
+    let (manifest_digest, _) =
+        store.put(&manifest_bytes).map_err(|source| ImageError::Store { what: "manifest", source })?;
 
     Ok(Image {
         manifest: manifest_bytes,
@@ -118,19 +81,13 @@ pub fn assemble(
 
 /// Our digest as oci-spec's.
 pub fn oci_digest(d: &Digest) -> Result<oci_spec::image::Digest, ImageError> {
-    d.as_str().parse().map_err(|source| ImageError::Spec {
-        what: "digest",
-        source,
-    })
+    d.as_str().parse().map_err(|source| ImageError::Spec { what: "digest", source })
 }
 
 /// The base must be for the same OS and architecture, and list one layer per diff_id.
 fn check_base(base: &BaseImage, settings: &ConfigSettings) -> Result<(), ImageError> {
     let p = &settings.platform;
-    let (os, arch) = (
-        base.config.os().to_string(),
-        base.config.architecture().to_string(),
-    );
+    let (os, arch) = (base.config.os().to_string(), base.config.architecture().to_string());
     if os != p.os || arch != p.architecture {
         return Err(ImageError::Platform {
             base: base.name.clone(),
@@ -155,10 +112,7 @@ fn check_base(base: &BaseImage, settings: &ConfigSettings) -> Result<(), ImageEr
 
 /// The base's execution parameters with our settings applied.
 fn exec_config(mut c: Config, s: &ConfigSettings) -> Config {
-    c.set_env(non_empty(merge_env(
-        c.env().as_deref().unwrap_or_default(),
-        &s.env,
-    )));
+    c.set_env(non_empty(merge_env(c.env().as_deref().unwrap_or_default(), &s.env)));
     c.set_entrypoint(non_empty(s.entrypoint.clone()));
     c.set_cmd(non_empty(s.cmd.clone()));
     if s.user.is_some() {
@@ -170,20 +124,10 @@ fn exec_config(mut c: Config, s: &ConfigSettings) -> Config {
     if s.stop_signal.is_some() {
         c.set_stop_signal(s.stop_signal.clone());
     }
-    let ports: BTreeSet<String> = c
-        .exposed_ports()
-        .iter()
-        .flatten()
-        .chain(&s.exposed_ports)
-        .cloned()
-        .collect();
+    let ports: BTreeSet<String> = c.exposed_ports().iter().flatten().chain(&s.exposed_ports).cloned().collect();
     c.set_exposed_ports(non_empty(ports.into_iter().collect()));
-    let mut labels: BTreeMap<String, String> = c
-        .labels()
-        .iter()
-        .flatten()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let mut labels: BTreeMap<String, String> =
+        c.labels().iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect();
     labels.extend(s.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
     let labels: HashMap<String, String> = labels.into_iter().collect();
     c.set_labels((!labels.is_empty()).then_some(labels));
@@ -216,30 +160,20 @@ pub(crate) fn merge_env(base: &[String], ours: &[(String, String)]) -> Vec<Strin
 }
 
 /// The base's history (padded so that every base layer has an entry), then one entry per layer.
-fn history(
-    base: Option<&BaseImage>,
-    layers: &[LayerBlob],
-    s: &ConfigSettings,
-) -> Result<Vec<History>, ImageError> {
+fn history(base: Option<&BaseImage>, layers: &[LayerBlob], s: &ConfigSettings) -> Result<Vec<History>, ImageError> {
     let entry = |created_by: String| {
         HistoryBuilder::default()
             .created(s.created.clone())
             .created_by(created_by)
             .build()
-            .map_err(|source| ImageError::Spec {
-                what: "history",
-                source,
-            })
+            .map_err(|source| ImageError::Spec { what: "history", source })
     };
     let mut out: Vec<History> = Vec::new();
     if let Some(b) = base {
         out = b.config.history().clone().unwrap_or_default();
         let described = out.iter().filter(|h| h.empty_layer() != Some(true)).count();
         for _ in described..b.layers.len() {
-            out.push(entry(format!(
-                "release-oci: layer of base image {}",
-                b.name
-            ))?);
+            out.push(entry(format!("release-oci: layer of base image {}", b.name))?);
         }
     }
     for l in layers {

@@ -57,16 +57,10 @@ mod tests {
         let mut a: HashMap<String, HashMap<String, u32>> = HashMap::new();
         let mut b: HashMap<String, HashMap<String, u32>> = HashMap::new();
         for (i, k) in keys.iter().enumerate() {
-            a.insert(
-                k.clone(),
-                keys.iter().map(|k2| (k2.clone(), i as u32)).collect(),
-            );
+            a.insert(k.clone(), keys.iter().map(|k2| (k2.clone(), i as u32)).collect());
         }
         for (i, k) in keys.iter().enumerate().rev() {
-            b.insert(
-                k.clone(),
-                keys.iter().rev().map(|k2| (k2.clone(), i as u32)).collect(),
-            );
+            b.insert(k.clone(), keys.iter().rev().map(|k2| (k2.clone(), i as u32)).collect());
         }
         let ja = canonical_json(&a).unwrap();
         assert_eq!(ja, canonical_json(&b).unwrap());
@@ -80,9 +74,7 @@ mod tests {
         let v = serde_json::json!({"b": [1, "x\"y", null, true], "a": {"z": 1.5, "é": "<>"}});
         assert_eq!(
             canonical_json(&v).unwrap(),
-            r#"{"a":{"z":1.5,"é":"<>"},"b":[1,"x\"y",null,true]}"#
-                .as_bytes()
-                .to_vec()
+            r#"{"a":{"z":1.5,"é":"<>"},"b":[1,"x\"y",null,true]}"#.as_bytes().to_vec()
         );
     }
 }

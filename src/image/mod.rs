@@ -113,11 +113,7 @@ pub enum ImageError {
         source: crate::store::StoreError,
     },
     #[error("base image {base} is for {found}, but the image is for {wanted}")]
-    Platform {
-        base: String,
-        found: String,
-        wanted: String,
-    },
+    Platform { base: String, found: String, wanted: String },
     #[error("base image {base}: {reason}")]
     BaseLayers { base: String, reason: String },
 }

@@ -11,31 +11,17 @@ const CHUNK: usize = 256 * 1024;
 /// Imports an *uncompressed* layer tar (e.g. from `docker save`): stores it gzip-compressed (the
 /// pinned configuration), with diff_id = sha256 of the bytes exactly as read, and records
 /// diff_id → digest in the store.
-pub fn import_tar(
-    name: &str,
-    reader: impl Read,
-    store: &BlobStore,
-) -> Result<LayerBlob, LayerError> {
-    let read_err = |source| LayerError::Read {
-        layer: name.to_string(),
-        source,
-    };
-    let write_err = |source| LayerError::Write {
-        layer: name.to_string(),
-        source,
-    };
-    let store_err = |source| LayerError::Store {
-        layer: name.to_string(),
-        source,
-    };
+pub fn import_tar(name: &str, reader: impl Read, store: &BlobStore) -> Result<LayerBlob, LayerError> {
+    let read_err = |source| LayerError::Read { layer: name.to_string(), source };
+    let write_err = |source| LayerError::Write { layer: name.to_string(), source };
+    let store_err = |source| LayerError::Store { layer: name.to_string(), source };
 
     let mut reader = BufReader::with_capacity(CHUNK, reader);
     let head = reader.fill_buf().map_err(read_err)?;
     if head.starts_with(&[0x1f, 0x8b]) {
         return Err(LayerError::Import {
             layer: name.to_string(),
-            reason: "it is already gzip-compressed (import it as a blob with its known diff_id)"
-                .into(),
+            reason: "it is already gzip-compressed (import it as a blob with its known diff_id)".into(),
         });
     }
     let mut out = HashingWriter::new(gzip(store.writer().map_err(store_err)?));
@@ -50,22 +36,13 @@ pub fn import_tar(
     }
     let (gz, hasher, count) = out.finish();
     if count == 0 {
-        return Err(LayerError::Import {
-            layer: name.to_string(),
-            reason: "the layer tar is empty".into(),
-        });
+        return Err(LayerError::Import { layer: name.to_string(), reason: "the layer tar is empty".into() });
     }
     let blob = gz.finish().map_err(write_err)?;
     let (digest, size) = blob.commit().map_err(store_err)?;
     let diff_id = DiffId::from_hasher(hasher);
     store.record_diff_id(&diff_id, &digest).map_err(store_err)?;
-    Ok(LayerBlob {
-        name: name.to_string(),
-        digest,
-        diff_id,
-        size,
-        media_type: MEDIA_TYPE_LAYER_GZIP.to_string(),
-    })
+    Ok(LayerBlob { name: name.to_string(), digest, diff_id, size, media_type: MEDIA_TYPE_LAYER_GZIP.to_string() })
 }
 
 /// Stores an already-compressed layer blob as is. Its `diff_id` comes from the image config and
@@ -78,10 +55,7 @@ pub fn import_blob(
     diff_id: DiffId,
     store: &BlobStore,
 ) -> Result<LayerBlob, LayerError> {
-    let store_err = |source| LayerError::Store {
-        layer: name.to_string(),
-        source,
-    };
+    let store_err = |source| LayerError::Store { layer: name.to_string(), source };
     let mut w = store.writer().map_err(store_err)?;
     let mut buf = vec![0u8; CHUNK];
     loop {
@@ -90,23 +64,11 @@ pub fn import_blob(
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                return Err(LayerError::Read {
-                    layer: name.to_string(),
-                    source: e,
-                });
+                return Err(LayerError::Read { layer: name.to_string(), source: e });
             }
         };
-        w.write_all(&buf[..n]).map_err(|source| LayerError::Write {
-            layer: name.to_string(),
-            source,
-        })?;
+        w.write_all(&buf[..n]).map_err(|source| LayerError::Write { layer: name.to_string(), source })?;
     }
     let (digest, size) = w.commit().map_err(store_err)?;
-    Ok(LayerBlob {
-        name: name.to_string(),
-        digest,
-        diff_id,
-        size,
-        media_type: media_type.to_string(),
-    })
+    Ok(LayerBlob { name: name.to_string(), digest, diff_id, size, media_type: media_type.to_string() })
 }

@@ -81,9 +81,7 @@ pub enum LayerError {
         #[source]
         source: io::Error,
     },
-    #[error(
-        "cannot add {path}: it is a {kind}; only regular files, directories and symlinks go into a layer"
-    )]
+    #[error("cannot add {path}: it is a {kind}; only regular files, directories and symlinks go into a layer")]
     UnsupportedFileType { path: PathBuf, kind: &'static str },
     #[error("cannot add {path}: {reason}")]
     InvalidPath { path: String, reason: &'static str },
@@ -116,10 +114,7 @@ pub enum LayerError {
 impl LayerError {
     /// An I/O error on `path`.
     pub fn io(path: &Path, source: io::Error) -> Self {
-        LayerError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
+        LayerError::Io { path: path.to_path_buf(), source }
     }
 }
 

@@ -14,30 +14,14 @@ const SYMLINK_MODE: u32 = 0o777;
 impl LayerSpec {
     /// An empty layer called `name`.
     pub fn new(name: impl Into<String>) -> Self {
-        LayerSpec {
-            name: name.into(),
-            entries: Vec::new(),
-        }
+        LayerSpec { name: name.into(), entries: Vec::new() }
     }
 
     /// Adds one entry. Parents are not added (a layer that lists `tmp/x` must not also list
     /// `tmp` unless it means to reset the base image's `/tmp`); the path is checked when the
     /// layer is written.
-    pub fn add_file(
-        &mut self,
-        path: impl Into<String>,
-        kind: EntryKind,
-        mode: u32,
-        uid: u64,
-        gid: u64,
-    ) {
-        self.entries.push(Entry {
-            path: path.into(),
-            kind,
-            mode,
-            uid,
-            gid,
-        });
+    pub fn add_file(&mut self, path: impl Into<String>, kind: EntryKind, mode: u32, uid: u64, gid: u64) {
+        self.entries.push(Entry { path: path.into(), kind, mode, uid, gid });
     }
 
     /// Adds the tree at `src` (not following symlinks, in name order) under `dest`
@@ -47,13 +31,7 @@ impl LayerSpec {
     /// Regular files keep their permission bits less group/other write and set-id bits
     /// (`mode & 0o755`), directories are 0755, symlinks are stored as links with their target
     /// as read. Any other file type is an error naming the path.
-    pub fn add_tree(
-        &mut self,
-        src: &Path,
-        dest: &str,
-        uid: u64,
-        gid: u64,
-    ) -> Result<(), LayerError> {
+    pub fn add_tree(&mut self, src: &Path, dest: &str, uid: u64, gid: u64) -> Result<(), LayerError> {
         let dest = dest.trim_matches('/');
         let mut parent = String::new();
         if !dest.is_empty() {
@@ -66,25 +44,17 @@ impl LayerSpec {
                 self.add_file(parent.clone(), EntryKind::Dir, DIR_MODE, 0, 0);
             }
         }
-        let walk = WalkDir::new(src)
-            .follow_links(false)
-            .follow_root_links(false)
-            .sort_by_file_name();
+        let walk = WalkDir::new(src).follow_links(false).follow_root_links(false).sort_by_file_name();
         for item in walk {
             let item = item.map_err(|e| {
                 let path = e.path().unwrap_or(src).to_path_buf();
-                LayerError::Io {
-                    path,
-                    source: e.into(),
-                }
+                LayerError::Io { path, source: e.into() }
             })?;
             let path = item.path();
-            let rel = path
-                .strip_prefix(src)
-                .map_err(|_| LayerError::InvalidPath {
-                    path: path.display().to_string(),
-                    reason: "is outside the tree being added",
-                })?;
+            let rel = path.strip_prefix(src).map_err(|_| LayerError::InvalidPath {
+                path: path.display().to_string(),
+                reason: "is outside the tree being added",
+            })?;
             let name = join(dest, rel, path)?;
             if name.is_empty() {
                 // The root of the tree is the image root: nothing to record for it.
@@ -97,21 +67,11 @@ impl LayerSpec {
                 let target = fs::read_link(path).map_err(|e| LayerError::io(path, e))?;
                 (EntryKind::Symlink { target }, SYMLINK_MODE)
             } else if ft.is_file() {
-                let meta = item.metadata().map_err(|e| LayerError::Io {
-                    path: path.to_path_buf(),
-                    source: e.into(),
-                })?;
-                (
-                    EntryKind::File {
-                        source: path.to_path_buf(),
-                    },
-                    meta.permissions().mode() & 0o755,
-                )
+                let meta =
+                    item.metadata().map_err(|e| LayerError::Io { path: path.to_path_buf(), source: e.into() })?;
+                (EntryKind::File { source: path.to_path_buf() }, meta.permissions().mode() & 0o755)
             } else {
-                return Err(LayerError::UnsupportedFileType {
-                    path: path.to_path_buf(),
-                    kind: describe(ft),
-                });
+                return Err(LayerError::UnsupportedFileType { path: path.to_path_buf(), kind: describe(ft) });
             };
             self.add_file(name, kind, mode, uid, gid);
         }

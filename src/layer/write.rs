@@ -6,10 +6,7 @@
 //! written (diff_id), then compressed with the one pinned gzip configuration and hashed again
 //! by the store (digest).
 
-use super::{
-    Entry, EntryKind, GZIP_LEVEL, LayerBlob, LayerError, LayerSpec, MEDIA_TYPE_LAYER_GZIP,
-    TarOptions,
-};
+use super::{Entry, EntryKind, GZIP_LEVEL, LayerBlob, LayerError, LayerSpec, MEDIA_TYPE_LAYER_GZIP, TarOptions};
 use crate::digest::{DiffId, HashingWriter};
 use crate::store::BlobStore;
 use flate2::{Compression, GzBuilder};
@@ -26,28 +23,15 @@ pub(crate) const GZIP_OS_UNKNOWN: u8 = 255;
 
 /// A gzip encoder in the one pinned configuration: level [`GZIP_LEVEL`], no file name, mtime 0.
 pub(crate) fn gzip<W: Write>(w: W) -> flate2::write::GzEncoder<W> {
-    GzBuilder::new()
-        .mtime(0)
-        .operating_system(GZIP_OS_UNKNOWN)
-        .write(w, Compression::new(GZIP_LEVEL))
+    GzBuilder::new().mtime(0).operating_system(GZIP_OS_UNKNOWN).write(w, Compression::new(GZIP_LEVEL))
 }
 
 /// Writes one layer into `store` and records its diff_id → digest.
-pub fn write_layer(
-    spec: &LayerSpec,
-    opts: &TarOptions,
-    store: &BlobStore,
-) -> Result<LayerBlob, LayerError> {
+pub fn write_layer(spec: &LayerSpec, opts: &TarOptions, store: &BlobStore) -> Result<LayerBlob, LayerError> {
     let layer = spec.name.as_str();
     let entries = normalize(spec)?;
-    let store_err = |source| LayerError::Store {
-        layer: layer.to_string(),
-        source,
-    };
-    let write_err = |source| LayerError::Write {
-        layer: layer.to_string(),
-        source,
-    };
+    let store_err = |source| LayerError::Store { layer: layer.to_string(), source };
+    let write_err = |source| LayerError::Write { layer: layer.to_string(), source };
 
     let blob = store.writer().map_err(store_err)?;
     let mut tar = tar::Builder::new(HashingWriter::new(gzip(blob)));
@@ -59,25 +43,12 @@ pub fn write_layer(
     let (digest, size) = blob.commit().map_err(store_err)?;
     let diff_id = DiffId::from_hasher(hasher);
     store.record_diff_id(&diff_id, &digest).map_err(store_err)?;
-    Ok(LayerBlob {
-        name: spec.name.clone(),
-        digest,
-        diff_id,
-        size,
-        media_type: MEDIA_TYPE_LAYER_GZIP.to_string(),
-    })
+    Ok(LayerBlob { name: spec.name.clone(), digest, diff_id, size, media_type: MEDIA_TYPE_LAYER_GZIP.to_string() })
 }
 
 /// Writes the layers in parallel (one per core); the result is in the order of `specs`.
-pub fn write_layers(
-    specs: &[LayerSpec],
-    opts: &TarOptions,
-    store: &BlobStore,
-) -> Result<Vec<LayerBlob>, LayerError> {
-    specs
-        .par_iter()
-        .map(|spec| write_layer(spec, opts, store))
-        .collect()
+pub fn write_layers(specs: &[LayerSpec], opts: &TarOptions, store: &BlobStore) -> Result<Vec<LayerBlob>, LayerError> {
+    specs.par_iter().map(|spec| write_layer(spec, opts, store)).collect()
 }
 
 /// Checks paths, sorts by path bytes, merges duplicates. Two entries for one path must be equal,
@@ -89,10 +60,7 @@ pub(crate) fn normalize(spec: &LayerSpec) -> Result<Vec<&Entry>, LayerError> {
     }
     let mut sorted: Vec<&Entry> = spec.entries.iter().collect();
     sorted.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
-    let conflict = |path: &str| LayerError::Conflict {
-        layer: spec.name.clone(),
-        path: path.to_string(),
-    };
+    let conflict = |path: &str| LayerError::Conflict { layer: spec.name.clone(), path: path.to_string() };
     let mut out = Vec::with_capacity(sorted.len());
     for group in sorted.chunk_by(|a, b| a.path == b.path) {
         let first = group[0];
@@ -103,11 +71,7 @@ pub(crate) fn normalize(spec: &LayerSpec) -> Result<Vec<&Entry>, LayerError> {
         if !group.iter().all(|e| e.kind == EntryKind::Dir) {
             return Err(conflict(&first.path));
         }
-        let mut specific: Vec<&Entry> = group
-            .iter()
-            .copied()
-            .filter(|e| !is_default_dir(e))
-            .collect();
+        let mut specific: Vec<&Entry> = group.iter().copied().filter(|e| !is_default_dir(e)).collect();
         specific.dedup();
         match specific.as_slice() {
             [one] => out.push(*one),
@@ -115,11 +79,7 @@ pub(crate) fn normalize(spec: &LayerSpec) -> Result<Vec<&Entry>, LayerError> {
         }
     }
     // A path below a file or a symlink cannot be extracted (and a symlink parent would redirect it).
-    let non_dirs: HashSet<&str> = out
-        .iter()
-        .filter(|e| e.kind != EntryKind::Dir)
-        .map(|e| e.path.as_str())
-        .collect();
+    let non_dirs: HashSet<&str> = out.iter().filter(|e| e.kind != EntryKind::Dir).map(|e| e.path.as_str()).collect();
     for e in &out {
         let mut p = e.path.as_str();
         while let Some((parent, _)) = p.rsplit_once('/') {
@@ -141,12 +101,7 @@ fn is_default_dir(e: &Entry) -> bool {
 
 /// A layer path: relative, `/`-separated, no empty, `.` or `..` components, no NUL.
 fn check_path(path: &str) -> Result<(), LayerError> {
-    let bad = |reason| {
-        Err(LayerError::InvalidPath {
-            path: path.to_string(),
-            reason,
-        })
-    };
+    let bad = |reason| Err(LayerError::InvalidPath { path: path.to_string(), reason });
     if path.is_empty() {
         return bad("is empty");
     }
@@ -156,10 +111,7 @@ fn check_path(path: &str) -> Result<(), LayerError> {
     if path.contains('\0') {
         return bad("contains a NUL byte");
     }
-    if path
-        .split('/')
-        .any(|c| c.is_empty() || c == "." || c == "..")
-    {
+    if path.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
         return bad("has an empty, `.` or `..` component");
     }
     Ok(())
@@ -167,16 +119,8 @@ fn check_path(path: &str) -> Result<(), LayerError> {
 
 type TarOut<W> = tar::Builder<HashingWriter<W>>;
 
-fn append_entry<W: Write>(
-    tar: &mut TarOut<W>,
-    e: &Entry,
-    opts: &TarOptions,
-    layer: &str,
-) -> Result<(), LayerError> {
-    let write_err = |source| LayerError::Write {
-        layer: layer.to_string(),
-        source,
-    };
+fn append_entry<W: Write>(tar: &mut TarOut<W>, e: &Entry, opts: &TarOptions, layer: &str) -> Result<(), LayerError> {
+    let write_err = |source| LayerError::Write { layer: layer.to_string(), source };
     let mut header = Header::new_gnu();
     header.set_mode(e.mode & 0o7777);
     header.set_uid(e.uid);
@@ -226,19 +170,14 @@ fn append_entry<W: Write>(
             header.set_size(meta.len());
             set_name(tar, &mut header, &name).map_err(write_err)?;
             header.set_cksum();
-            let mut reader = ExactReader {
-                inner: file,
-                remaining: meta.len(),
-                problem: None,
-            };
+            let mut reader = ExactReader { inner: file, remaining: meta.len(), problem: None };
             match tar.append(&header, &mut reader) {
                 Ok(()) => Ok(()),
                 Err(err) => Err(match reader.problem.take() {
                     Some(Problem::Read(source_err)) => LayerError::io(source, source_err),
-                    Some(Problem::Shrunk) => LayerError::SourceChanged {
-                        layer: layer.to_string(),
-                        source_path: PathBuf::from(source),
-                    },
+                    Some(Problem::Shrunk) => {
+                        LayerError::SourceChanged { layer: layer.to_string(), source_path: PathBuf::from(source) }
+                    }
                     None => write_err(err),
                 }),
             }
@@ -261,11 +200,7 @@ fn set_name<W: Write>(tar: &mut TarOut<W>, header: &mut Header, name: &[u8]) -> 
 }
 
 /// Puts a symlink target in the header, preceded by a GNU long-link entry when it does not fit.
-fn set_link_name<W: Write>(
-    tar: &mut TarOut<W>,
-    header: &mut Header,
-    target: &[u8],
-) -> io::Result<()> {
+fn set_link_name<W: Write>(tar: &mut TarOut<W>, header: &mut Header, target: &[u8]) -> io::Result<()> {
     if target.len() > NAME_LEN {
         long_entry(tar, b'K', target)?;
     }
@@ -309,16 +244,11 @@ impl Read for ExactReader {
         if self.remaining == 0 {
             return Ok(0);
         }
-        let max = buf
-            .len()
-            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let max = buf.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
         match self.inner.read(&mut buf[..max]) {
             Ok(0) => {
                 self.problem = Some(Problem::Shrunk);
-                Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "source file shrank",
-                ))
+                Err(io::Error::new(io::ErrorKind::UnexpectedEof, "source file shrank"))
             }
             Ok(n) => {
                 self.remaining -= n as u64;

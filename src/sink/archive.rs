@@ -14,29 +14,18 @@ use tar::{EntryType, Header};
 
 /// Writes the archive to `path` (a temp file next to it, renamed when complete: on error
 /// nothing is left).
-pub fn write_archive(
-    image: &Image,
-    store: &BlobStore,
-    path: &Path,
-    repo_tags: &[String],
-) -> Result<(), SinkError> {
+pub fn write_archive(image: &Image, store: &BlobStore, path: &Path, repo_tags: &[String]) -> Result<(), SinkError> {
     if path.is_dir() {
         return Err(SinkError::Io {
             path: path.to_path_buf(),
-            source: io::Error::new(
-                io::ErrorKind::IsADirectory,
-                "is a directory, not an archive file",
-            ),
+            source: io::Error::new(io::ErrorKind::IsADirectory, "is a directory, not an archive file"),
         });
     }
     let dir = parent_of(path);
     std::fs::create_dir_all(dir).map_err(SinkError::io(dir))?;
     let tmp = temp_beside(path)?;
     let out = write_entries(image, store, BufWriter::new(tmp), repo_tags, path)?;
-    let tmp = out.into_inner().map_err(|e| SinkError::Io {
-        path: path.to_path_buf(),
-        source: e.into_error(),
-    })?;
+    let tmp = out.into_inner().map_err(|e| SinkError::Io { path: path.to_path_buf(), source: e.into_error() })?;
     persist(tmp, path)
 }
 
@@ -57,10 +46,7 @@ fn write_entries<W: Write>(
     repo_tags: &[String],
     out_path: &Path,
 ) -> Result<W, SinkError> {
-    let out_err = |source| SinkError::Io {
-        path: out_path.to_path_buf(),
-        source,
-    };
+    let out_err = |source| SinkError::Io { path: out_path.to_path_buf(), source };
     let mut tar = tar::Builder::new(w);
     dir_entry(&mut tar, "blobs/").map_err(out_err)?;
     dir_entry(&mut tar, "blobs/sha256/").map_err(out_err)?;
@@ -71,45 +57,24 @@ fn write_entries<W: Write>(
         let src = store.blob_path(digest);
         let file = File::open(&src).map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
-                SinkError::MissingBlob {
-                    digest: digest.to_string(),
-                    path: src.clone(),
-                }
+                SinkError::MissingBlob { digest: digest.to_string(), path: src.clone() }
             } else {
-                SinkError::Io {
-                    path: src.clone(),
-                    source: e,
-                }
+                SinkError::Io { path: src.clone(), source: e }
             }
         })?;
         let len = file.metadata().map_err(SinkError::io(&src))?.len();
         let mut reader = io::Read::take(file, len);
-        file_entry(
-            &mut tar,
-            &format!("blobs/sha256/{}", digest.hex()),
-            len,
-            &mut reader,
-        )
-        .map_err(out_err)?;
+        file_entry(&mut tar, &format!("blobs/sha256/{}", digest.hex()), len, &mut reader).map_err(out_err)?;
         if reader.limit() > 0 {
             // The blob shrank under us: the entry is short, the archive unusable.
-            let source = io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "blob changed while being archived",
-            );
+            let source = io::Error::new(io::ErrorKind::UnexpectedEof, "blob changed while being archived");
             return Err(SinkError::Io { path: src, source });
         }
     }
     let index = index_json(image, repo_tags)?;
     file_entry(&mut tar, "index.json", index.len() as u64, index.as_slice()).map_err(out_err)?;
     let manifest = manifest_json(image, repo_tags)?;
-    file_entry(
-        &mut tar,
-        "manifest.json",
-        manifest.len() as u64,
-        manifest.as_slice(),
-    )
-    .map_err(out_err)?;
+    file_entry(&mut tar, "manifest.json", manifest.len() as u64, manifest.as_slice()).map_err(out_err)?;
     file_entry(&mut tar, "oci-layout", OCI_LAYOUT.len() as u64, OCI_LAYOUT).map_err(out_err)?;
     tar.into_inner().map_err(out_err)
 }
@@ -132,10 +97,7 @@ fn index_json(image: &Image, repo_tags: &[String]) -> Result<Vec<u8>, SinkError>
     }
     let mut index = empty_index()?;
     index.set_manifests(manifests);
-    canonical_json(&index).map_err(|source| SinkError::Serialise {
-        what: "index.json",
-        source,
-    })
+    canonical_json(&index).map_err(|source| SinkError::Serialise { what: "index.json", source })
 }
 
 fn tag_of(repo_tag: &str) -> &str {
@@ -151,10 +113,7 @@ fn manifest_json(image: &Image, repo_tags: &[String]) -> Result<Vec<u8>, SinkErr
         "RepoTags": repo_tags,
         "Layers": image.layers.iter().map(|l| blob(&l.digest)).collect::<Vec<_>>(),
     }]);
-    canonical_json(&v).map_err(|source| SinkError::Serialise {
-        what: "manifest.json",
-        source,
-    })
+    canonical_json(&v).map_err(|source| SinkError::Serialise { what: "manifest.json", source })
 }
 
 fn header(name: &str, kind: EntryType, mode: u32, size: u64) -> Header {
@@ -177,11 +136,6 @@ fn dir_entry<W: Write>(tar: &mut tar::Builder<W>, name: &str) -> io::Result<()> 
     tar.append(&header(name, EntryType::Directory, 0o755, 0), io::empty())
 }
 
-fn file_entry<W: Write>(
-    tar: &mut tar::Builder<W>,
-    name: &str,
-    size: u64,
-    data: impl io::Read,
-) -> io::Result<()> {
+fn file_entry<W: Write>(tar: &mut tar::Builder<W>, name: &str, size: u64, data: impl io::Read) -> io::Result<()> {
     tar.append(&header(name, EntryType::Regular, 0o644, size), data)
 }

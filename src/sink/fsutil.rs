@@ -14,20 +14,14 @@ use tempfile::NamedTempFile;
 pub(crate) fn temp_beside(dest: &Path) -> Result<NamedTempFile, SinkError> {
     let dir = parent_of(dest);
     let tmp = NamedTempFile::with_prefix_in(".tmp-", dir).map_err(SinkError::io(dir))?;
-    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644))
-        .map_err(SinkError::io(tmp.path()))?;
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644)).map_err(SinkError::io(tmp.path()))?;
     Ok(tmp)
 }
 
 /// Flushes, fsyncs and renames `tmp` to `dest`.
 pub(crate) fn persist(tmp: NamedTempFile, dest: &Path) -> Result<(), SinkError> {
-    tmp.as_file()
-        .sync_all()
-        .map_err(SinkError::io(tmp.path()))?;
-    tmp.persist(dest).map_err(|e| SinkError::Io {
-        path: dest.to_path_buf(),
-        source: e.error,
-    })?;
+    tmp.as_file().sync_all().map_err(SinkError::io(tmp.path()))?;
+    tmp.persist(dest).map_err(|e| SinkError::Io { path: dest.to_path_buf(), source: e.error })?;
     Ok(())
 }
 
@@ -46,10 +40,7 @@ pub(crate) fn place_blob(store: &BlobStore, digest: &Digest, dest: &Path) -> Res
     }
     let src = store.blob_path(digest);
     if !src.is_file() {
-        return Err(SinkError::MissingBlob {
-            digest: digest.to_string(),
-            path: src,
-        });
+        return Err(SinkError::MissingBlob { digest: digest.to_string(), path: src });
     }
     match fs::hard_link(&src, dest) {
         Ok(()) => return Ok(()),

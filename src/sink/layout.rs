@@ -4,9 +4,7 @@ use super::SinkError;
 use super::fsutil::{place_blob, write_atomic};
 use crate::image::{ANNOTATION_REF_NAME, Image, canonical_json};
 use crate::store::BlobStore;
-use oci_spec::image::{
-    Arch, Descriptor, ImageIndex, ImageIndexBuilder, MediaType, Os, PlatformBuilder,
-};
+use oci_spec::image::{Arch, Descriptor, ImageIndex, ImageIndexBuilder, MediaType, Os, PlatformBuilder};
 use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
@@ -16,20 +14,12 @@ pub(crate) const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 /// Writes `image` into the layout at `dir` (created if needed), tagged `tag`. Blobs already there
 /// are kept; `index.json` keeps other entries and replaces the one with the same tag. Every file
 /// is written to a temp file and renamed, blobs before the index that names them.
-pub fn write_oci_layout(
-    image: &Image,
-    store: &BlobStore,
-    dir: &Path,
-    tag: Option<&str>,
-) -> Result<(), SinkError> {
+pub fn write_oci_layout(image: &Image, store: &BlobStore, dir: &Path, tag: Option<&str>) -> Result<(), SinkError> {
     // Nothing is created unless every blob is at hand.
     for digest in image.blob_digests() {
         if !store.contains(digest) {
             let path = store.blob_path(digest);
-            return Err(SinkError::MissingBlob {
-                digest: digest.to_string(),
-                path,
-            });
+            return Err(SinkError::MissingBlob { digest: digest.to_string(), path });
         }
     }
     fs::create_dir_all(dir).map_err(SinkError::io(dir))?;
@@ -37,29 +27,20 @@ pub fn write_oci_layout(
     let marker = dir.join("oci-layout");
     if marker.exists() {
         let text = fs::read(&marker).map_err(SinkError::io(&marker))?;
-        let v: serde_json::Value =
-            serde_json::from_slice(&text).map_err(|source| SinkError::Json {
-                location: location.clone(),
-                what: "oci-layout".into(),
-                source,
-            })?;
-        if !v["imageLayoutVersion"]
-            .as_str()
-            .is_some_and(|s| s.starts_with("1."))
-        {
-            return Err(SinkError::NotALayout {
-                location,
-                reason: "oci-layout has no 1.x imageLayoutVersion".into(),
-            });
+        let v: serde_json::Value = serde_json::from_slice(&text).map_err(|source| SinkError::Json {
+            location: location.clone(),
+            what: "oci-layout".into(),
+            source,
+        })?;
+        if !v["imageLayoutVersion"].as_str().is_some_and(|s| s.starts_with("1.")) {
+            return Err(SinkError::NotALayout { location, reason: "oci-layout has no 1.x imageLayoutVersion".into() });
         }
     } else {
         let mut entries = fs::read_dir(dir).map_err(SinkError::io(dir))?;
         if entries.next().is_some() {
             return Err(SinkError::NotALayout {
                 location,
-                reason:
-                    "the directory is not empty and has no oci-layout file (not writing into it)"
-                        .into(),
+                reason: "the directory is not empty and has no oci-layout file (not writing into it)".into(),
             });
         }
         write_atomic(&marker, OCI_LAYOUT)?;
@@ -90,10 +71,7 @@ pub fn write_oci_layout(
     });
     manifests.push(ours);
     index.set_manifests(manifests);
-    let bytes = canonical_json(&index).map_err(|source| SinkError::Serialise {
-        what: "index.json",
-        source,
-    })?;
+    let bytes = canonical_json(&index).map_err(|source| SinkError::Serialise { what: "index.json", source })?;
     write_atomic(&index_path, &bytes)
 }
 
@@ -104,43 +82,29 @@ pub(crate) fn empty_index() -> Result<ImageIndex, SinkError> {
         .media_type(MediaType::ImageIndex)
         .manifests(Vec::<Descriptor>::new())
         .build()
-        .map_err(|e| SinkError::Unsupported {
-            location: "index.json".into(),
-            reason: e.to_string(),
-        })
+        .map_err(|e| SinkError::Unsupported { location: "index.json".into(), reason: e.to_string() })
 }
 
 /// The index entry for `image`: manifest digest and size, platform, and the tag as ref name.
 pub(crate) fn descriptor(image: &Image, tag: Option<&str>) -> Result<Descriptor, SinkError> {
     let digest = crate::image::oci_digest(&image.manifest_digest)?;
-    let mut d = Descriptor::new(
-        MediaType::ImageManifest,
-        image.manifest.len() as u64,
-        digest,
-    );
+    let mut d = Descriptor::new(MediaType::ImageManifest, image.manifest.len() as u64, digest);
     let mut platform = PlatformBuilder::default()
         .architecture(Arch::from(image.architecture.as_str()))
         .os(Os::from(image.os.as_str()));
     if let Some(v) = &image.variant {
         platform = platform.variant(v.clone());
     }
-    let platform = platform.build().map_err(|e| SinkError::Unsupported {
-        location: "index.json".into(),
-        reason: e.to_string(),
-    })?;
+    let platform = platform
+        .build()
+        .map_err(|e| SinkError::Unsupported { location: "index.json".into(), reason: e.to_string() })?;
     d.set_platform(Some(platform));
     if let Some(tag) = tag {
-        d.set_annotations(Some(HashMap::from([(
-            ANNOTATION_REF_NAME.to_string(),
-            tag.to_string(),
-        )])));
+        d.set_annotations(Some(HashMap::from([(ANNOTATION_REF_NAME.to_string(), tag.to_string())])));
     }
     Ok(d)
 }
 
 pub(crate) fn ref_name(d: &Descriptor) -> Option<&str> {
-    d.annotations()
-        .as_ref()?
-        .get(ANNOTATION_REF_NAME)
-        .map(String::as_str)
+    d.annotations().as_ref()?.get(ANNOTATION_REF_NAME).map(String::as_str)
 }

@@ -41,10 +41,7 @@ impl FromStr for Target {
     type Err = ParseTargetError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = |reason| ParseTargetError {
-            input: s.to_string(),
-            reason,
-        };
+        let err = |reason| ParseTargetError { input: s.to_string(), reason };
         if let Some(rest) = s.strip_prefix("oci:") {
             // As skopeo: the directory ends at the first colon.
             let (dir, tag) = match rest.split_once(':') {
@@ -59,10 +56,7 @@ impl FromStr for Target {
             {
                 return Err(err("the tag is empty or has spaces"));
             }
-            return Ok(Target::OciLayout {
-                dir: dir.into(),
-                tag: tag.map(String::from),
-            });
+            return Ok(Target::OciLayout { dir: dir.into(), tag: tag.map(String::from) });
         }
         if let Some(path) = s.strip_prefix("docker-archive:") {
             if path.is_empty() {
@@ -77,10 +71,7 @@ impl FromStr for Target {
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Target::OciLayout {
-                dir,
-                tag: Some(tag),
-            } => write!(f, "oci:{}:{tag}", dir.display()),
+            Target::OciLayout { dir, tag: Some(tag) } => write!(f, "oci:{}:{tag}", dir.display()),
             Target::OciLayout { dir, tag: None } => write!(f, "oci:{}", dir.display()),
             Target::Archive { path } => write!(f, "docker-archive:{}", path.display()),
         }
@@ -113,24 +104,11 @@ pub enum SinkError {
         source: serde_json::Error,
     },
     #[error("{location}: {what} has digest {found}, but {expected} was expected")]
-    DigestMismatch {
-        location: String,
-        what: String,
-        expected: String,
-        found: String,
-    },
+    DigestMismatch { location: String, what: String, expected: String, found: String },
     #[error("{location} has no image tagged {tag:?}; tags there: {}", list(.available))]
-    NoSuchTag {
-        location: String,
-        tag: String,
-        available: Vec<String>,
-    },
+    NoSuchTag { location: String, tag: String, available: Vec<String> },
     #[error("{location} holds {count} images; pick one with :TAG (tags there: {})", list(.available))]
-    Ambiguous {
-        location: String,
-        count: usize,
-        available: Vec<String>,
-    },
+    Ambiguous { location: String, count: usize, available: Vec<String> },
     #[error("{location}: {reason}")]
     Unsupported { location: String, reason: String },
     #[error(transparent)]
@@ -144,11 +122,7 @@ pub enum SinkError {
 }
 
 fn list(v: &[String]) -> String {
-    if v.is_empty() {
-        "none".to_string()
-    } else {
-        v.join(", ")
-    }
+    if v.is_empty() { "none".to_string() } else { v.join(", ") }
 }
 
 impl SinkError {

@@ -36,10 +36,7 @@ pub fn read_image(target: &Target) -> Result<ImageInfo, SinkError> {
     };
     let diff_ids = loaded.config.rootfs().diff_ids();
     let history = loaded.config.history().clone().unwrap_or_default();
-    let mut created_by = history
-        .iter()
-        .filter(|h| h.empty_layer() != Some(true))
-        .map(|h| h.created_by().clone());
+    let mut created_by = history.iter().filter(|h| h.empty_layer() != Some(true)).map(|h| h.created_by().clone());
     let mut layers = Vec::new();
     for (i, d) in loaded.manifest.layers().iter().enumerate() {
         layers.push(LayerInfo {
@@ -62,11 +59,7 @@ pub fn read_image(target: &Target) -> Result<ImageInfo, SinkError> {
 
 /// Uses the image tagged `tag` (or the only one) of the layout at `dir` as a base: copies its
 /// layer blobs into `store`, checking their digests.
-pub fn load_base_from_layout(
-    dir: &Path,
-    tag: Option<&str>,
-    store: &BlobStore,
-) -> Result<BaseImage, SinkError> {
+pub fn load_base_from_layout(dir: &Path, tag: Option<&str>, store: &BlobStore) -> Result<BaseImage, SinkError> {
     let location = match tag {
         Some(t) => format!("oci:{}:{t}", dir.display()),
         None => format!("oci:{}", dir.display()),
@@ -86,68 +79,38 @@ pub fn load_base_from_layout(
     let mut layers = Vec::new();
     for (d, diff_id) in loaded.manifest.layers().iter().zip(diff_ids) {
         let digest = sha256_of(d, &location)?;
-        let media_type =
-            layer_media_type(d.media_type().as_ref()).ok_or_else(|| SinkError::Unsupported {
-                location: location.clone(),
-                reason: format!("layer media type {} is not supported", d.media_type()),
-            })?;
+        let media_type = layer_media_type(d.media_type().as_ref()).ok_or_else(|| SinkError::Unsupported {
+            location: location.clone(),
+            reason: format!("layer media type {} is not supported", d.media_type()),
+        })?;
         let diff_id: DiffId = diff_id.parse().map_err(|_| SinkError::Unsupported {
             location: location.clone(),
             reason: format!("diff_id {diff_id:?} is not a sha256 digest"),
         })?;
         let size = if store.contains(&digest) {
-            fs::metadata(store.blob_path(&digest))
-                .map_err(SinkError::io(store.blob_path(&digest)))?
-                .len()
+            fs::metadata(store.blob_path(&digest)).map_err(SinkError::io(store.blob_path(&digest)))?.len()
         } else {
-            copy_into_store(
-                &dir.join("blobs/sha256").join(digest.hex()),
-                &digest,
-                store,
-                &location,
-            )?
+            copy_into_store(&dir.join("blobs/sha256").join(digest.hex()), &digest, store, &location)?
         };
-        layers.push(LayerBlob {
-            name: "base".into(),
-            digest,
-            diff_id,
-            size,
-            media_type: media_type.into(),
-        });
+        layers.push(LayerBlob { name: "base".into(), digest, diff_id, size, media_type: media_type.into() });
     }
-    Ok(BaseImage {
-        name: location,
-        config: loaded.config,
-        layers,
-        digest: Some(loaded.manifest_digest),
-    })
+    Ok(BaseImage { name: location, config: loaded.config, layers, digest: Some(loaded.manifest_digest) })
 }
 
 /// Layer media types a base may use, as they go into our (OCI) manifest.
 fn layer_media_type(m: &str) -> Option<&'static str> {
     Some(match m {
-        "application/vnd.oci.image.layer.v1.tar+gzip"
-        | "application/vnd.docker.image.rootfs.diff.tar.gzip" => {
+        "application/vnd.oci.image.layer.v1.tar+gzip" | "application/vnd.docker.image.rootfs.diff.tar.gzip" => {
             "application/vnd.oci.image.layer.v1.tar+gzip"
         }
         "application/vnd.oci.image.layer.v1.tar" => "application/vnd.oci.image.layer.v1.tar",
-        "application/vnd.oci.image.layer.v1.tar+zstd" => {
-            "application/vnd.oci.image.layer.v1.tar+zstd"
-        }
+        "application/vnd.oci.image.layer.v1.tar+zstd" => "application/vnd.oci.image.layer.v1.tar+zstd",
         _ => return None,
     })
 }
 
-fn copy_into_store(
-    src: &Path,
-    expected: &Digest,
-    store: &BlobStore,
-    location: &str,
-) -> Result<u64, SinkError> {
-    let store_err = |source| SinkError::Store {
-        location: location.to_string(),
-        source,
-    };
+fn copy_into_store(src: &Path, expected: &Digest, store: &BlobStore, location: &str) -> Result<u64, SinkError> {
+    let store_err = |source| SinkError::Store { location: location.to_string(), source };
     let mut file = File::open(src).map_err(SinkError::io(src))?;
     let mut w = store.writer().map_err(store_err)?;
     io::copy(&mut file, &mut w).map_err(SinkError::io(src))?;
@@ -175,14 +138,9 @@ fn load(src: &mut Source, tag: Option<&str>) -> Result<Loaded, SinkError> {
     let json_err = |what: &str| {
         let location = location.clone();
         let what = what.to_string();
-        move |source| SinkError::Json {
-            location,
-            what,
-            source,
-        }
+        move |source| SinkError::Json { location, what, source }
     };
-    let index: ImageIndex =
-        serde_json::from_slice(&src.read("index.json")?).map_err(json_err("index.json"))?;
+    let index: ImageIndex = serde_json::from_slice(&src.read("index.json")?).map_err(json_err("index.json"))?;
     let desc = select(&index, tag, &location)?;
     let media = desc.media_type().to_string();
     if media == crate::image::MEDIA_TYPE_INDEX || media == DOCKER_LIST {
@@ -199,38 +157,20 @@ fn load(src: &mut Source, tag: Option<&str>) -> Result<Loaded, SinkError> {
     }
     let manifest_digest = sha256_of(&desc, &location)?;
     let bytes = src.read_blob(&manifest_digest, "manifest")?;
-    let manifest: ImageManifest =
-        serde_json::from_slice(&bytes).map_err(json_err("the manifest"))?;
+    let manifest: ImageManifest = serde_json::from_slice(&bytes).map_err(json_err("the manifest"))?;
     let config_digest = sha256_of(manifest.config(), &location)?;
     let bytes = src.read_blob(&config_digest, "config")?;
-    let config: ImageConfiguration =
-        serde_json::from_slice(&bytes).map_err(json_err("the image config"))?;
-    Ok(Loaded {
-        manifest_digest,
-        manifest,
-        config_digest,
-        config,
-    })
+    let config: ImageConfiguration = serde_json::from_slice(&bytes).map_err(json_err("the image config"))?;
+    Ok(Loaded { manifest_digest, manifest, config_digest, config })
 }
 
 /// The index entry tagged `tag`, or the only image.
 fn select(index: &ImageIndex, tag: Option<&str>, location: &str) -> Result<Descriptor, SinkError> {
-    let tags: Vec<String> = index
-        .manifests()
-        .iter()
-        .filter_map(|d| ref_name(d).map(String::from))
-        .collect();
+    let tags: Vec<String> = index.manifests().iter().filter_map(|d| ref_name(d).map(String::from)).collect();
     if let Some(tag) = tag {
-        return index
-            .manifests()
-            .iter()
-            .find(|d| ref_name(d) == Some(tag))
-            .cloned()
-            .ok_or_else(|| SinkError::NoSuchTag {
-                location: location.to_string(),
-                tag: tag.to_string(),
-                available: tags,
-            });
+        return index.manifests().iter().find(|d| ref_name(d) == Some(tag)).cloned().ok_or_else(|| {
+            SinkError::NoSuchTag { location: location.to_string(), tag: tag.to_string(), available: tags }
+        });
     }
     let mut distinct: Vec<&Descriptor> = Vec::new();
     for d in index.manifests() {
@@ -240,36 +180,22 @@ fn select(index: &ImageIndex, tag: Option<&str>, location: &str) -> Result<Descr
     }
     match distinct.as_slice() {
         [one] => Ok((*one).clone()),
-        [] => Err(SinkError::NotALayout {
-            location: location.to_string(),
-            reason: "index.json lists no image".into(),
-        }),
-        many => Err(SinkError::Ambiguous {
-            location: location.to_string(),
-            count: many.len(),
-            available: tags,
-        }),
+        [] => Err(SinkError::NotALayout { location: location.to_string(), reason: "index.json lists no image".into() }),
+        many => Err(SinkError::Ambiguous { location: location.to_string(), count: many.len(), available: tags }),
     }
 }
 
 fn sha256_of(d: &Descriptor, location: &str) -> Result<Digest, SinkError> {
-    d.digest()
-        .to_string()
-        .parse()
-        .map_err(|_| SinkError::Unsupported {
-            location: location.to_string(),
-            reason: format!("digest {} is not sha256", d.digest()),
-        })
+    d.digest().to_string().parse().map_err(|_| SinkError::Unsupported {
+        location: location.to_string(),
+        reason: format!("digest {} is not sha256", d.digest()),
+    })
 }
 
 /// The files of a layout: a directory, or a tar indexed by entry name.
 enum Source {
     Dir(PathBuf),
-    Archive {
-        path: PathBuf,
-        file: File,
-        entries: HashMap<String, (u64, u64)>,
-    },
+    Archive { path: PathBuf, file: File, entries: HashMap<String, (u64, u64)> },
 }
 
 impl Source {
@@ -279,16 +205,10 @@ impl Source {
         let mut ar = tar::Archive::new(&file);
         for entry in ar.entries().map_err(SinkError::io(path))? {
             let entry = entry.map_err(SinkError::io(path))?;
-            let name = String::from_utf8_lossy(&entry.path_bytes())
-                .trim_start_matches("./")
-                .to_string();
+            let name = String::from_utf8_lossy(&entry.path_bytes()).trim_start_matches("./").to_string();
             entries.insert(name, (entry.raw_file_position(), entry.size()));
         }
-        Ok(Source::Archive {
-            path: path.to_path_buf(),
-            file,
-            entries,
-        })
+        Ok(Source::Archive { path: path.to_path_buf(), file, entries })
     }
 
     fn location(&self) -> String {
@@ -299,14 +219,8 @@ impl Source {
     }
 
     fn read(&mut self, name: &str) -> Result<Vec<u8>, SinkError> {
-        let missing = |location: String| SinkError::NotALayout {
-            location,
-            reason: format!("{name} is missing"),
-        };
-        let too_big = |location: String| SinkError::Unsupported {
-            location,
-            reason: format!("{name} is too large"),
-        };
+        let missing = |location: String| SinkError::NotALayout { location, reason: format!("{name} is missing") };
+        let too_big = |location: String| SinkError::Unsupported { location, reason: format!("{name} is too large") };
         match self {
             Source::Dir(dir) => {
                 let path = dir.join(name);
@@ -322,11 +236,7 @@ impl Source {
                 }
                 fs::read(&path).map_err(SinkError::io(path))
             }
-            Source::Archive {
-                path,
-                file,
-                entries,
-            } => {
+            Source::Archive { path, file, entries } => {
                 let Some(&(offset, size)) = entries.get(name) else {
                     return Err(missing(self.location()));
                 };
@@ -334,8 +244,7 @@ impl Source {
                     return Err(too_big(self.location()));
                 }
                 let mut buf = vec![0u8; size as usize];
-                file.read_exact_at(&mut buf, offset)
-                    .map_err(SinkError::io(path.clone()))?;
+                file.read_exact_at(&mut buf, offset).map_err(SinkError::io(path.clone()))?;
                 Ok(buf)
             }
         }

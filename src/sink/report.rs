@@ -68,11 +68,7 @@ fn json_list(v: &Option<Vec<String>>) -> String {
 }
 
 fn sorted_pairs(map: Option<&std::collections::HashMap<String, String>>) -> Vec<String> {
-    let mut v: Vec<String> = map
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
+    let mut v: Vec<String> = map.into_iter().flatten().map(|(k, v)| format!("{k}={v}")).collect();
     v.sort();
     v
 }
@@ -80,8 +76,7 @@ fn sorted_pairs(map: Option<&std::collections::HashMap<String, String>>) -> Vec<
 impl fmt::Display for ImageInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let exec = self.config.config().clone().unwrap_or_default();
-        let field =
-            |f: &mut fmt::Formatter<'_>, name: &str, value: &str| writeln!(f, "{name:<12}{value}");
+        let field = |f: &mut fmt::Formatter<'_>, name: &str, value: &str| writeln!(f, "{name:<12}{value}");
         let many = |f: &mut fmt::Formatter<'_>, name: &str, values: &[String]| {
             if values.is_empty() {
                 return field(f, name, "(none)");
@@ -95,44 +90,19 @@ impl fmt::Display for ImageInfo {
         field(f, "Digest", self.manifest_digest.as_str())?;
         field(f, "Config", self.config_digest.as_str())?;
         field(f, "Platform", &self.platform())?;
-        field(
-            f,
-            "Created",
-            self.config.created().as_deref().unwrap_or("(unknown)"),
-        )?;
+        field(f, "Created", self.config.created().as_deref().unwrap_or("(unknown)"))?;
         field(f, "Entrypoint", &json_list(exec.entrypoint()))?;
         field(f, "Cmd", &json_list(exec.cmd()))?;
-        field(
-            f,
-            "User",
-            exec.user().as_deref().unwrap_or("(default: root)"),
-        )?;
-        field(
-            f,
-            "Workdir",
-            exec.working_dir().as_deref().unwrap_or("(default: /)"),
-        )?;
+        field(f, "User", exec.user().as_deref().unwrap_or("(default: root)"))?;
+        field(f, "Workdir", exec.working_dir().as_deref().unwrap_or("(default: /)"))?;
         many(f, "Env", exec.env().as_deref().unwrap_or_default())?;
         let mut ports = exec.exposed_ports().clone().unwrap_or_default();
         ports.sort();
         many(f, "Ports", &ports)?;
         many(f, "Labels", &sorted_pairs(exec.labels().as_ref()))?;
-        many(
-            f,
-            "Annotations",
-            &sorted_pairs(self.manifest.annotations().as_ref()),
-        )?;
-        writeln!(
-            f,
-            "Layers      {} ({} compressed)",
-            self.layers.len(),
-            human_size(self.total_size())
-        )?;
-        writeln!(
-            f,
-            "  {:>3}  {:>10}  {:<19}  CREATED BY",
-            "#", "SIZE", "DIGEST"
-        )?;
+        many(f, "Annotations", &sorted_pairs(self.manifest.annotations().as_ref()))?;
+        writeln!(f, "Layers      {} ({} compressed)", self.layers.len(), human_size(self.total_size()))?;
+        writeln!(f, "  {:>3}  {:>10}  {:<19}  CREATED BY", "#", "SIZE", "DIGEST")?;
         for (i, l) in self.layers.iter().enumerate() {
             let short = format!("sha256:{}", &l.digest.hex()[..12]);
             let by = l.created_by.as_deref().unwrap_or("");

@@ -12,7 +12,12 @@ fn build_layout(project: &std::path::Path) -> (String, tempfile::TempDir) {
 
 fn diff_ids(dir: &std::path::Path) -> Vec<String> {
     let cfg = layout_config(dir);
-    cfg["rootfs"]["diff_ids"].as_array().expect("diff_ids").iter().map(|v| v.as_str().unwrap_or_default().to_string()).collect()
+    cfg["rootfs"]["diff_ids"]
+        .as_array()
+        .expect("diff_ids")
+        .iter()
+        .map(|v| v.as_str().unwrap_or_default().to_string())
+        .collect()
 }
 
 fn history_names(dir: &std::path::Path) -> Vec<String> {
@@ -22,7 +27,8 @@ fn history_names(dir: &std::path::Path) -> Vec<String> {
         .expect("history")
         .iter()
         .filter(|h| h["empty_layer"] != serde_json::Value::Bool(true))
-        .map(|h| h["created_by"].as_str().unwrap_or_default().to_string()).collect()
+        .map(|h| h["created_by"].as_str().unwrap_or_default().to_string())
+        .collect()
 }
 
 #[test]

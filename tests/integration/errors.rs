@@ -80,7 +80,8 @@ fn compile_error_shows_the_log_tail_and_leaves_no_container() {
     let project = copy_example("hello_web");
     let router = project.path().join("lib/hello_web/router.ex");
     let src = std::fs::read_to_string(&router).expect("router");
-    std::fs::write(&router, src.replace("def version, do:", "def version, do: undefined_function_xyz() ||")).expect("write");
+    std::fs::write(&router, src.replace("def version, do:", "def version, do: undefined_function_xyz() ||"))
+        .expect("write");
     let out = project.path().join("out");
     let before = builder_containers();
     let err = fails(&[&project.path().display().to_string()], &[], &out);

@@ -9,11 +9,8 @@ fn ctrl_c_during_the_build_removes_the_builder_container() {
     require_docker();
     let project = copy_example("hello_web");
     // Make the build slow enough to interrupt: a module that sleeps while it compiles.
-    std::fs::write(
-        project.path().join("lib/slow.ex"),
-        "defmodule Slow do\n  Process.sleep(60_000)\nend\n",
-    )
-    .expect("write");
+    std::fs::write(project.path().join("lib/slow.ex"), "defmodule Slow do\n  Process.sleep(60_000)\nend\n")
+        .expect("write");
     let out = project.path().join("out");
     let mut c = release_oci();
     c.arg("build").arg(project.path()).arg("--output").arg(format!("oci:{}", out.display()));

@@ -8,6 +8,7 @@ mod build_run;
 mod cookie;
 mod determinism;
 mod errors;
+mod host_builder;
 mod interrupt;
 mod outputs;
 mod path_deps;

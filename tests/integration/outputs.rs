@@ -21,11 +21,15 @@ fn umoci_unpacks_the_layout() {
     let layout = dir.path().join("oci");
     let st = std::process::Command::new("cp").arg("-a").arg(b.layout()).arg(&layout).status().expect("cp");
     assert!(st.success());
-    let mut index: serde_json::Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).expect("index")).expect("json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).expect("index")).expect("json");
     index["manifests"][0]["annotations"] = serde_json::json!({"org.opencontainers.image.ref.name": "t"});
     std::fs::write(layout.join("index.json"), serde_json::to_vec(&index).expect("json")).expect("write");
     let bundle = dir.path().join("bundle");
-    docker_free_ok("umoci", &["unpack", "--rootless", "--image", &format!("{}:t", layout.display()), &bundle.display().to_string()]);
+    docker_free_ok(
+        "umoci",
+        &["unpack", "--rootless", "--image", &format!("{}:t", layout.display()), &bundle.display().to_string()],
+    );
     let rootfs = bundle.join("rootfs");
     assert!(rootfs.join("app/bin/hello_web").is_file());
     assert!(rootfs.join("usr/local/bin/tini").is_file());
@@ -71,7 +75,11 @@ fn rewriting_a_layout_keeps_existing_blobs() {
         .collect();
     // Build the same image into the same layout again: nothing is rewritten.
     let mut c = release_oci();
-    c.arg("build").arg(b.project.path()).arg("--output").arg(format!("oci:{}", b.layout().display())).args(["--port", "4000"]);
+    c.arg("build")
+        .arg(b.project.path())
+        .arg("--output")
+        .arg(format!("oci:{}", b.layout().display()))
+        .args(["--port", "4000"]);
     assert_eq!(ok(c).trim(), b.digest);
     for (name, mtime) in before {
         let now = std::fs::metadata(blob_dir.join(&name)).expect("meta").modified().expect("mtime");

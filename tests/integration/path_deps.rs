@@ -17,7 +17,10 @@ fn path_deps_go_into_the_deps_layer_and_the_image_runs() {
         .collect();
     let layers = m["layers"].as_array().expect("layers");
     let find = |name: &str| -> Vec<String> {
-        let i = names.iter().position(|n| n == &format!("release-oci: {name}")).unwrap_or_else(|| panic!("no {name} layer in {names:?}"));
+        let i = names
+            .iter()
+            .position(|n| n == &format!("release-oci: {name}"))
+            .unwrap_or_else(|| panic!("no {name} layer in {names:?}"));
         layer_paths(&b.layout(), layers[i]["digest"].as_str().expect("digest"))
     };
     let deps = find("deps");

@@ -19,20 +19,18 @@ pub fn repo_root() -> PathBuf {
 /// A blob cache shared by every test in this run (the store is safe for concurrent builds).
 pub fn cache_dir() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| tempfile::Builder::new().prefix("release-oci-test-cache-").tempdir().expect("temp cache"))
-        .path()
+    DIR.get_or_init(|| tempfile::Builder::new().prefix("release-oci-test-cache-").tempdir().expect("temp cache")).path()
 }
 
 /// Panics with a clear message when no Docker engine answers: these tests must not skip.
 pub fn require_docker() {
     static OK: OnceLock<Result<(), String>> = OnceLock::new();
-    let r = OK.get_or_init(|| {
-        match Command::new("docker").args(["version", "--format", "{{.Server.Version}}"]).output() {
+    let r =
+        OK.get_or_init(|| match Command::new("docker").args(["version", "--format", "{{.Server.Version}}"]).output() {
             Ok(o) if o.status.success() => Ok(()),
             Ok(o) => Err(String::from_utf8_lossy(&o.stderr).into_owned()),
             Err(e) => Err(e.to_string()),
-        }
-    });
+        });
     if let Err(e) = r {
         panic!("these tests need a Docker engine and none answers ({e}); run `make setup` (scripts/setup.sh) first");
     }
@@ -57,7 +55,13 @@ pub fn text(b: &[u8]) -> String {
 pub fn ok(c: Command) -> String {
     let desc = format!("{c:?}");
     let o = run(c);
-    assert!(o.status.success(), "{desc} failed ({}):\n--- stderr\n{}\n--- stdout\n{}", o.status, text(&o.stderr), text(&o.stdout));
+    assert!(
+        o.status.success(),
+        "{desc} failed ({}):\n--- stderr\n{}\n--- stdout\n{}",
+        o.status,
+        text(&o.stderr),
+        text(&o.stdout)
+    );
     text(&o.stdout)
 }
 
@@ -146,7 +150,10 @@ impl Container {
     pub fn port(&self) -> u16 {
         let out = docker_ok(&["port", &self.id, "4000/tcp"]);
         let line = out.lines().next().unwrap_or_default();
-        line.rsplit(':').next().and_then(|p| p.trim().parse().ok()).unwrap_or_else(|| panic!("no port mapping: {out:?}"))
+        line.rsplit(':')
+            .next()
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no port mapping: {out:?}"))
     }
 
     pub fn logs(&self) -> String {
@@ -208,15 +215,13 @@ pub fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
 
 /// Builder containers (labelled) that exist right now.
 pub fn builder_containers() -> Vec<String> {
-    docker_ok(&["ps", "-a", "-q", "--filter", &format!("label={BUILDER_LABEL}")])
-        .lines()
-        .map(str::to_string)
-        .collect()
+    docker_ok(&["ps", "-a", "-q", "--filter", &format!("label={BUILDER_LABEL}")]).lines().map(str::to_string).collect()
 }
 
 /// The parsed manifest of the only image in an OCI layout.
 pub fn layout_manifest(dir: &Path) -> serde_json::Value {
-    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("index.json")).expect("index.json")).expect("json");
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).expect("index.json")).expect("json");
     let digest = index["manifests"][0]["digest"].as_str().expect("digest").to_string();
     blob_json(dir, &digest)
 }
@@ -236,8 +241,5 @@ pub fn layout_config(dir: &Path) -> serde_json::Value {
 pub fn layer_paths(dir: &Path, digest: &str) -> Vec<String> {
     let f = std::fs::File::open(dir.join("blobs/sha256").join(digest.trim_start_matches("sha256:"))).expect("layer");
     let mut a = tar::Archive::new(flate2::read::GzDecoder::new(f));
-    a.entries()
-        .expect("tar")
-        .map(|e| e.expect("entry").path().expect("path").to_string_lossy().into_owned())
-        .collect()
+    a.entries().expect("tar").map(|e| e.expect("entry").path().expect("path").to_string_lossy().into_owned()).collect()
 }

@@ -9,9 +9,7 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 mod import;
 mod tree;
 
-const OPTS: TarOptions = TarOptions {
-    mtime: 1_700_000_000,
-};
+const OPTS: TarOptions = TarOptions { mtime: 1_700_000_000 };
 
 fn store() -> (tempfile::TempDir, BlobStore) {
     let dir = tempfile::tempdir().unwrap();
@@ -40,18 +38,7 @@ fn gunzip(store: &BlobStore, blob: &LayerBlob) -> Vec<u8> {
 }
 
 /// (path as stored, entry type, mode, uid, gid, mtime, uname, gname, link target, content)
-type Row = (
-    String,
-    tar::EntryType,
-    u32,
-    u64,
-    u64,
-    u64,
-    Vec<u8>,
-    Vec<u8>,
-    Option<String>,
-    Vec<u8>,
-);
+type Row = (String, tar::EntryType, u32, u64, u64, u64, Vec<u8>, Vec<u8>, Option<String>, Vec<u8>);
 
 fn rows(tar_bytes: &[u8]) -> Vec<Row> {
     let mut ar = tar::Archive::new(tar_bytes);
@@ -60,10 +47,7 @@ fn rows(tar_bytes: &[u8]) -> Vec<Row> {
         let mut e = e.unwrap();
         let h = e.header().clone();
         let path = String::from_utf8(e.path_bytes().to_vec()).unwrap();
-        let link = e
-            .link_name()
-            .unwrap()
-            .map(|l| l.to_string_lossy().into_owned());
+        let link = e.link_name().unwrap().map(|l| l.to_string_lossy().into_owned());
         let mut content = Vec::new();
         e.read_to_end(&mut content).unwrap();
         out.push((
@@ -98,10 +82,7 @@ fn same_spec_twice_gives_same_digest_and_diff_id() {
     let b = write_layer(&spec_of(&src), &OPTS, &other).unwrap();
     assert_eq!(a, b);
     assert_eq!(a.media_type, MEDIA_TYPE_LAYER_GZIP);
-    assert_eq!(
-        fs::metadata(store.blob_path(&a.digest)).unwrap().len(),
-        a.size
-    );
+    assert_eq!(fs::metadata(store.blob_path(&a.digest)).unwrap().len(), a.size);
 }
 
 #[test]
@@ -119,13 +100,7 @@ fn tar_lists_sorted_entries_owned_by_root_with_the_mtime() {
     let (dir, store) = store();
     let src = tree(dir.path());
     let mut spec = LayerSpec::new("mixed");
-    spec.add_file(
-        "etc/passwd",
-        EntryKind::Bytes(b"root:x:0:0::/:/bin/sh\n".to_vec()),
-        0o644,
-        0,
-        0,
-    );
+    spec.add_file("etc/passwd", EntryKind::Bytes(b"root:x:0:0::/:/bin/sh\n".to_vec()), 0o644, 0, 0);
     spec.add_file("etc", EntryKind::Dir, 0o755, 0, 0);
     spec.entries.extend(spec_of(&src).entries.into_iter().rev());
     let blob = write_layer(&spec, &OPTS, &store).unwrap();
@@ -170,10 +145,7 @@ fn gzip_decompresses_to_a_tar_whose_sha256_is_the_diff_id() {
     assert_eq!(gz[9], 255);
     let tar = gunzip(&store, &blob);
     assert_eq!(crate::digest::DiffId::of(&tar), blob.diff_id);
-    assert_eq!(
-        store.lookup_diff_id(&blob.diff_id),
-        Some(blob.digest.clone())
-    );
+    assert_eq!(store.lookup_diff_id(&blob.diff_id), Some(blob.digest.clone()));
 }
 
 #[test]
@@ -193,10 +165,7 @@ fn duplicates_merge_when_equal_and_conflict_otherwise() {
 
     spec.add_file("a", EntryKind::Bytes(b"2".to_vec()), 0o644, 0, 0);
     let err = write_layer(&spec, &OPTS, &store).unwrap_err();
-    assert!(
-        matches!(err, LayerError::Conflict { ref path, .. } if path == "a"),
-        "{err}"
-    );
+    assert!(matches!(err, LayerError::Conflict { ref path, .. } if path == "a"), "{err}");
 }
 
 #[test]
@@ -206,10 +175,7 @@ fn bad_paths_are_rejected() {
         let mut spec = LayerSpec::new("bad");
         spec.add_file(bad, EntryKind::Bytes(vec![]), 0o644, 0, 0);
         let err = write_layer(&spec, &OPTS, &store).unwrap_err();
-        assert!(
-            matches!(err, LayerError::InvalidPath { .. }),
-            "{bad:?}: {err}"
-        );
+        assert!(matches!(err, LayerError::InvalidPath { .. }), "{bad:?}: {err}");
     }
     let mut spec = LayerSpec::new("bad");
     spec.add_file("a", EntryKind::Symlink { target: "/".into() }, 0o777, 0, 0);
@@ -226,22 +192,8 @@ fn long_names_and_link_targets_round_trip() {
     let long_target = format!("../{}", "t".repeat(200));
     let mut spec = LayerSpec::new("long");
     spec.add_file(long_dir.clone(), EntryKind::Dir, 0o755, 0, 0);
-    spec.add_file(
-        long_file.clone(),
-        EntryKind::Bytes(b"x".to_vec()),
-        0o644,
-        0,
-        0,
-    );
-    spec.add_file(
-        "app/l",
-        EntryKind::Symlink {
-            target: long_target.clone().into(),
-        },
-        0o777,
-        0,
-        0,
-    );
+    spec.add_file(long_file.clone(), EntryKind::Bytes(b"x".to_vec()), 0o644, 0, 0);
+    spec.add_file("app/l", EntryKind::Symlink { target: long_target.clone().into() }, 0o777, 0, 0);
     let blob = write_layer(&spec, &OPTS, &store).unwrap();
     let tar = gunzip(&store, &blob);
     let rows = rows(&tar);
@@ -249,11 +201,7 @@ fn long_names_and_link_targets_round_trip() {
     assert_eq!(names, ["app/l", &format!("{long_dir}/"), &long_file]);
     assert_eq!(rows[0].8.as_deref(), Some(long_target.as_str()));
     // GNU tar agrees, when it is here.
-    if let Ok(out) = std::process::Command::new("tar")
-        .arg("-tf")
-        .arg("-")
-        .stdin_bytes(&tar)
-    {
+    if let Ok(out) = std::process::Command::new("tar").arg("-tf").arg("-").stdin_bytes(&tar) {
         let listed = String::from_utf8(out).unwrap();
         assert_eq!(listed.lines().collect::<Vec<_>>(), names);
     }
@@ -268,11 +216,7 @@ impl StdinBytes for std::process::Command {
     fn stdin_bytes(&mut self, input: &[u8]) -> Result<Vec<u8>, ()> {
         use std::io::Write;
         use std::process::Stdio;
-        let mut child = self
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .map_err(|_| ())?;
+        let mut child = self.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().map_err(|_| ())?;
         child.stdin.take().unwrap().write_all(input).unwrap();
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success());

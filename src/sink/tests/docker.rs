@@ -15,11 +15,7 @@ const TAG: &str = "release-oci-sink-test:latest";
 
 fn docker(args: &[&str]) -> String {
     let out = Command::new("docker").args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -46,50 +42,24 @@ fn base_from_docker_save(dir: &std::path::Path, store: &BlobStore) -> BaseImage 
     }
     let manifest = manifest.unwrap();
     let config = serde_json::from_slice(&configs[manifest[0]["Config"].as_str().unwrap()]).unwrap();
-    let layers = manifest[0]["Layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| layers[l.as_str().unwrap()].clone())
-        .collect();
-    BaseImage {
-        name: BASE.into(),
-        config,
-        layers,
-        digest: None,
-    }
+    let layers =
+        manifest[0]["Layers"].as_array().unwrap().iter().map(|l| layers[l.as_str().unwrap()].clone()).collect();
+    BaseImage { name: BASE.into(), config, layers, digest: None }
 }
 
 #[test]
-#[ignore = "needs a Docker engine with release-oci/runtime:debian-bookworm"]
 fn docker_loads_the_archive_and_runs_it() {
     let dir = tempfile::tempdir().unwrap();
     let store = BlobStore::open(dir.path().join("store")).unwrap();
     let base = base_from_docker_save(dir.path(), &store);
     let mut app = LayerSpec::new("app");
     app.add_file("app", EntryKind::Dir, 0o755, 0, 0);
-    app.add_file(
-        "app/hello.txt",
-        EntryKind::Bytes(b"hello from release-oci\n".to_vec()),
-        0o644,
-        0,
-        0,
-    );
+    app.add_file("app/hello.txt", EntryKind::Bytes(b"hello from release-oci\n".to_vec()), 0o644, 0, 0);
     let long = format!("app/{}", "x".repeat(150));
-    app.add_file(
-        long.clone(),
-        EntryKind::Bytes(b"long\n".to_vec()),
-        0o644,
-        0,
-        0,
-    );
+    app.add_file(long.clone(), EntryKind::Bytes(b"long\n".to_vec()), 0o644, 0, 0);
     let layer = write_layer(&app, &TarOptions { mtime: 0 }, &store).unwrap();
     let settings = ConfigSettings {
-        platform: Platform {
-            os: "linux",
-            architecture: "amd64",
-            variant: None,
-        },
+        platform: Platform { os: "linux", architecture: "amd64", variant: None },
         entrypoint: vec!["/bin/cat".into()],
         cmd: vec!["/app/hello.txt".into()],
         user: Some("65534".into()),
@@ -100,14 +70,7 @@ fn docker_loads_the_archive_and_runs_it() {
         stop_signal: None,
         created: "1970-01-01T00:00:00Z".into(),
     };
-    let img = assemble(
-        Some(&base),
-        vec![layer],
-        &settings,
-        &BTreeMap::new(),
-        &store,
-    )
-    .unwrap();
+    let img = assemble(Some(&base), vec![layer], &settings, &BTreeMap::new(), &store).unwrap();
     let archive = dir.path().join("image.tar");
     write_archive(&img, &store, &archive, &[TAG.to_string()]).unwrap();
 

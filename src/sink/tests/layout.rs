@@ -17,16 +17,7 @@ fn layout_passes_skopeo_inspect() {
     assert_eq!(v["Layers"].as_array().unwrap().len(), 2);
     assert_eq!(v["Labels"]["org.opencontainers.image.title"], "hello");
     // The raw config skopeo reads back is our bytes.
-    let o = run(
-        "skopeo",
-        &[
-            "inspect",
-            "--config",
-            "--raw",
-            &format!("oci:{}:v1", out.display()),
-        ],
-    )
-    .unwrap();
+    let o = run("skopeo", &["inspect", "--config", "--raw", &format!("oci:{}:v1", out.display())]).unwrap();
     assert_eq!(o.stdout, img.config);
 }
 
@@ -39,32 +30,16 @@ fn umoci_unpacks_the_files() {
     let bundle = dir.path().join("bundle");
     let image_arg = format!("{}:latest", out.display());
     let bundle_arg = bundle.display().to_string();
-    let Some(_) = run(
-        "umoci",
-        &["unpack", "--rootless", "--image", &image_arg, &bundle_arg],
-    ) else {
+    let Some(_) = run("umoci", &["unpack", "--rootless", "--image", &image_arg, &bundle_arg]) else {
         return;
     };
     let rootfs = bundle.join("rootfs");
-    assert_eq!(
-        fs::read_to_string(rootfs.join("app/hello.txt")).unwrap(),
-        "hi there"
-    );
-    assert_eq!(
-        fs::read_link(rootfs.join("app/link")).unwrap(),
-        Path::new("hello.txt")
-    );
-    assert_eq!(
-        fs::metadata(rootfs.join("app/bin/hello")).unwrap().mode() & 0o777,
-        0o755
-    );
+    assert_eq!(fs::read_to_string(rootfs.join("app/hello.txt")).unwrap(), "hi there");
+    assert_eq!(fs::read_link(rootfs.join("app/link")).unwrap(), Path::new("hello.txt"));
+    assert_eq!(fs::metadata(rootfs.join("app/bin/hello")).unwrap().mode() & 0o777, 0o755);
     assert!(rootfs.join("etc/passwd").is_file());
-    let config: serde_json::Value =
-        serde_json::from_slice(&fs::read(bundle.join("config.json")).unwrap()).unwrap();
-    assert_eq!(
-        config["process"]["args"],
-        serde_json::json!(["/app/bin/hello", "start"])
-    );
+    let config: serde_json::Value = serde_json::from_slice(&fs::read(bundle.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["process"]["args"], serde_json::json!(["/app/bin/hello", "start"]));
 }
 
 #[test]
@@ -87,30 +62,18 @@ fn writing_twice_keeps_one_index_entry_per_tag() {
     let entries = index["manifests"].as_array().unwrap();
     assert_eq!(entries.len(), 3, "{index}");
     let by_tag = |t: &str| {
-        entries
-            .iter()
-            .find(|e| e["annotations"]["org.opencontainers.image.ref.name"] == t)
-            .unwrap()["digest"]
-            .clone()
+        entries.iter().find(|e| e["annotations"]["org.opencontainers.image.ref.name"] == t).unwrap()["digest"].clone()
     };
     assert_eq!(by_tag("v1"), second.manifest_digest.as_str());
     assert_eq!(by_tag("old"), first.manifest_digest.as_str());
-    assert_eq!(
-        entries[0]["platform"],
-        serde_json::json!({"architecture": "amd64", "os": "linux"})
-    );
+    assert_eq!(entries[0]["platform"], serde_json::json!({"architecture": "amd64", "os": "linux"}));
     assert_eq!(index["mediaType"], crate::image::MEDIA_TYPE_INDEX);
     // Existing blobs are not rewritten; no temp files are left.
     assert_eq!(fs::metadata(&config_blob).unwrap().ino(), inode);
-    let names: Vec<String> = fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
+    let names: Vec<String> =
+        fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     assert!(names.iter().all(|n| !n.starts_with(".tmp")), "{names:?}");
-    assert_eq!(
-        fs::read(out.join("oci-layout")).unwrap(),
-        br#"{"imageLayoutVersion":"1.0.0"}"#
-    );
+    assert_eq!(fs::read(out.join("oci-layout")).unwrap(), br#"{"imageLayoutVersion":"1.0.0"}"#);
 }
 
 #[test]

@@ -8,18 +8,11 @@ fn read_image_reports_what_inspect_prints() {
     let img = image(&store, "hi");
     let out = dir.path().join("layout");
     write_oci_layout(&img, &store, &out, Some("v1")).unwrap();
-    let info = read_image(&Target::OciLayout {
-        dir: out.clone(),
-        tag: Some("v1".into()),
-    })
-    .unwrap();
+    let info = read_image(&Target::OciLayout { dir: out.clone(), tag: Some("v1".into()) }).unwrap();
     assert_eq!(info.manifest_digest, img.manifest_digest);
     assert_eq!(info.config_digest, img.config_digest);
     assert_eq!(info.layers.len(), 2);
-    assert_eq!(
-        info.layers[1].created_by.as_deref(),
-        Some("release-oci: app")
-    );
+    assert_eq!(info.layers[1].created_by.as_deref(), Some("release-oci: app"));
     assert_eq!(info.layers[1].diff_id, Some(img.layers[1].diff_id.clone()));
     assert_eq!(info.layers[0].size, img.layers[0].size);
     let text = info.to_string();
@@ -40,28 +33,14 @@ fn read_image_reports_what_inspect_prints() {
         assert!(text.contains(want), "missing {want:?} in\n{text}");
     }
     // Untagged read of a one-image layout works; a wrong tag lists the tags.
-    assert!(
-        read_image(&Target::OciLayout {
-            dir: out.clone(),
-            tag: None
-        })
-        .is_ok()
-    );
-    let err = read_image(&Target::OciLayout {
-        dir: out.clone(),
-        tag: Some("nope".into()),
-    })
-    .unwrap_err();
+    assert!(read_image(&Target::OciLayout { dir: out.clone(), tag: None }).is_ok());
+    let err = read_image(&Target::OciLayout { dir: out.clone(), tag: Some("nope".into()) }).unwrap_err();
     assert!(err.to_string().contains("v1"), "{err}");
     // A corrupt config is caught.
     let config_blob = out.join("blobs/sha256").join(img.config_digest.hex());
     fs::remove_file(&config_blob).unwrap(); // a hard link to the store: replace, do not edit
     fs::write(&config_blob, b"{}").unwrap();
-    let err = read_image(&Target::OciLayout {
-        dir: out,
-        tag: None,
-    })
-    .unwrap_err();
+    let err = read_image(&Target::OciLayout { dir: out, tag: None }).unwrap_err();
     assert!(matches!(err, SinkError::DigestMismatch { .. }), "{err}");
 }
 
@@ -76,10 +55,7 @@ fn base_from_layout_copies_and_checks_blobs() {
 
     let fresh = BlobStore::open(dir.path().join("fresh")).unwrap();
     let err = load_base_from_layout(&out, None, &fresh).unwrap_err();
-    assert!(
-        matches!(err, SinkError::Ambiguous { count: 2, .. }),
-        "{err}"
-    );
+    assert!(matches!(err, SinkError::Ambiguous { count: 2, .. }), "{err}");
     let base = load_base_from_layout(&out, Some("base"), &fresh).unwrap();
     assert_eq!(base.digest, Some(img.manifest_digest.clone()));
     assert_eq!(
@@ -87,21 +63,10 @@ fn base_from_layout_copies_and_checks_blobs() {
         img.layers.iter().map(|l| &l.digest).collect::<Vec<_>>()
     );
     assert_eq!(base.layers[0].diff_id, img.layers[0].diff_id);
-    assert!(
-        base.layers
-            .iter()
-            .all(|l| fresh.contains(&l.digest) && l.name == "base")
-    );
+    assert!(base.layers.iter().all(|l| fresh.contains(&l.digest) && l.name == "base"));
 
     // Built on: the base's layers come first.
-    let mine = assemble(
-        Some(&base),
-        vec![],
-        &settings("foreground"),
-        &BTreeMap::new(),
-        &fresh,
-    )
-    .unwrap();
+    let mine = assemble(Some(&base), vec![], &settings("foreground"), &BTreeMap::new(), &fresh).unwrap();
     assert_eq!(mine.layers, base.layers);
 
     // A corrupted layer blob is refused.
