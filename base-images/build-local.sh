@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Builds the local builder and runtime images from Debian packages (debootstrap + docker import),
-# for machines that cannot pull from a registry. Idempotent: an image that exists is left alone.
+# for machines that cannot pull from a registry. Idempotent: an image built from the same recipe
+# (package list) is left alone; a changed recipe rebuilds it.
 #
 #   base-images/build-local.sh            # both images
 #   FORCE=1 base-images/build-local.sh    # rebuild even if present
 #
 # Images (x86_64-unknown-linux-gnu, Debian bookworm):
-#   release-oci/builder:debian-bookworm   Elixir, Erlang/OTP (+ headers), git, gcc/make, static tini
+#   release-oci/builder:debian-bookworm   Elixir, Erlang/OTP (+ headers), rebar3, git, gcc/make, static tini
+#                                         and static busybox
 #   release-oci/runtime:debian-bookworm   minimal Debian with the libraries ERTS links (libssl3, libstdc++, ...)
 set -euo pipefail
 
@@ -25,7 +27,16 @@ need_root() {
 
 die_with_log() { tail -n 30 "$1" >&2; log "$2 (full log: $1)"; exit 1; }
 
-have_image() { [ -z "${FORCE:-}" ] && docker image inspect "$1" >/dev/null 2>&1; }
+# An image is up to date when it exists and carries the recipe label of this script's recipe for
+# it: a changed package list (or recipe version) rebuilds the image, an unchanged one is kept.
+RECIPE_VERSION=2
+recipe_of() { printf '%s %s %s\n' "$RECIPE_VERSION" "$SUITE" "$*" | sha256sum | cut -c1-16; }
+have_image() {
+  local tag=$1 recipe=$2 found
+  [ -z "${FORCE:-}" ] || return 1
+  found=$(docker image inspect -f '{{ index .Config.Labels "org.release-oci.recipe" }}' "$tag" 2>/dev/null) || return 1
+  [ "$found" = "$recipe" ]
+}
 
 # debootstrap ROOTFS INCLUDES: a minbase rootfs with extra packages from apt's default archive,
 # then brought up to date from the same archive's -updates and -security suites.
@@ -74,21 +85,37 @@ need_root
 command -v debootstrap >/dev/null || { log "debootstrap is missing: apt-get install debootstrap"; exit 1; }
 docker version >/dev/null 2>&1 || { log "no Docker engine answers: run scripts/setup.sh first"; exit 1; }
 
-if have_image "$RUNTIME_TAG"; then
-  log "$RUNTIME_TAG exists"
+PATH_ENV='ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+
+RUNTIME_PACKAGES="libssl3,libstdc++6,zlib1g,libtinfo6,ca-certificates"
+RUNTIME_RECIPE=$(recipe_of "$RUNTIME_PACKAGES")
+if have_image "$RUNTIME_TAG" "$RUNTIME_RECIPE"; then
+  log "$RUNTIME_TAG is up to date"
 else
-  bootstrap "$WORK/runtime" "libssl3,libstdc++6,zlib1g,libtinfo6,ca-certificates"
+  bootstrap "$WORK/runtime" "$RUNTIME_PACKAGES"
   import "$WORK/runtime" "$RUNTIME_TAG" \
-    -c 'ENV LANG=C.UTF-8' -c 'CMD ["/bin/sh"]'
+    -c "$PATH_ENV" -c 'ENV LANG=C.UTF-8' -c 'CMD ["/bin/sh"]' \
+    -c "LABEL org.release-oci.recipe=$RUNTIME_RECIPE"
 fi
 
-if have_image "$BUILDER_TAG"; then
-  log "$BUILDER_TAG exists"
+# busybox-static: the shell and utilities of the minimal runtime base; zlib1g-dev: NIFs that link
+# zlib; rebar3: only its escript (the package's dependencies pull in wx and GTK).
+BUILDER_PACKAGES="elixir,erlang-nox,erlang-dev,erlang-src,erlang-tools,erlang-eunit,erlang-edoc,git,gcc,g++,libc6-dev,make,tini,ca-certificates,libssl-dev,zlib1g-dev,busybox-static"
+BUILDER_RECIPE=$(recipe_of "$BUILDER_PACKAGES rebar3-escript")
+if have_image "$BUILDER_TAG" "$BUILDER_RECIPE"; then
+  log "$BUILDER_TAG is up to date"
 else
-  bootstrap "$WORK/builder" "elixir,erlang-nox,erlang-dev,erlang-src,git,gcc,g++,libc6-dev,make,tini,ca-certificates,libssl-dev"
+  bootstrap "$WORK/builder" "$BUILDER_PACKAGES"
   test -x "$WORK/builder/usr/bin/tini-static" || { log "tini-static missing from the builder"; exit 1; }
+  log "rebar3 escript into $WORK/builder/usr/local/bin"
+  { chroot "$WORK/builder" sh -ec 'apt-get update -q; cd /tmp; apt-get download -q rebar3;
+      dpkg-deb -x rebar3_*.deb /tmp/rebar3-pkg; install -m 0755 /tmp/rebar3-pkg/usr/bin/rebar3 /usr/local/bin/rebar3;
+      rm -rf /tmp/rebar3-pkg /tmp/rebar3_*.deb /var/lib/apt/lists/*' &&
+    chroot "$WORK/builder" env HOME=/tmp rebar3 version; } >>"$WORK/builder.log" 2>&1 ||
+    die_with_log "$WORK/builder.log" "rebar3 could not be installed"
   import "$WORK/builder" "$BUILDER_TAG" \
-    -c 'ENV LANG=C.UTF-8' -c 'ENV MIX_HOME=/root/.mix' \
-    -c 'WORKDIR /build' -c 'CMD ["/bin/sh"]'
+    -c "$PATH_ENV" -c 'ENV LANG=C.UTF-8' -c 'ENV MIX_HOME=/root/.mix' \
+    -c 'WORKDIR /build' -c 'CMD ["/bin/sh"]' \
+    -c "LABEL org.release-oci.recipe=$BUILDER_RECIPE"
 fi
 log "done: $BUILDER_TAG $RUNTIME_TAG"
