@@ -99,23 +99,29 @@ else
 fi
 
 # busybox-static: the shell and utilities of the minimal runtime base; zlib1g-dev: NIFs that link
-# zlib; rebar3: only its escript (the package's dependencies pull in wx and GTK).
-BUILDER_PACKAGES="elixir,erlang-nox,erlang-dev,erlang-src,erlang-tools,erlang-eunit,erlang-edoc,git,gcc,g++,libc6-dev,make,tini,ca-certificates,libssl-dev,zlib1g-dev,busybox-static"
+# zlib; tzdata: the time zone database the minimal base takes with --tzdata; rebar3: only its
+# escript (the package's dependencies pull in wx and GTK).
+BUILDER_PACKAGES="elixir,erlang-nox,erlang-dev,erlang-src,erlang-tools,erlang-eunit,erlang-edoc,git,gcc,g++,libc6-dev,make,tini,ca-certificates,libssl-dev,zlib1g-dev,busybox-static,tzdata"
 BUILDER_RECIPE=$(recipe_of "$BUILDER_PACKAGES rebar3-escript")
 if have_image "$BUILDER_TAG" "$BUILDER_RECIPE"; then
   log "$BUILDER_TAG is up to date"
 else
   bootstrap "$WORK/builder" "$BUILDER_PACKAGES"
   test -x "$WORK/builder/usr/bin/tini-static" || { log "tini-static missing from the builder"; exit 1; }
+  # rebar3 is one escript: the host's apt (same suite, set up by scripts/setup.sh) fetches the
+  # package and only that file goes in; the package's own dependencies would pull in wx and GTK.
   log "rebar3 escript into $WORK/builder/usr/local/bin"
-  { chroot "$WORK/builder" sh -ec 'apt-get update -q; cd /tmp; apt-get download -q rebar3;
-      dpkg-deb -x rebar3_*.deb /tmp/rebar3-pkg; install -m 0755 /tmp/rebar3-pkg/usr/bin/rebar3 /usr/local/bin/rebar3;
-      rm -rf /tmp/rebar3-pkg /tmp/rebar3_*.deb /var/lib/apt/lists/*' &&
-    chroot "$WORK/builder" env HOME=/tmp rebar3 version; } >>"$WORK/builder.log" 2>&1 ||
+  pkgdir=$(mktemp -d)
+  { (cd "$pkgdir" && apt-get download -q rebar3) &&
+    dpkg-deb -x "$pkgdir"/rebar3_*.deb "$pkgdir/x" &&
+    install -m 0755 "$pkgdir/x/usr/bin/rebar3" "$WORK/builder/usr/local/bin/rebar3"; } >>"$WORK/builder.log" 2>&1 ||
     die_with_log "$WORK/builder.log" "rebar3 could not be installed"
+  rm -rf "$pkgdir"
   import "$WORK/builder" "$BUILDER_TAG" \
     -c "$PATH_ENV" -c 'ENV LANG=C.UTF-8' -c 'ENV MIX_HOME=/root/.mix' \
     -c 'WORKDIR /build' -c 'CMD ["/bin/sh"]' \
     -c "LABEL org.release-oci.recipe=$BUILDER_RECIPE"
 fi
+docker run --rm -e HOME=/tmp "$BUILDER_TAG" rebar3 version >/dev/null ||
+  { log "rebar3 does not run in $BUILDER_TAG"; exit 1; }
 log "done: $BUILDER_TAG $RUNTIME_TAG"
