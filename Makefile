@@ -9,10 +9,12 @@ SHELL := /bin/bash
 CARGO ?= cargo
 TEST_THREADS ?= 2
 EXAMPLES := hello_web path_deps
+# Also tested and formatted with mix (not single-release apps for check-examples.sh).
+MIX_EXAMPLES := $(EXAMPLES) umbrella
 # Examples' mix builds go outside the tree, so they never end up in a build context.
 MIX_BUILD_ROOT ?= $(CURDIR)/target/mix
 
-.PHONY: help setup build demo test test-examples check-examples fmt fmt-check clippy clean
+.PHONY: help setup build demo test test-examples check-examples fmt fmt-check clippy clean bench bench-push
 
 help:
 	@echo "make setup           install Docker and tools (Debian, root), start dockerd, build the base images"
@@ -20,6 +22,7 @@ help:
 	@echo "make demo            setup + build, then build, run, ask and stop examples/hello_web as an image"
 	@echo "make test            setup, then the examples' checks and the whole cargo test suite (CI runs this)"
 	@echo "make check-examples  build/run the examples in the base images without release-oci"
+	@echo "make bench           benchmarks (bench/*.sh), results in bench/results/"
 	@echo "make fmt | clippy | clean"
 
 setup:
@@ -36,7 +39,7 @@ test: setup test-examples check-examples
 	$(CARGO) test --all-targets -- --test-threads=$(TEST_THREADS)
 
 test-examples:
-	@for ex in $(EXAMPLES); do \
+	@for ex in $(MIX_EXAMPLES); do \
 	  echo "==> mix test (examples/$$ex)"; \
 	  (cd examples/$$ex && MIX_BUILD_ROOT=$(MIX_BUILD_ROOT)/$$ex mix test); \
 	done
@@ -46,11 +49,17 @@ check-examples:
 
 fmt:
 	$(CARGO) fmt --all
-	@for ex in $(EXAMPLES); do (cd examples/$$ex && MIX_BUILD_ROOT=$(MIX_BUILD_ROOT)/$$ex mix format); done
+	@for ex in $(MIX_EXAMPLES); do (cd examples/$$ex && MIX_BUILD_ROOT=$(MIX_BUILD_ROOT)/$$ex mix format); done
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
-	@for ex in $(EXAMPLES); do (cd examples/$$ex && MIX_BUILD_ROOT=$(MIX_BUILD_ROOT)/$$ex mix format --check-formatted); done
+	@for ex in $(MIX_EXAMPLES); do (cd examples/$$ex && MIX_BUILD_ROOT=$(MIX_BUILD_ROOT)/$$ex mix format --check-formatted); done
+
+# Benchmarks: each part writes bench/results/PART.md; `bench` runs them all.
+bench: bench-push
+
+bench-push: setup
+	bash bench/push.sh
 
 clippy:
 	$(CARGO) clippy --all-targets -- -D warnings

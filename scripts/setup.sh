@@ -3,13 +3,14 @@
 #   1. installs the Debian packages that are missing (Docker engine, debootstrap, OCI tools,
 #      Erlang/Elixir for the examples, tini, git),
 #   2. starts dockerd in the background when no engine answers,
-#   3. builds the local base images (base-images/build-local.sh skips those that exist).
+#   3. builds the local base images (base-images/build-local.sh skips those that exist),
+#   4. installs kubernetes-validate (PyPI) for the Kubernetes manifest tests.
 # Idempotent and non-interactive: on a machine that is already set up it only checks.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PACKAGES=(docker.io debootstrap skopeo umoci docker-registry erlang-nox erlang-dev elixir
-          tini git ca-certificates curl)
+          tini git ca-certificates curl apache2-utils openssl python3-venv)
 DOCKERD_LOG=/var/log/release-oci-dockerd.log
 DOCKERD_WAIT=${DOCKERD_WAIT:-60}
 
@@ -72,6 +73,33 @@ else
     die "dockerd did not answer within ${DOCKERD_WAIT}s (full log: $DOCKERD_LOG)"
   fi
   step "docker: engine answers after ${i}s (pid $dockerd_pid)"
+fi
+
+# kubernetes-validate (PyPI; ships the official Kubernetes JSON schemas) checks the manifests of
+# `release-oci k8s` offline, strictly. In its own venv on Debian's python3, linked into PATH.
+K8S_VALIDATE_VERSION=1.37.0
+K8S_VALIDATE_VENV=/opt/release-oci/kubernetes-validate
+if [ "$(kubernetes-validate --version 2>/dev/null)" = "$K8S_VALIDATE_VERSION" ]; then
+  step "kubernetes-validate: $K8S_VALIDATE_VERSION present"
+else
+  step "kubernetes-validate: installing $K8S_VALIDATE_VERSION into $K8S_VALIDATE_VENV"
+  rm -rf "$K8S_VALIDATE_VENV"
+  quiet /usr/bin/python3 -m venv "$K8S_VALIDATE_VENV"
+  quiet "$K8S_VALIDATE_VENV/bin/pip" install -q --disable-pip-version-check "kubernetes-validate==$K8S_VALIDATE_VERSION"
+  ln -sf "$K8S_VALIDATE_VENV/bin/kubernetes-validate" /usr/local/bin/kubernetes-validate
+fi
+
+# rebar3 for rebar3 projects built with --builder host: only Debian's escript (the package's
+# dependencies pull in wx and GTK), as base-images/build-local.sh puts it in the builder image.
+if command -v rebar3 >/dev/null 2>&1; then
+  step "rebar3: present ($(command -v rebar3))"
+else
+  step "rebar3: installing Debian's escript into /usr/local/bin"
+  rebar3_tmp=$(mktemp -d)
+  quiet apt-get update -q
+  (cd "$rebar3_tmp" && quiet apt-get download -q rebar3 && quiet dpkg-deb -x rebar3_*.deb pkg)
+  install -m 0755 "$rebar3_tmp/pkg/usr/bin/rebar3" /usr/local/bin/rebar3
+  rm -rf "$rebar3_tmp"
 fi
 
 step "base images: base-images/build-local.sh"

@@ -43,11 +43,31 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Build(args) => {
             let settings = args.validate()?;
+            // With --push, stdout names the pushed image: REPOSITORY@DIGEST.
+            let pushed = settings.push.as_ref().map(|p| p.reference.repository_ref());
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            let image = rt.block_on(commands::build::run(settings))?;
-            println!("{}", image.manifest_digest);
+            let built = rt.block_on(commands::build::run_all(settings))?;
+            // Several releases: one `RELEASE DIGEST` line each.
+            let several = built.len() > 1;
+            for b in built {
+                let image = b.image;
+                match (&pushed, several) {
+                    (Some(repo), _) => println!("{repo}@{}", image.manifest_digest),
+                    (None, false) => println!("{}", image.manifest_digest),
+                    (None, true) => println!("{} {}", b.release, image.manifest_digest),
+                }
+            }
         }
         Command::Inspect(args) => print!("{}", commands::inspect::run(&args)?),
+        Command::K8s(args) => print!("{}", commands::k8s::run(*args)?),
+        Command::Resolve(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            print!("{}", rt.block_on(commands::resolve::run(args))?);
+        }
+        Command::Push(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            println!("{}", rt.block_on(commands::push::run(*args))?);
+        }
     }
     Ok(())
 }

@@ -8,8 +8,12 @@
 //! 5. `app`      — the project's own applications
 //! 6. `release`  — `releases/` and `bin/` (and any other top-level file of the release)
 
+mod relx;
+
+pub use relx::RELX_COOKIE_HOOK;
+
 use crate::layer::{Entry, EntryKind, LayerError, LayerSpec};
-use crate::release::Release;
+use crate::release::{Flavour, Release};
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -124,9 +128,13 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Vec<LayerSpec>, LayerError> {
         .collect())
 }
 
-/// Drops `releases/COOKIE` (unless asked to keep it) and appends the cookie hook to `env.sh`.
+/// Drops `releases/COOKIE` (unless asked to keep it) and appends the cookie hook to `env.sh`
+/// (mix); relx releases: see [`relx`].
 fn mutate_release_layer(layer: &mut LayerSpec, input: &PlanInput<'_>) -> Result<(), LayerError> {
     let rel = input.release;
+    if rel.flavour == Flavour::Relx {
+        return relx::mutate_release_layer(layer, rel, input.include_cookie);
+    }
     let cookie = format!("{APP_DIR}/releases/COOKIE");
     if !input.include_cookie {
         layer.entries.retain(|e| e.path != cookie);

@@ -26,6 +26,16 @@ pub struct App {
     pub dir: String,
 }
 
+/// Which tool made the release: it decides the start command, where the cookie comes from and
+/// which files are rendered at boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavour {
+    /// `mix release`: `bin/NAME start`, `releases/VSN/env.sh`, `RELEASE_COOKIE`.
+    Mix,
+    /// relx (`rebar3 release`): `bin/NAME foreground`, `vm.args(.src)`, `RELX_COOKIE`.
+    Relx,
+}
+
 #[derive(Debug, Clone)]
 pub struct Release {
     pub root: PathBuf,
@@ -33,6 +43,10 @@ pub struct Release {
     pub version: String,
     /// `None` when the release was assembled with `include_erts: false`.
     pub erts_version: Option<String>,
+    /// The ERTS version the release was built for (the `.rel` file's): the one it includes, or
+    /// the one the image must provide when it includes none.
+    pub required_erts: String,
+    pub flavour: Flavour,
     /// The applications the `.rel` file lists, in its order.
     pub apps: Vec<App>,
 }
@@ -75,13 +89,28 @@ impl Release {
             return Err(invalid(format!("start_erl.data names ERTS {erts_vsn} but {name}.rel names {}", parsed.erts)));
         }
         let apps = parsed.apps.into_iter().map(|(n, v)| App { dir: format!("{n}-{v}"), name: n, version: v }).collect();
-        Ok(Release { root: root.to_path_buf(), name, version, erts_version, apps })
+        let script = root.join("bin").join(&name);
+        let flavour = flavour(&fs::read(&script).map_err(|source| ReleaseError::Io { path: script, source })?);
+        Ok(Release { root: root.to_path_buf(), name, version, erts_version, required_erts: parsed.erts, flavour, apps })
+    }
+
+    /// The command of `bin/NAME` that runs the release in the foreground.
+    pub fn default_command(&self) -> &'static str {
+        match self.flavour {
+            Flavour::Mix => "start",
+            Flavour::Relx => "foreground",
+        }
     }
 
     /// The directory `releases/VSN`.
     pub fn version_dir(&self) -> PathBuf {
         self.root.join("releases").join(&self.version)
     }
+}
+
+/// relx start scripts are full of `RELX_` variables; mix's never mention relx.
+fn flavour(start_script: &[u8]) -> Flavour {
+    if start_script.windows(5).any(|w| w == b"RELX_") { Flavour::Relx } else { Flavour::Mix }
 }
 
 fn find_rel_name(vsn_dir: &Path) -> Result<String, String> {
@@ -191,6 +220,7 @@ mod tests {
         assert_eq!(rel.name, "relprobe");
         assert_eq!(rel.version, "0.1.0");
         assert_eq!(rel.erts_version.as_deref(), Some("13.1.5"));
+        assert_eq!((rel.flavour, rel.default_command()), (Flavour::Mix, "start"));
         let names: Vec<_> = rel.apps.iter().map(|a| a.dir.as_str()).collect();
         assert_eq!(
             names,
@@ -214,10 +244,20 @@ mod tests {
     }
 
     #[test]
+    fn relx_releases_are_recognised() {
+        let dir = tempfile::tempdir().unwrap();
+        fake_release(dir.path(), true);
+        fs::write(dir.path().join("bin/relprobe"), "#!/bin/sh\nif [ -n \"$RELX_COOKIE\" ]; then :; fi\n").unwrap();
+        let rel = Release::open(dir.path(), None).unwrap();
+        assert_eq!((rel.flavour, rel.default_command()), (Flavour::Relx, "foreground"));
+    }
+
+    #[test]
     fn include_erts_false_has_no_erts_version() {
         let dir = tempfile::tempdir().unwrap();
         fake_release(dir.path(), true);
         fs::remove_dir_all(dir.path().join("erts-13.1.5")).unwrap();
-        assert_eq!(Release::open(dir.path(), None).unwrap().erts_version, None);
+        let rel = Release::open(dir.path(), None).unwrap();
+        assert_eq!((rel.erts_version, rel.required_erts.as_str()), (None, "13.1.5"));
     }
 }

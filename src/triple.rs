@@ -138,8 +138,18 @@ impl Triple {
         }
     }
 
-    /// The default runtime base image for this triple (same libc as the builder).
+    /// The default runtime base for this triple (a `--base` value): the minimal base for gnu,
+    /// the distribution image for musl (the minimal base is not tested on musl builders yet).
     pub fn default_base_image(&self) -> &'static str {
+        match self.libc {
+            Libc::Gnu => crate::minimal::BASE_NAME,
+            Libc::Musl => self.distro_base_image(),
+        }
+    }
+
+    /// The distribution runtime image for this triple (same libc as the builder): the base when
+    /// no builder runs (`--from-release`), and `--base debian`.
+    pub fn distro_base_image(&self) -> &'static str {
         match self.libc {
             Libc::Gnu => "release-oci/runtime:debian-bookworm",
             Libc::Musl => "release-oci/runtime:alpine",
@@ -163,6 +173,8 @@ mod tests {
         let t: Triple = "x86_64-linux-gnu".parse().unwrap();
         assert_eq!(t.platform().to_string(), "linux/amd64");
         assert_eq!(t.default_builder_image(), "release-oci/builder:debian-bookworm");
+        assert_eq!(t.default_base_image(), "minimal");
+        assert_eq!(t.distro_base_image(), "release-oci/runtime:debian-bookworm");
     }
 
     #[test]

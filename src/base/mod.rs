@@ -1,9 +1,10 @@
 //! Base image sources: where the runtime base comes from (a local Docker image, an OCI layout,
 //! or nothing), turned into a [`BaseImage`] whose layers are in the blob store.
-//! Registries come next; `BaseRef` has room for them.
+//! or a registry reference, pulled into the store).
 
 mod daemon;
 mod files;
+mod registry;
 
 use crate::image::BaseImage;
 use crate::store::BlobStore;
@@ -21,7 +22,16 @@ pub enum BaseRef {
     Layout { dir: PathBuf, tag: Option<String> },
     /// No base at all (`scratch`): only the release and what release-oci adds.
     Scratch,
+    /// An image in a registry: a reference whose first component is a host (`HOST[:PORT]/...`,
+    /// `localhost/...`) or any reference after `docker://`.
+    Registry(crate::registry::Reference),
+    /// The minimal base (`minimal`): made from the builder's files by [`crate::minimal`] during the
+    /// build, not loaded.
+    Minimal,
 }
+
+/// `--base debian`: the local Debian runtime image (base-images/build-local.sh makes it).
+pub const DEBIAN_ALIAS: (&str, &str) = ("debian", "release-oci/runtime:debian-bookworm");
 
 #[derive(Debug, thiserror::Error)]
 pub enum BaseError {
@@ -57,15 +67,30 @@ pub enum BaseError {
     },
     #[error(transparent)]
     Sink(#[from] crate::sink::SinkError),
+    #[error("cannot pull base image {name}")]
+    Registry {
+        name: String,
+        #[source]
+        source: Box<crate::registry::RegistryError>,
+    },
     #[error("base image {name} is for {found}, but the target triple needs {wanted}")]
     Platform { name: String, found: String, wanted: String },
 }
 
 impl FromStr for BaseRef {
-    type Err = std::convert::Infallible;
+    type Err = crate::registry::ParseReferenceError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if s == "scratch" {
             return Ok(BaseRef::Scratch);
+        }
+        if s == crate::minimal::BASE_NAME {
+            return Ok(BaseRef::Minimal);
+        }
+        if s == DEBIAN_ALIAS.0 {
+            return Ok(BaseRef::Daemon(DEBIAN_ALIAS.1.to_string()));
+        }
+        if let Some(r) = s.strip_prefix("docker://") {
+            return Ok(BaseRef::Registry(r.parse()?));
         }
         if let Some(rest) = s.strip_prefix("oci:") {
             // oci:DIR[:TAG] — a tag never contains '/', a directory may contain ':'.
@@ -76,8 +101,14 @@ impl FromStr for BaseRef {
                 _ => BaseRef::Layout { dir: rest.into(), tag: None },
             });
         }
-        let name = s.strip_prefix("docker-daemon:").unwrap_or(s);
-        Ok(BaseRef::Daemon(name.to_string()))
+        // Explicit transports first: `oci:/abs/dir` and `docker-daemon:a/b` are not registry hosts.
+        if let Some(name) = s.strip_prefix("docker-daemon:") {
+            return Ok(BaseRef::Daemon(name.to_string()));
+        }
+        if crate::registry::names_registry(s) {
+            return Ok(BaseRef::Registry(s.parse()?));
+        }
+        Ok(BaseRef::Daemon(s.to_string()))
     }
 }
 
@@ -88,6 +119,8 @@ impl std::fmt::Display for BaseRef {
             BaseRef::Layout { dir, tag: Some(t) } => write!(f, "oci:{}:{t}", dir.display()),
             BaseRef::Layout { dir, tag: None } => write!(f, "oci:{}", dir.display()),
             BaseRef::Scratch => f.write_str("scratch"),
+            BaseRef::Registry(r) => write!(f, "{r}"),
+            BaseRef::Minimal => f.write_str(crate::minimal::BASE_NAME),
         }
     }
 }
@@ -98,15 +131,34 @@ impl BaseRef {
     }
 }
 
-/// Loads the base into the store. `docker` is needed for [`BaseRef::Daemon`].
+/// Loads the base into the store. `docker` is needed for [`BaseRef::Daemon`]; registries are
+/// reached with default options (see [`load_with`]).
 pub async fn load(
     base: &BaseRef,
     docker: Option<&bollard::Docker>,
     platform: &crate::triple::Platform,
     store: &BlobStore,
 ) -> Result<Option<BaseImage>, BaseError> {
+    load_with(base, docker, platform, store, &crate::registry::RegistryOptions::default()).await
+}
+
+/// [`load`], reaching registries with `registry` (CAs, insecure hosts, login, retries).
+pub async fn load_with(
+    base: &BaseRef,
+    docker: Option<&bollard::Docker>,
+    platform: &crate::triple::Platform,
+    store: &BlobStore,
+    registry: &crate::registry::RegistryOptions,
+) -> Result<Option<BaseImage>, BaseError> {
     let image = match base {
+        BaseRef::Registry(r) => registry::load(r, registry, platform, store).await?,
         BaseRef::Scratch => return Ok(None),
+        BaseRef::Minimal => {
+            return Err(BaseError::Invalid {
+                name: base.to_string(),
+                reason: "the minimal base is made from the builder's files during a build, not loaded".into(),
+            });
+        }
         BaseRef::Daemon(name) => {
             let docker = docker.ok_or_else(|| BaseError::Invalid {
                 name: name.clone(),
@@ -149,5 +201,18 @@ mod tests {
             BaseRef::Layout { dir: "./out".into(), tag: Some("v1".into()) }
         );
         assert_eq!("oci:/tmp/a/b".parse::<BaseRef>().unwrap(), BaseRef::Layout { dir: "/tmp/a/b".into(), tag: None });
+        let r = "127.0.0.1:5000/base/runtime:1".parse::<BaseRef>().unwrap();
+        assert_eq!(r, BaseRef::Registry("127.0.0.1:5000/base/runtime:1".parse().unwrap()));
+        assert_eq!(r.to_string(), "127.0.0.1:5000/base/runtime:1");
+        assert!(!r.needs_docker());
+        assert!(matches!("docker://debian:bookworm".parse::<BaseRef>().unwrap(), BaseRef::Registry(_)));
+        assert!("registry.example.com/Bad".parse::<BaseRef>().is_err());
+        assert_eq!("minimal".parse::<BaseRef>().unwrap(), BaseRef::Minimal);
+        assert_eq!(BaseRef::Minimal.to_string(), "minimal");
+        assert!(!BaseRef::Minimal.needs_docker());
+        assert_eq!(
+            "debian".parse::<BaseRef>().unwrap(),
+            BaseRef::Daemon("release-oci/runtime:debian-bookworm".into())
+        );
     }
 }

@@ -1,13 +1,21 @@
-# assemble.sh: assembles the Mix release of the project in $SRC into $OUT. release-oci runs it
-# with `sh -c` in the builder container (SRC=/build/src OUT=/build/out) and on the host (in a
-# temporary copy of the sources), so it must stay POSIX sh.
+# assemble.sh: assembles the release(s) of the project in $SRC into $OUT: `mix release` for mix
+# projects, `rebar3 as PROFILE release` (relx) for rebar3 ones. release-oci runs it with `sh -c`
+# in the builder container (SRC=/build/src OUT=/build/out) and on the host (in a temporary copy
+# of the sources), so it must stay POSIX sh.
 #
 # Environment:
 #   SRC           the project sources; _build and deps are created in there
-#   OUT           created; receives rel/ (the release), apps (lines "own APP" / "dep APP": the
-#                 project's own applications and its dependencies) and tini (a static tini)
+#   OUT           created; receives
+#                   rel/       the release when one was assembled; rel/NAME/ for each when several
+#                   apps       lines "own APP" / "dep APP": the project's own applications (the app,
+#                              the umbrella's apps, rebar3's project apps) and its dependencies
+#                              (mix's deps_paths, rebar3's _build libs and rebar.lock)
+#                   releases   mix: lines "NAME configured|inferred APP,APP...", the releases chosen
+#                   tini       a static tini
+#   PROJECT_KIND  mix or rebar3 (default: mix when there is a mix.exs, else rebar3)
 #   MIX_ENV       the Mix environment (default: prod)
-#   RELEASE_NAME  the release to assemble (default: the project's default release)
+#   PROFILE       the rebar3 profile (default: prod)
+#   RELEASE_NAME  the release to assemble, or `all` (default: the project's default release)
 #   TINI          the tini binary to copy (default: the first of the usual places that exists)
 set -eu
 # One output stream, and nothing may ever wait for input (mix asks before installing Hex).
@@ -19,15 +27,17 @@ die() { printf 'error: %s\n' "$*"; exit 1; }
 : "${SRC:?SRC must name the project source directory}"
 : "${OUT:?OUT must name the output directory}"
 MIX_ENV=${MIX_ENV:-prod}
+PROFILE=${PROFILE:-prod}
 RELEASE_NAME=${RELEASE_NAME:-}
 LANG=C.UTF-8
-export MIX_ENV LANG
+export MIX_ENV LANG PROFILE RELEASE_NAME OUT
 
-command -v mix >/dev/null 2>&1 || die "mix is not installed here (PATH=$PATH): the builder needs Elixir"
 cd "$SRC" || die "cannot enter $SRC"
-[ -f mix.exs ] || die "no mix.exs in $SRC"
+if [ -z "${PROJECT_KIND:-}" ]; then
+  if [ -f mix.exs ]; then PROJECT_KIND=mix; else PROJECT_KIND=rebar3; fi
+fi
 mkdir -p "$OUT"
-rm -rf "$OUT/rel" "$OUT/apps" "$OUT/tini"
+rm -rf "$OUT/rel" "$OUT/apps" "$OUT/tini" "$OUT/releases" "$OUT/relx"
 
 # tini first: fail before a long build when there is none.
 TINI_CANDIDATES="/sbin/tini-static /usr/bin/tini-static /usr/local/bin/tini-static /sbin/tini /usr/bin/tini /usr/local/bin/tini"
@@ -45,45 +55,155 @@ say "tini: $tini"
 cp "$tini" "$OUT/tini"
 chmod 0755 "$OUT/tini"
 
-# Hex and rebar3 are needed only by locked Hex packages and rebar3 dependencies.
-if [ -f mix.lock ] && grep -q '{:hex,' mix.lock; then
-  say "mix local.hex --if-missing"
-  mix local.hex --force --if-missing || die "cannot install Hex (needed by the Hex packages in mix.lock): the builder needs network access to repo.hex.pm, or Hex installed in MIX_HOME"
-fi
-if [ -f mix.lock ] && grep -q ':rebar3' mix.lock && [ -z "${MIX_REBAR3:-}" ]; then
-  if command -v rebar3 >/dev/null 2>&1; then
-    say "mix local.rebar rebar3 $(command -v rebar3)"
-    mix local.rebar rebar3 "$(command -v rebar3)" --force || die "cannot install rebar3"
-  else
-    say "mix local.rebar --if-missing"
-    mix local.rebar --force --if-missing || die "cannot install rebar3 (needed by dependencies in mix.lock): the builder needs network access, rebar3 on PATH or MIX_REBAR3 set"
-  fi
-fi
-
-# Cheap and offline when there are no dependencies or only path dependencies.
-say "mix deps.get --only $MIX_ENV"
-mix deps.get --only "$MIX_ENV"
-
-# --path: straight into $OUT, wherever the project's release config would put it.
-say "mix release ${RELEASE_NAME:-(default release)} (MIX_ENV=$MIX_ENV)"
-if [ -n "$RELEASE_NAME" ]; then
-  mix release "$RELEASE_NAME" --overwrite --path "$OUT/rel"
-else
-  mix release --overwrite --path "$OUT/rel"
-fi
-[ -f "$OUT/rel/releases/start_erl.data" ] || die "mix release made no release in $OUT/rel"
-# A :tar step leaves the tarball in the release directory: it is no part of the release.
-rm -f "$OUT"/rel/*.tar.gz
-
-say "listing the applications"
-APPS_FILE="$OUT/apps" mix run --no-start --no-compile --no-deps-check -e '
-own =
-  if Mix.Project.umbrella?(),
-    do: Map.keys(Mix.Project.apps_paths() || %{}),
-    else: [Mix.Project.config()[:app]]
+# Asked of mix itself (not read from mix.exs): the releases to assemble, as `mix release` would
+# choose them, with their applications; and which applications are the project's own.
+MIX_PROBE='
+Mix.start()
+Code.ensure_loaded(Mix.Local)
+Mix.env(String.to_atom(System.get_env("MIX_ENV") || "prod"))
+if t = System.get_env("MIX_TARGET"), do: Mix.target(String.to_atom(t))
+for f <- [:append_archives, :append_paths], function_exported?(Mix.Local, f, 0), do: apply(Mix.Local, f, [])
+Code.compile_file("mix.exs")
+config = Mix.Project.config()
+umbrella = Mix.Project.umbrella?()
+own = if umbrella, do: Map.keys(Mix.Project.apps_paths() || %{}), else: [config[:app]]
 deps = Map.keys(Mix.Project.deps_paths()) -- own
-lines = Enum.map(own, &"own #{&1}\n") ++ Enum.map(deps, &"dep #{&1}\n")
-File.write!(System.fetch_env!("APPS_FILE"), lines)
+releases = config[:releases] || []
+names = Keyword.keys(releases)
+fail = fn msg -> IO.puts("error: " <> msg); System.halt(1) end
+known = if names == [], do: "none is configured (:releases in mix.exs)", else: Enum.join(names, ", ")
+default = fn ->
+  cond do
+    names == [] and umbrella -> fail.("this umbrella project configures no releases: add :releases (with :applications) to its mix.exs")
+    names == [] -> [config[:app]]
+    true -> names
+  end
+end
+chosen =
+  case System.get_env("RELEASE_NAME") || "" do
+    "all" -> default.()
+    "" ->
+      case default.() do
+        [one] -> [one]
+        several ->
+          case config[:default_release] do
+            nil -> fail.("the project has several releases and no :default_release: choose one with --release NAME, or --release all; the releases are: " <> Enum.join(several, ", "))
+            name -> [name]
+          end
+      end
+    name ->
+      atom = String.to_atom(name)
+      cond do
+        atom in names -> [atom]
+        names == [] and not umbrella and atom == config[:app] -> [atom]
+        true -> fail.("unknown release #{name}; the releases are: " <> known)
+      end
+  end
+apps_of = fn name ->
+  opts = Keyword.get(releases, name, [])
+  opts = if is_function(opts, 0), do: opts.(), else: opts
+  apps = opts |> Keyword.get(:applications, []) |> Keyword.keys()
+  if umbrella, do: apps, else: Enum.uniq([config[:app] | apps])
+end
+out = System.fetch_env!("OUT")
+File.write!(Path.join(out, "releases"), Enum.map(chosen, fn name ->
+  how = if Keyword.has_key?(releases, name), do: "configured", else: "inferred"
+  "#{name} #{how} #{Enum.join(apps_of.(name), ",")}\n"
+end))
+File.write!(Path.join(out, "apps"), Enum.map(own, &"own #{&1}\n") ++ Enum.map(deps, &"dep #{&1}\n"))
 '
+
+assemble_mix() {
+  command -v mix >/dev/null 2>&1 || die "mix is not installed here (PATH=$PATH): the builder needs Elixir"
+  [ -f mix.exs ] || die "no mix.exs in $SRC"
+  # Hex and rebar3 are needed only by locked Hex packages and rebar3 dependencies.
+  if [ -f mix.lock ] && grep -q '{:hex,' mix.lock; then
+    say "mix local.hex --if-missing"
+    mix local.hex --force --if-missing || die "cannot install Hex (needed by the Hex packages in mix.lock): the builder needs network access to repo.hex.pm, or Hex installed in MIX_HOME"
+  fi
+  if [ -f mix.lock ] && grep -q ':rebar3' mix.lock && [ -z "${MIX_REBAR3:-}" ]; then
+    if command -v rebar3 >/dev/null 2>&1; then
+      say "mix local.rebar rebar3 $(command -v rebar3)"
+      mix local.rebar rebar3 "$(command -v rebar3)" --force || die "cannot install rebar3"
+    else
+      say "mix local.rebar --if-missing"
+      mix local.rebar --force --if-missing || die "cannot install rebar3 (needed by dependencies in mix.lock): the builder needs network access, rebar3 on PATH or MIX_REBAR3 set"
+    fi
+  fi
+
+  # Cheap and offline when there are no dependencies or only path dependencies.
+  say "mix deps.get --only $MIX_ENV"
+  mix deps.get --only "$MIX_ENV"
+
+  say "asking mix for the releases and applications (${RELEASE_NAME:-default release})"
+  elixir -e "$MIX_PROBE" || die "could not choose the release(s) of the project"
+  [ -s "$OUT/apps" ] && [ -s "$OUT/releases" ] || die "could not list the releases and applications of the project"
+  count=$(wc -l <"$OUT/releases")
+  while read -r name how apps; do
+    # One release: $OUT/rel; several: $OUT/rel/NAME. --path: wherever the project would put it.
+    if [ "$count" -eq 1 ]; then path=$OUT/rel; else path=$OUT/rel/$name; fi
+    say "mix release $name (MIX_ENV=$MIX_ENV; applications: $apps)"
+    if [ "$how" = configured ]; then
+      mix release "$name" --overwrite --path "$path" </dev/null
+    else
+      mix release --overwrite --path "$path" </dev/null
+    fi
+    [ -f "$path/releases/start_erl.data" ] || die "mix release made no release in $path"
+    # A :tar step leaves the tarball in the release directory: it is no part of the release.
+    rm -f "$path"/*.tar.gz
+  done <"$OUT/releases"
+}
+
+# The project's own applications (.app.src of rebar3's project app directories) and its
+# dependencies (what rebar3 built besides them, and rebar.lock).
+REBAR3_APPS='
+Profile = os:getenv("PROFILE", "prod"),
+Out = os:getenv("OUT"),
+AppName = fun(F) -> case file:consult(F) of {ok, [{application, N, _} | _]} -> [N]; _ -> [] end end,
+Own = lists:usort(lists:append([AppName(F) || P <- ["src/*.app.src", "apps/*/src/*.app.src", "lib/*/src/*.app.src"], F <- filelib:wildcard(P)])),
+Built = [list_to_atom(filename:basename(D)) || P <- ["_build/" ++ Profile ++ "/lib/*", "_build/default/lib/*", "_build/" ++ Profile ++ "/checkouts/*", "_checkouts/*"], D <- filelib:wildcard(P), filelib:is_dir(D), hd(filename:basename(D)) =/= $.],
+Locked = case file:consult("rebar.lock") of
+    {ok, [{_, L} | _]} when is_list(L) -> [binary_to_atom(element(1, E)) || E <- L];
+    {ok, [L | _]} when is_list(L) -> [binary_to_atom(element(1, E)) || E <- L];
+    _ -> []
+end,
+Deps = lists:usort(Built ++ Locked) -- Own,
+Lines = [io_lib:format("own ~s~n", [A]) || A <- Own] ++ [io_lib:format("dep ~s~n", [A]) || A <- Deps],
+ok = file:write_file(filename:join(Out, "apps"), Lines),
+halt().
+'
+
+assemble_rebar3() {
+  command -v rebar3 >/dev/null 2>&1 || die "rebar3 is not installed here (PATH=$PATH): the builder needs rebar3 for rebar3 projects"
+  [ -f rebar.config ] || die "no rebar.config in $SRC"
+  case "$RELEASE_NAME" in
+    "") set -- ;;
+    all) set -- --all ;;
+    *) set -- --relname "$RELEASE_NAME" ;;
+  esac
+  say "rebar3 as $PROFILE release $*"
+  REBAR_COLOR=none rebar3 as "$PROFILE" release --output-dir "$OUT/relx" "$@" || die "rebar3 as $PROFILE release failed"
+  made=
+  count=0
+  for dir in "$OUT"/relx/*/; do
+    if [ -f "$dir/releases/start_erl.data" ]; then made="$made $(basename "$dir")"; count=$((count + 1)); fi
+  done
+  [ "$count" -gt 0 ] || die "rebar3 release made no release in $OUT/relx (is there a relx section in rebar.config?)"
+  say "releases:$made"
+  if [ "$count" -eq 1 ]; then
+    mv "$OUT/relx/${made# }" "$OUT/rel"
+    rm -rf "$OUT/relx"
+  else
+    mv "$OUT/relx" "$OUT/rel"
+  fi
+  say "listing the applications"
+  erl -noshell -eval "$REBAR3_APPS" || die "could not list the applications of the project"
+}
+
+case "$PROJECT_KIND" in
+  mix) assemble_mix ;;
+  rebar3) assemble_rebar3 ;;
+  *) die "unknown PROJECT_KIND=$PROJECT_KIND (mix or rebar3)" ;;
+esac
 [ -s "$OUT/apps" ] || die "could not list the applications of the project"
 say "done"

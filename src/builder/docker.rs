@@ -200,10 +200,15 @@ async fn create(docker: &Docker, req: &BuildRequest, name: &str) -> Result<(), B
         format!("SRC={SRC_DIR}"),
         format!("OUT={OUT_DIR}"),
         format!("MIX_ENV={}", req.mix_env),
+        format!("PROFILE={}", req.profile),
+        format!("PROJECT_KIND={}", req.project.kind().as_str()),
         "LANG=C.UTF-8".to_string(),
     ];
     if let Some(release) = &req.release {
         env.push(format!("RELEASE_NAME={release}"));
+    }
+    for (k, v) in req.minimal_base.iter().flat_map(|m| m.env()) {
+        env.push(format!("{k}={v}"));
     }
     let labels = HashMap::from([
         (ROLE_LABEL.to_string(), ROLE_BUILDER.to_string()),

@@ -44,6 +44,8 @@ pub fn assemble(req: &BuildRequest) -> Result<Assembled, BuilderError> {
         .env("SRC", &src)
         .env("OUT", &out)
         .env("MIX_ENV", &req.mix_env)
+        .env("PROFILE", &req.profile)
+        .env("PROJECT_KIND", req.project.kind().as_str())
         .env("LANG", "C.UTF-8")
         .stdin(Stdio::null())
         .stdout(writer)
@@ -52,6 +54,9 @@ pub fn assemble(req: &BuildRequest) -> Result<Assembled, BuilderError> {
         Some(release) => cmd.env("RELEASE_NAME", release),
         None => cmd.env_remove("RELEASE_NAME"),
     };
+    for (k, v) in req.minimal_base.iter().flat_map(|m| m.env()) {
+        cmd.env(k, v);
+    }
     for var in MIX_PATH_VARS {
         cmd.env_remove(var);
     }

@@ -1,7 +1,8 @@
-//! Assembles the release of a project (`MIX_ENV=prod mix release`) in a builder container
-//! ([`docker::assemble`]) or on the host ([`host::assemble`]). Both run the same POSIX sh script,
-//! [`ASSEMBLE_SH`], and hand back an [`Assembled`]: the release directory extracted on the host,
-//! a tini binary, and which applications are the project's own and which its dependencies.
+//! Assembles the release(s) of a project (`MIX_ENV=prod mix release`, or `rebar3 as prod release`
+//! for rebar3 projects) in a builder container ([`docker::assemble`]) or on the host
+//! ([`host::assemble`]). Both run the same POSIX sh script, [`ASSEMBLE_SH`], and hand back an
+//! [`Assembled`]: the release directories extracted on the host, a tini binary, and which
+//! applications are the project's own and which its dependencies.
 
 pub mod docker;
 pub mod host;
@@ -15,8 +16,9 @@ use tempfile::TempDir;
 
 pub use log::LogTail;
 
-/// The script both builders run (`sh -c`); its environment is documented at its top.
-pub const ASSEMBLE_SH: &str = include_str!("assemble.sh");
+/// The script both builders run (`sh -c`); its environment is documented at its top. The
+/// minimal base's step (`minimal_base.sh`, run when `MINIMAL_BASE=1`) follows the assembly.
+pub const ASSEMBLE_SH: &str = concat!(include_str!("assemble.sh"), include_str!("minimal_base.sh"));
 
 /// Label put on every builder container (`org.release-oci.role=builder`).
 pub const ROLE_LABEL: &str = "org.release-oci.role";
@@ -40,20 +42,35 @@ pub struct BuildRequest {
     pub project: Project,
     pub triple: Triple,
     pub mix_env: String,
-    /// The release to assemble (None: the project's default release).
+    /// The rebar3 profile (rebar3 projects).
+    pub profile: String,
+    /// The release to assemble: a name, `all` (every release), or None (the project's default).
     pub release: Option<String>,
     /// The image the Docker builder runs (e.g. `triple.default_builder_image()`).
     pub builder_image: String,
     pub pull: PullPolicy,
+    /// Also gather the files of the minimal runtime base (`--base minimal`) into `OUT/base`.
+    pub minimal_base: Option<crate::minimal::GatherOptions>,
 }
 
-/// An assembled release, extracted on the host. The files live in a temporary directory that is
-/// removed when this value is dropped.
+/// One release the builder assembled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssembledRelease {
+    /// The release's name (`releases/VSN/NAME.rel`, also `bin/NAME`).
+    pub name: String,
+    /// The release directory: `bin/`, `lib/`, `releases/`, `erts-*`.
+    pub dir: PathBuf,
+}
+
+/// The assembled release(s), extracted on the host. The files live in a temporary directory that
+/// is removed when this value is dropped.
 #[derive(Debug)]
 pub struct Assembled {
-    /// The release directory: `bin/`, `lib/`, `releases/`, `erts-*`.
+    /// Every release assembled (one, unless `--release all` found several), sorted by name.
+    pub releases: Vec<AssembledRelease>,
+    /// The first of [`Self::releases`]: its directory.
     pub release_dir: PathBuf,
-    /// The release's name (`releases/VSN/NAME.rel`, also `bin/NAME`).
+    /// The first of [`Self::releases`]: its name.
     pub release_name: String,
     /// A tini binary for the target (static when the builder has one).
     pub tini: PathBuf,
@@ -64,7 +81,10 @@ pub struct Assembled {
     pub dep_apps: BTreeSet<String>,
     /// The builder image's id (None for host builds).
     pub builder_image_id: Option<String>,
-    _dir: TempDir,
+    /// What the builder gathered for the minimal base (`OUT/base`: `rootfs/` and `why`, beside
+    /// `OUT/rel`), when [`BuildRequest::minimal_base`] asked for it.
+    pub base_dir: Option<PathBuf>,
+    _dir: Option<TempDir>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -124,9 +144,36 @@ fn indent(lines: &[String]) -> String {
 }
 
 impl Assembled {
-    /// Reads what the script left in `out` (inside `dir`): `rel/`, `apps`, `tini`.
+    /// Puts together releases assembled elsewhere (e.g. `--from-release`). `dir`, when given, is
+    /// removed with this value. `releases` must not be empty.
+    pub fn new(
+        releases: Vec<AssembledRelease>,
+        tini: PathBuf,
+        own_apps: BTreeSet<String>,
+        dep_apps: BTreeSet<String>,
+        builder_image_id: Option<String>,
+        dir: Option<TempDir>,
+    ) -> Result<Assembled, BuilderError> {
+        let first = releases.first().cloned().ok_or_else(|| BuilderError::Output {
+            path: dir.as_ref().map_or_else(PathBuf::new, |d| d.path().to_path_buf()),
+            message: "no release".into(),
+        })?;
+        Ok(Assembled {
+            releases,
+            release_dir: first.dir,
+            release_name: first.name,
+            tini,
+            own_apps,
+            dep_apps,
+            builder_image_id,
+            base_dir: None,
+            _dir: dir,
+        })
+    }
+
+    /// Reads what the script left in `out` (inside `dir`): `rel/` (one release) or `rel/NAME/`
+    /// (several), `apps`, `tini`.
     fn from_output(dir: TempDir, out: &Path, builder_image_id: Option<String>) -> Result<Assembled, BuilderError> {
-        let release_dir = out.join("rel");
         let tini = out.join("tini");
         let apps_path = out.join("apps");
         let bad = |path: &Path, message: String| BuilderError::Output { path: path.to_path_buf(), message };
@@ -134,18 +181,49 @@ impl Assembled {
             return Err(bad(&tini, "missing".into()));
         }
         warn_if_dynamic(&tini);
-        let release_name = release_name(&release_dir)?;
-        if !release_dir.join("bin").join(&release_name).is_file() {
-            return Err(bad(&release_dir, format!("no bin/{release_name}")));
-        }
+        let releases = read_releases(&out.join("rel"))?;
         let apps = std::fs::read_to_string(&apps_path).map_err(|source| BuilderError::Io {
             action: "cannot read",
             path: apps_path.clone(),
             source,
         })?;
         let (own_apps, dep_apps) = parse_apps(&apps).map_err(|m| bad(&apps_path, m))?;
-        Ok(Assembled { release_dir, release_name, tini, own_apps, dep_apps, builder_image_id, _dir: dir })
+        let mut assembled = Assembled::new(releases, tini, own_apps, dep_apps, builder_image_id, Some(dir))?;
+        // The minimal base's files, when the request asked for them.
+        let base = out.join("base");
+        assembled.base_dir = base.is_dir().then_some(base);
+        Ok(assembled)
     }
+}
+
+/// The release at `rel` (it has `releases/start_erl.data`), or the releases in its subdirectories,
+/// each with its `bin/NAME`.
+fn read_releases(rel: &Path) -> Result<Vec<AssembledRelease>, BuilderError> {
+    let bad = |path: &Path, message: String| BuilderError::Output { path: path.to_path_buf(), message };
+    let dirs: Vec<PathBuf> = if rel.join("releases").join("start_erl.data").is_file() {
+        vec![rel.to_path_buf()]
+    } else {
+        let entries = std::fs::read_dir(rel).map_err(|source| BuilderError::Io {
+            action: "cannot list",
+            path: rel.to_path_buf(),
+            source,
+        })?;
+        let mut dirs: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+        dirs.sort();
+        dirs
+    };
+    let mut releases = Vec::new();
+    for dir in dirs {
+        let name = release_name(&dir)?;
+        if !dir.join("bin").join(&name).is_file() {
+            return Err(bad(&dir, format!("no bin/{name}")));
+        }
+        releases.push(AssembledRelease { name, dir });
+    }
+    if releases.is_empty() {
+        return Err(bad(rel, "no release in it".into()));
+    }
+    Ok(releases)
 }
 
 /// The release name: `releases/start_erl.data` names the version (`ERTS_VSN REL_VSN`), and

@@ -46,9 +46,11 @@ fn request(project: Project, image: &str, pull: PullPolicy) -> BuildRequest {
         project,
         triple: "x86_64-unknown-linux-gnu".parse().unwrap(),
         mix_env: "prod".into(),
+        profile: "prod".into(),
         release: None,
         builder_image: image.into(),
         pull,
+        minimal_base: None,
     }
 }
 
@@ -183,6 +185,84 @@ fn host_assembles_a_tiny_project() {
     assert!(!dir.path().join("deps").exists());
 }
 
+/// Needs rebar3 on the host (scripts/setup.sh installs Debian's escript).
+#[test]
+fn host_assembles_a_rebar3_project() {
+    let project = Project::open(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/rebar3_web")).unwrap();
+    assert_eq!(project.kind(), crate::project::ProjectKind::Rebar3);
+    let mut req = request(project.clone(), "unused", PullPolicy::Never);
+    req.profile = "prod".into();
+    let a = host::assemble(&req).unwrap();
+    assert_eq!(a.releases.len(), 1);
+    assert_eq!(a.release_name, "rebar3_web");
+    let script = fs::read_to_string(a.release_dir.join("bin/rebar3_web")).unwrap();
+    assert!(script.contains("RELX_"), "not a relx start script");
+    assert!(a.release_dir.join("releases/0.1.0/sys.config.src").is_file());
+    assert!(
+        fs::read_dir(&a.release_dir).unwrap().flatten().any(|e| e.file_name().to_string_lossy().starts_with("erts-"))
+    );
+    assert_eq!(a.own_apps, BTreeSet::from(["rebar3_web".to_string()]));
+    assert!(a.dep_apps.is_empty(), "{:?}", a.dep_apps);
+    // The example's own tree is not the build directory.
+    assert!(!project.root.join("_build").exists());
+}
+
+/// Two releases and `default_release`: without --release the default one is assembled, into
+/// `OUT/rel`; a name mix does not know is refused with the list of releases.
+#[test]
+fn host_picks_the_default_release_and_refuses_unknown_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("mix.exs"),
+        r#"defmodule Two.MixProject do
+  use Mix.Project
+  def project do
+    [app: :two, version: "0.3.0", default_release: :second,
+     releases: [first: [include_executables_for: [:unix]], second: [include_executables_for: [:unix]]]]
+  end
+end
+"#,
+    )
+    .unwrap();
+    let project = Project::open(dir.path()).unwrap();
+    let a = host::assemble(&request(project.clone(), "unused", PullPolicy::Never)).unwrap();
+    let names: Vec<&str> = a.releases.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["second"]);
+    assert!(a.release_dir.join("bin/second").is_file());
+    let mut req = request(project, "unused", PullPolicy::Never);
+    req.release = Some("third".into());
+    let e = host::assemble(&req).unwrap_err().to_string();
+    assert!(e.contains("unknown release third; the releases are: first, second"), "{e}");
+}
+
+/// A rebar3 project with two project apps (`apps/*`) and a dependency from `_checkouts`.
+#[test]
+fn host_rebar3_project_apps_are_own_and_checkouts_are_deps() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |rel: &str, text: &str| {
+        let p = dir.path().join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, text).unwrap();
+    };
+    write(
+        "rebar.config",
+        "{deps, [helper]}.\n{relx, [{release, {multi, \"1.0.0\"}, [web, core, helper]}, {mode, prod}]}.\n",
+    );
+    for (app, path) in [("web", "apps/web"), ("core", "apps/core"), ("helper", "_checkouts/helper")] {
+        write(
+            &format!("{path}/src/{app}.app.src"),
+            &format!("{{application, {app}, [{{vsn, \"0.1.0\"}}, {{applications, [kernel, stdlib]}}]}}.\n"),
+        );
+        write(&format!("{path}/src/{app}.erl"), &format!("-module({app}).\n-export([x/0]).\nx() -> ok.\n"));
+    }
+    let project = Project::open(dir.path()).unwrap();
+    let a = host::assemble(&request(project, "unused", PullPolicy::Never)).unwrap();
+    assert_eq!(a.release_name, "multi");
+    assert_eq!(a.own_apps, BTreeSet::from(["core".to_string(), "web".to_string()]));
+    assert_eq!(a.dep_apps, BTreeSet::from(["helper".to_string()]));
+    assert!(a.release_dir.join("lib/helper-0.1.0/ebin/helper.beam").is_file());
+}
+
 #[test]
 fn host_build_failure_carries_the_log() {
     let (_dir, project) = tiny_project(true);
@@ -208,11 +288,32 @@ fn release_name_comes_from_the_rel_file() {
     let dir = tempfile::tempdir().unwrap();
     let rel = dir.path();
     assert!(matches!(release_name(rel), Err(BuilderError::Io { .. })));
+    assert!(matches!(read_releases(rel), Err(BuilderError::Output { .. })));
     fs::create_dir_all(rel.join("releases/1.2.3")).unwrap();
     fs::write(rel.join("releases/start_erl.data"), "13.1.5 1.2.3\n").unwrap();
     fs::write(rel.join("releases/1.2.3/my_app.rel"), "").unwrap();
     fs::write(rel.join("releases/1.2.3/start.boot"), "").unwrap();
     assert_eq!(release_name(rel).unwrap(), "my_app");
+}
+
+#[test]
+fn several_releases_sit_in_subdirectories() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["b_rel", "a_rel"] {
+        let rel = dir.path().join(name);
+        fs::create_dir_all(rel.join("releases/0.1.0")).unwrap();
+        fs::create_dir_all(rel.join("bin")).unwrap();
+        fs::write(rel.join("releases/start_erl.data"), "13.1.5 0.1.0\n").unwrap();
+        fs::write(rel.join(format!("releases/0.1.0/{name}.rel")), "").unwrap();
+        fs::write(rel.join(format!("bin/{name}")), "").unwrap();
+    }
+    let found = read_releases(dir.path()).unwrap();
+    let names: Vec<&str> = found.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["a_rel", "b_rel"]);
+    assert_eq!(found[0].dir, dir.path().join("a_rel"));
+    // One release directly in rel/ is the release itself.
+    let one = read_releases(&dir.path().join("b_rel")).unwrap();
+    assert_eq!(one, [AssembledRelease { name: "b_rel".into(), dir: dir.path().join("b_rel") }]);
 }
 
 #[test]

@@ -26,35 +26,67 @@ pub enum PullArg {
 
 #[derive(Debug, clap::Args)]
 pub struct BuildArgs {
-    /// The project directory (with mix.exs).
+    /// The project directory (with mix.exs, or rebar.config with a relx section).
     #[arg(default_value = ".")]
     pub project: PathBuf,
-    /// Target triple: ARCH-VENDOR-linux-ABI with ARCH x86_64 or aarch64, ABI gnu or musl.
-    #[arg(long, default_value = "x86_64-unknown-linux-gnu", env = "RELEASE_OCI_TRIPLE")]
-    pub triple: String,
-    /// Where the release is assembled.
-    #[arg(long, value_enum, default_value = "docker")]
-    pub builder: BuilderKind,
+    /// Project settings file (default: PROJECT/release-oci.toml when it exists); flags win over it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Ignore PROJECT/release-oci.toml.
+    #[arg(long, conflicts_with = "config")]
+    pub no_config: bool,
+    /// Target triple: ARCH-VENDOR-linux-ABI with ARCH x86_64 or aarch64, ABI gnu or musl
+    /// [default: x86_64-unknown-linux-gnu].
+    #[arg(long, env = "RELEASE_OCI_TRIPLE")]
+    pub triple: Option<String>,
+    /// Where the release is assembled [default: docker].
+    #[arg(long, value_enum)]
+    pub builder: Option<BuilderKind>,
     /// Builder image (default: release-oci/builder:debian-bookworm for gnu, :alpine for musl).
     #[arg(long, env = "RELEASE_OCI_BUILDER_IMAGE")]
     pub builder_image: Option<String>,
-    /// Whether to pull a missing builder image.
-    #[arg(long, value_enum, default_value = "missing")]
-    pub pull: PullArg,
-    /// MIX_ENV for the build.
-    #[arg(long, default_value = "prod")]
-    pub mix_env: String,
-    /// The release to build (default: the project's only or default release).
+    /// Whether to pull a missing builder image [default: missing].
+    #[arg(long, value_enum)]
+    pub pull: Option<PullArg>,
+    /// MIX_ENV for the build [default: prod].
+    #[arg(long)]
+    pub mix_env: Option<String>,
+    /// The rebar3 profile for rebar3 projects (`rebar3 as PROFILE release`) [default: prod].
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// The release to build (default: the project's only or default release); `all` builds every
+    /// release of the project, each into its own image, from one builder run.
     #[arg(long)]
     pub release: Option<String>,
-    /// Runtime base image: a local Docker image (NAME or docker-daemon:NAME), oci:DIR[:TAG], or
-    /// scratch (default: release-oci/runtime:debian-bookworm for gnu, :alpine for musl).
+    /// Layer an already assembled release (a directory, or a .tar.gz made by the :tar step)
+    /// instead of building one: no builder runs. Its ERTS must match --triple.
+    #[arg(long, value_name = "DIR|TARBALL")]
+    pub from_release: Option<PathBuf>,
+    /// The static tini binary for --from-release (default: taken from the builder image).
+    #[arg(long, value_name = "FILE")]
+    pub tini: Option<PathBuf>,
+    /// The start command: a command of bin/RELEASE (default: `start` for mix releases,
+    /// `foreground` for relx ones) or a script in the release's bin/ (e.g. `server` from
+    /// rel/overlays/bin/server).
+    #[arg(long)]
+    pub cmd: Option<String>,
+    /// Runtime base image: `minimal` (only the files the release needs, from the builder), `debian`
+    /// (release-oci/runtime:debian-bookworm), a local Docker image (NAME or docker-daemon:NAME),
+    /// oci:DIR[:TAG], a registry reference, or scratch (default: minimal for gnu, the
+    /// release-oci/runtime:alpine image for musl; with --from-release the Debian/Alpine image).
     #[arg(long, env = "RELEASE_OCI_BASE")]
     pub base: Option<String>,
+    /// Leave out the ERTS programs and directories a server never runs (erlc, dialyzer, typer,
+    /// ct_run, escript, yielding_c_fun; include/, lib/, doc/, man/, src/); `inspect` lists them.
+    #[arg(long)]
+    pub slim_erts: bool,
+    /// Put the time zone database (/usr/share/zoneinfo) into the minimal base, for TZ=Area/City.
+    #[arg(long)]
+    pub tzdata: bool,
     /// The user the container runs as: UID[:GID] (added to /etc/passwd as `app` when the base has
-    /// no such user), a user name the base has, or root.
-    #[arg(long, default_value = "10001:10001")]
-    pub user: String,
+    /// no such user), a user name the base has, or root [default: 10001:10001].
+    #[arg(long)]
+    pub user: Option<String>,
     /// Environment variable for the image (KEY=VALUE; repeatable).
     #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
     pub env: Vec<String>,
@@ -74,9 +106,15 @@ pub struct BuildArgs {
     #[arg(long)]
     pub load: bool,
     /// Image name for --load and docker-archive outputs (NAME[:TAG]; repeatable; default
-    /// RELEASE:VERSION).
+    /// RELEASE:VERSION); `{release}` is replaced by the release name (needed with several releases).
     #[arg(long = "tag", short = 't')]
     pub tags: Vec<String>,
+    /// Push the image to this registry reference (HOST[:PORT]/REPOSITORY[:TAG]); stdout then shows
+    /// REPOSITORY@DIGEST. Bare --tag values (e.g. `latest`) become more tags in that repository.
+    #[arg(long, value_name = "REF")]
+    pub push: Option<String>,
+    #[command(flatten)]
+    pub registry: super::registry::RegistryArgs,
     /// Keep releases/COOKIE in the image (by default it is left out and a cookie is made at start
     /// unless RELEASE_COOKIE is set).
     #[arg(long)]
@@ -98,8 +136,23 @@ pub struct BuildSettings {
     pub builder_image: String,
     pub pull_missing: bool,
     pub mix_env: String,
+    /// The rebar3 profile (rebar3 projects).
+    pub profile: String,
+    /// The release to build: a name, `all`, or None for the project's default.
     pub release: Option<String>,
+    /// An already assembled release to layer (no builder).
+    pub from_release: Option<PathBuf>,
+    /// The tini binary for `from_release` builds (None: from the builder image).
+    pub tini: Option<PathBuf>,
+    /// The start command (None: the release's default).
+    pub cmd: Option<String>,
+    /// Image name for the default tags `NAME:VERSION` (None: the release name).
+    pub image_name: Option<String>,
     pub base: BaseRef,
+    /// `--slim-erts`: leave out the ERTS tools a server never runs.
+    pub slim_erts: bool,
+    /// `--tzdata`: the time zone database in the minimal base.
+    pub tzdata: bool,
     pub user: UserSpec,
     pub env: Vec<(String, String)>,
     pub ports: Vec<String>,
@@ -108,6 +161,10 @@ pub struct BuildSettings {
     pub outputs: Vec<Target>,
     pub load: bool,
     pub tags: Vec<String>,
+    /// `--push`: the repository and tags to push to.
+    pub push: Option<super::registry::PushSettings>,
+    /// How to reach registries (push target and registry base images).
+    pub registry: crate::registry::RegistryOptions,
     pub include_cookie: bool,
     pub source_url: Option<String>,
     pub cache_dir: PathBuf,
@@ -151,6 +208,9 @@ impl UserSpec {
     }
 }
 
+const DEFAULT_TRIPLE: &str = "x86_64-unknown-linux-gnu";
+const DEFAULT_USER: &str = "10001:10001";
+
 fn key_value(kind: &str, s: &str) -> anyhow::Result<(String, String)> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
@@ -186,12 +246,24 @@ fn parse_port(s: &str) -> anyhow::Result<String> {
 }
 
 impl BuildArgs {
-    pub fn validate(self) -> anyhow::Result<BuildSettings> {
-        let triple: Triple = self.triple.parse()?;
+    pub fn validate(mut self) -> anyhow::Result<BuildSettings> {
+        let image_name = self.apply_config()?;
+        let triple: Triple = self.triple.as_deref().unwrap_or(DEFAULT_TRIPLE).parse()?;
         let base: BaseRef = match &self.base {
             Some(b) => b.parse()?,
-            None => BaseRef::Daemon(triple.default_base_image().to_string()),
+            // No builder runs for a prebuilt release: nothing to make a minimal base from.
+            None if self.from_release.is_some() => BaseRef::Daemon(triple.distro_base_image().to_string()),
+            None => triple.default_base_image().parse()?,
         };
+        if self.tzdata && base != BaseRef::Minimal {
+            bail!("--tzdata adds the time zone database to the minimal base; the base {base} brings its own (or not)");
+        }
+        if base == BaseRef::Minimal && self.from_release.is_some() {
+            bail!(
+                "the minimal base is made from the builder's files, and --from-release runs no builder: \
+                 use --base debian or another image"
+            );
+        }
         let outputs = self
             .outputs
             .iter()
@@ -208,16 +280,36 @@ impl BuildArgs {
                 bail!("--tag {t:?} is not a valid image name (lowercase, no spaces)");
             }
         }
+        let push = match &self.push {
+            Some(r) => {
+                Some(super::registry::PushSettings::new(r, &self.tags).with_context(|| format!("--push {r:?}"))?)
+            }
+            None => None,
+        };
+        let registry = self.registry.options(push.as_ref().map(|p| p.reference.registry.as_str()))?;
+        if let Some(p) = &push {
+            // Bare tags name the pushed repository for --load and archives too.
+            self.tags = self.tags.iter().map(|t| p.qualify(t)).collect();
+        }
         Ok(BuildSettings {
+            push,
+            registry,
             builder_image: self.builder_image.unwrap_or_else(|| triple.default_builder_image().to_string()),
             triple,
             project: self.project,
-            builder: self.builder,
-            pull_missing: self.pull == PullArg::Missing,
-            mix_env: self.mix_env,
+            builder: self.builder.unwrap_or(BuilderKind::Docker),
+            pull_missing: self.pull.unwrap_or(PullArg::Missing) == PullArg::Missing,
+            mix_env: self.mix_env.unwrap_or_else(|| "prod".into()),
+            profile: self.profile.unwrap_or_else(|| "prod".into()),
             release: self.release,
+            from_release: self.from_release,
+            tini: self.tini,
+            cmd: self.cmd,
+            image_name,
             base,
-            user: parse_user(&self.user)?,
+            slim_erts: self.slim_erts,
+            tzdata: self.tzdata,
+            user: parse_user(self.user.as_deref().unwrap_or(DEFAULT_USER))?,
             env: self.env.iter().map(|e| key_value("env", e)).collect::<anyhow::Result<_>>()?,
             ports: self.ports.iter().map(|p| parse_port(p)).collect::<anyhow::Result<_>>()?,
             labels: self.labels.iter().map(|e| key_value("label", e)).collect::<anyhow::Result<_>>()?,

@@ -1,8 +1,13 @@
 //! Command-line types (clap) and their validation into settings the commands run with.
 
 mod build;
+mod build_config;
+mod k8s;
+mod registry;
 
 pub use build::{BuildArgs, BuildSettings, BuilderKind};
+pub use k8s::{ClusterArg, K8sArgs, ResolveArgs};
+pub use registry::{PushArgs, PushSettings, RegistryArgs};
 
 use clap::{Parser, Subcommand};
 
@@ -32,6 +37,12 @@ pub enum Command {
     Build(Box<BuildArgs>),
     /// Show an image: digest, platform, entrypoint, config and layers.
     Inspect(InspectArgs),
+    /// Push an image (an OCI layout or archive) to a registry; prints REPOSITORY@DIGEST on stdout.
+    Push(Box<PushArgs>),
+    /// Kubernetes manifests for the release (Deployment, Services) as YAML on stdout.
+    K8s(Box<K8sArgs>),
+    /// Build and push every `release-oci://PATH` image in YAML; print it pinned by digest.
+    Resolve(ResolveArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -41,4 +52,7 @@ pub struct InspectArgs {
     /// Print the raw manifest and config JSON instead of the summary.
     #[arg(long)]
     pub raw: bool,
+    /// Also list the files of every layer; for the minimal base, why each one is there.
+    #[arg(long, conflicts_with = "raw")]
+    pub files: bool,
 }

@@ -1,4 +1,8 @@
-//! `release-oci build`: project → release (builder) → layers → image → outputs.
+//! `release-oci build`: project → release(s) (builder, or `--from-release`) → layers → image(s) →
+//! outputs. One image per release; see [`releases`] for how several are named.
+
+mod minimal_base;
+mod releases;
 
 use crate::base;
 use crate::builder::{self, Assembled, BuildRequest, PullPolicy};
@@ -6,6 +10,7 @@ use crate::cli::{BuildSettings, BuilderKind};
 use crate::image::{self, ConfigSettings, Image};
 use crate::layer::{self, TarOptions};
 use crate::plan::{self, APP_DIR, PlanInput, TINI_PATH};
+use crate::prebuilt::{self, TiniSource};
 use crate::project::Project;
 use crate::release::Release;
 use crate::sink::{self, Target};
@@ -17,56 +22,122 @@ use std::collections::BTreeMap;
 /// The PATH Docker itself gives a container whose image sets none.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// Runs the build; returns the image (its manifest digest is what `main` prints on stdout).
+/// One image the build made.
+#[derive(Debug, Clone)]
+pub struct BuiltImage {
+    /// The release it holds.
+    pub release: String,
+    pub version: String,
+    pub image: Image,
+}
+
+/// Runs the build of one release; returns the image (its manifest digest is what `main` prints on
+/// stdout). Building several releases (`--release all`) needs [`run_all`].
 pub async fn run(s: BuildSettings) -> anyhow::Result<Image> {
-    let project = Project::open(&s.project)?;
+    let mut built = run_all(s).await?;
+    if built.len() != 1 {
+        let names: Vec<&str> = built.iter().map(|b| b.release.as_str()).collect();
+        bail!("the build made {} images ({}), where one was expected", built.len(), names.join(", "));
+    }
+    Ok(built.remove(0).image)
+}
+
+/// Runs the build: one image per release assembled, in release-name order.
+pub async fn run_all(s: BuildSettings) -> anyhow::Result<Vec<BuiltImage>> {
+    // A prebuilt release needs no project (the directory, when it is one, gives git facts and
+    // lock files).
+    let project = match &s.from_release {
+        Some(_) => Project::open(&s.project).ok(),
+        None => Some(Project::open(&s.project)?),
+    };
     let store = BlobStore::open(&s.cache_dir).with_context(|| format!("blob cache {}", s.cache_dir.display()))?;
     // Fail on unwritable outputs before the (long) build, not after it.
     for out in &s.outputs {
         check_writable(out)?;
     }
-    let needs_docker = s.builder == BuilderKind::Docker || s.base.needs_docker() || s.load;
+    let builds = s.from_release.is_none() && s.builder == BuilderKind::Docker;
+    let tini_from_image = s.from_release.is_some() && s.tini.is_none();
+    let needs_docker = builds || tini_from_image || s.base.needs_docker() || s.load;
     let docker = if needs_docker { Some(builder::docker::connect().await?) } else { None };
 
+    let assembled: Assembled = match (&s.from_release, &project) {
+        (Some(path), _) => {
+            ui::step(format!("Reading the release {} (no builder)", path.display()));
+            let tini = match (&s.tini, &docker) {
+                (Some(t), _) => TiniSource::File(t.clone()),
+                (None, Some(d)) => TiniSource::Image { docker: d, image: s.builder_image.clone() },
+                (None, None) => {
+                    bail!("--from-release needs --tini FILE or the Docker engine (tini comes from the builder image)")
+                }
+            };
+            let project_dir = project.as_ref().map(|p| p.root.as_path());
+            prebuilt::open(path, project_dir, &s.triple, tini).await?
+        }
+        (None, Some(project)) => assemble(&s, project, docker.as_ref()).await?,
+        (None, None) => unreachable!("a build without --from-release has a project"),
+    };
+    let mut releases = Vec::new();
+    for r in &assembled.releases {
+        let release = Release::open(&r.dir, Some(&r.name))?;
+        // Native code for another machine or libc would only fail when the container starts.
+        prebuilt::elf::check_release(&release.root, &s.triple)?;
+        // A wrong --cmd is refused before any layer is written.
+        releases::start_command(&release, s.cmd.as_deref(), &format!("/{TINI_PATH}"), APP_DIR)?;
+        ui::detail(format!(
+            "release {} {} (ERTS {}), {} applications",
+            release.name,
+            release.version,
+            release.erts_version.as_deref().unwrap_or("not included"),
+            release.apps.len()
+        ));
+        releases.push(release);
+    }
+    // Names and outputs are checked before any layer is written.
+    let several = releases.len() > 1;
+    let outputs = releases
+        .iter()
+        .map(|r| releases::outputs_for(&s, &r.name, &r.version, several))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if several && s.push.is_some() {
+        bail!("--push takes one image: build one release with --release NAME and push it");
+    }
+    let s = minimal_base::slim_erts(s, &releases)?;
+
+    // The builder handled signals while it ran (it had a container to remove); from here on there
+    // is nothing outside this process to clean up, so a signal just ends the build (temp files are
+    // removed as their owners drop).
+    tokio::select! {
+        r = finish(&s, project.as_ref(), &releases, &outputs, &assembled, &store, docker.as_ref()) => r,
+        sig = interrupted() => Err(anyhow::Error::new(Interrupted(sig?))),
+    }
+}
+
+async fn assemble(s: &BuildSettings, project: &Project, docker: Option<&bollard::Docker>) -> anyhow::Result<Assembled> {
     let req = BuildRequest {
         project: project.clone(),
         triple: s.triple.clone(),
         mix_env: s.mix_env.clone(),
+        profile: s.profile.clone(),
         release: s.release.clone(),
         builder_image: s.builder_image.clone(),
         pull: if s.pull_missing { PullPolicy::Missing } else { PullPolicy::Never },
+        minimal_base: minimal_base::gather_options(s),
     };
-    let assembled: Assembled = match (s.builder, &docker) {
+    let what = if s.release.as_deref() == Some("all") { "releases" } else { "release" };
+    Ok(match (s.builder, docker) {
         (BuilderKind::Docker, Some(d)) => {
             ui::step(format!(
-                "Assembling the release in a builder container ({}, {})",
+                "Assembling the {what} in a builder container ({}, {})",
                 s.builder_image,
                 s.triple.platform()
             ));
             builder::docker::assemble(d, &req).await?
         }
         _ => {
-            ui::step(format!("Assembling the release on this machine ({})", s.triple));
-            let req = req.clone();
+            ui::step(format!("Assembling the {what} on this machine ({})", s.triple));
             tokio::task::spawn_blocking(move || builder::host::assemble(&req)).await??
         }
-    };
-    let release = Release::open(&assembled.release_dir, s.release.as_deref())?;
-    ui::detail(format!(
-        "release {} {} (ERTS {}), {} applications",
-        release.name,
-        release.version,
-        release.erts_version.as_deref().unwrap_or("not included"),
-        release.apps.len()
-    ));
-
-    // The builder handled signals while it ran (it had a container to remove); from here on there
-    // is nothing outside this process to clean up, so a signal just ends the build (temp files are
-    // removed as their owners drop).
-    tokio::select! {
-        r = finish(&s, &project, &release, &assembled, &store, docker.as_ref()) => r,
-        sig = interrupted() => Err(anyhow::Error::new(Interrupted(sig?))),
-    }
+    })
 }
 
 /// The build was stopped by a signal (the CLI exits with 128 + the signal number).
@@ -86,28 +157,61 @@ async fn interrupted() -> anyhow::Result<&'static str> {
 
 async fn finish(
     s: &BuildSettings,
-    project: &Project,
-    release: &Release,
+    project: Option<&Project>,
+    releases: &[Release],
+    outputs: &[releases::ReleaseOutputs],
     assembled: &Assembled,
     store: &BlobStore,
     docker: Option<&bollard::Docker>,
-) -> anyhow::Result<Image> {
+) -> anyhow::Result<Vec<BuiltImage>> {
     let task = ui::task(format!("Reading base image {}", s.base));
     let platform = s.triple.platform();
-    let base = base::load(&s.base, docker, &platform, store).await?;
+    let base = match &s.base {
+        base::BaseRef::Minimal => Some(minimal_base::make_base(s, assembled, store).await?),
+        other => base::load_with(other, docker, &platform, store, &s.registry).await?,
+    };
     task.done(match &base {
         Some(b) => format!("{} layers", b.layers.len()),
         None => "scratch".into(),
     });
+    check_base_erts(s, releases, base.as_ref(), store)?;
 
-    let image = layer_and_assemble(s, project, release, assembled, base.as_ref(), store).await?;
-    write_outputs(s, &image, release, store, docker).await?;
-    Ok(image)
+    let mut built = Vec::new();
+    for (release, outputs) in releases.iter().zip(outputs) {
+        if releases.len() > 1 {
+            ui::step(format!("Image of release {}", release.name));
+        }
+        let image = layer_and_assemble(s, project, release, assembled, base.as_ref(), store).await?;
+        write_outputs(s, &image, outputs, store, docker).await?;
+        // The registry last: a sink like the others, after the local ones.
+        super::push::push_built(s, &image, base.as_ref(), store).await?;
+        built.push(BuiltImage { release: release.name.clone(), version: release.version.clone(), image });
+    }
+    Ok(built)
+}
+
+/// Releases without ERTS (`include_erts: false`) run on the base image's: it must be the same.
+fn check_base_erts(
+    s: &BuildSettings,
+    releases: &[Release],
+    base: Option<&image::BaseImage>,
+    store: &BlobStore,
+) -> anyhow::Result<()> {
+    let mut found = None;
+    for release in releases.iter().filter(|r| r.erts_version.is_none()) {
+        if found.is_none() {
+            let layers = base.map(|b| b.layers.as_slice()).unwrap_or_default();
+            found = Some(prebuilt::base_erts::erts_versions(store, layers)?);
+        }
+        let found = found.as_ref().context("no ERTS list")?;
+        prebuilt::base_erts::check(&release.name, &release.required_erts, &s.base.to_string(), found)?;
+    }
+    Ok(())
 }
 
 async fn layer_and_assemble(
     s: &BuildSettings,
-    project: &Project,
+    project: Option<&Project>,
     release: &Release,
     assembled: &Assembled,
     base: Option<&image::BaseImage>,
@@ -143,17 +247,14 @@ async fn layer_and_assemble(
     annotations.insert("org.opencontainers.image.version".to_string(), release.version.clone());
     annotations.insert("org.opencontainers.image.title".to_string(), release.name.clone());
     annotations.insert("org.opencontainers.image.created".to_string(), created.clone());
-    if let Some(rev) = project.git_revision() {
+    if let Some(rev) = project.and_then(Project::git_revision) {
         annotations.insert("org.opencontainers.image.revision".to_string(), rev);
     }
-    if let Some(src) = s.source_url.clone().or_else(|| project.git_remote_url()) {
+    if let Some(src) = s.source_url.clone().or_else(|| project.and_then(Project::git_remote_url)) {
         annotations.insert("org.opencontainers.image.source".to_string(), src);
     }
     if let Some(b) = base {
-        annotations.insert("org.opencontainers.image.base.name".to_string(), b.name.clone());
-        if let Some(d) = &b.digest {
-            annotations.insert("org.opencontainers.image.base.digest".to_string(), d.to_string());
-        }
+        annotations.extend(minimal_base::base_annotations(b));
     }
     // Labels carry the same facts (the engine shows labels, not manifest annotations).
     let mut labels = annotations.clone();
@@ -167,6 +268,7 @@ async fn layer_and_assemble(
         ("RELEASE_TMP".to_string(), "/tmp".to_string()),
         ("HOME".to_string(), user.home.clone()),
     ];
+    env.extend(releases::flavour_env(release));
     // Engines fill in a PATH when an image has none, but not every runtime does: set the usual one.
     let base_has_path = base
         .and_then(|b| b.config.config().as_ref())
@@ -176,10 +278,11 @@ async fn layer_and_assemble(
         env.insert(0, ("PATH".to_string(), DEFAULT_PATH.to_string()));
     }
     env.extend(s.env.clone());
+    let (entrypoint, cmd) = releases::start_command(release, s.cmd.as_deref(), &format!("/{TINI_PATH}"), APP_DIR)?;
     let settings = ConfigSettings {
         platform: s.triple.platform(),
-        entrypoint: vec![format!("/{TINI_PATH}"), "--".into(), format!("/{APP_DIR}/bin/{}", release.name)],
-        cmd: vec!["start".into()],
+        entrypoint,
+        cmd,
         user: Some(format!("{}:{}", user.uid, user.gid)),
         working_dir: Some(format!("/{APP_DIR}")),
         env,
@@ -194,12 +297,12 @@ async fn layer_and_assemble(
 async fn write_outputs(
     s: &BuildSettings,
     image: &Image,
-    release: &Release,
+    outputs: &releases::ReleaseOutputs,
     store: &BlobStore,
     docker: Option<&bollard::Docker>,
 ) -> anyhow::Result<()> {
-    let tags = if s.tags.is_empty() { vec![format!("{}:{}", release.name, release.version)] } else { s.tags.clone() };
-    for out in &s.outputs {
+    let tags = &outputs.tags;
+    for out in &outputs.targets {
         let (out, image, store, tags) = (out.clone(), image.clone(), store.clone(), tags.clone());
         let what = out.to_string();
         tokio::task::spawn_blocking(move || match &out {
@@ -212,7 +315,7 @@ async fn write_outputs(
     }
     if s.load {
         let docker = docker.context("--load needs the Docker engine")?;
-        crate::engine::load(docker, image, store, &tags).await?;
+        crate::engine::load(docker, image, store, tags).await?;
         ui::step(format!("Loaded into the Docker engine as {}", tags.join(", ")));
     }
     Ok(())

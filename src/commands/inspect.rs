@@ -1,5 +1,7 @@
 //! `release-oci inspect TARGET`: what an image written by release-oci (or anyone) holds.
 
+mod files;
+
 use crate::cli::InspectArgs;
 use crate::sink::{self, Target};
 use anyhow::Context;
@@ -12,5 +14,10 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<String> {
         let config = serde_json::to_string_pretty(&info.config)?;
         return Ok(format!("{manifest}\n{config}\n"));
     }
-    Ok(info.to_string())
+    let mut out = info.to_string();
+    out.push_str(&files::slimmed(&info));
+    if args.files {
+        out.push_str(&files::list(&target, &info)?);
+    }
+    Ok(out)
 }

@@ -3,3 +3,6 @@
 
 pub mod build;
 pub mod inspect;
+pub mod k8s;
+pub mod push;
+pub mod resolve;

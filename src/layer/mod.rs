@@ -60,7 +60,7 @@ mod spec;
 mod write;
 
 pub use import::{import_blob, import_tar};
-pub use write::{write_layer, write_layers};
+pub use write::{write_layer, write_layer_cached, write_layers};
 
 use std::io;
 use std::path::Path;

@@ -46,6 +46,28 @@ pub fn write_layer(spec: &LayerSpec, opts: &TarOptions, store: &BlobStore) -> Re
     Ok(LayerBlob { name: spec.name.clone(), digest, diff_id, size, media_type: MEDIA_TYPE_LAYER_GZIP.to_string() })
 }
 
+/// [`write_layer`], unless the store already holds a blob for a layer with the same content: the
+/// tar is hashed first (cheap) and, when the store knows that diff_id, its blob is reused and
+/// nothing is compressed. For big layers that rarely change (the minimal base). The reused blob is
+/// the one an earlier `write_layer` of the same spec made, so the result is the same.
+pub fn write_layer_cached(spec: &LayerSpec, opts: &TarOptions, store: &BlobStore) -> Result<LayerBlob, LayerError> {
+    let layer = spec.name.as_str();
+    let write_err = |source| LayerError::Write { layer: layer.to_string(), source };
+    let mut tar = tar::Builder::new(HashingWriter::new(io::sink()));
+    for entry in normalize(spec)? {
+        append_entry(&mut tar, entry, opts, layer)?;
+    }
+    let (_, hasher, _) = tar.into_inner().map_err(write_err)?.finish();
+    let diff_id = DiffId::from_hasher(hasher);
+    if let Some(digest) = store.lookup_diff_id(&diff_id)
+        && let Ok(meta) = std::fs::metadata(store.blob_path(&digest))
+    {
+        let (name, size, media_type) = (spec.name.clone(), meta.len(), MEDIA_TYPE_LAYER_GZIP.to_string());
+        return Ok(LayerBlob { name, digest, diff_id, size, media_type });
+    }
+    write_layer(spec, opts, store)
+}
+
 /// Writes the layers in parallel (one per core); the result is in the order of `specs`.
 pub fn write_layers(specs: &[LayerSpec], opts: &TarOptions, store: &BlobStore) -> Result<Vec<LayerBlob>, LayerError> {
     specs.par_iter().map(|spec| write_layer(spec, opts, store)).collect()

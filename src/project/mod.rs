@@ -1,4 +1,4 @@
-//! The project to build: a folder with a `mix.exs` (rebar3 projects come later), which of its files
+//! The project to build: a folder with a `mix.exs` or a `rebar.config`, which of its files
 //! are source ([`Project::source_files`], see [`sources`] for the exclusion rules), a deterministic
 //! tar of them ([`Project::write_source_tar`]) and where they come from in git.
 
@@ -15,6 +15,18 @@ pub use sources::DockerIgnore;
 pub enum ProjectKind {
     /// Elixir (or mixed) project built with `mix`: has a `mix.exs`.
     Mix,
+    /// Erlang project built with `rebar3` and relx: has a `rebar.config` (and no `mix.exs`).
+    Rebar3,
+}
+
+impl ProjectKind {
+    /// The name the builder script knows it by (`PROJECT_KIND`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProjectKind::Mix => "mix",
+            ProjectKind::Rebar3 => "rebar3",
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -23,7 +35,7 @@ pub enum ProjectError {
     Open { path: PathBuf, source: std::io::Error },
     #[error("{path} is not a directory")]
     NotADirectory { path: PathBuf },
-    #[error("{path} is not a mix project: no mix.exs found")]
+    #[error("{path} is not a mix or rebar3 project: no mix.exs or rebar.config found")]
     NotMixProject { path: PathBuf },
     #[error("cannot read {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
@@ -37,25 +49,31 @@ pub enum ProjectError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Project {
     pub root: PathBuf,
+    pub kind: ProjectKind,
 }
 
 impl Project {
-    /// Opens the project at `path`: it must be a directory with a `mix.exs`.
+    /// Opens the project at `path`: a directory with a `mix.exs` (a mix project, even when it
+    /// also has a `rebar.config`) or a `rebar.config` (a rebar3 project).
     pub fn open(path: impl AsRef<Path>) -> Result<Project, ProjectError> {
         let path = path.as_ref();
         let root = path.canonicalize().map_err(|source| ProjectError::Open { path: path.to_path_buf(), source })?;
         if !root.is_dir() {
             return Err(ProjectError::NotADirectory { path: root });
         }
-        if !root.join("mix.exs").is_file() {
+        let kind = if root.join("mix.exs").is_file() {
+            ProjectKind::Mix
+        } else if root.join("rebar.config").is_file() {
+            ProjectKind::Rebar3
+        } else {
             return Err(ProjectError::NotMixProject { path: root });
-        }
-        Ok(Project { root })
+        };
+        Ok(Project { root, kind })
     }
 
     /// What builds this project.
     pub fn kind(&self) -> ProjectKind {
-        ProjectKind::Mix
+        self.kind
     }
 
     /// The source files (regular files and symlinks), relative to the root, sorted. Left out:
@@ -125,7 +143,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let e = Project::open(dir.path()).unwrap_err();
         let canonical = dir.path().canonicalize().unwrap();
-        assert_eq!(e.to_string(), format!("{} is not a mix project: no mix.exs found", canonical.display()));
+        assert_eq!(
+            e.to_string(),
+            format!("{} is not a mix or rebar3 project: no mix.exs or rebar.config found", canonical.display())
+        );
+        std::fs::write(dir.path().join("rebar.config"), "{relx, []}.").unwrap();
+        assert_eq!(Project::open(dir.path()).unwrap().kind(), ProjectKind::Rebar3);
         std::fs::write(dir.path().join("mix.exs"), "").unwrap();
         let p = Project::open(dir.path().join(".")).unwrap();
         assert_eq!(p.root, canonical);

@@ -1,8 +1,9 @@
 //! Which files of a project are source.
 //!
 //! Always left out (never descended into, whatever `.dockerignore` says): `.git` and
-//! `node_modules` anywhere, and `_build` and `deps` directories that sit next to a `mix.exs`
-//! (the build output and fetched dependencies of that Mix project, root or umbrella child).
+//! `node_modules` anywhere, `_build` and `deps` directories that sit next to a `mix.exs` (the
+//! build output and fetched dependencies of that Mix project, root or umbrella child), and
+//! `_build` directories next to a `rebar.config` (rebar3's, dependencies included).
 //!
 //! `.dockerignore` at the root follows Docker's rules: every pattern is anchored at the root
 //! (`*.log` is only the root's, `**/*.log` is any), `**` spans directories, `!` re-includes, the
@@ -111,6 +112,10 @@ pub(super) fn source_files(root: &Path) -> Result<Vec<PathBuf>, ProjectError> {
         }
         let next_to_mix_exs = entry.path().parent().is_some_and(|p| p.join("mix.exs").is_file());
         if next_to_mix_exs && MIX_OUTPUT_DIRS.iter().any(|x| name == *x) {
+            return false;
+        }
+        // rebar3's build output, fetched dependencies included.
+        if name == "_build" && entry.path().parent().is_some_and(|p| p.join("rebar.config").is_file()) {
             return false;
         }
         let rel = entry.path().strip_prefix(root).unwrap_or(entry.path());

@@ -2,12 +2,14 @@
 //! `docker load` archive; and reading them back (`inspect`, layout base images).
 
 mod archive;
+mod files;
 mod fsutil;
 mod layout;
 mod read;
 mod report;
 
 pub use archive::{write_archive, write_archive_to};
+pub use files::{EntryType, LayerEntry, LayerListing, list_layer};
 pub use layout::write_oci_layout;
 pub use read::{load_base_from_layout, read_image};
 pub use report::{ImageInfo, LayerInfo, human_size};

@@ -24,7 +24,7 @@ fn not_a_mix_project() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
     let err = fails(&[&dir.path().display().to_string()], &[], &out);
-    assert!(err.contains("not a mix project"), "{err}");
+    assert!(err.contains("not a mix or rebar3 project"), "{err}");
 }
 
 #[test]

@@ -5,10 +5,25 @@
 mod util;
 
 mod build_run;
+mod config_file;
 mod cookie;
 mod determinism;
 mod errors;
+mod from_release;
 mod host_builder;
 mod interrupt;
+mod k8s;
+mod k8s_pod;
+mod k8s_resolve;
 mod outputs;
 mod path_deps;
+mod projects_util;
+mod rebar3;
+mod registry_auth;
+mod registry_base;
+mod registry_faults;
+mod registry_proxy;
+mod registry_push;
+mod registry_token;
+mod registry_util;
+mod umbrella;

@@ -1,0 +1,220 @@
+
+# --- minimal_base.sh: appended to assemble.sh (see builder/mod.rs); runs when MINIMAL_BASE=1 ---
+#
+# Gathers from this machine (the builder container, or the host for --builder host) into
+# $OUT/base/rootfs the files the release needs at run time that are not part of it, at the same
+# paths as here; every symlink met on the way (a directory like /lib -> usr/lib, or a SONAME link
+# like libz.so.1 -> libz.so.1.2.13) is copied as a link and followed:
+#   - the dynamic loader and the libraries of every ELF file of the release (ERTS programs, NIFs,
+#     port programs), as this machine's ldd resolves them (DT_NEEDED, RUNPATH/RPATH, $ORIGIN,
+#     ld.so.cache or musl's path; ldd is the loader itself, so it is right for glibc and musl);
+#   - busybox (BUSYBOX, or the first one found) and links for the applets the start scripts call
+#     (bin/NAME, releases/VSN/elixir and iex, erts-VSN/bin/erl, the cookie hook) and a few an
+#     operator needs in `docker exec`;
+#   - the CA certificate bundle; the C.UTF-8 locale (glibc); OpenSSL's provider modules when
+#     libcrypto is needed (it dlopen()s them);
+#   - the time zone database when TZDATA=1.
+# $OUT/base/why says why, one tab-separated line per reason:
+#   need  CONSUMER  PATH    the ELF file CONSUMER (relative to the release, or an absolute path of
+#                           a file gathered here) needs PATH (as ldd resolved it here)
+#   add   PATH  REASON      PATH (a file, link or directory tree) is there for REASON
+# release-oci turns this into the one base layer (src/minimal/).
+
+if [ "${MINIMAL_BASE:-}" = 1 ]; then
+  BASE_OUT=$OUT/base
+  ROOT=$BASE_OUT/rootfs
+  WHY=$BASE_OUT/why
+  rm -rf "$BASE_OUT"
+  mkdir -p "$ROOT"
+  : >"$WHY"
+  say "minimal base: gathering the files the release needs from this machine"
+
+  # Applets the start scripts run, and a few for an operator (no network tools).
+  SCRIPT_APPLETS="sh awk basename cat cut date dd dirname grep id mkdir mv od readlink sed tr"
+  OPERATOR_APPLETS="cp echo env false find head hostname kill ln ls printf ps pwd rm sleep sort stat tail test timeout touch true uname wc which xargs ["
+
+  why() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$WHY"; }
+
+  # copy_path PATH: copies PATH (absolute) from this machine into $ROOT at the same place. Each
+  # symlink on the way is copied as a link and followed; directories are created; a directory at
+  # the end is copied whole (links inside it kept as links). Sets CP_REAL to the path with every
+  # link resolved. Writes into $ROOT only at resolved paths, so never through a link in $ROOT.
+  copy_path() {
+    cp_path=$1
+    cp_hops=0
+    while :; do
+      cp_dir=
+      cp_rest=${cp_path#/}
+      cp_again=
+      while [ -n "$cp_rest" ]; do
+        case $cp_rest in
+          */*) cp_comp=${cp_rest%%/*}; cp_rest=${cp_rest#*/} ;;
+          *) cp_comp=$cp_rest; cp_rest= ;;
+        esac
+        case $cp_comp in
+          '' | .) continue ;;
+          ..) cp_dir=${cp_dir%/*}; continue ;;
+        esac
+        cp_cur=$cp_dir/$cp_comp
+        if [ -L "$cp_cur" ]; then
+          cp_target=$(readlink "$cp_cur")
+          if [ ! -L "$ROOT$cp_cur" ] && [ ! -e "$ROOT$cp_cur" ]; then
+            mkdir -p "$ROOT$cp_dir"
+            ln -s "$cp_target" "$ROOT$cp_cur"
+          fi
+          case $cp_target in
+            /*) cp_path=$cp_target ;;
+            *) cp_path=$cp_dir/$cp_target ;;
+          esac
+          cp_path=$cp_path${cp_rest:+/$cp_rest}
+          cp_again=1
+          break
+        elif [ -d "$cp_cur" ]; then
+          if [ -z "$cp_rest" ]; then
+            mkdir -p "$ROOT$cp_cur"
+            cp -pRP "$cp_cur/." "$ROOT$cp_cur/" || die "cannot copy $cp_cur into the minimal base"
+          fi
+          cp_dir=$cp_cur
+        elif [ -f "$cp_cur" ] && [ -z "$cp_rest" ]; then
+          if [ ! -e "$ROOT$cp_cur" ]; then
+            mkdir -p "$ROOT$cp_dir"
+            cp -p "$cp_cur" "$ROOT$cp_cur" || die "cannot copy $cp_cur into the minimal base"
+          fi
+          cp_dir=$cp_cur
+        else
+          die "minimal base: $1 does not exist here ($cp_cur is missing or not a directory)"
+        fi
+      done
+      if [ -z "$cp_again" ]; then
+        CP_REAL=${cp_dir:-/}
+        return 0
+      fi
+      cp_hops=$((cp_hops + 1))
+      [ "$cp_hops" -le 40 ] || die "minimal base: too many symlinks resolving $1"
+    done
+  }
+
+  is_elf() { [ "$(od -An -tx1 -N4 "$1" 2>/dev/null | tr -d ' \n')" = 7f454c46 ]; }
+
+  # needs CONSUMER FILE: records and copies what the ELF file FILE needs (nothing when static).
+  needs() {
+    nd_out=$(ldd "$2" 2>&1) && nd_rc=0 || nd_rc=$?
+    case $nd_out in
+      *"not a dynamic executable"* | *"statically linked"* | *"Not a valid dynamic program"*) return 0 ;;
+    esac
+    nd_missing=$(printf '%s\n' "$nd_out" | awk '/=> not found/ {printf " %s", $1}')
+    [ -z "$nd_missing" ] || die "minimal base: $1 needs libraries this machine does not have:$nd_missing (install them in the builder image)"
+    printf '%s\n' "$nd_out" | awk '$2 == "=>" && $3 ~ /^\// {print $3; next} $1 ~ /^\// {print $1}' >"$BASE_OUT/libs"
+    if [ ! -s "$BASE_OUT/libs" ] && [ "$nd_rc" != 0 ]; then
+      die "minimal base: ldd $2 failed ($nd_rc): $nd_out"
+    fi
+    while IFS= read -r nd_lib; do
+      why need "$1" "$nd_lib"
+      copy_path "$nd_lib"
+    done <"$BASE_OUT/libs"
+    rm -f "$BASE_OUT/libs"
+  }
+
+  command -v ldd >/dev/null 2>&1 || die "minimal base: ldd is missing here (glibc: libc-bin, musl: musl-utils); it resolves the libraries the release needs"
+
+  # Every ELF file of the release: executables and shared objects (*.so, *.so.N).
+  find "$OUT/rel" -type f \( -perm -u+x -o -name '*.so' -o -name '*.so.*' \) | LC_ALL=C sort >"$BASE_OUT/candidates"
+  elf_count=0
+  while IFS= read -r f; do
+    is_elf "$f" || continue
+    elf_count=$((elf_count + 1))
+    needs "${f#"$OUT/rel/"}" "$f"
+  done <"$BASE_OUT/candidates"
+  rm -f "$BASE_OUT/candidates"
+  say "minimal base: libraries of $elf_count ELF files"
+
+  # busybox: the shell and utilities.
+  busybox=
+  for candidate in ${BUSYBOX:-} /bin/busybox.static /usr/bin/busybox.static /bin/busybox /usr/bin/busybox; do
+    if [ -f "$candidate" ]; then busybox=$candidate; break; fi
+  done
+  [ -n "$busybox" ] || die "minimal base: no busybox here (looked for ${BUSYBOX:-} /bin/busybox.static /bin/busybox): install busybox-static (Debian) or busybox-static (Alpine) in the builder, or set BUSYBOX"
+  copy_path "$busybox"
+  busybox_real=$CP_REAL
+  why add "$busybox" "busybox: the shell and utilities the start scripts call"
+  needs "$busybox_real" "$busybox_real"
+  bin_dir=${busybox_real%/*}
+  busybox_name=${busybox_real##*/}
+  applets=$("$busybox_real" --list) || die "minimal base: $busybox_real --list failed"
+  for applet in $SCRIPT_APPLETS $OPERATOR_APPLETS; do
+    case " $(printf '%s ' $applets) " in
+      *" $applet "*) ;;
+      *)
+        case " $SCRIPT_APPLETS " in
+          *" $applet "*) die "minimal base: $busybox has no $applet applet, which the start scripts need" ;;
+        esac
+        continue
+        ;;
+    esac
+    [ -e "$ROOT$bin_dir/$applet" ] || ln -s "$busybox_name" "$ROOT$bin_dir/$applet"
+  done
+  for applet in $SCRIPT_APPLETS; do
+    why add "$bin_dir/$applet" "busybox applet: the start scripts call $applet"
+  done
+  for applet in $OPERATOR_APPLETS; do
+    [ ! -L "$ROOT$bin_dir/$applet" ] || why add "$bin_dir/$applet" "busybox applet: $applet for docker exec"
+  done
+  # #!/bin/sh must work wherever busybox lives.
+  if [ ! -e "$ROOT/bin/sh" ] && [ ! -L "$ROOT/bin/sh" ]; then
+    mkdir -p "$ROOT/bin"
+    ln -s "$bin_dir/sh" "$ROOT/bin/sh"
+    why add /bin/sh "the shell of #!/bin/sh scripts"
+  fi
+
+  # CA certificates (public_key:cacerts_get/0, OpenSSL's default file).
+  ca=/etc/ssl/certs/ca-certificates.crt
+  [ -e "$ca" ] || die "minimal base: no CA certificate bundle at $ca: install ca-certificates in the builder"
+  copy_path "$ca"
+  why add "$ca" "CA certificates for TLS clients"
+  if [ ! -e "$ROOT/etc/ssl/cert.pem" ] && [ ! -L "$ROOT/etc/ssl/cert.pem" ]; then
+    ln -s certs/ca-certificates.crt "$ROOT/etc/ssl/cert.pem"
+  fi
+  why add /etc/ssl/cert.pem "CA certificates where OpenSSL and Alpine look"
+
+  # glibc's C.UTF-8 locale: without it LANG=C.UTF-8 falls back to C and the BEAM to latin1 file names.
+  if [ -d /usr/lib/locale/C.utf8 ]; then
+    copy_path /usr/lib/locale/C.utf8
+    why add /usr/lib/locale/C.utf8 "the C.UTF-8 locale (LANG=C.UTF-8: UTF-8 file names in the BEAM)"
+  fi
+
+  # OpenSSL 3 dlopen()s its provider modules (OTP's crypto loads the legacy one when present).
+  # The terminal library reads terminal descriptions: without them `bin/NAME remote` falls back
+  # to IEx's limited shell, which cannot connect to the node.
+  for lib in $(awk -F '\t' '$1 == "need" {print $3}' "$WHY" | LC_ALL=C sort -u); do
+    case ${lib##*/} in
+      libtinfo.so.* | libncurses*.so.*)
+        for dir in /etc/terminfo /lib/terminfo /usr/share/terminfo; do
+          if [ -d "$dir" ] && [ ! -e "$ROOT$dir" ]; then
+            copy_path "$dir"
+            why add "$dir" "terminal descriptions for ${lib##*/} (the remote shell)"
+          fi
+        done
+        ;;
+      libcrypto.so.*)
+        copy_path "$lib"
+        modules=${CP_REAL%/*}/ossl-modules
+        if [ -d "$modules" ]; then
+          copy_path "$modules"
+          why add "$modules" "OpenSSL provider modules (dlopen()ed by ${lib##*/})"
+          for m in "$modules"/*.so; do
+            [ -f "$m" ] && needs "$m" "$m"
+          done
+        fi
+        ;;
+    esac
+  done
+
+  if [ "${TZDATA:-}" = 1 ]; then
+    [ -d /usr/share/zoneinfo ] || die "minimal base: --tzdata, but there is no /usr/share/zoneinfo here: install tzdata in the builder"
+    copy_path /usr/share/zoneinfo
+    # The leap-second variants are not used by TZ=Area/City.
+    rm -rf "$ROOT$CP_REAL/right"
+    why add /usr/share/zoneinfo "time zone database (--tzdata)"
+  fi
+  say "minimal base: $(find "$ROOT" | wc -l | tr -d ' ') paths, $(du -sk "$ROOT" | cut -f1) KiB"
+fi

@@ -1,0 +1,203 @@
+//! `release-oci.toml` under the `build` flags: every flag left out on the command line takes the
+//! file's value (flags and their environment variables win). Lists of pairs (`env`, `labels`,
+//! `annotations`) are merged key by key, `ports` are added together, `tags` and `outputs` given
+//! on the command line replace the file's. Relative paths in the file are relative to the file.
+
+use super::build::{BuildArgs, BuilderKind, PullArg};
+use crate::base::BaseRef;
+use crate::config::ProjectConfig;
+use crate::sink::Target;
+use anyhow::Context;
+use clap::ValueEnum;
+use std::collections::BTreeMap;
+
+impl BuildArgs {
+    /// Reads the project's settings file (unless `--no-config`) and fills in the flags that were
+    /// not given. Returns the image name (`name`) the file sets, if any.
+    pub(super) fn apply_config(&mut self) -> anyhow::Result<Option<String>> {
+        let config = if self.no_config {
+            None
+        } else if let Some(path) = &self.config {
+            Some(ProjectConfig::load(path)?)
+        } else {
+            ProjectConfig::load_for_project(&self.project)?
+        };
+        match config {
+            Some(c) => {
+                self.merge(&c).with_context(|| format!("in {}", c.dir.join(crate::config::FILE_NAME).display()))?;
+                Ok(c.name)
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn merge(&mut self, c: &ProjectConfig) -> anyhow::Result<()> {
+        fill(&mut self.triple, c.single_triple().map_err(anyhow::Error::msg)?);
+        if self.builder.is_none()
+            && let Some(b) = &c.builder
+        {
+            self.builder = Some(enum_value::<BuilderKind>("builder", b)?);
+        }
+        if self.pull.is_none()
+            && let Some(p) = &c.pull
+        {
+            self.pull = Some(enum_value::<PullArg>("pull", p)?);
+        }
+        fill(&mut self.builder_image, c.builder_image.clone());
+        fill(&mut self.mix_env, c.mix_env.clone());
+        fill(&mut self.profile, c.profile.clone());
+        fill(&mut self.release, c.release.clone());
+        fill(&mut self.cmd, c.cmd.clone());
+        fill(&mut self.source_url, c.source_url.clone());
+        fill(&mut self.user, c.user.as_ref().map(ToString::to_string));
+        fill(&mut self.from_release, c.from_release.as_deref().map(|p| c.resolve_path(p)));
+        fill(&mut self.tini, c.tini.as_deref().map(|p| c.resolve_path(p)));
+        fill(&mut self.cache_dir, c.cache_dir.as_deref().map(|p| c.resolve_path(p)));
+        if self.base.is_none()
+            && let Some(b) = &c.base
+        {
+            let base = match b.parse::<BaseRef>()? {
+                BaseRef::Layout { dir, tag } => BaseRef::Layout { dir: c.resolve_path(&dir), tag },
+                other => other,
+            };
+            self.base = Some(base.to_string());
+        }
+        self.env = merge_pairs(c.env.as_ref(), &self.env);
+        self.labels = merge_pairs(c.labels.as_ref(), &self.labels);
+        self.annotations = merge_pairs(c.annotations.as_ref(), &self.annotations);
+        if let Some(ports) = &c.ports {
+            let mut all: Vec<String> = ports.iter().map(ToString::to_string).collect();
+            all.append(&mut self.ports);
+            self.ports = all;
+        }
+        if self.tags.is_empty() {
+            self.tags = c.tags.clone().unwrap_or_default();
+        }
+        if self.outputs.is_empty()
+            && let Some(outputs) = &c.outputs
+        {
+            for o in outputs {
+                let target = match o.parse::<Target>().with_context(|| format!("outputs: {o:?}"))? {
+                    Target::OciLayout { dir, tag } => Target::OciLayout { dir: c.resolve_path(&dir), tag },
+                    Target::Archive { path } => Target::Archive { path: c.resolve_path(&path) },
+                };
+                self.outputs.push(target.to_string());
+            }
+        }
+        self.load |= c.load == Some(true);
+        self.include_cookie |= c.include_cookie == Some(true);
+        Ok(())
+    }
+}
+
+fn fill<T>(flag: &mut Option<T>, from_file: Option<T>) {
+    if flag.is_none() {
+        *flag = from_file;
+    }
+}
+
+fn enum_value<T: ValueEnum>(key: &str, value: &str) -> anyhow::Result<T> {
+    T::from_str(value, false).map_err(|_| {
+        let names: Vec<String> = T::value_variants()
+            .iter()
+            .filter_map(|v| v.to_possible_value())
+            .map(|p| p.get_name().to_string())
+            .collect();
+        anyhow::anyhow!("{key} = {value:?}: expected one of {}", names.join(", "))
+    })
+}
+
+/// The file's `KEY = VALUE` pairs whose key the command line does not set, then the command line's.
+fn merge_pairs(from_file: Option<&BTreeMap<String, String>>, cli: &[String]) -> Vec<String> {
+    let cli_keys: Vec<&str> = cli.iter().map(|kv| kv.split_once('=').map_or(kv.as_str(), |(k, _)| k)).collect();
+    let mut out: Vec<String> = from_file
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| !cli_keys.contains(&k.as_str()))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    out.extend(cli.iter().cloned());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        args: BuildArgs,
+    }
+
+    fn args(project: &std::path::Path, extra: &[&str]) -> BuildArgs {
+        let mut argv = vec!["x".to_string(), project.display().to_string()];
+        argv.extend(extra.iter().map(|s| s.to_string()));
+        Wrap::parse_from(argv).args
+    }
+
+    const FILE: &str = r#"
+release = "web_only"
+mix_env = "staging"
+user = 1000
+builder = "host"
+ports = [4000]
+env = { A = "from-file", B = "from-file" }
+tags = ["app:{release}"]
+outputs = ["oci:out", "docker-archive:/abs/img.tar"]
+base = "oci:base-layout:v1"
+load = true
+"#;
+
+    #[test]
+    fn the_file_fills_in_what_the_command_line_leaves_out() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("release-oci.toml"), FILE).unwrap();
+        let s = args(dir.path(), &[]).validate().unwrap();
+        assert_eq!(s.release.as_deref(), Some("web_only"));
+        assert_eq!(s.mix_env, "staging");
+        assert_eq!(s.builder, BuilderKind::Host);
+        assert_eq!(s.ports, ["4000/tcp"]);
+        assert_eq!(s.tags, ["app:{release}"]);
+        assert!(s.load);
+        let env: BTreeMap<_, _> = s.env.iter().cloned().collect();
+        assert_eq!(env["A"], "from-file");
+        let out: Vec<String> = s.outputs.iter().map(ToString::to_string).collect();
+        assert_eq!(out, [format!("oci:{}", dir.path().join("out").display()), "docker-archive:/abs/img.tar".into()]);
+        assert_eq!(s.base, BaseRef::Layout { dir: dir.path().join("base-layout"), tag: Some("v1".into()) });
+    }
+
+    #[test]
+    fn flags_win() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("release-oci.toml"), FILE).unwrap();
+        let s = args(
+            dir.path(),
+            &["--release", "all", "--mix-env", "prod", "--user", "2000", "-e", "A=cli", "-p", "5000", "-t", "x:y"],
+        )
+        .validate()
+        .unwrap();
+        assert_eq!(s.release.as_deref(), Some("all"));
+        assert_eq!(s.mix_env, "prod");
+        assert_eq!(s.tags, ["x:y"]);
+        assert_eq!(s.ports, ["4000/tcp", "5000/tcp"]);
+        let env: BTreeMap<_, _> = s.env.iter().cloned().collect();
+        assert_eq!((env["A"].as_str(), env["B"].as_str()), ("cli", "from-file"));
+        assert_eq!(s.env.iter().filter(|(k, _)| k == "A").count(), 1);
+        let s = args(dir.path(), &["--no-config"]).validate().unwrap();
+        assert_eq!((s.release, s.mix_env.as_str(), s.load), (None, "prod", false));
+    }
+
+    #[test]
+    fn bad_values_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("release-oci.toml");
+        std::fs::write(&file, "builder = \"podman\"\n").unwrap();
+        let e = format!("{:#}", args(dir.path(), &[]).validate().unwrap_err());
+        assert!(e.contains(&file.display().to_string()) && e.contains("expected one of docker, host"), "{e}");
+        std::fs::write(&file, "[k8s]\nreplicas = 1\nflavour = 2\n").unwrap();
+        let e = format!("{:#}", args(dir.path(), &[]).validate().unwrap_err());
+        assert!(e.contains(":3:1: unknown key `flavour` in [k8s]"), "{e}");
+    }
+}

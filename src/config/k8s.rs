@@ -1,0 +1,44 @@
+//! The `[k8s]` table of `release-oci.toml`: defaults for `release-oci k8s` (each key is that
+//! command's flag with `_` for `-`; its flags win). Stored and type-checked here, read by the
+//! `k8s` command.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct K8sConfig {
+    /// The image reference to deploy (pinned by digest).
+    pub image: Option<String>,
+    /// Namespace of the objects.
+    pub namespace: Option<String>,
+    /// Name of the Deployment and Services (default: the release name).
+    pub name: Option<String>,
+    pub replicas: Option<u32>,
+    /// The port the application listens on.
+    pub port: Option<u16>,
+    /// HTTP path for readiness/liveness probes (default: a TCP probe on the port).
+    pub health: Option<String>,
+    /// Clustering: `dns` (headless Service, `RELEASE_NODE=NAME@POD_IP`).
+    pub cluster: Option<String>,
+    /// Name of the Secret holding `RELEASE_COOKIE`, and its key.
+    pub cookie_secret: Option<String>,
+    pub cookie_secret_key: Option<String>,
+    /// The cluster's DNS domain (for node names of the headless Service).
+    pub cluster_domain: Option<String>,
+    /// Fixed Erlang distribution port (epmd-less) when set.
+    pub dist_port: Option<u16>,
+    /// CPU and memory limits (Kubernetes quantities: `"500m"`, `"512Mi"`).
+    pub cpu: Option<String>,
+    pub memory: Option<String>,
+    /// Size limit of the `emptyDir` mounted at `RELEASE_TMP` (`"64Mi"`).
+    pub tmp_size: Option<String>,
+    /// `terminationGracePeriodSeconds`.
+    pub grace_period: Option<u32>,
+    /// Seconds the `preStop` hook waits for endpoints to drain.
+    pub pre_stop_delay: Option<u32>,
+    /// Registry repository prefix for `resolve`.
+    pub push_to: Option<String>,
+    /// Extra environment variables of the container.
+    pub env: Option<BTreeMap<String, String>>,
+}

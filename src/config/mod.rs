@@ -1,0 +1,235 @@
+//! `release-oci.toml`: the project's own settings, at the project root. Every `build` flag has a
+//! key (the flag's name with `_` for `-`); flags given on the command line win (the merge is in
+//! `cli::build`). Unknown keys and wrong types are errors that name the key and its line.
+//!
+//! ```toml
+//! release = "web_only"                # or "all"
+//! tags = ["registry.example.com/team/{release}:1.4.2"]
+//! triple = "x86_64-unknown-linux-gnu"
+//! ports = [4000]
+//! env = { POOL_SIZE = "10" }
+//!
+//! [k8s]
+//! replicas = 3
+//! ```
+//!
+//! See docs/config.md for every key.
+
+mod k8s;
+
+pub use k8s::K8sConfig;
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The file's name, at the project root.
+pub const FILE_NAME: &str = "release-oci.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}:{line}:{column}: {message}")]
+    Parse { path: PathBuf, line: usize, column: usize, message: String },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// A port: `4000` or `"4000"`, `"53/udp"`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum PortValue {
+    Number(u16),
+    Text(String),
+}
+
+impl std::fmt::Display for PortValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PortValue::Number(n) => write!(f, "{n}"),
+            PortValue::Text(s) => f.write_str(s),
+        }
+    }
+}
+
+/// A user: `10001`, `"10001:10001"`, `"root"` or a name the base has.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum UserValue {
+    Id(u32),
+    Text(String),
+}
+
+impl std::fmt::Display for UserValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UserValue::Id(n) => write!(f, "{n}"),
+            UserValue::Text(s) => f.write_str(s),
+        }
+    }
+}
+
+/// The contents of `release-oci.toml`. Every field is optional; relative paths are relative to the
+/// file's directory (see [`ProjectConfig::resolve_path`]).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectConfig {
+    /// Image name (repository) for the default tags `NAME:VERSION` (default: the release name).
+    pub name: Option<String>,
+    /// `--tag`: image names (`NAME[:TAG]`, `{release}` is replaced by the release name).
+    pub tags: Option<Vec<String>>,
+    /// `--triple`.
+    pub triple: Option<String>,
+    /// Several target triples (multi-platform builds; one for now). Not with `triple`.
+    pub triples: Option<Vec<String>>,
+    /// `--builder`: `docker` or `host`.
+    pub builder: Option<String>,
+    /// `--builder-image`.
+    pub builder_image: Option<String>,
+    /// `--pull`: `missing` or `never`.
+    pub pull: Option<String>,
+    /// `--mix-env`.
+    pub mix_env: Option<String>,
+    /// `--profile` (rebar3).
+    pub profile: Option<String>,
+    /// `--release`: a release name or `all`.
+    pub release: Option<String>,
+    /// `--from-release`: a release directory or tarball (skips the builder).
+    pub from_release: Option<PathBuf>,
+    /// `--tini`: the tini binary for `from_release` builds.
+    pub tini: Option<PathBuf>,
+    /// `--base`.
+    pub base: Option<String>,
+    /// `--user`.
+    pub user: Option<UserValue>,
+    /// `--cmd`: the start command (`start`, `foreground`, or a script in the release's `bin/`).
+    pub cmd: Option<String>,
+    /// `--env`: `KEY = "VALUE"` pairs.
+    pub env: Option<BTreeMap<String, String>>,
+    /// `--port`.
+    pub ports: Option<Vec<PortValue>>,
+    /// `--label`.
+    pub labels: Option<BTreeMap<String, String>>,
+    /// `--annotation`.
+    pub annotations: Option<BTreeMap<String, String>>,
+    /// `--output`.
+    pub outputs: Option<Vec<String>>,
+    /// `--load`.
+    pub load: Option<bool>,
+    /// `--include-cookie`.
+    pub include_cookie: Option<bool>,
+    /// `--source-url`.
+    pub source_url: Option<String>,
+    /// `--cache-dir`.
+    pub cache_dir: Option<PathBuf>,
+    /// Settings of `release-oci k8s`.
+    pub k8s: Option<K8sConfig>,
+    /// The directory the file is in (set by [`ProjectConfig::load`], not a key).
+    #[serde(skip)]
+    pub dir: PathBuf,
+}
+
+impl ProjectConfig {
+    /// Reads `PROJECT/release-oci.toml`; `None` when the project has none.
+    pub fn load_for_project(project: &Path) -> Result<Option<ProjectConfig>, ConfigError> {
+        let path = project.join(FILE_NAME);
+        if !path.exists() {
+            return Ok(None);
+        }
+        Self::load(&path).map(Some)
+    }
+
+    /// Reads and checks the file at `path`.
+    pub fn load(path: &Path) -> Result<ProjectConfig, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let mut config = Self::parse(&text).map_err(|e| e.at(path))?;
+        config.dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        config.check().map_err(|message| ConfigError::Invalid { path: path.to_path_buf(), message })?;
+        Ok(config)
+    }
+
+    /// Parses the text of a `release-oci.toml`.
+    pub fn parse(text: &str) -> Result<ProjectConfig, ParseError> {
+        toml::from_str(text).map_err(|e| ParseError::new(text, &e))
+    }
+
+    /// `path` as written in the file, made relative to the file's directory when it is relative.
+    pub fn resolve_path(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() { path.to_path_buf() } else { self.dir.join(path) }
+    }
+
+    /// The one triple the file asks for (`triple`, or a one-element `triples`).
+    pub fn single_triple(&self) -> Result<Option<String>, String> {
+        match (&self.triple, &self.triples) {
+            (Some(t), None) => Ok(Some(t.clone())),
+            (None, None) => Ok(None),
+            (None, Some(list)) => match list.as_slice() {
+                [] => Ok(None),
+                [t] => Ok(Some(t.clone())),
+                _ => Err(format!(
+                    "`triples` lists {} triples ({}): building several platforms into one image index is not \
+                     supported yet; build each with --triple",
+                    list.len(),
+                    list.join(", ")
+                )),
+            },
+            (Some(_), Some(_)) => Err("set either `triple` or `triples`, not both".into()),
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        for (table, map) in [("env", &self.env), ("labels", &self.labels), ("annotations", &self.annotations)] {
+            if let Some(map) = map
+                && let Some(key) = map.keys().find(|k| k.is_empty() || k.contains('='))
+            {
+                return Err(format!("{table}: key {key:?} is empty or contains `=`"));
+            }
+        }
+        self.single_triple().map(|_| ())
+    }
+}
+
+/// A syntax or type error in the file, with the 1-based line and column of what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl ParseError {
+    fn new(text: &str, e: &toml::de::Error) -> ParseError {
+        let start = e.span().map_or(0, |s| s.start).min(text.len());
+        let before = &text[..start];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        let table = enclosing_table(before);
+        let message = match e.message().strip_prefix("unknown field ") {
+            Some(rest) => {
+                let what = table.map_or_else(String::new, |t| format!(" in [{t}]"));
+                let (key, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
+                let expected = expected.trim_start_matches("one of ");
+                format!("unknown key {key}{what}; known keys: {expected}")
+            }
+            None => e.message().to_string(),
+        };
+        ParseError { line, column, message }
+    }
+
+    fn at(self, path: &Path) -> ConfigError {
+        ConfigError::Parse { path: path.to_path_buf(), line: self.line, column: self.column, message: self.message }
+    }
+}
+
+/// The `[table]` header in effect at the end of `before`, if any.
+fn enclosing_table(before: &str) -> Option<String> {
+    before.lines().rev().map(str::trim).find_map(|l| {
+        let inner = l.strip_prefix('[')?.split(']').next()?.trim_matches('[').trim();
+        (!inner.is_empty()).then(|| inner.to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests;

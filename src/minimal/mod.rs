@@ -1,0 +1,147 @@
+//! The minimal runtime base (`--base minimal`): instead of a distribution image, exactly the files
+//! the release needs, taken from the builder that built it, as one deterministic layer.
+//!
+//! 1. The builder (`src/builder/minimal_base.sh`, run after the release is assembled when
+//!    [`GatherOptions::env`] asks for it) copies into `OUT/base/rootfs` the loader and libraries of
+//!    every ELF file of the release as its `ldd` resolves them (glibc or musl alike), busybox with
+//!    the applets the start scripts call, CA certificates, the C.UTF-8 locale, OpenSSL's provider
+//!    modules and, with `--tzdata`, the time zone database; `OUT/base/why` says why for each.
+//! 2. [`plan`] turns that into a [`LayerSpec`]: every path the `why` file names, resolved in the
+//!    gathered root (links on the way kept), plus generated files (`/etc/nsswitch.conf`,
+//!    `/etc/hosts`, a sticky world-writable `/tmp`, and the reasons as [`REASONS_PATH`]).
+//! 3. [`build`] writes it ([`write_layer_cached`]: an unchanged base is not compressed again) and
+//!    synthesises the base's config ([`base_config`]). `/etc/passwd` and `/etc/group` come from the
+//!    plan's runtime layer, which starts from a root entry when the base has none.
+
+mod config;
+mod reasons;
+mod slim;
+mod tree;
+
+pub use config::{PATH, SSL_CERT_FILE, base_config};
+pub use reasons::{REASONS_PATH, Reasons, WhyLine, consumer_label, parse_why};
+pub use slim::{SLIM_ERTS_DIRS, SLIM_ERTS_PROGRAMS, SLIM_LABEL, slim_erts};
+
+use crate::image::BaseImage;
+use crate::layer::{EntryKind, LayerError, LayerSpec, TarOptions, write_layer_cached};
+use crate::store::BlobStore;
+use crate::triple::Platform;
+use std::path::{Path, PathBuf};
+
+/// How the minimal base is named (`--base minimal`, [`BASE_ANNOTATION`]).
+pub const BASE_NAME: &str = "minimal";
+/// The name of its layer (history: `release-oci: minimal base`).
+pub const LAYER_NAME: &str = "minimal base";
+/// Manifest annotation and label of an image on the minimal base (value [`BASE_NAME`]); such an
+/// image has no `org.opencontainers.image.base.name`, there being no base image to name.
+pub const BASE_ANNOTATION: &str = "org.release-oci.base";
+
+/// glibc ≥ 2.34 has `files` and `dns` built in; musl ignores this file.
+pub const NSSWITCH_CONF: &str = "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n\
+                                 networks: files\nprotocols: files\nservices: files\n";
+/// What a runtime that does not bind-mount its own `/etc/hosts` (Docker and Kubernetes do) finds.
+pub const HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+
+/// What the builder gathers for the minimal base.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GatherOptions {
+    /// The time zone database (`--tzdata`).
+    pub tzdata: bool,
+}
+
+impl GatherOptions {
+    /// The environment that makes the builder's script gather the base.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let mut env = vec![("MINIMAL_BASE".to_string(), "1".to_string())];
+        if self.tzdata {
+            env.push(("TZDATA".to_string(), "1".to_string()));
+        }
+        env
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MinimalError {
+    #[error(
+        "the builder gathered no minimal base ({path} is missing): its assemble script did not run the \
+         minimal-base step; use --base debian or another image to build without it"
+    )]
+    NotGathered { path: PathBuf },
+    #[error("{action} {path}: {source}")]
+    Io { action: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("{path}, line {line}: {message}")]
+    Why { path: PathBuf, line: usize, message: String },
+    #[error(
+        "the minimal base needs {path}, but the files the builder gathered ({root}) do not have it \
+         ({detail}); the builder image may lack a package the release needs"
+    )]
+    Missing { root: PathBuf, path: String, detail: String },
+    #[error("cannot serialise the reasons of the minimal base: {0}")]
+    Json(serde_json::Error),
+    #[error("cannot build the minimal base's {what}: {source}")]
+    Spec { what: &'static str, source: oci_spec::OciSpecError },
+    #[error("cannot write the minimal base layer: {0}")]
+    Layer(#[from] LayerError),
+}
+
+/// The base layer and why each of its files is there.
+#[derive(Debug, Clone)]
+pub struct MinimalBase {
+    pub spec: LayerSpec,
+    pub reasons: Reasons,
+}
+
+/// Reads what the builder gathered in `base_dir` (`OUT/base`: `rootfs/` and `why`) for the
+/// release at `release_root` (after `--slim-erts`, if any) and makes the base layer's spec.
+pub fn plan(base_dir: &Path, release_root: &Path) -> Result<MinimalBase, MinimalError> {
+    let root = base_dir.join("rootfs");
+    let why_path = base_dir.join("why");
+    if !root.is_dir() || !why_path.is_file() {
+        return Err(MinimalError::NotGathered { path: base_dir.to_path_buf() });
+    }
+    let text = std::fs::read_to_string(&why_path).map_err(|source| MinimalError::Io {
+        action: "cannot read",
+        path: why_path.clone(),
+        source,
+    })?;
+    let lines = parse_why(&text, &why_path)?;
+    let mut sel = tree::select(&root, &lines, release_root)?;
+
+    let generated: [(&str, &[u8], &str); 2] = [
+        ("etc/nsswitch.conf", NSSWITCH_CONF.as_bytes(), "generated: name service order (files, then DNS)"),
+        ("etc/hosts", HOSTS.as_bytes(), "generated: localhost, for runtimes that do not mount their own"),
+    ];
+    let mut spec = LayerSpec::new(LAYER_NAME);
+    for (path, bytes, reason) in generated {
+        spec.add_file(path, EntryKind::Bytes(bytes.to_vec()), 0o644, 0, 0);
+        sel.reasons.add(path, reason);
+    }
+    spec.add_file("tmp", EntryKind::Dir, 0o1777, 0, 0);
+    sel.reasons.add("tmp", "generated: writable by anyone, sticky (RELEASE_TMP)");
+    sel.reasons.add(REASONS_PATH, "generated: why each file of this layer is here (release-oci inspect --files)");
+    for dir in ["etc", "usr", "usr/share", "usr/share/release-oci"] {
+        spec.add_file(dir, EntryKind::Dir, 0o755, 0, 0);
+    }
+    spec.add_file(REASONS_PATH, EntryKind::Bytes(sel.reasons.to_json()?), 0o644, 0, 0);
+    spec.entries.extend(sel.entries.into_values());
+    Ok(MinimalBase { spec, reasons: sel.reasons })
+}
+
+/// [`plan`], then the layer in `store` (not compressed again when an identical one is there) and
+/// the base image made of it.
+pub fn build(
+    base_dir: &Path,
+    release_root: &Path,
+    platform: &Platform,
+    created: &str,
+    opts: &TarOptions,
+    store: &BlobStore,
+) -> Result<BaseImage, MinimalError> {
+    let base = plan(base_dir, release_root)?;
+    let layer = write_layer_cached(&base.spec, opts, store)?;
+    let config = base_config(platform, &layer.diff_id, created)?;
+    Ok(BaseImage { name: BASE_NAME.to_string(), config, layers: vec![layer], digest: None })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,168 @@
+//! Does a release's native code run on the target triple? `erts-VSN/bin/beam.smp` (and every
+//! other ELF file of `erts-*/bin` and `lib/*/priv`) must be for the triple's machine, and
+//! executables must use its libc's loader (`ld-linux-*` for gnu, `ld-musl-*` for musl); shared
+//! objects must not link the other libc.
+
+use crate::triple::{Arch, Libc, Triple};
+use goblin::elf::Elf;
+use goblin::elf::header::{EM_AARCH64, EM_X86_64};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ElfError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error(
+        "{path} is for {found}, but the target triple {triple} needs {wanted}: build the release for \
+         {triple} (or pass the --triple it was built for)"
+    )]
+    Mismatch { path: PathBuf, found: String, wanted: String, triple: String },
+}
+
+/// What an ELF file is built for, as far as the check needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ElfTarget {
+    pub machine: u16,
+    /// The libc it needs: from the interpreter (executables) or DT_NEEDED (libraries).
+    pub libc: Option<Libc>,
+}
+
+/// Reads `bytes` as ELF; `None` when it is not an ELF file.
+pub fn elf_target(bytes: &[u8]) -> Option<ElfTarget> {
+    if !bytes.starts_with(b"\x7fELF") {
+        return None;
+    }
+    let elf = Elf::parse(bytes).ok()?;
+    let libc = match elf.interpreter {
+        Some(i) if i.contains("ld-musl") => Some(Libc::Musl),
+        Some(i) if i.contains("ld-linux") => Some(Libc::Gnu),
+        _ => elf.libraries.iter().find_map(|l| {
+            if l.starts_with("libc.musl") {
+                Some(Libc::Musl)
+            } else if *l == "libc.so.6" {
+                Some(Libc::Gnu)
+            } else {
+                None
+            }
+        }),
+    };
+    Some(ElfTarget { machine: elf.header.e_machine, libc })
+}
+
+fn machine_name(m: u16) -> String {
+    match m {
+        EM_X86_64 => "x86_64".into(),
+        EM_AARCH64 => "aarch64".into(),
+        goblin::elf::header::EM_386 => "i386".into(),
+        goblin::elf::header::EM_ARM => "arm (32-bit)".into(),
+        other => format!("ELF machine {other}"),
+    }
+}
+
+fn libc_name(l: Libc) -> &'static str {
+    match l {
+        Libc::Gnu => "glibc",
+        Libc::Musl => "musl",
+    }
+}
+
+/// Checks one file; not an ELF file is fine.
+pub fn check_file(path: &Path, triple: &Triple) -> Result<(), ElfError> {
+    let bytes = std::fs::read(path).map_err(|source| ElfError::Read { path: path.to_path_buf(), source })?;
+    let Some(found) = elf_target(&bytes) else { return Ok(()) };
+    let wanted_machine = match triple.arch {
+        Arch::X86_64 => EM_X86_64,
+        Arch::Aarch64 => EM_AARCH64,
+    };
+    let mismatch = |found: String, wanted: String| ElfError::Mismatch {
+        path: path.to_path_buf(),
+        found,
+        wanted,
+        triple: triple.to_string(),
+    };
+    if found.machine != wanted_machine {
+        return Err(mismatch(machine_name(found.machine), machine_name(wanted_machine)));
+    }
+    if let Some(libc) = found.libc
+        && libc != triple.libc
+    {
+        let what = |l| format!("{} with {}", machine_name(found.machine), libc_name(l));
+        return Err(mismatch(what(libc), what(triple.libc)));
+    }
+    Ok(())
+}
+
+/// Checks `erts-*/bin/beam.smp` first (the message then names it), then every other regular file
+/// in `erts-*/bin` and `lib/*/priv` of the release at `root`.
+pub fn check_release(root: &Path, triple: &Triple) -> Result<(), ElfError> {
+    let list = |dir: &Path| -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path()).collect();
+        v.sort();
+        v
+    };
+    let erts_dirs: Vec<PathBuf> = list(root)
+        .into_iter()
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("erts-")))
+        .collect();
+    for erts in &erts_dirs {
+        let beam = erts.join("bin").join("beam.smp");
+        if beam.is_file() {
+            check_file(&beam, triple)?;
+        }
+    }
+    let mut dirs: Vec<PathBuf> = erts_dirs.iter().map(|e| e.join("bin")).collect();
+    dirs.extend(list(&root.join("lib")).into_iter().map(|app| app.join("priv")));
+    for dir in dirs.iter().filter(|d| d.is_dir()) {
+        for entry in walkdir::WalkDir::new(dir).follow_links(false).sort_by_file_name().into_iter().flatten() {
+            if entry.file_type().is_file() {
+                check_file(entry.path(), triple)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> Triple {
+        s.parse().unwrap()
+    }
+
+    /// The ELF files of this machine: `sh` (an executable with an interpreter) and libc.
+    fn host_sh() -> PathBuf {
+        std::fs::canonicalize("/bin/sh").unwrap()
+    }
+
+    #[test]
+    fn the_host_shell_matches_the_host_triple_only() {
+        let sh = host_sh();
+        let host = Triple::host().expect("a supported host");
+        check_file(&sh, &host).unwrap();
+        let other_arch = match host.arch {
+            Arch::X86_64 => t("aarch64-unknown-linux-gnu"),
+            Arch::Aarch64 => t("x86_64-unknown-linux-gnu"),
+        };
+        let e = check_file(&sh, &other_arch).unwrap_err().to_string();
+        assert!(e.contains(&sh.display().to_string()) && e.contains("needs"), "{e}");
+        let mut musl = host.clone();
+        musl.libc = Libc::Musl;
+        let e = check_file(&sh, &musl).unwrap_err().to_string();
+        assert!(e.contains("with glibc") && e.contains("with musl"), "{e}");
+    }
+
+    #[test]
+    fn non_elf_files_pass_and_beam_smp_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("erts-13.1.5/bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::write(bin.join("start.script"), "#!/bin/sh\n").unwrap();
+        std::fs::copy(host_sh(), bin.join("beam.smp")).unwrap();
+        let host = Triple::host().unwrap();
+        check_release(dir.path(), &host).unwrap();
+        let wrong = if host.arch == Arch::X86_64 { "aarch64-unknown-linux-gnu" } else { "x86_64-unknown-linux-gnu" };
+        let e = check_release(dir.path(), &t(wrong)).unwrap_err().to_string();
+        assert!(e.contains("erts-13.1.5/bin/beam.smp"), "{e}");
+    }
+}
