@@ -8,13 +8,13 @@ SHELL := /bin/bash
 
 CARGO ?= cargo
 TEST_THREADS ?= 2
-EXAMPLES := hello_web path_deps
+EXAMPLES := hello_web path_deps zlib_nif
 # Also tested and formatted with mix (not single-release apps for check-examples.sh).
 MIX_EXAMPLES := $(EXAMPLES) umbrella
 # Examples' mix builds go outside the tree, so they never end up in a build context.
 MIX_BUILD_ROOT ?= $(CURDIR)/target/mix
 
-.PHONY: help setup build demo test test-examples check-examples fmt fmt-check clippy clean bench bench-push
+.PHONY: help setup build demo test test-examples check-examples fmt fmt-check clippy clean bench bench-push bench-minimal-base
 
 help:
 	@echo "make setup           install Docker and tools (Debian, root), start dockerd, build the base images"
@@ -56,10 +56,13 @@ fmt-check:
 	@for ex in $(MIX_EXAMPLES); do (cd examples/$$ex && MIX_BUILD_ROOT=$(MIX_BUILD_ROOT)/$$ex mix format --check-formatted); done
 
 # Benchmarks: each part writes bench/results/PART.md; `bench` runs them all.
-bench: bench-push
+bench: bench-push bench-minimal-base
 
 bench-push: setup
 	bash bench/push.sh
+
+bench-minimal-base: setup
+	bash bench/minimal-base.sh
 
 clippy:
 	$(CARGO) clippy --all-targets -- -D warnings

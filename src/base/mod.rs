@@ -210,9 +210,6 @@ mod tests {
         assert_eq!("minimal".parse::<BaseRef>().unwrap(), BaseRef::Minimal);
         assert_eq!(BaseRef::Minimal.to_string(), "minimal");
         assert!(!BaseRef::Minimal.needs_docker());
-        assert_eq!(
-            "debian".parse::<BaseRef>().unwrap(),
-            BaseRef::Daemon("release-oci/runtime:debian-bookworm".into())
-        );
+        assert_eq!("debian".parse::<BaseRef>().unwrap(), BaseRef::Daemon("release-oci/runtime:debian-bookworm".into()));
     }
 }

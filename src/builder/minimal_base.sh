@@ -31,7 +31,7 @@ if [ "${MINIMAL_BASE:-}" = 1 ]; then
 
   # Applets the start scripts run, and a few for an operator (no network tools).
   SCRIPT_APPLETS="sh awk basename cat cut date dd dirname grep id mkdir mv od readlink sed tr"
-  OPERATOR_APPLETS="cp echo env false find head hostname kill ln ls printf ps pwd rm sleep sort stat tail test timeout touch true uname wc which xargs ["
+  OPERATOR_APPLETS="cp echo env false find head hostname kill ln ls printf ps pwd rm sleep sort stat tail test timeout touch true uname wc which whoami xargs ["
 
   why() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$WHY"; }
 

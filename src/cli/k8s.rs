@@ -192,9 +192,9 @@ impl K8sArgs {
             health,
             uid,
             gid,
-            cpu: self.cpu.or(c.cpu).map(|s| s.parse()).transpose()?,
-            memory: self.memory.or(c.memory).map(|s| s.parse()).transpose()?,
-            tmp_size: self.tmp_size.map(|s| s.parse()).transpose()?,
+            cpu: self.cpu.or(c.cpu).map(|s| s.parse()).transpose().context("--cpu")?,
+            memory: self.memory.or(c.memory).map(|s| s.parse()).transpose().context("--memory")?,
+            tmp_size: self.tmp_size.map(|s| s.parse()).transpose().context("--tmp-size")?,
             termination,
             cookie_secret: cookie_secret.map(|s| (s, self.cookie_secret_key.clone())),
             cluster: cluster.then(|| Cluster { dist_port, domain: self.cluster_domain.clone() }),
@@ -297,13 +297,14 @@ mod tests {
             (Box::new(|a| a.user = Some("app".into())), "must be numeric"),
             (Box::new(|a| a.name = Some("My_App".into())), "not a valid Kubernetes name"),
             (Box::new(|a| a.health = Some("health".into())), "starting with `/`"),
-            (Box::new(|a| a.cpu = Some("lots".into())), "not a CPU quantity"),
+            (Box::new(|a| a.cpu = Some("lots".into())), "--cpu: \"lots\" is not a CPU quantity"),
+            (Box::new(|a| a.tmp_size = Some("1GB".into())), "--tmp-size: \"1GB\" is not a memory quantity"),
             (Box::new(|a| a.grace_period = Some(10)), "leaves the BEAM no time"),
             (Box::new(|a| a.env = vec!["RELEASE_COOKIE=x".into()]), "must not be a literal"),
             (Box::new(|a| a.env = vec!["=x".into()]), "not KEY=VALUE"),
         ];
         for (f, want) in cases {
-            let e = spec(f).unwrap_err().to_string();
+            let e = format!("{:#}", spec(f).unwrap_err());
             assert!(e.contains(want), "{e:?} does not say {want:?}");
         }
     }

@@ -71,7 +71,11 @@ pub async fn run_all(s: BuildSettings) -> anyhow::Result<Vec<BuiltImage>> {
                 }
             };
             let project_dir = project.as_ref().map(|p| p.root.as_path());
-            prebuilt::open(path, project_dir, &s.triple, tini).await?
+            let a = prebuilt::open(path, project_dir, &s.triple, tini).await?;
+            if let Some(wanted) = s.release.as_deref().filter(|r| *r != "all" && *r != a.release_name) {
+                bail!("--release {wanted}: {} holds release {}", path.display(), a.release_name);
+            }
+            a
         }
         (None, Some(project)) => assemble(&s, project, docker.as_ref()).await?,
         (None, None) => unreachable!("a build without --from-release has a project"),

@@ -54,7 +54,9 @@ async fn push(
     if let Some((from, _)) = &mount {
         scopes.push(format!("repository:{from}:pull"));
     }
-    let task = ui::task(format!("Pushing to {} (tags: {})", r.repository_ref(), settings.tags.join(", ")));
+    // A plain step line, not a spinner: the per-blob bars own the terminal while they run.
+    ui::step(format!("Pushing to {} (tags: {})", r.repository_ref(), settings.tags.join(", ")));
+    let start = std::time::Instant::now();
     let client = Client::connect(&r.registry, opts, scopes).await?;
     let (mount_from, mountable) = mount.unzip();
     let target = PushTarget {
@@ -66,7 +68,7 @@ async fn push(
     let bars = registry::Bars::new();
     let summary = registry::push_image(&client, &image, &target, &bars).await?;
     let pushed = format!("{}@{}", r.repository_ref(), image.manifest_digest);
-    task.done(format!("{pushed}: {summary}"));
+    ui::detail(format!("done in {:.1}s: {pushed}: {summary}", start.elapsed().as_secs_f64()));
     Ok(pushed)
 }
 

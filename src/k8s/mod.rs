@@ -35,9 +35,9 @@ pub enum K8sError {
          starting with a letter and ending with a letter or digit"
     )]
     Name { what: &'static str, value: String, max: usize },
-    #[error("--cpu {0:?} is not a CPU quantity: use cores (`2`, `0.5`) or millicores (`500m`), more than 0")]
+    #[error("{0:?} is not a CPU quantity: use cores (`2`, `0.5`) or millicores (`500m`), more than 0")]
     Cpu(String),
-    #[error("--memory {0:?} is not a memory quantity: use bytes with a suffix such as `512Mi` or `2Gi`")]
+    #[error("{0:?} is not a memory quantity: use bytes with a suffix such as `512Mi` or `2Gi`")]
     Memory(String),
     #[error(
         "--grace-period {grace}s leaves the BEAM no time to stop: it must be at least the preStop delay \

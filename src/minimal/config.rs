@@ -4,8 +4,8 @@
 use super::{BASE_NAME, MinimalError};
 use crate::digest::DiffId;
 use crate::triple::Platform;
-use oci_spec::image::{Arch, ConfigBuilder, HistoryBuilder, ImageConfiguration, ImageConfigurationBuilder, Os};
 use oci_spec::image::RootFsBuilder;
+use oci_spec::image::{Arch, ConfigBuilder, HistoryBuilder, ImageConfiguration, ImageConfigurationBuilder, Os};
 
 /// busybox's applets are in /usr/bin (and /bin, a link on merged-/usr builders); tini is in
 /// /usr/local/bin.

@@ -64,12 +64,7 @@ mod tests {
         let removed = slim_erts(d.path(), Some("13.1.5")).unwrap();
         assert_eq!(
             removed,
-            [
-                "erts-13.1.5/bin/erlc",
-                "erts-13.1.5/bin/typer",
-                "erts-13.1.5/bin/yielding_c_fun",
-                "erts-13.1.5/include"
-            ]
+            ["erts-13.1.5/bin/erlc", "erts-13.1.5/bin/typer", "erts-13.1.5/bin/yielding_c_fun", "erts-13.1.5/include"]
         );
         for kept in ["beam.smp", "erlexec", "epmd", "erl", "inet_gethost"] {
             assert!(bin.join(kept).exists(), "{kept} was removed");

@@ -48,7 +48,9 @@ fn plan_takes_what_is_needed_and_adds_the_generated_files() {
     }
     assert!(entry(spec, "usr/lib/libtool-only.so.1").is_none(), "a library only erlc needs was taken");
     assert_eq!(entry(spec, "tmp").map(|e| e.mode), Some(0o1777));
-    assert!(matches!(&entry(spec, "etc/nsswitch.conf").unwrap().kind, EntryKind::Bytes(b) if b.starts_with(b"passwd: files")));
+    assert!(
+        matches!(&entry(spec, "etc/nsswitch.conf").unwrap().kind, EntryKind::Bytes(b) if b.starts_with(b"passwd: files"))
+    );
     assert!(entry(spec, "etc/hosts").is_some());
     let EntryKind::Bytes(json) = &entry(spec, REASONS_PATH).unwrap().kind else { panic!("no reasons") };
     let reasons = Reasons::from_json(json).unwrap();

@@ -31,6 +31,7 @@ pub(crate) fn resolve(root: &Path, path: &str) -> Result<Resolved, MinimalError>
     let mut pending: VecDeque<String> = components(path);
     let mut dir: Vec<String> = Vec::new();
     let mut links = Vec::new();
+    let mut followed = 0;
     while let Some(comp) = pending.pop_front() {
         match comp.as_str() {
             "" | "." => continue,
@@ -45,7 +46,8 @@ pub(crate) fn resolve(root: &Path, path: &str) -> Result<Resolved, MinimalError>
         let rel = cur.join("/");
         let meta = fs::symlink_metadata(root.join(&rel)).map_err(|e| missing(format!("{rel}: {e}")))?;
         if meta.file_type().is_symlink() {
-            if links.len() >= MAX_LINKS {
+            followed += 1;
+            if followed > MAX_LINKS {
                 return Err(missing(format!("more than {MAX_LINKS} symbolic links")));
             }
             let target = fs::read_link(root.join(&rel)).map_err(|e| missing(format!("{rel}: {e}")))?;
@@ -147,11 +149,12 @@ fn take_tree(entries: &mut BTreeMap<String, Entry>, root: &Path, rel: &str) -> R
             path: e.path().unwrap_or(&top).to_path_buf(),
             source: e.into(),
         })?;
-        let inner = item.path().strip_prefix(root).ok().and_then(|p| p.to_str()).ok_or_else(|| MinimalError::Missing {
-            root: root.to_path_buf(),
-            path: item.path().display().to_string(),
-            detail: "not a UTF-8 path inside the root".into(),
-        })?;
+        let inner =
+            item.path().strip_prefix(root).ok().and_then(|p| p.to_str()).ok_or_else(|| MinimalError::Missing {
+                root: root.to_path_buf(),
+                path: item.path().display().to_string(),
+                detail: "not a UTF-8 path inside the root".into(),
+            })?;
         if !entries.contains_key(inner) {
             entries.insert(inner.to_string(), entry_for(root, inner)?);
         }
@@ -237,13 +240,13 @@ mod tests {
         fs::create_dir_all(rel.path().join("erts-13.1.5/bin")).unwrap();
         fs::write(rel.path().join("erts-13.1.5/bin/beam.smp"), b"").unwrap();
         let lines = vec![
-            WhyLine::Need { consumer: "erts-13.1.5/bin/beam.smp".into(), path: "/lib/x86_64-linux-gnu/libz.so.1".into() },
+            WhyLine::Need {
+                consumer: "erts-13.1.5/bin/beam.smp".into(),
+                path: "/lib/x86_64-linux-gnu/libz.so.1".into(),
+            },
             WhyLine::Need { consumer: "erts-13.1.5/bin/beam.smp".into(), path: "/lib64/ld-linux-x86-64.so.2".into() },
             // erlc was left out: its library is not taken.
-            WhyLine::Need {
-                consumer: "erts-13.1.5/bin/erlc".into(),
-                path: "/lib/x86_64-linux-gnu/libcap.so.2".into(),
-            },
+            WhyLine::Need { consumer: "erts-13.1.5/bin/erlc".into(), path: "/lib/x86_64-linux-gnu/libcap.so.2".into() },
             WhyLine::Add { path: "/bin/sh".into(), reason: "shell".into() },
             WhyLine::Add { path: "/usr/share/zoneinfo".into(), reason: "tz".into() },
         ];

@@ -15,6 +15,7 @@ mod interrupt;
 mod k8s;
 mod k8s_pod;
 mod k8s_resolve;
+mod minimal_base;
 mod outputs;
 mod path_deps;
 mod projects_util;

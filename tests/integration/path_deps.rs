@@ -5,7 +5,7 @@ use std::time::Duration;
 
 #[test]
 fn path_deps_go_into_the_deps_layer_and_the_image_runs() {
-    let b = build_example("path_deps", &[]);
+    let b = path_deps();
     let m = layout_manifest(&b.layout());
     let cfg = layout_config(&b.layout());
     let names: Vec<String> = cfg["history"]

@@ -65,6 +65,9 @@ fn one_builder_run_makes_an_image_per_release() {
     let web_c = Container::start(&args, &web_tag, &[]);
     let (status, body) = web_c.get("/", Duration::from_secs(60));
     assert_eq!((status, body.as_str()), (200, "bonjour from web (start)\n"));
+    // The project's own rel/env.sh.eex and rel/vm.args.eex were used (and the cookie hook added).
+    let (_, env) = web_c.get("/env", Duration::from_secs(5));
+    assert_eq!(env, "env.sh=web_only vm.args=web_only\n");
     let (code, _) = web_c.stop(10);
     assert_eq!(code, 0, "{}", web_c.logs());
     assert!(web_c.logs().contains("web: application stopped"), "{}", web_c.logs());

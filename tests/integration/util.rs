@@ -132,6 +132,12 @@ pub fn hello() -> &'static Built {
     B.get_or_init(|| build_example("hello_web", &[]))
 }
 
+/// path_deps, built once per test run.
+pub fn path_deps() -> &'static Built {
+    static B: OnceLock<Built> = OnceLock::new();
+    B.get_or_init(|| build_example("path_deps", &[]))
+}
+
 /// A running container, removed on drop.
 pub struct Container {
     pub id: String,

@@ -43,7 +43,11 @@ pub(super) fn slim_erts(mut s: BuildSettings, releases: &[Release]) -> anyhow::R
 }
 
 /// The minimal base, made from the files the builder gathered beside the release(s).
-pub(super) async fn make_base(s: &BuildSettings, assembled: &Assembled, store: &BlobStore) -> anyhow::Result<BaseImage> {
+pub(super) async fn make_base(
+    s: &BuildSettings,
+    assembled: &Assembled,
+    store: &BlobStore,
+) -> anyhow::Result<BaseImage> {
     let base_dir = assembled.base_dir.clone().context(
         "the builder gathered no files for the minimal base (a release built elsewhere?): use --base debian or another image",
     )?;
@@ -51,10 +55,9 @@ pub(super) async fn make_base(s: &BuildSettings, assembled: &Assembled, store: &
     let rel_dir = base_dir.with_file_name("rel");
     let (platform, created, opts, store) =
         (s.triple.platform(), time::rfc3339(s.epoch), TarOptions { mtime: s.epoch }, store.clone());
-    let base = tokio::task::spawn_blocking(move || {
-        minimal::build(&base_dir, &rel_dir, &platform, &created, &opts, &store)
-    })
-    .await??;
+    let base =
+        tokio::task::spawn_blocking(move || minimal::build(&base_dir, &rel_dir, &platform, &created, &opts, &store))
+            .await??;
     ui::detail(format!(
         "minimal base: {} compressed, made from the builder's files",
         ui::bytes(base.layers.iter().map(|l| l.size).sum())
