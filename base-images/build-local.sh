@@ -82,6 +82,10 @@ import() {
 }
 
 need_root
+# One run at a time: two runs would share (and delete) the same rootfs directories.
+mkdir -p "$WORK"
+exec 9>"$WORK/.lock"
+flock 9
 command -v debootstrap >/dev/null || { log "debootstrap is missing: apt-get install debootstrap"; exit 1; }
 docker version >/dev/null 2>&1 || { log "no Docker engine answers: run scripts/setup.sh first"; exit 1; }
 
