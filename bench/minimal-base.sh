@@ -69,7 +69,7 @@ DOCKER_BUILDKIT=0 docker build -q -t "$TAG_DOCKERFILE" "$WORK/ctx" >/dev/null
 
 # Both images answer the same way before they are measured.
 for tag in "$TAG_MINIMAL" "$TAG_DOCKERFILE"; do
-  out=$(docker run --rm --read-only --tmpfs /tmp "$tag" eval 'IO.puts(HelloWeb.Router.version())')
+  out=$(docker run --rm --read-only --tmpfs /tmp "$tag" eval 'Application.load(:hello_web); IO.puts(HelloWeb.Router.version())')
   [ "$out" = 0.1.0 ] || { log "$tag does not run: $out"; exit 1; }
 done
 

@@ -83,11 +83,13 @@ fn compile_error_shows_the_log_tail_and_leaves_no_container() {
     std::fs::write(&router, src.replace("def version, do:", "def version, do: undefined_function_xyz() ||"))
         .expect("write");
     let out = project.path().join("out");
-    let before = builder_containers();
     let err = fails(&[&project.path().display().to_string()], &[], &out);
     assert!(err.contains("exit code"), "{err}");
     assert!(err.contains("undefined_function_xyz"), "the compiler's message is not in the error: {err}");
-    let after = builder_containers();
-    let leaked: Vec<_> = after.iter().filter(|c| !before.contains(c)).collect();
-    assert!(leaked.is_empty(), "builder containers left behind: {leaked:?}");
+    // This build's container (labelled with its project directory) is gone; other tests' builds
+    // may be running at the same time, so only this project's label counts.
+    let root = std::fs::canonicalize(project.path()).expect("canonical");
+    let label = format!("label=org.release-oci.project={}", root.display());
+    let left = docker_ok(&["ps", "-a", "-q", "--filter", &label]);
+    assert!(left.trim().is_empty(), "builder containers left behind: {left}");
 }

@@ -7,8 +7,9 @@ use crate::util::*;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-/// The first time each request (method and path) is seen it fails, in turn, in each of these
-/// ways; later tries of it go through, so the push must retry (and resume) to finish.
+/// The first time each request (method and path; upload sessions count as one path) is seen it
+/// fails, in turn, in each of these ways; later tries go through, so the push must retry (and
+/// resume or restart uploads) to finish.
 const FAULTS: [Fault; 5] = [Fault::Drop, Fault::Status(500), Fault::Status(429), Fault::CutBody, Fault::DropResponse];
 
 #[test]
@@ -36,18 +37,24 @@ fn push_through_a_faulty_proxy_completes_and_verifies_byte_for_byte() {
 
     // Straight from the registry: same digest, and every blob equal to the local one.
     assert_eq!(skopeo_digest(&format!("{}/faulty/hello:1", reg.addr()), &[]), b.digest);
+    assert_registry_matches_layout(&format!("{}/faulty/hello:1", reg.addr()), &b.layout());
+}
+
+/// Copies `reference` out of the registry (skopeo, blobs as they are) and compares every blob
+/// with the one of the same digest in `layout`, byte for byte.
+fn assert_registry_matches_layout(reference: &str, layout: &std::path::Path) {
     let copy = tempfile::tempdir().expect("tempdir");
-    skopeo_copy_to_layout(&format!("{}/faulty/hello:1", reg.addr()), &copy.path().join("oci"), &[]);
-    let local = b.layout().join("blobs/sha256");
+    skopeo_copy_to_layout(reference, &copy.path().join("oci"), &[]);
+    let local = layout.join("blobs/sha256");
     let pulled = copy.path().join("oci/blobs/sha256");
     let mut compared = 0;
     for e in std::fs::read_dir(&pulled).expect("pulled blobs") {
         let name = e.expect("entry").file_name();
-        let (a, b2) = (std::fs::read(pulled.join(&name)).expect("pulled"), std::fs::read(local.join(&name)));
-        assert_eq!(Some(&a), b2.as_ref().ok(), "blob {name:?} differs from the local one");
+        let (a, b) = (std::fs::read(pulled.join(&name)).expect("pulled"), std::fs::read(local.join(&name)));
+        assert_eq!(Some(&a), b.as_ref().ok(), "blob {name:?} differs from the local one");
         compared += 1;
     }
-    assert!(compared >= 7, "manifest, config and layers: {compared}");
+    assert!(compared >= 3, "manifest, config and layers: {compared}");
 }
 
 #[test]
@@ -91,4 +98,76 @@ fn wait_bounded(mut c: std::process::Command, limit: Duration) -> std::process::
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Chunked uploads (64 KiB chunks, through the library) resume where the registry says the
+/// session stands after chunks are cut short, lost or refused.
+#[test]
+fn chunked_uploads_resume_after_faults() {
+    use release_oci::registry::{
+        Bars, BlobRef, BlobSource, Client, PushImage, PushTarget, RegistryOptions, push_image,
+    };
+    let b = hello();
+    let reg = Registry::plain();
+    let proxy = Proxy::start(reg.port, |method, target, n| match (method, n) {
+        ("PATCH", 3) => Fault::CutBody,
+        ("PATCH", 7) => Fault::DropResponse,
+        ("PATCH", 11) => Fault::Status(500),
+        ("PATCH", 15) => Fault::Drop,
+        ("GET", 0) if target.contains("/blobs/uploads/") => Fault::Status(503),
+        _ => Fault::Forward,
+    });
+    let layout = b.layout();
+    let manifest = layout_manifest(&layout);
+    let blobs = layout.join("blobs/sha256");
+    let blob = |d: &serde_json::Value, label: &str| BlobRef {
+        digest: d["digest"].as_str().expect("digest").parse().expect("sha256"),
+        size: d["size"].as_u64().expect("size"),
+        label: label.to_string(),
+        source: BlobSource::File(blobs.join(d["digest"].as_str().expect("digest").trim_start_matches("sha256:"))),
+    };
+    let manifest_digest = b.digest.clone();
+    let image = PushImage {
+        manifest: std::fs::read(blobs.join(manifest_digest.trim_start_matches("sha256:"))).expect("manifest"),
+        manifest_digest: manifest_digest.parse().expect("sha256"),
+        media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+        config: blob(&manifest["config"], "config"),
+        layers: manifest["layers"].as_array().expect("layers").iter().map(|l| blob(l, "layer")).collect(),
+    };
+    let target = PushTarget { repository: "chunked/hello".into(), tags: vec!["1".into()], ..Default::default() };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let summary = rt
+        .block_on(async {
+            let client = Client::connect(
+                &proxy.addr(),
+                &RegistryOptions::default(),
+                vec!["repository:chunked/hello:pull,push".into()],
+            )
+            .await?
+            .with_chunk_size(64 * 1024);
+            push_image(&client, &image, &target, &Bars::hidden()).await
+        })
+        .unwrap_or_else(|e| panic!("push failed: {e:?}"));
+    assert_eq!(summary.uploaded, image.layers.len() + 1);
+    let patches = proxy.count("PATCH", "/blobs/uploads/");
+    let total: u64 = image.layers.iter().map(|l| l.size).sum::<u64>() + image.config.size;
+    assert!(patches as u64 >= total / (64 * 1024), "uploaded in chunks: {patches} PATCHes for {total} bytes");
+    assert!(proxy.count("GET", "/blobs/uploads/") >= 2, "resumed from the session's state: {:#?}", proxy.requests());
+    // Sessions went on after a failed chunk (a session the registry dropped, as after a cut
+    // body, is started over instead): at least the one whose answer was lost resumed.
+    let reqs = proxy.requests();
+    let session = |t: &str| t.split('?').next().unwrap_or(t).to_string();
+    let resumed = reqs
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.method == "PATCH" && r.fault != Fault::Forward)
+        .filter(|(i, r)| {
+            reqs[i + 1..]
+                .iter()
+                .any(|l| l.method == "PATCH" && l.fault == Fault::Forward && session(&l.target) == session(&r.target))
+        })
+        .count();
+    assert!(resumed >= 1, "no session resumed after a fault: {reqs:#?}");
+    assert_eq!(skopeo_digest(&format!("{}/chunked/hello:1", reg.addr()), &[]), b.digest);
+    assert_registry_matches_layout(&format!("{}/chunked/hello:1", reg.addr()), &layout);
 }

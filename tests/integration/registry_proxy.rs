@@ -40,7 +40,8 @@ pub struct Proxy {
 
 impl Proxy {
     /// A proxy to `127.0.0.1:upstream`; `plan(method, target, n)` decides each request's fate,
-    /// `n` counting earlier requests with the same method and path (query left out).
+    /// `n` counting earlier requests with the same method and path (query left out, every upload
+    /// session the same path).
     pub fn start(upstream: u16, plan: impl Fn(&str, &str, usize) -> Fault + Send + Sync + 'static) -> Proxy {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
         let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).expect("bind");
@@ -144,7 +145,14 @@ async fn handle(
             headers.push(l.to_string());
         }
     }
-    let key = format!("{method} {}", target.split('?').next().unwrap_or_default());
+    // Upload sessions count as one path (`.../blobs/uploads/*`), so a plan that fails "the first
+    // of each" fails each kind of upload request once, not once per session it forces.
+    let path = target.split('?').next().unwrap_or_default();
+    let path = match path.split_once("/blobs/uploads/") {
+        Some((repo, rest)) if !rest.is_empty() => format!("{repo}/blobs/uploads/*"),
+        _ => path.to_string(),
+    };
+    let key = format!("{method} {path}");
     let n = {
         let mut seen = seen.lock().expect("seen");
         let n = seen.entry(key).or_insert(0);
