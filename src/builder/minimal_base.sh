@@ -141,8 +141,11 @@ if [ "${MINIMAL_BASE:-}" = 1 ]; then
   bin_dir=${busybox_real%/*}
   busybox_name=${busybox_real##*/}
   applets=$("$busybox_real" --list) || die "minimal base: $busybox_real --list failed"
+  # One applet name a line: split into words on purpose.
+  # shellcheck disable=SC2086
+  applets=" $(printf '%s ' $applets)"
   for applet in $SCRIPT_APPLETS $OPERATOR_APPLETS; do
-    case " $(printf '%s ' $applets) " in
+    case "$applets " in
       *" $applet "*) ;;
       *)
         case " $SCRIPT_APPLETS " in
@@ -185,6 +188,8 @@ if [ "${MINIMAL_BASE:-}" = 1 ]; then
   # OpenSSL 3 dlopen()s its provider modules (OTP's crypto loads the legacy one when present).
   # The terminal library reads terminal descriptions: without them `bin/NAME remote` falls back
   # to IEx's limited shell, which cannot connect to the node.
+  # Library paths have no spaces.
+  # shellcheck disable=SC2013
   for lib in $(awk -F '\t' '$1 == "need" {print $3}' "$WHY" | LC_ALL=C sort -u); do
     case ${lib##*/} in
       libtinfo.so.* | libncurses*.so.*)
