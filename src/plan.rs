@@ -10,7 +10,7 @@
 
 mod relx;
 
-pub use relx::RELX_COOKIE_HOOK;
+pub use relx::relx_cookie_hook;
 
 use crate::layer::{Entry, EntryKind, LayerError, LayerSpec};
 use crate::release::{Flavour, Release};
@@ -23,13 +23,16 @@ pub const APP_DIR: &str = "app";
 /// Where tini lives in the image.
 pub const TINI_PATH: &str = "usr/local/bin/tini";
 
-/// Appended to `releases/VSN/env.sh`: when neither `RELEASE_COOKIE` nor `releases/COOKIE` gives a
-/// cookie, make one at first start and keep it in `$RELEASE_TMP`, so `bin/NAME rpc` run later by
-/// `docker exec` in the same container finds the same cookie. No cookie is ever in a layer.
-pub const COOKIE_HOOK: &str = r#"
-# --- added by release-oci: a per-container cookie when none is given -------------------------
-if [ -z "${RELEASE_COOKIE:-}" ] && [ ! -f "$RELEASE_ROOT/releases/COOKIE" ]; then
-  __ro_cookie_file="${RELEASE_TMP:-/tmp}/.release-oci-cookie-$(id -u)"
+/// A POSIX sh snippet: when `guard` (a shell condition) holds, set and export `var` to a cookie
+/// made at first start and kept in `$RELEASE_TMP` (mode 0600), so commands run later by
+/// `docker exec` in the same container find the same cookie; when that file cannot be written the
+/// cookie stays in memory. No cookie is ever in a layer. Used for mix (`RELEASE_COOKIE`, appended
+/// to `env.sh`) and relx (`RELX_COOKIE`, at the top of `bin/NAME`) releases.
+pub fn cookie_hook(var: &str, guard: &str) -> String {
+    format!(
+        r#"# --- added by release-oci: a per-container cookie when {var} is not given ---------------
+if {guard}; then
+  __ro_cookie_file="${{RELEASE_TMP:-/tmp}}/.release-oci-cookie-$(id -u)"
   if [ ! -s "$__ro_cookie_file" ]; then
     __ro_cookie="$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
     ( umask 077 && mkdir -p "$(dirname "$__ro_cookie_file")" \
@@ -37,14 +40,24 @@ if [ -z "${RELEASE_COOKIE:-}" ] && [ ! -f "$RELEASE_ROOT/releases/COOKIE" ]; the
       && mv "$__ro_cookie_file.$$" "$__ro_cookie_file" ) 2>/dev/null || true
   fi
   if [ -s "$__ro_cookie_file" ]; then
-    RELEASE_COOKIE="$(cat "$__ro_cookie_file")"
+    {var}="$(cat "$__ro_cookie_file")"
   else
-    RELEASE_COOKIE="${__ro_cookie:-$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')}"
+    {var}="${{__ro_cookie:-$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')}}"
   fi
-  export RELEASE_COOKIE
+  export {var}
   unset __ro_cookie __ro_cookie_file
 fi
-"#;
+# ---------------------------------------------------------------------------------------------
+"#
+    )
+}
+
+/// The hook appended to a mix release's `releases/VSN/env.sh`: no `RELEASE_COOKIE` and no
+/// `releases/COOKIE` → a per-container cookie.
+pub fn mix_cookie_hook() -> String {
+    let guard = r#"[ -z "${RELEASE_COOKIE:-}" ] && [ ! -f "$RELEASE_ROOT/releases/COOKIE" ]"#;
+    format!("\n{}", cookie_hook("RELEASE_COOKIE", guard))
+}
 
 /// The runtime user's account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,7 +160,7 @@ fn mutate_release_layer(layer: &mut LayerSpec, input: &PlanInput<'_>) -> Result<
         Err(source_err) => return Err(LayerError::io(&source, source_err)),
     };
     if !input.include_cookie {
-        text.extend_from_slice(COOKIE_HOOK.as_bytes());
+        text.extend_from_slice(mix_cookie_hook().as_bytes());
     }
     layer.entries.retain(|e| e.path != env_sh);
     layer.entries.push(Entry { path: env_sh, kind: EntryKind::Bytes(text), mode: 0o755, uid: 0, gid: 0 });

@@ -120,3 +120,16 @@ impl LayerError {
 
 #[cfg(test)]
 mod tests;
+
+/// The OCI media type for a layer media type a base image may use (Docker's gzip layers map to
+/// OCI's), or `None` for one release-oci cannot carry over.
+pub fn oci_layer_media_type(m: &str) -> Option<&'static str> {
+    Some(match m {
+        "application/vnd.oci.image.layer.v1.tar+gzip" | "application/vnd.docker.image.rootfs.diff.tar.gzip" => {
+            "application/vnd.oci.image.layer.v1.tar+gzip"
+        }
+        "application/vnd.oci.image.layer.v1.tar" => "application/vnd.oci.image.layer.v1.tar",
+        "application/vnd.oci.image.layer.v1.tar+zstd" => "application/vnd.oci.image.layer.v1.tar+zstd",
+        _ => return None,
+    })
+}

@@ -7,7 +7,7 @@
 //!   lines removed and `-setcookie ${RELX_COOKIE}` added. relx renders `.src` files at every
 //!   start into `RELX_OUT_FILE_PATH` (the image sets `/tmp`), so the node and `bin/NAME rpc|eval`
 //!   get the same cookie;
-//! - [`RELX_COOKIE_HOOK`] at the top of `bin/NAME` (and `bin/NAME-VSN`): when `RELX_COOKIE` is not
+//! - [`relx_cookie_hook`] at the top of `bin/NAME` (and `bin/NAME-VSN`): when `RELX_COOKIE` is not
 //!   set it makes a per-container cookie, kept in `$RELEASE_TMP` like the mix hook does.
 //!
 //! A `-setcookie ${VAR}` line (a cookie from the environment, not baked in) is left alone, and
@@ -18,26 +18,10 @@ use crate::layer::{Entry, EntryKind, LayerError, LayerSpec};
 use crate::release::Release;
 use std::fs;
 
-/// Inserted after the first line of relx's `bin/NAME`.
-pub const RELX_COOKIE_HOOK: &str = r#"# --- added by release-oci: a per-container cookie when RELX_COOKIE is not set -------------
-if [ -z "${RELX_COOKIE:-}" ]; then
-  __ro_cookie_file="${RELEASE_TMP:-/tmp}/.release-oci-cookie-$(id -u)"
-  if [ ! -s "$__ro_cookie_file" ]; then
-    __ro_cookie="$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
-    ( umask 077 && mkdir -p "$(dirname "$__ro_cookie_file")" \
-      && printf '%s' "$__ro_cookie" > "$__ro_cookie_file.$$" \
-      && mv "$__ro_cookie_file.$$" "$__ro_cookie_file" ) 2>/dev/null || true
-  fi
-  if [ -s "$__ro_cookie_file" ]; then
-    RELX_COOKIE="$(cat "$__ro_cookie_file")"
-  else
-    RELX_COOKIE="${__ro_cookie:-$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')}"
-  fi
-  unset __ro_cookie __ro_cookie_file
-fi
-export RELX_COOKIE
-# ---------------------------------------------------------------------------------------------
-"#;
+/// Inserted after the first line of relx's `bin/NAME`: no `RELX_COOKIE` → a per-container cookie.
+pub fn relx_cookie_hook() -> String {
+    super::cookie_hook("RELX_COOKIE", r#"[ -z "${RELX_COOKIE:-}" ]"#)
+}
 
 /// The line that takes the cookie from the environment at boot.
 pub const COOKIE_LINE: &str = "-setcookie ${RELX_COOKIE}";
@@ -111,7 +95,7 @@ fn insert_hook(script: &[u8]) -> Vec<u8> {
     if !out.ends_with(b"\n") {
         out.push(b'\n');
     }
-    out.extend_from_slice(RELX_COOKIE_HOOK.as_bytes());
+    out.extend_from_slice(relx_cookie_hook().as_bytes());
     out.extend_from_slice(&script[split..]);
     out
 }
@@ -140,7 +124,7 @@ mod tests {
     #[test]
     fn the_hook_is_valid_sh_and_makes_one_cookie_per_uid() {
         let tmp = tempfile::tempdir().unwrap();
-        let script = format!("{RELX_COOKIE_HOOK}\nprintf '%s' \"$RELX_COOKIE\"\n");
+        let script = format!("{}\nprintf '%s' \"$RELX_COOKIE\"\n", relx_cookie_hook());
         let run = |env: &[(&str, &str)]| {
             let mut c = std::process::Command::new("sh");
             c.arg("-c").arg(&script).env("RELEASE_TMP", tmp.path()).env_remove("RELX_COOKIE");

@@ -71,7 +71,7 @@ pub async fn pull_image<R: Registry>(
     for (d, diff_id) in descriptors.iter().zip(diff_ids) {
         let digest = digest_at(d, "a layer descriptor")?;
         let found = d.get("mediaType").and_then(Value::as_str).unwrap_or_default();
-        let media_type = layer_media_type(found)
+        let media_type = crate::layer::oci_layer_media_type(found)
             .ok_or_else(|| unsupported(format!("layer media type {found:?} is not supported")))?;
         let diff_id: DiffId =
             diff_id.parse().map_err(|_| unsupported(format!("diff_id {diff_id:?} is not a sha256 digest")))?;
@@ -157,18 +157,6 @@ fn select_platform(index: &Value, platform: &Platform, reference: &Reference) ->
         reference: reference.to_string(),
         wanted: platform.to_string(),
         available: if available.is_empty() { "nothing".into() } else { available.join(", ") },
-    })
-}
-
-/// Layer media types a base may use, as they go into our (OCI) manifest.
-fn layer_media_type(m: &str) -> Option<&'static str> {
-    Some(match m {
-        "application/vnd.oci.image.layer.v1.tar+gzip" | "application/vnd.docker.image.rootfs.diff.tar.gzip" => {
-            "application/vnd.oci.image.layer.v1.tar+gzip"
-        }
-        "application/vnd.oci.image.layer.v1.tar" => "application/vnd.oci.image.layer.v1.tar",
-        "application/vnd.oci.image.layer.v1.tar+zstd" => "application/vnd.oci.image.layer.v1.tar+zstd",
-        _ => return None,
     })
 }
 

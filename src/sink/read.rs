@@ -79,10 +79,11 @@ pub fn load_base_from_layout(dir: &Path, tag: Option<&str>, store: &BlobStore) -
     let mut layers = Vec::new();
     for (d, diff_id) in loaded.manifest.layers().iter().zip(diff_ids) {
         let digest = sha256_of(d, &location)?;
-        let media_type = layer_media_type(d.media_type().as_ref()).ok_or_else(|| SinkError::Unsupported {
-            location: location.clone(),
-            reason: format!("layer media type {} is not supported", d.media_type()),
-        })?;
+        let media_type =
+            crate::layer::oci_layer_media_type(d.media_type().as_ref()).ok_or_else(|| SinkError::Unsupported {
+                location: location.clone(),
+                reason: format!("layer media type {} is not supported", d.media_type()),
+            })?;
         let diff_id: DiffId = diff_id.parse().map_err(|_| SinkError::Unsupported {
             location: location.clone(),
             reason: format!("diff_id {diff_id:?} is not a sha256 digest"),
@@ -95,18 +96,6 @@ pub fn load_base_from_layout(dir: &Path, tag: Option<&str>, store: &BlobStore) -
         layers.push(LayerBlob { name: "base".into(), digest, diff_id, size, media_type: media_type.into() });
     }
     Ok(BaseImage { name: location, config: loaded.config, layers, digest: Some(loaded.manifest_digest) })
-}
-
-/// Layer media types a base may use, as they go into our (OCI) manifest.
-fn layer_media_type(m: &str) -> Option<&'static str> {
-    Some(match m {
-        "application/vnd.oci.image.layer.v1.tar+gzip" | "application/vnd.docker.image.rootfs.diff.tar.gzip" => {
-            "application/vnd.oci.image.layer.v1.tar+gzip"
-        }
-        "application/vnd.oci.image.layer.v1.tar" => "application/vnd.oci.image.layer.v1.tar",
-        "application/vnd.oci.image.layer.v1.tar+zstd" => "application/vnd.oci.image.layer.v1.tar+zstd",
-        _ => return None,
-    })
 }
 
 fn copy_into_store(src: &Path, expected: &Digest, store: &BlobStore, location: &str) -> Result<u64, SinkError> {
