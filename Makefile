@@ -14,19 +14,35 @@ MIX_EXAMPLES := $(EXAMPLES) umbrella
 # Examples' mix builds go outside the tree, so they never end up in a build context.
 MIX_BUILD_ROOT ?= $(CURDIR)/target/mix
 
-.PHONY: help setup build demo test test-examples check-examples fmt fmt-check clippy clean bench bench-push bench-minimal-base
+.PHONY: help setup build demo test test-examples check-examples fmt fmt-check clippy clean bench bench-push bench-minimal-base bench-rebuild
 
 help:
 	@echo "make setup           install Docker and tools (Debian, root), start dockerd, build the base images"
+	@echo "make base-musl       build the musl builder/runtime images (Erlang/OTP for musl; slow, once)"
+	@echo "make setup-arm64     qemu-user + binfmt_misc for aarch64, and the arm64 builder/runtime images (once)"
 	@echo "make build           cargo build --release"
 	@echo "make demo            setup + build, then build, run, ask and stop examples/hello_web as an image"
 	@echo "make test            setup, then the examples' checks and the whole cargo test suite (CI runs this)"
+	@echo "make test-arm64      setup-arm64, then the aarch64 tests (multi_platform), which make test leaves out"
 	@echo "make check-examples  build/run the examples in the base images without release-oci"
 	@echo "make bench           benchmarks (bench/*.sh), results in bench/results/"
 	@echo "make fmt | clippy | clean"
 
 setup:
 	bash scripts/setup.sh
+
+# The x86_64-unknown-linux-musl builder and runtime images (Erlang/OTP compiled for musl; the
+# slowest set-up step, once per machine: an unchanged recipe is skipped). See docs/musl.md.
+.PHONY: base-musl
+base-musl: setup
+	bash base-images/musl/build.sh
+
+# aarch64 under emulation: qemu-aarch64 registered in binfmt_misc (F flag) and the arm64 builder
+# and runtime images from Debian's arm64 packages (an unchanged recipe is skipped). See
+# docs/multi-platform.md.
+.PHONY: setup-arm64
+setup-arm64: setup
+	bash scripts/setup-emulation.sh
 
 build:
 	$(CARGO) build --release
@@ -35,8 +51,14 @@ demo: setup build
 	bash scripts/demo.sh
 
 # The examples first (fast), cargo last: its summary closes the output.
-test: setup test-examples check-examples
+test: setup base-musl test-examples check-examples
 	$(CARGO) test --all-targets -- --test-threads=$(TEST_THREADS)
+
+# The aarch64 tests (ignored by `make test`: the arm64 images take about an hour to make under
+# emulation on 2 cores, too long for CI). See docs/multi-platform.md.
+.PHONY: test-arm64
+test-arm64: setup-arm64
+	$(CARGO) test --test integration multi_platform -- --include-ignored --test-threads=1
 
 test-examples:
 	@for ex in $(MIX_EXAMPLES); do \
@@ -56,13 +78,18 @@ fmt-check:
 	@for ex in $(MIX_EXAMPLES); do (cd examples/$$ex && MIX_BUILD_ROOT=$(MIX_BUILD_ROOT)/$$ex mix format --check-formatted); done
 
 # Benchmarks: each part writes bench/results/PART.md; `bench` runs them all.
-bench: bench-push bench-minimal-base
+bench: bench-push bench-minimal-base bench-rebuild
 
 bench-push: setup
 	bash bench/push.sh
 
 bench-minimal-base: setup
 	bash bench/minimal-base.sh
+
+# Against a Phoenix-style Dockerfile: builds, rebuilds, push bytes, start/stop, layering.
+# Writes BENCHMARKS.md too; BENCH_QUICK=1 for one run of each (docs/benchmarks.md).
+bench-rebuild: setup
+	bash bench/rebuild.sh
 
 clippy:
 	$(CARGO) clippy --all-targets -- -D warnings

@@ -5,6 +5,8 @@
 #
 #   base-images/build-local.sh            # both images
 #   FORCE=1 base-images/build-local.sh    # rebuild even if present
+#   ARCH=arm64 base-images/build-local.sh # the aarch64 images (needs qemu-aarch64 in binfmt_misc,
+#                                         # set up by scripts/setup-emulation.sh), tags ...-arm64
 #
 # Images (x86_64-unknown-linux-gnu, Debian bookworm):
 #   release-oci/builder:debian-bookworm   Elixir, Erlang/OTP (+ headers), rebar3, git, gcc/make, static tini
@@ -13,9 +15,15 @@
 set -euo pipefail
 
 SUITE=${SUITE:-bookworm}
-BUILDER_TAG=${BUILDER_TAG:-release-oci/builder:debian-$SUITE}
-RUNTIME_TAG=${RUNTIME_TAG:-release-oci/runtime:debian-$SUITE}
-WORK=${WORK:-/var/cache/release-oci/rootfs}
+# ARCH: Debian architecture of the images. A foreign one (arm64 on an amd64 host) is bootstrapped
+# and upgraded under qemu-user via binfmt_misc and gets its own tag (suffix -$ARCH): without the
+# containerd image store the engine keeps one platform per name, so two platforms need two tags.
+HOST_ARCH=$(dpkg --print-architecture)
+ARCH=${ARCH:-$HOST_ARCH}
+if [ "$ARCH" = amd64 ]; then TAG_SUFFIX=; else TAG_SUFFIX=-$ARCH; fi
+BUILDER_TAG=${BUILDER_TAG:-release-oci/builder:debian-$SUITE$TAG_SUFFIX}
+RUNTIME_TAG=${RUNTIME_TAG:-release-oci/runtime:debian-$SUITE$TAG_SUFFIX}
+WORK=${WORK:-/var/cache/release-oci/rootfs$TAG_SUFFIX}
 
 log() { printf '[base-images] %s\n' "$*" >&2; }
 
@@ -30,7 +38,12 @@ die_with_log() { tail -n 30 "$1" >&2; log "$2 (full log: $1)"; exit 1; }
 # An image is up to date when it exists and carries the recipe label of this script's recipe for
 # it: a changed package list (or recipe version) rebuilds the image, an unchanged one is kept.
 RECIPE_VERSION=2
-recipe_of() { printf '%s %s %s\n' "$RECIPE_VERSION" "$SUITE" "$*" | sha256sum | cut -c1-16; }
+# amd64 keeps its historical recipe (no architecture in it), so existing images stay valid.
+recipe_of() {
+  local arch=
+  [ "$ARCH" = amd64 ] || arch=" $ARCH"
+  printf '%s %s%s %s\n' "$RECIPE_VERSION" "$SUITE" "$arch" "$*" | sha256sum | cut -c1-16
+}
 have_image() {
   local tag=$1 recipe=$2 found
   [ -z "${FORCE:-}" ] || return 1
@@ -45,7 +58,7 @@ bootstrap() {
   rm -rf "$dir" "$dir.log"
   mkdir -p "$(dirname "$dir")"
   log "debootstrap $SUITE into $dir (+ $include)"
-  debootstrap --variant=minbase --include="$include" "$SUITE" "$dir" >"$dir.log" 2>&1 ||
+  debootstrap --arch="$ARCH" --variant=minbase --include="$include" "$SUITE" "$dir" >"$dir.log" 2>&1 ||
     die_with_log "$dir.log" "debootstrap failed"
 
   # debootstrap writes one line for the default archive; derive the updates and security
@@ -77,9 +90,14 @@ bootstrap() {
 import() {
   local dir=$1 tag=$2; shift 2
   log "docker import $tag"
-  tar --numeric-owner --sort=name -C "$dir" -c . | docker import "$@" - "$tag" >/dev/null
+  tar --numeric-owner --sort=name -C "$dir" -c . | docker import --platform "linux/$ARCH" "$@" - "$tag" >/dev/null
   rm -rf "$dir" "$dir.log"
+  set_arch "$tag"
 }
+
+# Engines without experimental features ignore `docker import --platform`: the image config is
+# rewritten to $ARCH (a no-op when it already says so).
+set_arch() { bash "$(dirname "${BASH_SOURCE[0]}")/set-arch.sh" "$1" "$ARCH"; }
 
 need_root
 # One run at a time: two runs would share (and delete) the same rootfs directories.
@@ -88,6 +106,12 @@ exec 9>"$WORK/.lock"
 flock 9
 command -v debootstrap >/dev/null || { log "debootstrap is missing: apt-get install debootstrap"; exit 1; }
 docker version >/dev/null 2>&1 || { log "no Docker engine answers: run scripts/setup.sh first"; exit 1; }
+if [ "$ARCH" != "$HOST_ARCH" ]; then
+  case $ARCH in arm64) qemu=aarch64 ;; *) qemu=$ARCH ;; esac
+  { grep -qx enabled "/proc/sys/fs/binfmt_misc/qemu-$qemu" &&
+    grep -qx 'flags: .*F.*' "/proc/sys/fs/binfmt_misc/qemu-$qemu"; } 2>/dev/null ||
+    { log "$ARCH binaries do not run here: run scripts/setup-emulation.sh (qemu-$qemu in binfmt_misc, flag F)"; exit 1; }
+fi
 
 PATH_ENV='ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 
@@ -95,6 +119,7 @@ RUNTIME_PACKAGES="libssl3,libstdc++6,zlib1g,libtinfo6,ca-certificates"
 RUNTIME_RECIPE=$(recipe_of "$RUNTIME_PACKAGES")
 if have_image "$RUNTIME_TAG" "$RUNTIME_RECIPE"; then
   log "$RUNTIME_TAG is up to date"
+  set_arch "$RUNTIME_TAG"
 else
   bootstrap "$WORK/runtime" "$RUNTIME_PACKAGES"
   import "$WORK/runtime" "$RUNTIME_TAG" \
@@ -109,6 +134,7 @@ BUILDER_PACKAGES="elixir,erlang-nox,erlang-dev,erlang-src,erlang-tools,erlang-eu
 BUILDER_RECIPE=$(recipe_of "$BUILDER_PACKAGES rebar3-escript")
 if have_image "$BUILDER_TAG" "$BUILDER_RECIPE"; then
   log "$BUILDER_TAG is up to date"
+  set_arch "$BUILDER_TAG"
 else
   bootstrap "$WORK/builder" "$BUILDER_PACKAGES"
   test -x "$WORK/builder/usr/bin/tini-static" || { log "tini-static missing from the builder"; exit 1; }
@@ -126,6 +152,13 @@ else
     -c 'WORKDIR /build' -c 'CMD ["/bin/sh"]' \
     -c "LABEL org.release-oci.recipe=$BUILDER_RECIPE"
 fi
-docker run --rm -e HOME=/tmp "$BUILDER_TAG" rebar3 version >/dev/null ||
-  { log "rebar3 does not run in $BUILDER_TAG"; exit 1; }
+if [ "$ARCH" = "$HOST_ARCH" ]; then
+  docker run --rm -e HOME=/tmp "$BUILDER_TAG" rebar3 version >/dev/null ||
+    { log "rebar3 does not run in $BUILDER_TAG"; exit 1; }
+else
+  # Not the BEAM under qemu-user here: bookworm's OTP 25 JIT crashes under qemu 7.2 (see
+  # docs/multi-platform.md); the escript and a foreign binary are checked instead.
+  docker run --rm --platform "linux/$ARCH" "$BUILDER_TAG" sh -c 'test -x /usr/local/bin/rebar3 && uname -m' >/dev/null ||
+    { log "$BUILDER_TAG does not run under emulation"; exit 1; }
+fi
 log "done: $BUILDER_TAG $RUNTIME_TAG"

@@ -42,30 +42,13 @@ rm -rf "$WORK/app/_build" "$WORK/app/deps"
 log "release-oci build --base minimal"
 "$BIN" -q build "$WORK/app" --base minimal --load --tag "$TAG_MINIMAL" --output "oci:$WORK/minimal-layout" >/dev/null
 
-log "docker build of a Phoenix-style Dockerfile (FROM $BUILDER AS build ... FROM $RUNTIME)"
-mkdir -p "$WORK/ctx"
-cp -a "$WORK/app" "$WORK/ctx/app"
-cat >"$WORK/ctx/Dockerfile" <<EOF
-# As Phoenix's generated Dockerfile (mix phx.gen.release --docker), on the local images: the
-# runner's apt-get install of libstdc++6 openssl libncurses5 locales ca-certificates is left out
-# because $RUNTIME already has those libraries (and this machine cannot reach a registry).
-FROM $BUILDER AS build
-ENV MIX_ENV=prod LANG=C.UTF-8
-WORKDIR /app
-COPY app/mix.exs ./
-RUN mix deps.get --only prod && mix deps.compile
-COPY app/lib lib
-RUN mix compile && mix release
-
-FROM $RUNTIME
-ENV LANG=C.UTF-8 MIX_ENV=prod
-WORKDIR /app
-RUN chown nobody /app
-COPY --from=build --chown=nobody:root /app/_build/prod/rel/hello_web ./
-USER nobody
-CMD ["/app/bin/hello_web", "start"]
-EOF
-DOCKER_BUILDKIT=0 docker build -q -t "$TAG_DOCKERFILE" "$WORK/ctx" >/dev/null
+log "docker build of bench/Dockerfile.phoenix-style (FROM $BUILDER AS builder ... FROM $RUNTIME)"
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+pick_docker_builder
+cp -a "$WORK/app" "$WORK/ctx"
+phx_gen_release "$WORK/ctx" hello_web
+docker_build "$WORK/ctx" hello_web "$TAG_DOCKERFILE"
 
 # Both images answer the same way before they are measured.
 # (release-oci's image has the release as its entrypoint, the Dockerfile's only a CMD.)
@@ -122,8 +105,8 @@ built in the same run as
 
 - **minimal**: \`release-oci build --base minimal\` (the default): one base layer with the release's
   library closure, busybox, CA certificates, C.UTF-8 locale, terminfo; then tini, ERTS, OTP, app, release.
-- **Dockerfile**: a Phoenix-style two-stage Dockerfile built with \`docker build\`:
-  \`FROM $BUILDER AS build\` runs \`mix release\`, \`FROM $RUNTIME\` copies the release in.
+- **Dockerfile**: bench/Dockerfile.phoenix-style (Phoenix's two-stage Dockerfile) built with \`docker build\`
+  ($DOCKER_BUILD_DESC): \`FROM $BUILDER AS builder\` runs \`mix release\`, \`FROM $RUNTIME\` copies the release in.
 
 | image | layers | uncompressed | compressed (gzip, skopeo) |
 | --- | ---: | ---: | ---: |

@@ -10,7 +10,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PACKAGES=(docker.io debootstrap skopeo umoci docker-registry erlang-nox erlang-dev elixir
-          tini git ca-certificates curl apache2-utils openssl python3-venv busybox-static zlib1g-dev)
+          tini git ca-certificates curl apache2-utils openssl python3-venv busybox-static zlib1g-dev pigz
+          qemu-user-static binfmt-support)
 DOCKERD_LOG=/var/log/release-oci-dockerd.log
 DOCKERD_WAIT=${DOCKERD_WAIT:-60}
 

@@ -22,6 +22,7 @@ pub mod prebuilt;
 pub mod project;
 pub mod registry;
 pub mod release;
+pub mod result_cache;
 pub mod sink;
 pub mod store;
 pub mod time;

@@ -46,6 +46,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             // With --push, stdout names the pushed image: REPOSITORY@DIGEST.
             let pushed = settings.push.as_ref().map(|p| p.reference.repository_ref());
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            // Several platforms: one image index; stdout shows its digest.
+            if !settings.platforms.is_empty() {
+                let index = rt.block_on(commands::build::multi::run(settings))?;
+                match &pushed {
+                    Some(repo) => println!("{repo}@{index}"),
+                    None => println!("{index}"),
+                }
+                return Ok(());
+            }
             let built = rt.block_on(commands::build::run_all(settings))?;
             // Several releases: one `RELEASE DIGEST` line each.
             let several = built.len() > 1;
@@ -63,6 +72,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Resolve(args) => {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             print!("{}", rt.block_on(commands::resolve::run(args))?);
+        }
+        Command::Cache(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            print!("{}", rt.block_on(commands::cache::run(&args))?);
         }
         Command::Push(args) => {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

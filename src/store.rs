@@ -23,6 +23,9 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
     move |source| StoreError::Io { path: path.to_path_buf(), source }
 }
 
+/// The diff_id index of gzip layers (the one gzip configuration).
+const GZIP_INDEX: &str = "diffids";
+
 #[derive(Debug, Clone)]
 pub struct BlobStore {
     root: PathBuf,
@@ -34,7 +37,7 @@ impl BlobStore {
         let root = root.into();
         let blobs = root.join("blobs").join("sha256");
         fs::create_dir_all(&blobs).map_err(io_err(&blobs))?;
-        fs::create_dir_all(root.join("diffids")).map_err(io_err(&root))?;
+        fs::create_dir_all(root.join(GZIP_INDEX)).map_err(io_err(&root))?;
         Ok(Self { root })
     }
 
@@ -84,9 +87,21 @@ impl BlobStore {
         Ok((digest, bytes.len() as u64))
     }
 
-    /// Remembers which compressed blob holds the layer with `diff_id` (a cache for base layers).
+    /// Remembers which gzip blob holds the layer with `diff_id` (a cache for base layers).
     pub fn record_diff_id(&self, diff_id: &DiffId, digest: &Digest) -> Result<(), StoreError> {
-        let dir = self.root.join("diffids");
+        self.record_layer(GZIP_INDEX, diff_id, digest)
+    }
+
+    /// The gzip blob recorded for `diff_id`, if it is still in the store.
+    pub fn lookup_diff_id(&self, diff_id: &DiffId) -> Option<Digest> {
+        self.lookup_layer(GZIP_INDEX, diff_id)
+    }
+
+    /// Remembers, in the index `index` (one per compression setting, e.g. `diffids` for gzip,
+    /// `diffids-zstd-3`), which compressed blob holds the layer with `diff_id`.
+    pub fn record_layer(&self, index: &str, diff_id: &DiffId, digest: &Digest) -> Result<(), StoreError> {
+        let dir = self.root.join(index);
+        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         let mut tmp = NamedTempFile::with_prefix_in(".tmp-", &dir).map_err(io_err(&dir))?;
         tmp.write_all(digest.as_str().as_bytes()).map_err(io_err(&dir))?;
         let dest = dir.join(diff_id.hex());
@@ -94,9 +109,9 @@ impl BlobStore {
         Ok(())
     }
 
-    /// The compressed blob recorded for `diff_id`, if it is still in the store.
-    pub fn lookup_diff_id(&self, diff_id: &DiffId) -> Option<Digest> {
-        let s = fs::read_to_string(self.root.join("diffids").join(diff_id.hex())).ok()?;
+    /// The compressed blob recorded for `diff_id` in the index `index`, if it is still in the store.
+    pub fn lookup_layer(&self, index: &str, diff_id: &DiffId) -> Option<Digest> {
+        let s = fs::read_to_string(self.root.join(index).join(diff_id.hex())).ok()?;
         let d: Digest = s.trim().parse().ok()?;
         self.contains(&d).then_some(d)
     }
@@ -175,5 +190,19 @@ mod tests {
         assert_eq!(store.lookup_diff_id(&diff), Some(d.clone()));
         fs::remove_file(store.blob_path(&d)).unwrap();
         assert_eq!(store.lookup_diff_id(&diff), None);
+    }
+
+    #[test]
+    fn indexes_are_separate() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let (gz, _) = store.put(b"gz").unwrap();
+        let (zst, _) = store.put(b"zst").unwrap();
+        let diff = DiffId::of(b"tar");
+        store.record_diff_id(&diff, &gz).unwrap();
+        assert_eq!(store.lookup_layer("diffids-zstd-3", &diff), None);
+        store.record_layer("diffids-zstd-3", &diff, &zst).unwrap();
+        assert_eq!(store.lookup_layer("diffids-zstd-3", &diff), Some(zst));
+        assert_eq!(store.lookup_diff_id(&diff), Some(gz));
     }
 }

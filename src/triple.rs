@@ -120,29 +120,39 @@ impl Triple {
         if std::env::consts::OS != "linux" {
             return None;
         }
-        // The libc of the host is the one its dynamic loader belongs to.
-        let musl = std::fs::read_dir("/lib")
-            .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with("ld-musl-")))
-            .unwrap_or(false);
+        // The libc of the host is the one its dynamic loader belongs to. A glibc system may have
+        // musl's loader too (Debian's musl package puts it in /lib): glibc's wins.
+        let has = |dir: &str, prefix: &str| {
+            std::fs::read_dir(dir)
+                .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with(prefix)))
+                .unwrap_or(false)
+        };
+        let glibc = has("/lib64", "ld-linux-") || has("/lib", "ld-linux-");
+        let musl = !glibc && has("/lib", "ld-musl-");
         let libc = if musl { Libc::Musl } else { Libc::Gnu };
         Some(Triple { arch, vendor: "unknown".into(), libc })
     }
 
     /// The default builder image: built from `base-images/<flavour>/Dockerfile` (on top of the
     /// hexpm Elixir images) or, offline, by `base-images/build-local.sh` from Debian packages.
-    /// Multi-architecture: the platform picks the variant.
+    /// The Docker engine (without the containerd image store) keeps one platform per name, so the
+    /// aarch64 images have their own tags (`ARCH=arm64 base-images/build-local.sh`).
     pub fn default_builder_image(&self) -> &'static str {
         match self.libc {
+            Libc::Gnu if self.arch == Arch::Aarch64 => "release-oci/builder:debian-bookworm-arm64",
             Libc::Gnu => "release-oci/builder:debian-bookworm",
+            // Built from Debian's sources and musl toolchain by base-images/musl/build.sh.
+            Libc::Musl if self.arch == Arch::X86_64 => "release-oci/builder:musl",
             Libc::Musl => "release-oci/builder:alpine",
         }
     }
 
-    /// The default runtime base for this triple (a `--base` value): the minimal base for gnu,
-    /// the distribution image for musl (the minimal base is not tested on musl builders yet).
+    /// The default runtime base for this triple (a `--base` value): the minimal base for gnu and
+    /// for x86_64 musl (release-oci/builder:musl), the distribution image for the Alpine builder.
     pub fn default_base_image(&self) -> &'static str {
         match self.libc {
             Libc::Gnu => crate::minimal::BASE_NAME,
+            Libc::Musl if self.arch == Arch::X86_64 => crate::minimal::BASE_NAME,
             Libc::Musl => self.distro_base_image(),
         }
     }
@@ -151,7 +161,9 @@ impl Triple {
     /// no builder runs (`--from-release`), and `--base debian`.
     pub fn distro_base_image(&self) -> &'static str {
         match self.libc {
+            Libc::Gnu if self.arch == Arch::Aarch64 => "release-oci/runtime:debian-bookworm-arm64",
             Libc::Gnu => "release-oci/runtime:debian-bookworm",
+            Libc::Musl if self.arch == Arch::X86_64 => "release-oci/runtime:musl",
             Libc::Musl => "release-oci/runtime:alpine",
         }
     }
@@ -175,6 +187,13 @@ mod tests {
         assert_eq!(t.default_builder_image(), "release-oci/builder:debian-bookworm");
         assert_eq!(t.default_base_image(), "minimal");
         assert_eq!(t.distro_base_image(), "release-oci/runtime:debian-bookworm");
+        let t: Triple = "x86_64-unknown-linux-musl".parse().unwrap();
+        assert_eq!(t.default_builder_image(), "release-oci/builder:musl");
+        assert_eq!(t.default_base_image(), "minimal");
+        assert_eq!(t.distro_base_image(), "release-oci/runtime:musl");
+        let t: Triple = "aarch64-unknown-linux-gnu".parse().unwrap();
+        assert_eq!(t.default_builder_image(), "release-oci/builder:debian-bookworm-arm64");
+        assert_eq!(t.distro_base_image(), "release-oci/runtime:debian-bookworm-arm64");
     }
 
     #[test]

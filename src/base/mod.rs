@@ -167,10 +167,12 @@ pub async fn load_with(
             daemon::load(docker, name, store).await?
         }
         BaseRef::Layout { dir, tag } => {
-            let (dir, tag, store) = (dir.clone(), tag.clone(), store.clone());
-            tokio::task::spawn_blocking(move || crate::sink::load_base_from_layout(&dir, tag.as_deref(), &store))
-                .await
-                .map_err(|e| BaseError::Invalid { name: base.to_string(), reason: e.to_string() })??
+            let (dir, tag, store, platform) = (dir.clone(), tag.clone(), store.clone(), platform.clone());
+            tokio::task::spawn_blocking(move || {
+                crate::sink::load_base_from_layout_for(&dir, tag.as_deref(), Some(&platform), &store)
+            })
+            .await
+            .map_err(|e| BaseError::Invalid { name: base.to_string(), reason: e.to_string() })??
         }
     };
     let arch = image.config.architecture().to_string();

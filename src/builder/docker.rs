@@ -1,7 +1,8 @@
 //! The Docker builder: runs [`ASSEMBLE_SH`] in a container of the builder image and copies the
 //! result out. The container (`release-oci-build-<random>`, labelled
 //! `org.release-oci.role=builder`) is force-removed on every path: success, failure, and
-//! SIGINT/SIGTERM during the build (then the error is [`BuilderError::Interrupted`]).
+//! SIGINT/SIGTERM during the build (then the error is [`BuilderError::Interrupted`]). With
+//! [`BuildRequest::cache`], the project's build cache volume ([`super::cache`]) is mounted.
 
 use super::{
     ASSEMBLE_SH, Assembled, BuildRequest, BuilderError, LOG_TAIL_LINES, LogTail, PullPolicy, ROLE_BUILDER, ROLE_LABEL,
@@ -79,10 +80,18 @@ pub(crate) async fn assemble_until(
     // Nothing to clean up until the container exists.
     let image_id = race(&mut interrupt, ensure_image(docker, req)).await.ok_or_else(interrupted)??;
     let sources = race(&mut interrupt, source_tar(req)).await.ok_or_else(interrupted)??;
+    let volume = match req.cache {
+        true => {
+            let key = super::cache::CacheKey::of(req, &image_id);
+            let volume = super::cache::ensure_volume(docker, &key, &req.builder_image);
+            Some(race(&mut interrupt, volume).await.ok_or_else(interrupted)??)
+        }
+        false => None,
+    };
     let name = container_name();
     // Not raced: a create cut short could leave a container behind that we never heard of. A
     // signal that comes meanwhile is still pending for the race below.
-    if let Err(e) = create(docker, req, &name).await {
+    if let Err(e) = create(docker, req, &name, volume.as_deref()).await {
         // A create that failed late (timed out) may still have made it.
         let _ = remove(docker, &name).await;
         return Err(e);
@@ -193,7 +202,9 @@ fn container_name() -> String {
     format!("release-oci-build-{:012x}", h.finish() & 0xffff_ffff_ffff)
 }
 
-async fn create(docker: &Docker, req: &BuildRequest, name: &str) -> Result<(), BuilderError> {
+/// Creates the builder container; with `volume`, the build cache volume is mounted at
+/// [`CACHE_DIR`](super::cache::CACHE_DIR) and named in the container's labels.
+async fn create(docker: &Docker, req: &BuildRequest, name: &str, volume: Option<&str>) -> Result<(), BuilderError> {
     let platform = req.triple.platform().to_string();
     let options = CreateContainerOptionsBuilder::default().name(name).platform(&platform).build();
     let mut env = vec![
@@ -210,12 +221,23 @@ async fn create(docker: &Docker, req: &BuildRequest, name: &str) -> Result<(), B
     for (k, v) in req.minimal_base.iter().flat_map(|m| m.env()) {
         env.push(format!("{k}={v}"));
     }
-    let labels = HashMap::from([
+    if volume.is_some() {
+        env.push(format!("CACHE={}", super::cache::CACHE_DIR));
+    }
+    let mut labels = HashMap::from([
         (ROLE_LABEL.to_string(), ROLE_BUILDER.to_string()),
         // Which process made it: its tests find their own builder among concurrent ones.
         (PID_LABEL.to_string(), std::process::id().to_string()),
         ("org.release-oci.project".to_string(), req.project.root.display().to_string()),
     ]);
+    let mut host_config = None;
+    if let Some(volume) = volume {
+        labels.insert(super::cache::VOLUME_LABEL.to_string(), volume.to_string());
+        host_config = Some(bollard::models::HostConfig {
+            binds: Some(vec![format!("{volume}:{}", super::cache::CACHE_DIR)]),
+            ..Default::default()
+        });
+    }
     let body = ContainerCreateBody {
         image: Some(req.builder_image.clone()),
         // An empty entrypoint replaces the image's, if it has one.
@@ -226,6 +248,7 @@ async fn create(docker: &Docker, req: &BuildRequest, name: &str) -> Result<(), B
         // The uploaded sources belong to root.
         user: Some("0:0".into()),
         labels: Some(labels),
+        host_config,
         attach_stdout: Some(true),
         attach_stderr: Some(true),
         tty: Some(false),

@@ -7,7 +7,7 @@
 # like libz.so.1 -> libz.so.1.2.13) is copied as a link and followed:
 #   - the dynamic loader and the libraries of every ELF file of the release (ERTS programs, NIFs,
 #     port programs), as this machine's ldd resolves them (DT_NEEDED, RUNPATH/RPATH, $ORIGIN,
-#     ld.so.cache or musl's path; ldd is the loader itself, so it is right for glibc and musl);
+#     ld.so.cache or musl's path; ldd is the loader itself, and musl files go to musl's loader);
 #   - busybox (BUSYBOX, or the first one found) and links for the applets the start scripts call
 #     (bin/NAME, releases/VSN/elixir and iex, erts-VSN/bin/erl, the cookie hook) and a few an
 #     operator needs in `docker exec`;
@@ -96,13 +96,30 @@ if [ "${MINIMAL_BASE:-}" = 1 ]; then
 
   is_elf() { [ "$(od -An -tx1 -N4 "$1" 2>/dev/null | tr -d ' \n')" = 7f454c46 ]; }
 
+  # musl's loader lists what a program needs when asked with --list (it is musl's ldd). On a
+  # glibc system with musl added (the Debian-based musl builder) `ldd` is glibc's, which calls a
+  # musl program "not a dynamic executable": the ELF files that name no glibc file go to musl's.
+  musl_loader=
+  for candidate in /lib/ld-musl-*.so.1; do
+    if [ -e "$candidate" ]; then musl_loader=$candidate; break; fi
+  done
+  list_needs() {
+    if [ -n "$musl_loader" ] && ! LC_ALL=C grep -q -e 'libc\.so\.6' -e 'ld-linux' "$1"; then
+      "$musl_loader" --list "$1"
+    else
+      ldd "$1"
+    fi
+  }
+
   # needs CONSUMER FILE: records and copies what the ELF file FILE needs (nothing when static).
   needs() {
-    nd_out=$(ldd "$2" 2>&1) && nd_rc=0 || nd_rc=$?
+    nd_out=$(list_needs "$2" 2>&1) && nd_rc=0 || nd_rc=$?
     case $nd_out in
       *"not a dynamic executable"* | *"statically linked"* | *"Not a valid dynamic program"*) return 0 ;;
     esac
-    nd_missing=$(printf '%s\n' "$nd_out" | awk '/=> not found/ {printf " %s", $1}')
+    # glibc: "libz.so.1 => not found"; musl: "Error loading shared library libz.so.1: ...".
+    nd_missing=$(printf '%s\n' "$nd_out" | awk '/=> not found/ {printf " %s", $1}
+      /^Error loading shared library / {sub(/:$/, "", $5); printf " %s", $5}')
     [ -z "$nd_missing" ] || die "minimal base: $1 needs libraries this machine does not have:$nd_missing (install them in the builder image)"
     printf '%s\n' "$nd_out" | awk '$2 == "=>" && $3 ~ /^\// {print $3; next} $1 ~ /^\// {print $1}' >"$BASE_OUT/libs"
     if [ ! -s "$BASE_OUT/libs" ] && [ "$nd_rc" != 0 ]; then
@@ -115,7 +132,7 @@ if [ "${MINIMAL_BASE:-}" = 1 ]; then
     rm -f "$BASE_OUT/libs"
   }
 
-  command -v ldd >/dev/null 2>&1 || die "minimal base: ldd is missing here (glibc: libc-bin, musl: musl-utils); it resolves the libraries the release needs"
+  command -v ldd >/dev/null 2>&1 || [ -n "$musl_loader" ] || die "minimal base: ldd is missing here (glibc: libc-bin, musl: musl-utils); it resolves the libraries the release needs"
 
   # Every ELF file of the release: executables and shared objects (*.so, *.so.N).
   find "$OUT/rel" -type f \( -perm -u+x -o -name '*.so' -o -name '*.so.*' \) | LC_ALL=C sort >"$BASE_OUT/candidates"
@@ -180,7 +197,9 @@ if [ "${MINIMAL_BASE:-}" = 1 ]; then
   why add /etc/ssl/cert.pem "CA certificates where OpenSSL and Alpine look"
 
   # glibc's C.UTF-8 locale: without it LANG=C.UTF-8 falls back to C and the BEAM to latin1 file names.
-  if [ -d /usr/lib/locale/C.utf8 ]; then
+  # Only for glibc: musl has C.UTF-8 built in.
+  if [ -d /usr/lib/locale/C.utf8 ] &&
+    awk -F '\t' '$1 == "need" && $3 ~ /\/libc\.so\.6$/ {found = 1} END {exit !found}' "$WHY"; then
     copy_path /usr/lib/locale/C.utf8
     why add /usr/lib/locale/C.utf8 "the C.UTF-8 locale (LANG=C.UTF-8: UTF-8 file names in the BEAM)"
   fi

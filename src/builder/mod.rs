@@ -4,6 +4,7 @@
 //! [`Assembled`]: the release directories extracted on the host, a tini binary, and which
 //! applications are the project's own and which its dependencies.
 
+pub mod cache;
 pub mod docker;
 pub mod host;
 mod log;
@@ -51,6 +52,9 @@ pub struct BuildRequest {
     pub pull: PullPolicy,
     /// Also gather the files of the minimal runtime base (`--base minimal`) into `OUT/base`.
     pub minimal_base: Option<crate::minimal::GatherOptions>,
+    /// Keep `deps/` and `_build/` between builds in the project's cache volume ([`cache`]; the
+    /// Docker builder only).
+    pub cache: bool,
 }
 
 /// One release the builder assembled.

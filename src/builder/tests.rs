@@ -51,6 +51,7 @@ fn request(project: Project, image: &str, pull: PullPolicy) -> BuildRequest {
         builder_image: image.into(),
         pull,
         minimal_base: None,
+        cache: false,
     }
 }
 

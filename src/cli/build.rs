@@ -36,13 +36,14 @@ pub struct BuildArgs {
     #[arg(long, conflicts_with = "config")]
     pub no_config: bool,
     /// Target triple: ARCH-VENDOR-linux-ABI with ARCH x86_64 or aarch64, ABI gnu or musl
-    /// [default: x86_64-unknown-linux-gnu].
-    #[arg(long, env = "RELEASE_OCI_TRIPLE")]
-    pub triple: Option<String>,
+    /// [default: x86_64-unknown-linux-gnu]. Repeatable (or comma-separated): one image per
+    /// platform, combined into one image index.
+    #[arg(long, env = "RELEASE_OCI_TRIPLE", value_delimiter = ',')]
+    pub triple: Vec<String>,
     /// Where the release is assembled [default: docker].
     #[arg(long, value_enum)]
     pub builder: Option<BuilderKind>,
-    /// Builder image (default: release-oci/builder:debian-bookworm for gnu, :alpine for musl).
+    /// Builder image (default: release-oci/builder:debian-bookworm for gnu, :musl for x86_64 musl).
     #[arg(long, env = "RELEASE_OCI_BUILDER_IMAGE")]
     pub builder_image: Option<String>,
     /// Whether to pull a missing builder image [default: missing].
@@ -72,8 +73,8 @@ pub struct BuildArgs {
     pub cmd: Option<String>,
     /// Runtime base image: `minimal` (only the files the release needs, from the builder), `debian`
     /// (release-oci/runtime:debian-bookworm), a local Docker image (NAME or docker-daemon:NAME),
-    /// oci:DIR[:TAG], a registry reference, or scratch (default: minimal for gnu, the
-    /// release-oci/runtime:alpine image for musl; with --from-release the Debian/Alpine image).
+    /// oci:DIR[:TAG], a registry reference, or scratch (default: minimal, except the
+    /// release-oci/runtime:alpine image for aarch64 musl; with --from-release the runtime image).
     #[arg(long, env = "RELEASE_OCI_BASE")]
     pub base: Option<String>,
     /// Leave out the ERTS programs and directories a server never runs (erlc, dialyzer, typer,
@@ -125,6 +126,14 @@ pub struct BuildArgs {
     /// Blob cache directory (default: $RELEASE_OCI_CACHE or ~/.cache/release-oci).
     #[arg(long, env = "RELEASE_OCI_CACHE")]
     pub cache_dir: Option<PathBuf>,
+    /// Build without the build cache volume that keeps deps/ and _build/ between builds (see
+    /// `release-oci cache`); the build starts from the sources alone.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Layer compression: gzip, zstd or zstd:LEVEL (1 to 19; zstd alone is level 3)
+    /// [default: gzip]. zstd images need Docker 23+ or containerd 1.5+ to run.
+    #[arg(long, value_name = "gzip|zstd[:LEVEL]", env = "RELEASE_OCI_COMPRESSION")]
+    pub compression: Option<String>,
 }
 
 /// Validated build settings.
@@ -168,8 +177,15 @@ pub struct BuildSettings {
     pub include_cookie: bool,
     pub source_url: Option<String>,
     pub cache_dir: PathBuf,
+    /// `--no-cache`: no build cache volume.
+    pub no_cache: bool,
+    /// How the layers release-oci writes are compressed (base image layers keep theirs).
+    pub compression: crate::layer::Compression,
     /// Seconds since the epoch for every timestamp (SOURCE_DATE_EPOCH, else 0).
     pub epoch: u64,
+    /// Several `--triple`s: each platform's triple, builder image and base, in the order given
+    /// (the first is `triple`); empty for a one-platform build.
+    pub platforms: Vec<super::platforms::PlatformBuild>,
 }
 
 /// The runtime user as given on the command line.
@@ -248,13 +264,10 @@ fn parse_port(s: &str) -> anyhow::Result<String> {
 impl BuildArgs {
     pub fn validate(mut self) -> anyhow::Result<BuildSettings> {
         let image_name = self.apply_config()?;
-        let triple: Triple = self.triple.as_deref().unwrap_or(DEFAULT_TRIPLE).parse()?;
-        let base: BaseRef = match &self.base {
-            Some(b) => b.parse()?,
-            // No builder runs for a prebuilt release: nothing to make a minimal base from.
-            None if self.from_release.is_some() => BaseRef::Daemon(triple.distro_base_image().to_string()),
-            None => triple.default_base_image().parse()?,
-        };
+        let triples = super::platforms::parse_triples(&self.triple, DEFAULT_TRIPLE)?;
+        let triple: Triple = triples[0].clone();
+        let base = super::platforms::base_for(&triple, self.base.as_deref(), self.from_release.is_some())?;
+        let platforms = super::platforms::platforms(&self, &triples)?;
         if self.tzdata && base != BaseRef::Minimal {
             bail!("--tzdata adds the time zone database to the minimal base; the base {base} brings its own (or not)");
         }
@@ -320,7 +333,13 @@ impl BuildArgs {
             include_cookie: self.include_cookie,
             source_url: self.source_url,
             cache_dir: self.cache_dir.unwrap_or_else(crate::store::BlobStore::default_root),
+            no_cache: self.no_cache,
+            compression: match &self.compression {
+                Some(c) => c.parse().with_context(|| format!("--compression {c:?}"))?,
+                None => crate::layer::Compression::default(),
+            },
             epoch,
+            platforms,
         })
     }
 }

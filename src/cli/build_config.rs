@@ -32,7 +32,9 @@ impl BuildArgs {
     }
 
     fn merge(&mut self, c: &ProjectConfig) -> anyhow::Result<()> {
-        fill(&mut self.triple, c.single_triple().map_err(anyhow::Error::msg)?);
+        if self.triple.is_empty() {
+            self.triple = c.triple_list().map_err(anyhow::Error::msg)?;
+        }
         if self.builder.is_none()
             && let Some(b) = &c.builder
         {
@@ -53,6 +55,7 @@ impl BuildArgs {
         fill(&mut self.from_release, c.from_release.as_deref().map(|p| c.resolve_path(p)));
         fill(&mut self.tini, c.tini.as_deref().map(|p| c.resolve_path(p)));
         fill(&mut self.cache_dir, c.cache_dir.as_deref().map(|p| c.resolve_path(p)));
+        fill(&mut self.compression, c.compression.clone());
         if self.base.is_none()
             && let Some(b) = &c.base
         {
@@ -86,6 +89,7 @@ impl BuildArgs {
         }
         self.load |= c.load == Some(true);
         self.include_cookie |= c.include_cookie == Some(true);
+        self.no_cache |= c.no_cache == Some(true);
         Ok(())
     }
 }

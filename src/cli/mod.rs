@@ -3,10 +3,12 @@
 mod build;
 mod build_config;
 mod k8s;
+mod platforms;
 mod registry;
 
 pub use build::{BuildArgs, BuildSettings, BuilderKind};
 pub use k8s::{ClusterArg, K8sArgs, ResolveArgs};
+pub use platforms::PlatformBuild;
 pub use registry::{PushArgs, PushSettings, RegistryArgs};
 
 use clap::{Parser, Subcommand};
@@ -43,6 +45,25 @@ pub enum Command {
     K8s(Box<K8sArgs>),
     /// Build and push every `release-oci://PATH` image in YAML; print it pinned by digest.
     Resolve(ResolveArgs),
+    /// The build cache volumes of the Docker builder (deps/ and _build/ kept between builds).
+    Cache(CacheArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CacheArgs {
+    #[command(subcommand)]
+    pub command: CacheCommand,
+    /// Only the volumes of this project directory.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub project: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum CacheCommand {
+    /// List the volumes: name, project, triple, MIX_ENV, builder image, builder containers using it.
+    Ls,
+    /// Remove the volumes no build is using now.
+    Prune,
 }
 
 #[derive(Debug, clap::Args)]

@@ -1,8 +1,11 @@
 //! `release-oci build`: project → release(s) (builder, or `--from-release`) → layers → image(s) →
 //! outputs. One image per release; see [`releases`] for how several are named.
 
+mod base_preload;
 mod minimal_base;
+pub mod multi;
 mod releases;
+mod result_cache;
 
 use crate::base;
 use crate::builder::{self, Assembled, BuildRequest, PullPolicy};
@@ -44,6 +47,9 @@ pub async fn run(s: BuildSettings) -> anyhow::Result<Image> {
 
 /// Runs the build: one image per release assembled, in release-name order.
 pub async fn run_all(s: BuildSettings) -> anyhow::Result<Vec<BuiltImage>> {
+    if !s.platforms.is_empty() {
+        bail!("several target triples make one image index, not one image per release: see `multi::run`");
+    }
     // A prebuilt release needs no project (the directory, when it is one, gives git facts and
     // lock files).
     let project = match &s.from_release {
@@ -59,7 +65,16 @@ pub async fn run_all(s: BuildSettings) -> anyhow::Result<Vec<BuiltImage>> {
     let tini_from_image = s.from_release.is_some() && s.tini.is_none();
     let needs_docker = builds || tini_from_image || s.base.needs_docker() || s.load;
     let docker = if needs_docker { Some(builder::docker::connect().await?) } else { None };
+    // No change since an earlier build: its image, outputs only (docs/build-cache.md).
+    let cache_key = match (&project, &docker) {
+        (Some(p), Some(d)) if result_cache::applies(&s) => result_cache::fingerprint(&s, p, d, &store).await,
+        _ => None,
+    };
+    if let Some(hit) = cache_key.as_ref().filter(|_| !s.no_cache).and_then(|k| result_cache::lookup(&store, k)) {
+        return result_cache::reuse(&s, hit, &store, docker.as_ref()).await;
+    }
 
+    let preload = base_preload::Preload::start(&s, docker.as_ref(), &store);
     let assembled: Assembled = match (&s.from_release, &project) {
         (Some(path), _) => {
             ui::step(format!("Reading the release {} (no builder)", path.display()));
@@ -110,10 +125,14 @@ pub async fn run_all(s: BuildSettings) -> anyhow::Result<Vec<BuiltImage>> {
     // The builder handled signals while it ran (it had a container to remove); from here on there
     // is nothing outside this process to clean up, so a signal just ends the build (temp files are
     // removed as their owners drop).
-    tokio::select! {
-        r = finish(&s, project.as_ref(), &releases, &outputs, &assembled, &store, docker.as_ref()) => r,
+    let built = tokio::select! {
+        r = finish(&s, project.as_ref(), &releases, &outputs, &assembled, &store, docker.as_ref(), preload) => r,
         sig = interrupted() => Err(anyhow::Error::new(Interrupted(sig?))),
+    }?;
+    if let (Some(key), Some(d)) = (&cache_key, &docker) {
+        result_cache::record(&s, key, &built, &store, d).await;
     }
+    Ok(built)
 }
 
 async fn assemble(s: &BuildSettings, project: &Project, docker: Option<&bollard::Docker>) -> anyhow::Result<Assembled> {
@@ -126,6 +145,7 @@ async fn assemble(s: &BuildSettings, project: &Project, docker: Option<&bollard:
         builder_image: s.builder_image.clone(),
         pull: if s.pull_missing { PullPolicy::Missing } else { PullPolicy::Never },
         minimal_base: minimal_base::gather_options(s),
+        cache: !s.no_cache,
     };
     let what = if s.release.as_deref() == Some("all") { "releases" } else { "release" };
     Ok(match (s.builder, docker) {
@@ -159,6 +179,8 @@ async fn interrupted() -> anyhow::Result<&'static str> {
     })
 }
 
+// The build's state, passed down as it is; a struct for it would only be used here.
+#[allow(clippy::too_many_arguments)]
 async fn finish(
     s: &BuildSettings,
     project: Option<&Project>,
@@ -167,12 +189,16 @@ async fn finish(
     assembled: &Assembled,
     store: &BlobStore,
     docker: Option<&bollard::Docker>,
+    preload: Option<base_preload::Preload>,
 ) -> anyhow::Result<Vec<BuiltImage>> {
     let task = ui::task(format!("Reading base image {}", s.base));
     let platform = s.triple.platform();
     let base = match &s.base {
         base::BaseRef::Minimal => Some(minimal_base::make_base(s, assembled, store).await?),
-        other => base::load_with(other, docker, &platform, store, &s.registry).await?,
+        other => match preload {
+            Some(p) => p.finish().await?,
+            None => base::load_with(other, docker, &platform, store, &s.registry).await?,
+        },
     };
     task.done(match &base {
         Some(b) => format!("{} layers", b.layers.len()),
@@ -243,8 +269,14 @@ async fn layer_and_assemble(
     let task = ui::task(format!("Writing {} layers", specs.len()));
     let opts = TarOptions { mtime: s.epoch };
     let store2 = store.clone();
-    let layers = tokio::task::spawn_blocking(move || layer::write_layers(&specs, &opts, &store2)).await??;
-    task.done(layers.iter().map(|l| format!("{} {}", l.name, ui::bytes(l.size))).collect::<Vec<_>>().join(", "));
+    let compression = s.compression;
+    let written =
+        tokio::task::spawn_blocking(move || layer::write_layers_cached(&specs, &opts, compression, &store2)).await??;
+    let reused = written.iter().filter(|w| w.reused).count();
+    let mut summary = written.iter().map(|w| format!("{} {}", w.blob.name, ui::bytes(w.blob.size))).collect::<Vec<_>>();
+    summary.push(format!("{compression}, {reused} of {} reused from the layer cache", written.len()));
+    task.done(summary.join(", "));
+    let layers: Vec<layer::LayerBlob> = written.into_iter().map(|w| w.blob).collect();
 
     let created = time::rfc3339(s.epoch);
     let mut annotations = BTreeMap::new();
@@ -319,7 +351,12 @@ async fn write_outputs(
     }
     if s.load {
         let docker = docker.context("--load needs the Docker engine")?;
-        crate::engine::load(docker, image, store, tags).await?;
+        // A Docker base is in the engine: its layers need not be sent.
+        let hints: Vec<String> = match &s.base {
+            base::BaseRef::Daemon(name) => vec![name.clone()],
+            _ => vec![],
+        };
+        crate::engine::load_with_hints(docker, image, store, tags, &hints).await?;
         ui::step(format!("Loaded into the Docker engine as {}", tags.join(", ")));
     }
     Ok(())

@@ -73,7 +73,7 @@ async fn push(
 }
 
 /// An image built in the store.
-fn from_store(image: &Image, store: &BlobStore) -> PushImage {
+pub(crate) fn from_store(image: &Image, store: &BlobStore) -> PushImage {
     let blob = |digest: &Digest, size: u64, label: String| BlobRef {
         digest: digest.clone(),
         size,

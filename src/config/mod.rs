@@ -81,7 +81,7 @@ pub struct ProjectConfig {
     pub tags: Option<Vec<String>>,
     /// `--triple`.
     pub triple: Option<String>,
-    /// Several target triples (multi-platform builds; one for now). Not with `triple`.
+    /// Several target triples: one image per platform, in one image index. Not with `triple`.
     pub triples: Option<Vec<String>>,
     /// `--builder`: `docker` or `host`.
     pub builder: Option<String>,
@@ -123,6 +123,10 @@ pub struct ProjectConfig {
     pub source_url: Option<String>,
     /// `--cache-dir`.
     pub cache_dir: Option<PathBuf>,
+    /// `--no-cache`: no build cache volume.
+    pub no_cache: Option<bool>,
+    /// `--compression`: `gzip`, `zstd` or `zstd:LEVEL`.
+    pub compression: Option<String>,
     /// Settings of `release-oci k8s`.
     pub k8s: Option<K8sConfig>,
     /// The directory the file is in (set by [`ProjectConfig::load`], not a key).
@@ -160,21 +164,22 @@ impl ProjectConfig {
         if path.is_absolute() { path.to_path_buf() } else { self.dir.join(path) }
     }
 
-    /// The one triple the file asks for (`triple`, or a one-element `triples`).
-    pub fn single_triple(&self) -> Result<Option<String>, String> {
+    /// The triples the file asks for: `triple`, or the `triples` list (several build one image per
+    /// platform, combined into one image index).
+    pub fn triple_list(&self) -> Result<Vec<String>, String> {
         match (&self.triple, &self.triples) {
-            (Some(t), None) => Ok(Some(t.clone())),
-            (None, None) => Ok(None),
-            (None, Some(list)) => match list.as_slice() {
-                [] => Ok(None),
-                [t] => Ok(Some(t.clone())),
-                _ => Err(format!(
-                    "`triples` lists {} triples ({}): building several platforms into one image index is not \
-                     supported yet; build each with --triple",
-                    list.len(),
-                    list.join(", ")
-                )),
-            },
+            (Some(t), None) => Ok(vec![t.clone()]),
+            (None, None) => Ok(Vec::new()),
+            (None, Some(list)) => {
+                let mut seen = Vec::new();
+                for t in list {
+                    if seen.contains(t) {
+                        return Err(format!("`triples` lists {t} twice"));
+                    }
+                    seen.push(t.clone());
+                }
+                Ok(seen)
+            }
             (Some(_), Some(_)) => Err("set either `triple` or `triples`, not both".into()),
         }
     }
@@ -187,7 +192,10 @@ impl ProjectConfig {
                 return Err(format!("{table}: key {key:?} is empty or contains `=`"));
             }
         }
-        self.single_triple().map(|_| ())
+        if let Some(c) = &self.compression {
+            c.parse::<crate::layer::Compression>().map_err(|e| format!("compression: {e}"))?;
+        }
+        self.triple_list().map(|_| ())
     }
 }
 

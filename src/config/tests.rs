@@ -71,11 +71,13 @@ fn load_reports_the_path_and_resolves_relative_paths() {
 #[test]
 fn triples() {
     let c = ProjectConfig::parse("triples = [\"x86_64-unknown-linux-gnu\"]").unwrap();
-    assert_eq!(c.single_triple().unwrap().as_deref(), Some("x86_64-unknown-linux-gnu"));
+    assert_eq!(c.triple_list().unwrap(), vec!["x86_64-unknown-linux-gnu".to_string()]);
     let c = ProjectConfig::parse("triples = [\"a\", \"b\"]").unwrap();
-    assert!(c.single_triple().unwrap_err().contains("not supported yet"));
+    assert_eq!(c.triple_list().unwrap(), vec!["a".to_string(), "b".to_string()]);
+    let c = ProjectConfig::parse("triples = [\"a\", \"a\"]").unwrap();
+    assert!(c.triple_list().unwrap_err().contains("twice"));
     let c = ProjectConfig::parse("triple = \"a\"\ntriples = [\"b\"]").unwrap();
-    assert!(c.single_triple().is_err());
+    assert!(c.triple_list().is_err());
 }
 
 #[test]

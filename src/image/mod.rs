@@ -2,9 +2,11 @@
 //! manifest, both serialised canonically (sorted keys, no whitespace) into the blob store.
 
 mod assemble;
+mod index;
 mod json;
 
 pub use assemble::{assemble, oci_digest};
+pub use index::{BuiltIndex, index};
 pub use json::canonical_json;
 
 use crate::digest::Digest;
@@ -116,4 +118,6 @@ pub enum ImageError {
     Platform { base: String, found: String, wanted: String },
     #[error("base image {base}: {reason}")]
     BaseLayers { base: String, reason: String },
+    #[error("cannot build the image index: {reason}")]
+    Index { reason: String },
 }

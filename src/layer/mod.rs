@@ -55,12 +55,20 @@ pub struct LayerBlob {
     pub media_type: String,
 }
 
+mod compress;
 mod import;
 mod spec;
 mod write;
 
+pub use compress::{
+    Compression, CompressionParseError, Encoder, MEDIA_TYPE_LAYER_TAR, MEDIA_TYPE_LAYER_ZSTD, ZSTD_DEFAULT_LEVEL,
+    decoder, decoder_for,
+};
 pub use import::{import_blob, import_tar};
-pub use write::{write_layer, write_layer_cached, write_layers};
+pub use write::{
+    CachedLayer, write_layer, write_layer_cached, write_layer_cached_with, write_layer_with, write_layers,
+    write_layers_cached,
+};
 
 use std::io;
 use std::path::Path;

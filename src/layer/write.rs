@@ -1,15 +1,16 @@
-//! Writing a [`LayerSpec`] as a deterministic gzip-compressed tar into the blob store.
+//! Writing a [`LayerSpec`] as a deterministic compressed tar (gzip, or zstd: [`Compression`]) into
+//! the blob store, optionally reusing the blob of an identical layer written before.
 //!
 //! Fixed: entries sorted by path bytes (parents first), exact duplicates merged, GNU headers
 //! (long names and link targets through GNU `L`/`K` entries), empty user and group names,
 //! directories named `path/`, every mtime from [`TarOptions`]. The tar is hashed as it is
-//! written (diff_id), then compressed with the one pinned gzip configuration and hashed again
-//! by the store (digest).
+//! written (diff_id), then compressed with the pinned gzip configuration (or zstd at a fixed
+//! level) and hashed again by the store (digest).
 
-use super::{Entry, EntryKind, GZIP_LEVEL, LayerBlob, LayerError, LayerSpec, MEDIA_TYPE_LAYER_GZIP, TarOptions};
+use super::{Compression, Entry, EntryKind, GZIP_LEVEL, LayerBlob, LayerError, LayerSpec, TarOptions};
 use crate::digest::{DiffId, HashingWriter};
 use crate::store::BlobStore;
-use flate2::{Compression, GzBuilder};
+use flate2::GzBuilder;
 use rayon::prelude::*;
 use std::collections::HashSet;
 use std::fs::File;
@@ -23,27 +24,40 @@ pub(crate) const GZIP_OS_UNKNOWN: u8 = 255;
 
 /// A gzip encoder in the one pinned configuration: level [`GZIP_LEVEL`], no file name, mtime 0.
 pub(crate) fn gzip<W: Write>(w: W) -> flate2::write::GzEncoder<W> {
-    GzBuilder::new().mtime(0).operating_system(GZIP_OS_UNKNOWN).write(w, Compression::new(GZIP_LEVEL))
+    GzBuilder::new().mtime(0).operating_system(GZIP_OS_UNKNOWN).write(w, flate2::Compression::new(GZIP_LEVEL))
 }
 
-/// Writes one layer into `store` and records its diff_id → digest.
+/// Writes one layer into `store` (gzip) and records its diff_id → digest.
 pub fn write_layer(spec: &LayerSpec, opts: &TarOptions, store: &BlobStore) -> Result<LayerBlob, LayerError> {
+    write_layer_with(spec, opts, Compression::Gzip, store)
+}
+
+/// Writes one layer compressed with `compression` into `store` and records its diff_id → digest
+/// in that compression's index. One pass: the tar is hashed (diff_id) as it streams into the
+/// compressor, whose output is hashed (digest) as it streams into the blob file.
+pub fn write_layer_with(
+    spec: &LayerSpec,
+    opts: &TarOptions,
+    compression: Compression,
+    store: &BlobStore,
+) -> Result<LayerBlob, LayerError> {
     let layer = spec.name.as_str();
     let entries = normalize(spec)?;
     let store_err = |source| LayerError::Store { layer: layer.to_string(), source };
     let write_err = |source| LayerError::Write { layer: layer.to_string(), source };
 
     let blob = store.writer().map_err(store_err)?;
-    let mut tar = tar::Builder::new(HashingWriter::new(gzip(blob)));
+    let mut tar = tar::Builder::new(HashingWriter::new(compression.encoder(blob).map_err(write_err)?));
     for entry in entries {
         append_entry(&mut tar, entry, opts, layer)?;
     }
-    let (gz, hasher, _) = tar.into_inner().map_err(write_err)?.finish();
-    let blob = gz.finish().map_err(write_err)?;
+    let (encoder, hasher, _) = tar.into_inner().map_err(write_err)?.finish();
+    let blob = encoder.finish().map_err(write_err)?;
     let (digest, size) = blob.commit().map_err(store_err)?;
     let diff_id = DiffId::from_hasher(hasher);
-    store.record_diff_id(&diff_id, &digest).map_err(store_err)?;
-    Ok(LayerBlob { name: spec.name.clone(), digest, diff_id, size, media_type: MEDIA_TYPE_LAYER_GZIP.to_string() })
+    store.record_layer(&compression.index_name(), &diff_id, &digest).map_err(store_err)?;
+    tracing::debug!(layer, %diff_id, %digest, %compression, "layer compressed");
+    Ok(LayerBlob { name: spec.name.clone(), digest, diff_id, size, media_type: compression.media_type().to_string() })
 }
 
 /// [`write_layer`], unless the store already holds a blob for a layer with the same content: the
@@ -51,6 +65,25 @@ pub fn write_layer(spec: &LayerSpec, opts: &TarOptions, store: &BlobStore) -> Re
 /// nothing is compressed. For big layers that rarely change (the minimal base). The reused blob is
 /// the one an earlier `write_layer` of the same spec made, so the result is the same.
 pub fn write_layer_cached(spec: &LayerSpec, opts: &TarOptions, store: &BlobStore) -> Result<LayerBlob, LayerError> {
+    Ok(write_layer_cached_with(spec, opts, Compression::Gzip, store)?.blob)
+}
+
+/// A layer written by [`write_layer_cached_with`], and whether its blob was already in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedLayer {
+    pub blob: LayerBlob,
+    /// True when a blob of the same content and compression was reused (nothing was compressed).
+    pub reused: bool,
+}
+
+/// [`write_layer_with`], unless the store's index for `compression` knows the layer's diff_id
+/// (exact: the tar is hashed, not file times): then that blob is reused and nothing is compressed.
+pub fn write_layer_cached_with(
+    spec: &LayerSpec,
+    opts: &TarOptions,
+    compression: Compression,
+    store: &BlobStore,
+) -> Result<CachedLayer, LayerError> {
     let layer = spec.name.as_str();
     let write_err = |source| LayerError::Write { layer: layer.to_string(), source };
     let mut tar = tar::Builder::new(HashingWriter::new(io::sink()));
@@ -59,18 +92,30 @@ pub fn write_layer_cached(spec: &LayerSpec, opts: &TarOptions, store: &BlobStore
     }
     let (_, hasher, _) = tar.into_inner().map_err(write_err)?.finish();
     let diff_id = DiffId::from_hasher(hasher);
-    if let Some(digest) = store.lookup_diff_id(&diff_id)
+    if let Some(digest) = store.lookup_layer(&compression.index_name(), &diff_id)
         && let Ok(meta) = std::fs::metadata(store.blob_path(&digest))
     {
-        let (name, size, media_type) = (spec.name.clone(), meta.len(), MEDIA_TYPE_LAYER_GZIP.to_string());
-        return Ok(LayerBlob { name, digest, diff_id, size, media_type });
+        tracing::debug!(layer, %diff_id, %digest, %compression, "layer cache hit: blob reused, not compressed again");
+        let (name, size, media_type) = (spec.name.clone(), meta.len(), compression.media_type().to_string());
+        return Ok(CachedLayer { blob: LayerBlob { name, digest, diff_id, size, media_type }, reused: true });
     }
-    write_layer(spec, opts, store)
+    Ok(CachedLayer { blob: write_layer_with(spec, opts, compression, store)?, reused: false })
 }
 
 /// Writes the layers in parallel (one per core); the result is in the order of `specs`.
 pub fn write_layers(specs: &[LayerSpec], opts: &TarOptions, store: &BlobStore) -> Result<Vec<LayerBlob>, LayerError> {
     specs.par_iter().map(|spec| write_layer(spec, opts, store)).collect()
+}
+
+/// [`write_layer_cached_with`] for every spec, in parallel on rayon's pool (one thread per core);
+/// the result is in the order of `specs`.
+pub fn write_layers_cached(
+    specs: &[LayerSpec],
+    opts: &TarOptions,
+    compression: Compression,
+    store: &BlobStore,
+) -> Result<Vec<CachedLayer>, LayerError> {
+    specs.par_iter().map(|spec| write_layer_cached_with(spec, opts, compression, store)).collect()
 }
 
 /// Checks paths, sorts by path bytes, merges duplicates. Two entries for one path must be equal,

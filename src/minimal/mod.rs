@@ -9,7 +9,7 @@
 //! 2. [`plan`] turns that into a [`LayerSpec`]: every path the `why` file names, resolved in the
 //!    gathered root (links on the way kept), plus generated files (`/etc/nsswitch.conf`,
 //!    `/etc/hosts`, a sticky world-writable `/tmp`, and the reasons as [`REASONS_PATH`]).
-//! 3. [`build`] writes it ([`write_layer_cached`]: an unchanged base is not compressed again) and
+//! 3. [`build`] writes it ([`write_layer_cached_with`]: an unchanged base is not compressed again) and
 //!    synthesises the base's config ([`base_config`]). `/etc/passwd` and `/etc/group` come from the
 //!    plan's runtime layer, which starts from a root entry when the base has none.
 
@@ -23,7 +23,7 @@ pub use reasons::{REASONS_PATH, Reasons, WhyLine, consumer_label, parse_why};
 pub use slim::{SLIM_ERTS_DIRS, SLIM_ERTS_PROGRAMS, SLIM_LABEL, slim_erts};
 
 use crate::image::BaseImage;
-use crate::layer::{EntryKind, LayerError, LayerSpec, TarOptions, write_layer_cached};
+use crate::layer::{Compression, EntryKind, LayerError, LayerSpec, TarOptions, write_layer_cached_with};
 use crate::store::BlobStore;
 use crate::triple::Platform;
 use std::path::{Path, PathBuf};
@@ -137,8 +137,21 @@ pub fn build(
     opts: &TarOptions,
     store: &BlobStore,
 ) -> Result<BaseImage, MinimalError> {
+    build_with(base_dir, release_root, platform, created, opts, Compression::Gzip, store)
+}
+
+/// [`build`] with the layer compressed as `compression`.
+pub fn build_with(
+    base_dir: &Path,
+    release_root: &Path,
+    platform: &Platform,
+    created: &str,
+    opts: &TarOptions,
+    compression: Compression,
+    store: &BlobStore,
+) -> Result<BaseImage, MinimalError> {
     let base = plan(base_dir, release_root)?;
-    let layer = write_layer_cached(&base.spec, opts, store)?;
+    let layer = write_layer_cached_with(&base.spec, opts, compression, store)?.blob;
     let config = base_config(platform, &layer.diff_id, created)?;
     Ok(BaseImage { name: BASE_NAME.to_string(), config, layers: vec![layer], digest: None })
 }

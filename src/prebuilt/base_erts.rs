@@ -5,7 +5,6 @@
 
 use crate::layer::LayerBlob;
 use crate::store::BlobStore;
-use flate2::read::GzDecoder;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
@@ -34,7 +33,7 @@ pub fn erts_versions(store: &BlobStore, layers: &[LayerBlob]) -> Result<BTreeSet
         let path = store.blob_path(&layer.digest);
         let read = |source| BaseErtsError::Read { path: path.clone(), source };
         let file = std::fs::File::open(&path).map_err(read)?;
-        let mut archive = tar::Archive::new(GzDecoder::new(file));
+        let mut archive = tar::Archive::new(crate::layer::decoder_for(&layer.media_type, file).map_err(read)?);
         for entry in archive.entries().map_err(read)? {
             let entry = entry.map_err(read)?;
             let p = entry.path().map_err(read)?.to_string_lossy().into_owned();

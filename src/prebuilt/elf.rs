@@ -17,6 +17,9 @@ pub enum ElfError {
          {triple} (or pass the --triple it was built for)"
     )]
     Mismatch { path: PathBuf, found: String, wanted: String, triple: String },
+    /// `detail`: "is for X, but the target triple T needs Y: ...".
+    #[error("{path} ({what}) in the release at {root} {detail}")]
+    InRelease { path: PathBuf, what: &'static str, root: PathBuf, detail: String },
 }
 
 /// What an ELF file is built for, as far as the check needs.
@@ -25,6 +28,8 @@ pub struct ElfTarget {
     pub machine: u16,
     /// The libc it needs: from the interpreter (executables) or DT_NEEDED (libraries).
     pub libc: Option<Libc>,
+    /// The program interpreter (dynamic loader) of a dynamically linked executable.
+    pub interpreter: Option<String>,
 }
 
 /// Reads `bytes` as ELF; `None` when it is not an ELF file.
@@ -46,7 +51,8 @@ pub fn elf_target(bytes: &[u8]) -> Option<ElfTarget> {
             }
         }),
     };
-    Some(ElfTarget { machine: elf.header.e_machine, libc })
+    let interpreter = elf.interpreter.map(|i| i.trim_end_matches(char::from(0)).to_string());
+    Some(ElfTarget { machine: elf.header.e_machine, libc, interpreter })
 }
 
 fn machine_name(m: u16) -> String {
@@ -89,7 +95,49 @@ pub fn check_file(path: &Path, triple: &Triple) -> Result<(), ElfError> {
         let what = |l| format!("{} with {}", machine_name(found.machine), libc_name(l));
         return Err(mismatch(what(libc), what(triple.libc)));
     }
+    // The loader's name says its machine: `ld-linux-x86-64.so.2`, `ld-musl-aarch64.so.1`.
+    if let Some(interp) = &found.interpreter {
+        let wanted = loader_name(triple);
+        let name = Path::new(interp).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if !name.starts_with(wanted) {
+            let m = machine_name(found.machine);
+            return Err(mismatch(format!("{m} with the loader {interp}"), format!("{m} with the loader {wanted}*")));
+        }
+    }
     Ok(())
+}
+
+/// The start of the dynamic loader's file name on `triple`.
+fn loader_name(triple: &Triple) -> &'static str {
+    match (triple.arch, triple.libc) {
+        (Arch::X86_64, Libc::Gnu) => "ld-linux-x86-64.so.",
+        (Arch::Aarch64, Libc::Gnu) => "ld-linux-aarch64.so.",
+        (Arch::X86_64, Libc::Musl) => "ld-musl-x86_64.so.",
+        (Arch::Aarch64, Libc::Musl) => "ld-musl-aarch64.so.",
+    }
+}
+
+/// Checks one file of the release at `root`; a mismatch names the file by its path in the release
+/// and what it is.
+fn check_in_release(root: &Path, path: &Path, triple: &Triple) -> Result<(), ElfError> {
+    match check_file(path, triple) {
+        Err(ElfError::Mismatch { found, wanted, triple, .. }) => {
+            let rel = path.strip_prefix(root).unwrap_or(path).to_path_buf();
+            let in_erts = rel.components().next().is_some_and(|c| c.as_os_str().to_string_lossy().starts_with("erts-"));
+            let what = match (in_erts, rel.file_name().and_then(|n| n.to_str())) {
+                (true, Some("beam.smp")) => "the ERTS emulator",
+                (true, _) => "an ERTS program",
+                (false, Some(n)) if n.ends_with(".so") => "a NIF or driver (shared object)",
+                (false, _) => "a program in an application's priv",
+            };
+            let detail = format!(
+                "is for {found}, but the target triple {triple} needs {wanted}: build it for {triple} (or pass the \
+                 --triple the release was built for)"
+            );
+            Err(ElfError::InRelease { path: rel, what, root: root.to_path_buf(), detail })
+        }
+        other => other,
+    }
 }
 
 /// Checks `erts-*/bin/beam.smp` first (the message then names it), then every other regular file
@@ -107,7 +155,7 @@ pub fn check_release(root: &Path, triple: &Triple) -> Result<(), ElfError> {
     for erts in &erts_dirs {
         let beam = erts.join("bin").join("beam.smp");
         if beam.is_file() {
-            check_file(&beam, triple)?;
+            check_in_release(root, &beam, triple)?;
         }
     }
     let mut dirs: Vec<PathBuf> = erts_dirs.iter().map(|e| e.join("bin")).collect();
@@ -115,7 +163,7 @@ pub fn check_release(root: &Path, triple: &Triple) -> Result<(), ElfError> {
     for dir in dirs.iter().filter(|d| d.is_dir()) {
         for entry in walkdir::WalkDir::new(dir).follow_links(false).sort_by_file_name().into_iter().flatten() {
             if entry.file_type().is_file() {
-                check_file(entry.path(), triple)?;
+                check_in_release(root, entry.path(), triple)?;
             }
         }
     }
@@ -163,6 +211,32 @@ mod tests {
         check_release(dir.path(), &host).unwrap();
         let wrong = if host.arch == Arch::X86_64 { "aarch64-unknown-linux-gnu" } else { "x86_64-unknown-linux-gnu" };
         let e = check_release(dir.path(), &t(wrong)).unwrap_err().to_string();
-        assert!(e.contains("erts-13.1.5/bin/beam.smp"), "{e}");
+        assert!(e.starts_with("erts-13.1.5/bin/beam.smp (the ERTS emulator) in the release at"), "{e}");
+    }
+
+    #[test]
+    fn a_foreign_nif_in_priv_is_named_by_its_release_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let priv_dir = dir.path().join("lib/zz-1.0/priv");
+        std::fs::create_dir_all(&priv_dir).unwrap();
+        std::fs::copy(host_sh(), priv_dir.join("zz_nif.so")).unwrap();
+        let host = Triple::host().unwrap();
+        check_release(dir.path(), &host).unwrap();
+        let wrong = if host.arch == Arch::X86_64 { "aarch64-unknown-linux-gnu" } else { "x86_64-unknown-linux-gnu" };
+        let e = check_release(dir.path(), &t(wrong)).unwrap_err().to_string();
+        assert!(e.starts_with("lib/zz-1.0/priv/zz_nif.so (a NIF or driver (shared object))"), "{e}");
+        assert!(
+            e.contains(&format!("needs {}", if wrong.starts_with("aarch64") { "aarch64" } else { "x86_64" })),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_loader_must_be_the_triples() {
+        let host = Triple::host().unwrap();
+        assert!(loader_name(&host).starts_with(if host.libc == Libc::Gnu { "ld-linux-" } else { "ld-musl-" }));
+        let sh = elf_target(&std::fs::read(host_sh()).unwrap()).unwrap();
+        let interp = sh.interpreter.expect("the host shell is dynamically linked");
+        assert!(Path::new(&interp).file_name().unwrap().to_string_lossy().starts_with(loader_name(&host)), "{interp}");
     }
 }

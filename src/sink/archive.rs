@@ -6,9 +6,11 @@ use super::SinkError;
 use super::fsutil::{parent_of, persist, temp_beside};
 use super::layout::{OCI_LAYOUT, descriptor, empty_index};
 use crate::image::{Image, canonical_json};
+use crate::layer::MEDIA_TYPE_LAYER_ZSTD;
 use crate::store::BlobStore;
+use std::collections::HashSet;
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::Path;
 use tar::{EntryType, Header};
 
@@ -24,7 +26,7 @@ pub fn write_archive(image: &Image, store: &BlobStore, path: &Path, repo_tags: &
     let dir = parent_of(path);
     std::fs::create_dir_all(dir).map_err(SinkError::io(dir))?;
     let tmp = temp_beside(path)?;
-    let out = write_entries(image, store, BufWriter::new(tmp), repo_tags, path)?;
+    let out = write_entries(image, store, BufWriter::new(tmp), repo_tags, path, None)?;
     let tmp = out.into_inner().map_err(|e| SinkError::Io { path: path.to_path_buf(), source: e.into_error() })?;
     persist(tmp, path)
 }
@@ -36,7 +38,21 @@ pub fn write_archive_to<W: Write>(
     w: W,
     repo_tags: &[String],
 ) -> Result<W, SinkError> {
-    write_entries(image, store, w, repo_tags, Path::new("<archive stream>"))
+    write_entries(image, store, w, repo_tags, Path::new("<archive stream>"), None)
+}
+
+/// The archive `--load` sends to the engine: [`write_archive_to`], plus, for every zstd layer, its
+/// uncompressed tar as `blobs/sha256/<diff_id>`, which `manifest.json` names instead of the zstd
+/// blob (Docker before 23 cannot read zstd layers; the image and its ID are the same). The tars
+/// are unpacked into temp files in `scratch`.
+pub fn write_engine_archive_to<W: Write>(
+    image: &Image,
+    store: &BlobStore,
+    w: W,
+    repo_tags: &[String],
+    scratch: &Path,
+) -> Result<W, SinkError> {
+    write_entries(image, store, w, repo_tags, Path::new("<archive stream>"), Some(scratch))
 }
 
 fn write_entries<W: Write>(
@@ -45,6 +61,7 @@ fn write_entries<W: Write>(
     w: W,
     repo_tags: &[String],
     out_path: &Path,
+    unpack_zstd_in: Option<&Path>,
 ) -> Result<W, SinkError> {
     let out_err = |source| SinkError::Io { path: out_path.to_path_buf(), source };
     let mut tar = tar::Builder::new(w);
@@ -71,9 +88,25 @@ fn write_entries<W: Write>(
             return Err(SinkError::Io { path: src, source });
         }
     }
+    let mut plain = HashSet::new();
+    if let Some(scratch) = unpack_zstd_in {
+        for layer in image.layers.iter().filter(|l| l.media_type == MEDIA_TYPE_LAYER_ZSTD) {
+            if !plain.insert(layer.diff_id.hex().to_string()) {
+                continue;
+            }
+            let src = store.blob_path(&layer.digest);
+            let mut tmp = tempfile::tempfile_in(scratch).map_err(SinkError::io(scratch))?;
+            let file = File::open(&src).map_err(SinkError::io(&src))?;
+            let mut decoder = crate::layer::decoder_for(&layer.media_type, file).map_err(SinkError::io(&src))?;
+            let len = io::copy(&mut decoder, &mut tmp).map_err(SinkError::io(&src))?;
+            tmp.seek(SeekFrom::Start(0)).map_err(SinkError::io(scratch))?;
+            let name = format!("blobs/sha256/{}", layer.diff_id.hex());
+            file_entry(&mut tar, &name, len, io::Read::take(tmp, len)).map_err(out_err)?;
+        }
+    }
     let index = index_json(image, repo_tags)?;
     file_entry(&mut tar, "index.json", index.len() as u64, index.as_slice()).map_err(out_err)?;
-    let manifest = manifest_json(image, repo_tags)?;
+    let manifest = manifest_json(image, repo_tags, &plain)?;
     file_entry(&mut tar, "manifest.json", manifest.len() as u64, manifest.as_slice()).map_err(out_err)?;
     file_entry(&mut tar, "oci-layout", OCI_LAYOUT.len() as u64, OCI_LAYOUT).map_err(out_err)?;
     tar.into_inner().map_err(out_err)
@@ -105,13 +138,18 @@ fn tag_of(repo_tag: &str) -> &str {
     last.rsplit_once(':').map_or("latest", |(_, t)| t)
 }
 
-/// `manifest.json` as `docker load` reads it.
-fn manifest_json(image: &Image, repo_tags: &[String]) -> Result<Vec<u8>, SinkError> {
+/// `manifest.json` as `docker load` reads it; layers whose diff_id is in `plain` are named by
+/// their uncompressed tar.
+fn manifest_json(image: &Image, repo_tags: &[String], plain: &HashSet<String>) -> Result<Vec<u8>, SinkError> {
     let blob = |d: &crate::digest::Digest| format!("blobs/sha256/{}", d.hex());
+    let layer = |l: &crate::layer::LayerBlob| match plain.contains(l.diff_id.hex()) {
+        true => format!("blobs/sha256/{}", l.diff_id.hex()),
+        false => blob(&l.digest),
+    };
     let v = serde_json::json!([{
         "Config": blob(&image.config_digest),
         "RepoTags": repo_tags,
-        "Layers": image.layers.iter().map(|l| blob(&l.digest)).collect::<Vec<_>>(),
+        "Layers": image.layers.iter().map(layer).collect::<Vec<_>>(),
     }]);
     canonical_json(&v).map_err(|source| SinkError::Serialise { what: "manifest.json", source })
 }

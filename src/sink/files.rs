@@ -3,7 +3,6 @@
 
 use super::report::LayerInfo;
 use super::{SinkError, Target};
-use flate2::read::GzDecoder;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
@@ -55,14 +54,11 @@ pub struct LayerListing {
 pub fn list_layer(target: &Target, layer: &LayerInfo, capture: Option<&str>) -> Result<LayerListing, SinkError> {
     let location = target.to_string();
     let blob = open_blob(target, layer.digest.hex())?;
-    let reader: Box<dyn Read> = match layer.media_type.as_str() {
-        "application/vnd.oci.image.layer.v1.tar+gzip" | "application/vnd.docker.image.rootfs.diff.tar.gzip" => {
-            Box::new(GzDecoder::new(blob))
-        }
-        "application/vnd.oci.image.layer.v1.tar" | "application/vnd.docker.image.rootfs.diff.tar" => blob,
-        other => {
-            return Err(SinkError::Unsupported { location, reason: format!("cannot list a layer of type {other}") });
-        }
+    let opened = crate::layer::decoder(&layer.media_type, blob)
+        .map_err(|e| SinkError::Io { path: format!("{location} layer {}", layer.digest).into(), source: e })?;
+    let Some(reader) = opened else {
+        let reason = format!("cannot list a layer of type {}", layer.media_type);
+        return Err(SinkError::Unsupported { location, reason });
     };
     let io = |e| SinkError::Io { path: format!("{location} layer {}", layer.digest).into(), source: e };
     let mut archive = tar::Archive::new(reader);

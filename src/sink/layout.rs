@@ -2,7 +2,8 @@
 
 use super::SinkError;
 use super::fsutil::{place_blob, write_atomic};
-use crate::image::{ANNOTATION_REF_NAME, Image, canonical_json};
+use crate::digest::Digest;
+use crate::image::{ANNOTATION_REF_NAME, BuiltIndex, Image, canonical_json};
 use crate::store::BlobStore;
 use oci_spec::image::{Arch, Descriptor, ImageIndex, ImageIndexBuilder, MediaType, Os, PlatformBuilder};
 use std::collections::HashMap;
@@ -15,8 +16,31 @@ pub(crate) const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 /// are kept; `index.json` keeps other entries and replaces the one with the same tag. Every file
 /// is written to a temp file and renamed, blobs before the index that names them.
 pub fn write_oci_layout(image: &Image, store: &BlobStore, dir: &Path, tag: Option<&str>) -> Result<(), SinkError> {
+    write_entry(&image.blob_digests(), descriptor(image, tag)?, store, dir, tag)
+}
+
+/// Writes a multi-platform image into the layout at `dir`: every image's blobs and the index
+/// blob; `index.json` names the index (media type image index, tagged `tag`), as the OCI layout
+/// spec allows, so one tag stands for every platform.
+pub fn write_oci_index(index: &BuiltIndex, store: &BlobStore, dir: &Path, tag: Option<&str>) -> Result<(), SinkError> {
+    let digest = crate::image::oci_digest(&index.digest)?;
+    let mut entry = Descriptor::new(MediaType::ImageIndex, index.bytes.len() as u64, digest);
+    if let Some(tag) = tag {
+        entry.set_annotations(Some(HashMap::from([(ANNOTATION_REF_NAME.to_string(), tag.to_string())])));
+    }
+    write_entry(&index.blob_digests(), entry, store, dir, tag)
+}
+
+/// Places `blobs` (from the store) into the layout at `dir` and puts `ours` into its `index.json`.
+fn write_entry(
+    blob_digests: &[&Digest],
+    ours: Descriptor,
+    store: &BlobStore,
+    dir: &Path,
+    tag: Option<&str>,
+) -> Result<(), SinkError> {
     // Nothing is created unless every blob is at hand.
-    for digest in image.blob_digests() {
+    for digest in blob_digests.iter().copied() {
         if !store.contains(digest) {
             let path = store.blob_path(digest);
             return Err(SinkError::MissingBlob { digest: digest.to_string(), path });
@@ -47,7 +71,7 @@ pub fn write_oci_layout(image: &Image, store: &BlobStore, dir: &Path, tag: Optio
     }
     let blobs = dir.join("blobs").join("sha256");
     fs::create_dir_all(&blobs).map_err(SinkError::io(&blobs))?;
-    for digest in image.blob_digests() {
+    for digest in blob_digests.iter().copied() {
         place_blob(store, digest, &blobs.join(digest.hex()))?;
     }
 
@@ -62,7 +86,6 @@ pub fn write_oci_layout(image: &Image, store: &BlobStore, dir: &Path, tag: Optio
     } else {
         empty_index()?
     };
-    let ours = descriptor(image, tag)?;
     let mut manifests: Vec<Descriptor> = index.manifests().clone();
     manifests.retain(|d| match tag {
         Some(t) => ref_name(d) != Some(t),

@@ -8,10 +8,10 @@ mod layout;
 mod read;
 mod report;
 
-pub use archive::{write_archive, write_archive_to};
+pub use archive::{write_archive, write_archive_to, write_engine_archive_to};
 pub use files::{EntryType, LayerEntry, LayerListing, list_layer};
-pub use layout::write_oci_layout;
-pub use read::{load_base_from_layout, read_image};
+pub use layout::{write_oci_index, write_oci_layout};
+pub use read::{IndexEntry, load_base_from_layout, load_base_from_layout_for, read_image, read_index};
 pub use report::{ImageInfo, LayerInfo, human_size};
 
 use std::fmt;
@@ -113,6 +113,8 @@ pub enum SinkError {
     Ambiguous { location: String, count: usize, available: Vec<String> },
     #[error("{location}: {reason}")]
     Unsupported { location: String, reason: String },
+    #[error("{location} is an image index without an image for {wanted}; it has {available}")]
+    NoPlatform { location: String, wanted: String, available: String },
     #[error(transparent)]
     Image(#[from] crate::image::ImageError),
     #[error("cannot store a blob from {location}")]

@@ -8,6 +8,7 @@ use crate::digest::{DiffId, Digest};
 use crate::image::BaseImage;
 use crate::layer::LayerBlob;
 use crate::store::BlobStore;
+use crate::triple::Platform;
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest};
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -60,11 +61,21 @@ pub fn read_image(target: &Target) -> Result<ImageInfo, SinkError> {
 /// Uses the image tagged `tag` (or the only one) of the layout at `dir` as a base: copies its
 /// layer blobs into `store`, checking their digests.
 pub fn load_base_from_layout(dir: &Path, tag: Option<&str>, store: &BlobStore) -> Result<BaseImage, SinkError> {
+    load_base_from_layout_for(dir, tag, None, store)
+}
+
+/// [`load_base_from_layout`]; an entry that is an image index is resolved to `platform`.
+pub fn load_base_from_layout_for(
+    dir: &Path,
+    tag: Option<&str>,
+    platform: Option<&Platform>,
+    store: &BlobStore,
+) -> Result<BaseImage, SinkError> {
     let location = match tag {
         Some(t) => format!("oci:{}:{t}", dir.display()),
         None => format!("oci:{}", dir.display()),
     };
-    let loaded = load(&mut Source::Dir(dir.to_path_buf()), tag)?;
+    let loaded = load_for(&mut Source::Dir(dir.to_path_buf()), tag, platform)?;
     let diff_ids = loaded.config.rootfs().diff_ids();
     if diff_ids.len() != loaded.manifest.layers().len() {
         return Err(SinkError::Unsupported {
@@ -123,6 +134,72 @@ struct Loaded {
 }
 
 fn load(src: &mut Source, tag: Option<&str>) -> Result<Loaded, SinkError> {
+    load_for(src, tag, None)
+}
+
+/// One platform's entry of an image index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexEntry {
+    /// `os/arch[/variant]`.
+    pub platform: String,
+    pub manifest_digest: Digest,
+    pub size: u64,
+}
+
+/// The platforms of the image at `target` when it is an image index (`None` for one image).
+pub fn read_index(target: &Target) -> Result<Option<(Digest, Vec<IndexEntry>)>, SinkError> {
+    let mut src = match target {
+        Target::OciLayout { dir, .. } => Source::Dir(dir.clone()),
+        Target::Archive { path } => Source::archive(path)?,
+    };
+    let tag = match target {
+        Target::OciLayout { tag, .. } => tag.as_deref(),
+        Target::Archive { .. } => None,
+    };
+    let location = src.location();
+    let index: ImageIndex = serde_json::from_slice(&src.read("index.json")?).map_err(|source| SinkError::Json {
+        location: location.clone(),
+        what: "index.json".into(),
+        source,
+    })?;
+    let desc = select(&index, tag, &location)?;
+    let media = desc.media_type().to_string();
+    if media != crate::image::MEDIA_TYPE_INDEX && media != DOCKER_LIST {
+        return Ok(None);
+    }
+    let digest = sha256_of(&desc, &location)?;
+    let (_, entries) = index_entries(&mut src, &digest)?;
+    Ok(Some((digest, entries)))
+}
+
+/// The entries of the index blob `digest`, with their descriptors.
+fn index_entries(src: &mut Source, digest: &Digest) -> Result<(Vec<Descriptor>, Vec<IndexEntry>), SinkError> {
+    let location = src.location();
+    let bytes = src.read_blob(digest, "image index")?;
+    let inner: ImageIndex = serde_json::from_slice(&bytes).map_err(|source| SinkError::Json {
+        location: location.clone(),
+        what: "the image index".into(),
+        source,
+    })?;
+    let mut entries = Vec::new();
+    for d in inner.manifests() {
+        let platform = d.platform().as_ref().map_or_else(
+            || "unknown platform".to_string(),
+            |p| {
+                let mut s = format!("{}/{}", p.os(), p.architecture());
+                if let Some(v) = p.variant() {
+                    s.push('/');
+                    s.push_str(v);
+                }
+                s
+            },
+        );
+        entries.push(IndexEntry { platform, manifest_digest: sha256_of(d, &location)?, size: d.size() });
+    }
+    Ok((inner.manifests().clone(), entries))
+}
+
+fn load_for(src: &mut Source, tag: Option<&str>, platform: Option<&Platform>) -> Result<Loaded, SinkError> {
     let location = src.location();
     let json_err = |what: &str| {
         let location = location.clone();
@@ -130,13 +207,38 @@ fn load(src: &mut Source, tag: Option<&str>) -> Result<Loaded, SinkError> {
         move |source| SinkError::Json { location, what, source }
     };
     let index: ImageIndex = serde_json::from_slice(&src.read("index.json")?).map_err(json_err("index.json"))?;
-    let desc = select(&index, tag, &location)?;
-    let media = desc.media_type().to_string();
+    let mut desc = select(&index, tag, &location)?;
+    let mut media = desc.media_type().to_string();
     if media == crate::image::MEDIA_TYPE_INDEX || media == DOCKER_LIST {
-        return Err(SinkError::Unsupported {
-            location,
-            reason: "the entry is a multi-platform index; copy a single platform into a layout first (skopeo copy --override-arch ARCH)".into(),
-        });
+        let Some(want) = platform else {
+            return Err(SinkError::Unsupported {
+                location,
+                reason: "the entry is a multi-platform index; name a platform, or copy one into a layout first \
+                         (skopeo copy --override-arch ARCH)"
+                    .into(),
+            });
+        };
+        let (descs, entries) = index_entries(src, &sha256_of(&desc, &location)?)?;
+        let matches = |d: &Descriptor| {
+            d.platform().as_ref().is_some_and(|p| {
+                p.os().to_string() == want.os
+                    && p.architecture().to_string() == want.architecture
+                    && match (want.variant, p.variant()) {
+                        (Some(w), Some(h)) => w == h,
+                        _ => true,
+                    }
+            })
+        };
+        desc = descs.iter().find(|d| matches(d)).cloned().ok_or_else(|| SinkError::NoPlatform {
+            location: location.clone(),
+            wanted: want.to_string(),
+            available: if entries.is_empty() {
+                "no images".into()
+            } else {
+                entries.iter().map(|e| e.platform.as_str()).collect::<Vec<_>>().join(", ")
+            },
+        })?;
+        media = desc.media_type().to_string();
     }
     if media != crate::image::MEDIA_TYPE_MANIFEST && media != DOCKER_MANIFEST {
         return Err(SinkError::Unsupported {

@@ -9,8 +9,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 /// hello_web assembled on the host, once per test run: (project copy, release directory).
-fn host_release() -> &'static (tempfile::TempDir, PathBuf) {
-    static R: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+fn host_release() -> &'static (ProjectCopy, PathBuf) {
+    static R: OnceLock<(ProjectCopy, PathBuf)> = OnceLock::new();
     R.get_or_init(|| {
         let project = copy_example("hello_web");
         let mut c = Command::new("mix");

@@ -5,6 +5,7 @@
 mod util;
 
 mod build_run;
+mod cache;
 mod config_file;
 mod cookie;
 mod determinism;
@@ -16,6 +17,8 @@ mod k8s;
 mod k8s_pod;
 mod k8s_resolve;
 mod minimal_base;
+mod multi_platform;
+mod musl;
 mod outputs;
 mod path_deps;
 mod projects_util;
@@ -27,4 +30,5 @@ mod registry_proxy;
 mod registry_push;
 mod registry_token;
 mod registry_util;
+mod result_cache;
 mod umbrella;

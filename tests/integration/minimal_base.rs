@@ -19,7 +19,7 @@ const REMOTE_WAIT: Duration = Duration::from_secs(60);
 
 /// A TLS server and client in the node, with certificates made on the spot: a handshake that
 /// verifies the peer, and one message each way.
-const TLS_ROUND_TRIP: &str = r##"
+pub(crate) const TLS_ROUND_TRIP: &str = r##"
 chain = %{root: [key: {:rsa, 2048, 65537}], intermediates: [], peer: [key: {:rsa, 2048, 65537}]}
 %{server_config: s, client_config: c} = :public_key.pkix_test_data(%{server_chain: chain, client_chain: chain})
 {:ok, l} = :ssl.listen(0, [reuseaddr: true, active: false, mode: :binary] ++ s)
@@ -47,7 +47,7 @@ fn zlib_nif() -> &'static Built {
 }
 
 /// The digest of the layer whose history says `release-oci: NAME`.
-fn layer_digest(layout: &Path, name: &str) -> String {
+pub(crate) fn layer_digest(layout: &Path, name: &str) -> String {
     let cfg = layout_config(layout);
     let names: Vec<String> = cfg["history"]
         .as_array()
@@ -61,7 +61,7 @@ fn layer_digest(layout: &Path, name: &str) -> String {
 }
 
 /// Regular files (path → bytes when `keep` names them) of a gzip layer blob of a layout.
-fn layer_files(layout: &Path, digest: &str, keep: &str) -> (BTreeSet<String>, Option<Vec<u8>>) {
+pub(crate) fn layer_files(layout: &Path, digest: &str, keep: &str) -> (BTreeSet<String>, Option<Vec<u8>>) {
     let f = std::fs::File::open(layout.join("blobs/sha256").join(digest.trim_start_matches("sha256:"))).expect("blob");
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(f));
     let (mut files, mut kept) = (BTreeSet::new(), None);
@@ -80,7 +80,7 @@ fn layer_files(layout: &Path, digest: &str, keep: &str) -> (BTreeSet<String>, Op
     (files, kept)
 }
 
-fn exec_ok(c: &Container, args: &[&str]) -> String {
+pub(crate) fn exec_ok(c: &Container, args: &[&str]) -> String {
     let o = c.exec(args);
     assert!(
         o.status.success(),
@@ -92,7 +92,7 @@ fn exec_ok(c: &Container, args: &[&str]) -> String {
     text(&o.stdout)
 }
 
-fn rpc(c: &Container, name: &str, expr: &str) -> String {
+pub(crate) fn rpc(c: &Container, name: &str, expr: &str) -> String {
     exec_ok(c, &[&format!("/app/bin/{name}"), "rpc", expr])
 }
 

@@ -77,8 +77,31 @@ pub fn docker_ok(args: &[&str]) -> String {
     ok(c)
 }
 
+/// A copy of an example in a temp dir. Dropping it removes the directory and the build cache
+/// volumes the builds of that directory made (`org.release-oci.project=DIR`).
+pub struct ProjectCopy(tempfile::TempDir);
+
+impl std::ops::Deref for ProjectCopy {
+    type Target = tempfile::TempDir;
+    fn deref(&self) -> &tempfile::TempDir {
+        &self.0
+    }
+}
+
+impl Drop for ProjectCopy {
+    fn drop(&mut self) {
+        let Ok(dir) = self.0.path().canonicalize() else { return };
+        let label = format!("label=org.release-oci.project={}", dir.display());
+        let Ok(out) = Command::new("docker").args(["volume", "ls", "-q", "--filter", &label]).output() else { return };
+        let names: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
+        if !names.is_empty() {
+            let _ = Command::new("docker").args(["volume", "rm", "-f"]).args(&names).output();
+        }
+    }
+}
+
 /// Copies an example into a temp dir (so tests can change it).
-pub fn copy_example(name: &str) -> tempfile::TempDir {
+pub fn copy_example(name: &str) -> ProjectCopy {
     let dir = tempfile::Builder::new().prefix(&format!("release-oci-{name}-")).tempdir().expect("tempdir");
     let src = repo_root().join("examples").join(name);
     let status = Command::new("cp").arg("-a").arg(format!("{}/.", src.display())).arg(dir.path()).status().expect("cp");
@@ -86,12 +109,12 @@ pub fn copy_example(name: &str) -> tempfile::TempDir {
     for junk in ["_build", "deps"] {
         let _ = std::fs::remove_dir_all(dir.path().join(junk));
     }
-    dir
+    ProjectCopy(dir)
 }
 
 /// A finished build of an example: its OCI layout, archive, loaded tag and digest.
 pub struct Built {
-    pub project: tempfile::TempDir,
+    pub project: ProjectCopy,
     pub out: tempfile::TempDir,
     pub digest: String,
     pub tag: String,

@@ -55,9 +55,11 @@ pub(super) async fn make_base(
     let rel_dir = base_dir.with_file_name("rel");
     let (platform, created, opts, store) =
         (s.triple.platform(), time::rfc3339(s.epoch), TarOptions { mtime: s.epoch }, store.clone());
-    let base =
-        tokio::task::spawn_blocking(move || minimal::build(&base_dir, &rel_dir, &platform, &created, &opts, &store))
-            .await??;
+    let compression = s.compression;
+    let base = tokio::task::spawn_blocking(move || {
+        minimal::build_with(&base_dir, &rel_dir, &platform, &created, &opts, compression, &store)
+    })
+    .await??;
     ui::detail(format!(
         "minimal base: {} compressed, made from the builder's files",
         ui::bytes(base.layers.iter().map(|l| l.size).sum())

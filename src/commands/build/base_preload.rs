@@ -1,0 +1,49 @@
+//! The base image is read (from the engine: exported, its layers compressed into the store once)
+//! while the builder runs, not after it: on a cold build that is seconds of compression done on
+//! the core the builder leaves idle; `/etc/passwd` and `/etc/group` are then read from it (and
+//! remembered per layer). The minimal base is made from the builder's output, so it cannot start
+//! early.
+
+use crate::base::{self, BaseRef};
+use crate::cli::BuildSettings;
+use crate::image::BaseImage;
+use crate::store::BlobStore;
+
+/// A base being read; aborted when dropped unused (the build failed or was interrupted), which
+/// removes its temporary files.
+pub(super) struct Preload(tokio::task::JoinHandle<Result<Option<BaseImage>, base::BaseError>>);
+
+impl Drop for Preload {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Preload {
+    /// Starts reading the base of `s` (None for the minimal base).
+    pub(super) fn start(s: &BuildSettings, docker: Option<&bollard::Docker>, store: &BlobStore) -> Option<Preload> {
+        if s.base == BaseRef::Minimal {
+            return None;
+        }
+        let (base, docker, platform, store, registry) =
+            (s.base.clone(), docker.cloned(), s.triple.platform(), store.clone(), s.registry.clone());
+        Some(Preload(tokio::spawn(async move {
+            let image = base::load_with(&base, docker.as_ref(), &platform, &store, &registry).await?;
+            // The files the build reads from the base: found now, remembered by layer (base::files).
+            if let Some(layers) = image.as_ref().map(|b| b.layers.clone()) {
+                let _ = tokio::task::spawn_blocking(move || {
+                    for path in ["etc/passwd", "etc/group"] {
+                        let _ = base::read_file_from_layers(&store, &layers, path);
+                    }
+                })
+                .await;
+            }
+            Ok(image)
+        })))
+    }
+
+    /// The base, once read.
+    pub(super) async fn finish(mut self) -> anyhow::Result<Option<BaseImage>> {
+        Ok((&mut self.0).await??)
+    }
+}

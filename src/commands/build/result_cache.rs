@@ -1,0 +1,260 @@
+//! The build's side of the result cache ([`crate::result_cache`]): what the fingerprint of a
+//! build is made of, reusing a recorded result (outputs only: no builder, no layering), and
+//! recording a new one. A build uses it when it runs the Docker builder on a project for one triple
+//! (each platform of a multi-platform build is such a build). `--no-cache` skips the lookup and
+//! still records. The list of inputs is in docs/build-cache.md.
+
+use super::{BuiltImage, releases};
+use crate::base::BaseRef;
+use crate::cli::{BuildSettings, BuilderKind};
+use crate::project::Project;
+use crate::result_cache::{CachedImage, Fingerprint, KeyBuilder, ResultCache};
+use crate::store::BlobStore;
+use crate::ui;
+use anyhow::{Context, bail};
+use bollard::Docker;
+
+/// A build's fingerprint and the base identity it was made with (checked again after the build).
+pub(super) struct Key {
+    pub fingerprint: Fingerprint,
+    base: String,
+}
+
+/// Whether the result cache applies: the Docker builder on a project, one triple.
+pub(super) fn applies(s: &BuildSettings) -> bool {
+    s.from_release.is_none() && s.builder == BuilderKind::Docker && s.platforms.is_empty()
+}
+
+/// The fingerprint of this build, or None when an input cannot be pinned down (the builder or base
+/// image is not in the engine yet, an unreadable layout...): the build then runs and records
+/// nothing. Failures here never fail the build: the build itself reports them better.
+pub(super) async fn fingerprint(
+    s: &BuildSettings,
+    project: &Project,
+    docker: &Docker,
+    store: &BlobStore,
+) -> Option<Key> {
+    match try_fingerprint(s, project, docker, store).await {
+        Ok(k) => k,
+        Err(e) => {
+            tracing::warn!(error = format!("{e:#}"), "no result cache for this build");
+            None
+        }
+    }
+}
+
+async fn try_fingerprint(
+    s: &BuildSettings,
+    project: &Project,
+    docker: &Docker,
+    store: &BlobStore,
+) -> anyhow::Result<Option<Key>> {
+    let Some(builder_id) = image_id(docker, &s.builder_image).await? else { return Ok(None) };
+    let Some(base) = base_identity(s, docker, store).await? else { return Ok(None) };
+    let p = project.clone();
+    let (sources, revision, remote) = tokio::task::spawn_blocking(move || {
+        crate::result_cache::source_digest(&p).map(|d| (d, p.git_revision(), p.git_remote_url()))
+    })
+    .await??;
+    let mut k = KeyBuilder::new();
+    settings_parts(&mut k, s);
+    k.part("tool", tool_identity())
+        // Per checkout, like the build cache volume: another copy of the same sources builds
+        // (and shows that it builds the same image) rather than reusing this one's result.
+        .part("project", project.root.as_os_str().as_encoded_bytes())
+        .part("project-kind", project.kind().as_str())
+        .part("sources", sources.as_str())
+        .part("git-revision", format!("{revision:?}"))
+        .part("git-remote", format!("{remote:?}"))
+        .part("builder-image-id", builder_id)
+        .part("base", &base);
+    for (name, value) in k.parts() {
+        tracing::debug!(part = %name, value = %String::from_utf8_lossy(value), "result cache key");
+    }
+    let fingerprint = k.finish();
+    tracing::info!(key = fingerprint.hex(), "result cache key");
+    Ok(Some(Key { fingerprint, base }))
+}
+
+/// The settings that shape the image, each by its `Debug` form (this binary's, and the binary is
+/// part of the key). The destructuring is exhaustive on purpose: a new setting does not compile
+/// until it is either keyed or named here as output-only.
+pub(crate) fn settings_parts(k: &mut KeyBuilder, s: &BuildSettings) {
+    let BuildSettings {
+        // Keyed by the caller: the canonical root and the sources' content.
+        project: _,
+        triple,
+        builder,
+        // The image's id is keyed (by the caller), not its name.
+        builder_image: _,
+        pull_missing: _,
+        mix_env,
+        profile,
+        release,
+        from_release,
+        tini,
+        cmd,
+        // Tags only (outputs).
+        image_name: _,
+        // Resolved to what it is now by the caller (`base_identity`).
+        base: _,
+        slim_erts,
+        tzdata,
+        user,
+        env,
+        ports,
+        labels,
+        annotations,
+        // Where the image goes, not what it is.
+        outputs: _,
+        load: _,
+        tags: _,
+        push: _,
+        registry: _,
+        include_cookie,
+        source_url,
+        cache_dir: _,
+        // With or without the build cache volume, the same image (tests/integration/cache.rs).
+        no_cache: _,
+        compression,
+        epoch,
+        platforms,
+    } = s;
+    let parts: [(&str, String); 20] = [
+        ("triple", triple.to_string()),
+        ("host", format!("{:?}", crate::triple::Triple::host())),
+        ("builder", format!("{builder:?}")),
+        ("mix-env", mix_env.clone()),
+        ("profile", profile.clone()),
+        ("release", format!("{release:?}")),
+        ("from-release", format!("{from_release:?}")),
+        ("tini", format!("{tini:?}")),
+        ("cmd", format!("{cmd:?}")),
+        ("slim-erts", slim_erts.to_string()),
+        ("tzdata", tzdata.to_string()),
+        ("user", format!("{user:?}")),
+        ("env", format!("{env:?}")),
+        ("ports", format!("{ports:?}")),
+        ("labels", format!("{labels:?}")),
+        ("annotations", format!("{annotations:?}")),
+        ("include-cookie", include_cookie.to_string()),
+        ("source-url", format!("{source_url:?}")),
+        ("compression", compression.to_string()),
+        ("epoch+platforms", format!("{epoch} {platforms:?}")),
+    ];
+    for (name, value) in parts {
+        k.part(name, value);
+    }
+}
+
+/// This program: its version and its executable's size and modification time (a rebuilt binary is
+/// another tool, whatever its version says).
+fn tool_identity() -> String {
+    let exe = std::env::current_exe().ok().and_then(|p| std::fs::metadata(&p).ok().map(|m| (p, m)));
+    let stamp = exe.map(|(p, m)| {
+        let mtime = m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+        format!("{} {} {:?}", p.display(), m.len(), mtime)
+    });
+    format!("{} {stamp:?}", env!("CARGO_PKG_VERSION"))
+}
+
+/// The engine's id of `image`; None when the engine does not have it.
+async fn image_id(docker: &Docker, image: &str) -> anyhow::Result<Option<String>> {
+    match docker.inspect_image(image).await {
+        Ok(info) => Ok(info.id.filter(|id| !id.is_empty())),
+        Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("inspecting image {image}")),
+    }
+}
+
+/// What the base is right now, exactly: a Docker image's id (its config digest) and repo digest;
+/// a layout's `index.json` bytes (blobs are content-addressed); a registry image's manifest digest
+/// (the registry is asked); `scratch`; `minimal` (made from the builder's files: keyed by the
+/// builder image id and the settings).
+pub(super) async fn base_identity(
+    s: &BuildSettings,
+    docker: &Docker,
+    store: &BlobStore,
+) -> anyhow::Result<Option<String>> {
+    Ok(match &s.base {
+        BaseRef::Scratch | BaseRef::Minimal => Some(s.base.to_string()),
+        BaseRef::Daemon(name) => match docker.inspect_image(name).await {
+            Ok(info) => {
+                let repo_digest = info.repo_digests.unwrap_or_default().into_iter().next();
+                info.id.map(|id| format!("{} {id} {repo_digest:?}", s.base))
+            }
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => None,
+            Err(e) => return Err(e).with_context(|| format!("inspecting base image {name}")),
+        },
+        BaseRef::Layout { dir, tag } => {
+            let dir = dir.canonicalize().with_context(|| format!("base layout {}", dir.display()))?;
+            let index =
+                std::fs::read(dir.join("index.json")).with_context(|| format!("base layout {}", dir.display()))?;
+            let digest = crate::digest::Digest::of(&index);
+            Some(format!("oci:{} {tag:?} {digest}", dir.display()))
+        }
+        BaseRef::Registry(r) => {
+            let platform = s.triple.platform();
+            let b = crate::base::load_with(&s.base, Some(docker), &platform, store, &s.registry).await?;
+            b.map(|b| {
+                let layers: Vec<&str> = b.layers.iter().map(|l| l.digest.as_str()).collect();
+                format!("{r} {} {:?} {layers:?}", b.name, b.digest)
+            })
+        }
+    })
+}
+
+/// The images recorded for `key`, when the store still has all of their blobs.
+pub(super) fn lookup(store: &BlobStore, key: &Key) -> Option<Vec<CachedImage>> {
+    ResultCache::new(store).lookup(&key.fingerprint)
+}
+
+/// Writes the outputs of a recorded result; the builder and layering are skipped.
+pub(super) async fn reuse(
+    s: &BuildSettings,
+    hit: Vec<CachedImage>,
+    store: &BlobStore,
+    docker: Option<&Docker>,
+) -> anyhow::Result<Vec<BuiltImage>> {
+    let several = hit.len() > 1;
+    if several && s.push.is_some() {
+        bail!("--push takes one image: build one release with --release NAME and push it");
+    }
+    // Names and outputs are checked before anything is written, as in a full build.
+    let outputs = hit
+        .iter()
+        .map(|c| releases::outputs_for(s, &c.release, &c.version, several))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut built = Vec::new();
+    for (c, outputs) in hit.into_iter().zip(outputs) {
+        ui::step(format!(
+            "No change since the last build: reusing {} {} {}",
+            c.release, c.version, c.image.manifest_digest
+        ));
+        super::write_outputs(s, &c.image, &outputs, store, docker).await?;
+        // No base image was read: a registry base's layers are uploaded, not mounted.
+        crate::commands::push::push_built(s, &c.image, None, store).await?;
+        built.push(BuiltImage { release: c.release, version: c.version, image: c.image });
+    }
+    Ok(built)
+}
+
+/// Records what the build made under `key`, unless the base changed while it ran (the key would
+/// not describe the image). A failure is logged, never fatal: the image is built.
+pub(super) async fn record(s: &BuildSettings, key: &Key, built: &[BuiltImage], store: &BlobStore, docker: &Docker) {
+    let now = base_identity(s, docker, store).await.ok().flatten();
+    if now.as_deref() != Some(key.base.as_str()) {
+        tracing::warn!("the base image changed during the build: its result is not cached");
+        return;
+    }
+    let images: Vec<CachedImage> = built
+        .iter()
+        .map(|b| CachedImage { release: b.release.clone(), version: b.version.clone(), image: b.image.clone() })
+        .collect();
+    if let Err(e) = ResultCache::new(store).record(&key.fingerprint, &images) {
+        tracing::warn!(error = %e, "cannot record the build in the result cache");
+    }
+}
+
+#[cfg(test)]
+mod tests;
