@@ -23,7 +23,7 @@ help:
 	@echo "make build           cargo build --release"
 	@echo "make demo            setup + build, then build, run, ask and stop examples/hello_web as an image"
 	@echo "make test            setup, then the examples' checks and the whole cargo test suite (CI runs this)"
-	@echo "make test-arm64      setup-arm64, then the aarch64 tests (multi_platform), which make test leaves out"
+	@echo "make test-arm64      setup-arm64, then just the aarch64 tests (multi_platform)"
 	@echo "make check-examples  build/run the examples in the base images without release-oci"
 	@echo "make bench           benchmarks (bench/*.sh), results in bench/results/"
 	@echo "make fmt | clippy | clean"
@@ -51,14 +51,14 @@ demo: setup build
 	bash scripts/demo.sh
 
 # The examples first (fast), cargo last: its summary closes the output.
-test: setup base-musl test-examples check-examples
+test: setup base-musl setup-arm64 test-examples check-examples
 	$(CARGO) test --all-targets -- --test-threads=$(TEST_THREADS)
 
-# The aarch64 tests (ignored by `make test`: the arm64 images take about an hour to make under
-# emulation on 2 cores, too long for CI). See docs/multi-platform.md.
+# Just the aarch64 and multi-platform tests (they are part of `make test` too). See
+# docs/multi-platform.md.
 .PHONY: test-arm64
 test-arm64: setup-arm64
-	$(CARGO) test --test integration multi_platform -- --include-ignored --test-threads=1
+	$(CARGO) test --test integration multi_platform -- --test-threads=1
 
 test-examples:
 	@for ex in $(MIX_EXAMPLES); do \

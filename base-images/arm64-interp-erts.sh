@@ -38,9 +38,18 @@ mkdir -p "$WORK/logs"
 exec 9>"$WORK/.lock"
 flock 9
 
-# The Erlang/OTP of the image (dpkg-query is not the BEAM: it runs under qemu).
-DEB_VERSION=$(docker run --rm --platform linux/arm64 --entrypoint dpkg-query "$TAG" -W -f='${Version}' erlang-base)
-[ -n "$DEB_VERSION" ] || die "no erlang-base in $TAG"
+# The Erlang/OTP of the image, from its dpkg status file, copied out with `docker cp` (nothing
+# runs under qemu for it; base-images/arm64-rootfs.sh writes the status file from the .debs).
+status_of_image() {
+  local cid rc=0
+  cid=$(docker create --platform linux/arm64 "$TAG")
+  docker cp "$cid:/var/lib/dpkg/status" - | tar -xO || rc=$?
+  docker rm "$cid" >/dev/null
+  return "$rc"
+}
+DEB_VERSION=$(status_of_image | awk '$0 == "Package: erlang-base" { p = 1 } /^$/ { p = 0 }
+  p && /^Version:/ { print $2 }') || die "cannot read /var/lib/dpkg/status of $TAG"
+[ -n "$DEB_VERSION" ] || die "no erlang-base in /var/lib/dpkg/status of $TAG"
 RECIPE=$(printf '%s %s %s\n' "$RECIPE_VERSION" "$DEB_VERSION" "$(label org.release-oci.recipe)" | sha256sum | cut -c1-16)
 if [ -z "${FORCE:-}" ] && [ "$(label org.release-oci.erts-flavor)" = emu ] &&
    [ "$(label org.release-oci.erts-recipe)" = "$RECIPE" ]; then
@@ -125,6 +134,7 @@ aarch64-linux-gnu-strip --strip-unneeded -o "$OUT" "$BEAM"
 [ "$(od -An -tx1 -j18 -N2 "$OUT" | tr -d ' \n')" = b700 ] || die "$OUT is not for aarch64"
 
 # A new image from the old one with only beam.smp replaced; config, tag and labels are kept.
+# (One `sh` under qemu finds the erts directory.)
 ERTS_DIR=$(docker run --rm --platform linux/arm64 --entrypoint sh "$TAG" -c 'echo /usr/lib/erlang/erts-*')
 case $ERTS_DIR in */erts-\**|'') die "no /usr/lib/erlang/erts-* in $TAG" ;; esac
 old_id=$(docker image inspect -f '{{.Id}}' "$TAG")

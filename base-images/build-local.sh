@@ -5,8 +5,9 @@
 #
 #   base-images/build-local.sh            # both images
 #   FORCE=1 base-images/build-local.sh    # rebuild even if present
-#   ARCH=arm64 base-images/build-local.sh # the aarch64 images (needs qemu-aarch64 in binfmt_misc,
-#                                         # set up by scripts/setup-emulation.sh), tags ...-arm64
+#   ARCH=arm64 base-images/build-local.sh # the aarch64 images (needs mmdebstrap and qemu-aarch64 in
+#                                         # binfmt_misc, set up by scripts/setup-emulation.sh), tags
+#                                         # ...-arm64; the rootfs comes from arm64-rootfs.sh
 #
 # Images (x86_64-unknown-linux-gnu, Debian bookworm):
 #   release-oci/builder:debian-bookworm   Elixir, Erlang/OTP (+ headers), rebar3, git, gcc/make, static tini
@@ -15,9 +16,10 @@
 set -euo pipefail
 
 SUITE=${SUITE:-bookworm}
-# ARCH: Debian architecture of the images. A foreign one (arm64 on an amd64 host) is bootstrapped
-# and upgraded under qemu-user via binfmt_misc and gets its own tag (suffix -$ARCH): without the
-# containerd image store the engine keeps one platform per name, so two platforms need two tags.
+# ARCH: Debian architecture of the images. A foreign one (arm64 on an amd64 host) is unpacked and
+# set up on the host by arm64-rootfs.sh (mmdebstrap; nothing but ldconfig and pam-auth-update runs
+# under qemu-user) and gets its own tag (suffix -$ARCH): without the containerd image store the
+# engine keeps one platform per name, so two platforms need two tags.
 HOST_ARCH=$(dpkg --print-architecture)
 ARCH=${ARCH:-$HOST_ARCH}
 if [ "$ARCH" = amd64 ]; then TAG_SUFFIX=; else TAG_SUFFIX=-$ARCH; fi
@@ -38,11 +40,15 @@ die_with_log() { tail -n 30 "$1" >&2; log "$2 (full log: $1)"; exit 1; }
 # An image is up to date when it exists and carries the recipe label of this script's recipe for
 # it: a changed package list (or recipe version) rebuilds the image, an unchanged one is kept.
 RECIPE_VERSION=2
+# Foreign architectures: 3 = arm64-rootfs.sh (mmdebstrap, set up on the host); 2 was debootstrap
+# and apt-get upgrade under qemu-user. Bump it when arm64-rootfs.sh makes a different rootfs.
+FOREIGN_RECIPE_VERSION=3
 # amd64 keeps its historical recipe (no architecture in it), so existing images stay valid.
 recipe_of() {
-  local arch=
+  local arch='' version=$RECIPE_VERSION
   [ "$ARCH" = amd64 ] || arch=" $ARCH"
-  printf '%s %s%s %s\n' "$RECIPE_VERSION" "$SUITE" "$arch" "$*" | sha256sum | cut -c1-16
+  [ "$ARCH" = "$HOST_ARCH" ] || version=$FOREIGN_RECIPE_VERSION
+  printf '%s %s%s %s\n' "$version" "$SUITE" "$arch" "$*" | sha256sum | cut -c1-16
 }
 have_image() {
   local tag=$1 recipe=$2 found
@@ -51,12 +57,35 @@ have_image() {
   [ "$found" = "$recipe" ]
 }
 
-# debootstrap ROOTFS INCLUDES: a minbase rootfs with extra packages from apt's default archive,
-# then brought up to date from the same archive's -updates and -security suites.
+# bootstrap ROOTFS INCLUDES: a minbase rootfs with extra packages from apt's default archive,
+# brought up to date from the same archive's -updates and -security suites. The host's
+# architecture with debootstrap and apt-get upgrade in the chroot; a foreign one with
+# arm64-rootfs.sh, which runs neither dpkg nor apt under emulation.
 bootstrap() {
-  local dir=$1 include=$2 url
+  local dir=$1 include=$2
   rm -rf "$dir" "$dir.log"
   mkdir -p "$(dirname "$dir")"
+  if [ "$ARCH" != "$HOST_ARCH" ]; then
+    log "arm64-rootfs.sh: $ARCH $SUITE into $dir (+ $include)"
+    SUITE=$SUITE bash "$HERE/arm64-rootfs.sh" "$dir" "$include" >"$dir.log" 2>&1 ||
+      die_with_log "$dir.log" "arm64-rootfs.sh failed"
+  else
+    debootstrap_upgrade "$dir" "$include"
+  fi
+
+  # Trim what an image never needs; keep dpkg status so scanners can read the package list.
+  # debootstrap copies the host's resolv.conf and hostname in: the engine provides both.
+  rm -rf "${dir:?}"/var/cache/apt/archives/*.deb "${dir:?}"/var/cache/apt/*.bin \
+         "${dir:?}"/var/lib/apt/lists/* "${dir:?}"/usr/share/doc/* "${dir:?}"/usr/share/man/* \
+         "${dir:?}"/usr/share/info/* "${dir:?}"/var/log/* "${dir:?}"/tmp/* "${dir:?}"/dev/* \
+         "${dir:?}"/debootstrap
+  : >"$dir/etc/resolv.conf"
+  echo localhost >"$dir/etc/hostname"
+  chmod 1777 "$dir/tmp"
+}
+
+debootstrap_upgrade() {
+  local dir=$1 include=$2 url
   log "debootstrap $SUITE into $dir (+ $include)"
   debootstrap --arch="$ARCH" --variant=minbase --include="$include" "$SUITE" "$dir" >"$dir.log" 2>&1 ||
     die_with_log "$dir.log" "debootstrap failed"
@@ -75,16 +104,6 @@ bootstrap() {
     chroot "$dir" env DEBIAN_FRONTEND=noninteractive apt-get -y -q \
       -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold upgrade &&
     chroot "$dir" apt-get clean; } >>"$dir.log" 2>&1 || die_with_log "$dir.log" "apt-get upgrade failed"
-
-  # Trim what an image never needs; keep dpkg status so scanners can read the package list.
-  # debootstrap copies the host's resolv.conf and hostname in: the engine provides both.
-  rm -rf "${dir:?}"/var/cache/apt/archives/*.deb "${dir:?}"/var/cache/apt/*.bin \
-         "${dir:?}"/var/lib/apt/lists/* "${dir:?}"/usr/share/doc/* "${dir:?}"/usr/share/man/* \
-         "${dir:?}"/usr/share/info/* "${dir:?}"/var/log/* "${dir:?}"/tmp/* "${dir:?}"/dev/* \
-         "${dir:?}"/debootstrap
-  : >"$dir/etc/resolv.conf"
-  echo localhost >"$dir/etc/hostname"
-  chmod 1777 "$dir/tmp"
 }
 
 import() {
@@ -99,15 +118,21 @@ import() {
 # rewritten to $ARCH (a no-op when it already says so).
 set_arch() { bash "$(dirname "${BASH_SOURCE[0]}")/set-arch.sh" "$1" "$ARCH"; }
 
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 need_root
 # One run at a time: two runs would share (and delete) the same rootfs directories.
 mkdir -p "$WORK"
 exec 9>"$WORK/.lock"
 flock 9
-command -v debootstrap >/dev/null || { log "debootstrap is missing: apt-get install debootstrap"; exit 1; }
+if [ "$ARCH" = "$HOST_ARCH" ]; then
+  command -v debootstrap >/dev/null || { log "debootstrap is missing: apt-get install debootstrap"; exit 1; }
+else
+  command -v mmdebstrap >/dev/null || { log "mmdebstrap is missing: run scripts/setup-emulation.sh"; exit 1; }
+fi
 docker version >/dev/null 2>&1 || { log "no Docker engine answers: run scripts/setup.sh first"; exit 1; }
 if [ "$ARCH" != "$HOST_ARCH" ]; then
-  case $ARCH in arm64) qemu=aarch64 ;; *) qemu=$ARCH ;; esac
+  [ "$ARCH" = arm64 ] || { log "foreign architecture $ARCH: only arm64 is supported (arm64-rootfs.sh)"; exit 1; }
+  qemu=aarch64
   { grep -qx enabled "/proc/sys/fs/binfmt_misc/qemu-$qemu" &&
     grep -qx 'flags: .*F.*' "/proc/sys/fs/binfmt_misc/qemu-$qemu"; } 2>/dev/null ||
     { log "$ARCH binaries do not run here: run scripts/setup-emulation.sh (qemu-$qemu in binfmt_misc, flag F)"; exit 1; }

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Prepares a Debian amd64 machine, as root, for building and running aarch64 images:
-#   1. installs qemu-user-static and binfmt-support when missing,
+#   1. installs qemu-user-static, binfmt-support and mmdebstrap when missing,
 #   2. mounts binfmt_misc when it is not mounted,
 #   3. makes sure qemu-aarch64 is registered and enabled with the F (fix-binary) flag, so the
 #      interpreter is opened once at registration and works inside containers and chroots,
-#   4. builds the arm64 base images (ARCH=arm64 base-images/build-local.sh; skipped when their
-#      recipe label matches),
+#   4. builds the arm64 base images (ARCH=arm64 base-images/build-local.sh, which unpacks and sets
+#      up the arm64 packages on the host with base-images/arm64-rootfs.sh: about 2 minutes for
+#      both; skipped when their recipe label matches),
 #   5. puts an interpreter (non-JIT) beam.smp into the arm64 builder (base-images/arm64-interp-erts.sh;
 #      skipped when its label says so).
 # Idempotent and non-interactive. Run after scripts/setup.sh (it needs the Docker engine).
@@ -24,7 +25,7 @@ installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok
 [ "$(id -u)" = 0 ] || die "run as root (installs packages, registers binfmt_misc handlers)"
 
 missing=()
-for p in qemu-user-static binfmt-support; do installed "$p" || missing+=("$p"); done
+for p in qemu-user-static binfmt-support mmdebstrap; do installed "$p" || missing+=("$p"); done
 if [ "${#missing[@]}" -eq 0 ]; then
   step "packages: all present"
 else

@@ -114,7 +114,6 @@ fn named_layers(dir: &Path, manifest: &Value) -> BTreeMap<String, String> {
 }
 
 #[test]
-#[ignore = "needs the arm64 images, built under emulation by `make setup-arm64` (about an hour on 2 cores, and 3 to 4 min for the arm64 interpreter ERTS): `make test-arm64` runs it"]
 fn aarch64_hello_web_runs_under_emulation_and_its_erts_is_aarch64() {
     require_emulation();
     let b = build_example("hello_web", &["--triple", AARCH64]);
@@ -135,7 +134,6 @@ fn aarch64_hello_web_runs_under_emulation_and_its_erts_is_aarch64() {
 }
 
 #[test]
-#[ignore = "needs the arm64 images, built under emulation by `make setup-arm64` (about an hour on 2 cores, and 3 to 4 min for the arm64 interpreter ERTS): `make test-arm64` runs it"]
 fn two_platforms_make_one_index_pushed_under_one_tag_with_shared_app_layers() {
     use crate::registry_util::{Registry, skopeo_inspect};
     require_emulation();
