@@ -142,64 +142,6 @@ say "tini: $tini"
 cp "$tini" "$OUT/tini"
 chmod 0755 "$OUT/tini"
 
-# Asked of mix itself (not read from mix.exs): the releases to assemble, as `mix release` would
-# choose them, with their applications; and which applications are the project's own.
-MIX_PROBE='
-Mix.start()
-Code.ensure_loaded(Mix.Local)
-Mix.env(String.to_atom(System.get_env("MIX_ENV") || "prod"))
-if t = System.get_env("MIX_TARGET"), do: Mix.target(String.to_atom(t))
-for f <- [:append_archives, :append_paths], function_exported?(Mix.Local, f, 0), do: apply(Mix.Local, f, [])
-Code.compile_file("mix.exs")
-config = Mix.Project.config()
-umbrella = Mix.Project.umbrella?()
-own = if umbrella, do: Map.keys(Mix.Project.apps_paths() || %{}), else: [config[:app]]
-deps = Map.keys(Mix.Project.deps_paths()) -- own
-releases = config[:releases] || []
-names = Keyword.keys(releases)
-fail = fn msg -> IO.puts("error: " <> msg); System.halt(1) end
-known = if names == [], do: "none is configured (:releases in mix.exs)", else: Enum.join(names, ", ")
-default = fn ->
-  cond do
-    names == [] and umbrella -> fail.("this umbrella project configures no releases: add :releases (with :applications) to its mix.exs")
-    names == [] -> [config[:app]]
-    true -> names
-  end
-end
-chosen =
-  case System.get_env("RELEASE_NAME") || "" do
-    "all" -> default.()
-    "" ->
-      case default.() do
-        [one] -> [one]
-        several ->
-          case config[:default_release] do
-            nil -> fail.("the project has several releases and no :default_release: choose one with --release NAME, or --release all; the releases are: " <> Enum.join(several, ", "))
-            name -> [name]
-          end
-      end
-    name ->
-      atom = String.to_atom(name)
-      cond do
-        atom in names -> [atom]
-        names == [] and not umbrella and atom == config[:app] -> [atom]
-        true -> fail.("unknown release #{name}; the releases are: " <> known)
-      end
-  end
-apps_of = fn name ->
-  opts = Keyword.get(releases, name, [])
-  opts = if is_function(opts, 0), do: opts.(), else: opts
-  apps = opts |> Keyword.get(:applications, []) |> Keyword.keys()
-  if umbrella, do: apps, else: Enum.uniq([config[:app] | apps])
-end
-out = System.fetch_env!("OUT")
-File.write!(Path.join(out, "releases"), Enum.map(chosen, fn name ->
-  how = if Keyword.has_key?(releases, name), do: "configured", else: "inferred"
-  "#{name} #{how} #{Enum.join(apps_of.(name), ",")}\n"
-end))
-File.write!(Path.join(out, "apps"), Enum.map(own, &"own #{&1}\n") ++ Enum.map(deps, &"dep #{&1}\n"))
-'
-
 assemble_mix() {
   command -v mix >/dev/null 2>&1 || die "mix is not installed here (PATH=$PATH): the builder needs Elixir"
   [ -f mix.exs ] || die "no mix.exs in $SRC"
@@ -218,27 +160,35 @@ assemble_mix() {
     fi
   fi
 
-  # Cheap and offline when there are no dependencies or only path dependencies.
-  say "mix deps.get --only $MIX_ENV"
-  mix deps.get --only "$MIX_ENV"
-
-  say "asking mix for the releases and applications (${RELEASE_NAME:-default release})"
-  elixir -e "$MIX_PROBE" || die "could not choose the release(s) of the project"
-  [ -s "$OUT/apps" ] && [ -s "$OUT/releases" ] || die "could not list the releases and applications of the project"
-  count=$(wc -l <"$OUT/releases")
-  while read -r name how apps; do
-    # One release: $OUT/rel; several: $OUT/rel/NAME. --path: wherever the project would put it.
-    if [ "$count" -eq 1 ]; then path=$OUT/rel; else path=$OUT/rel/$name; fi
-    say "mix release $name (MIX_ENV=$MIX_ENV; applications: $apps)"
-    if [ "$how" = configured ]; then
-      mix release "$name" --overwrite --path "$path" </dev/null
+  # deps.get, choosing the releases and `mix release` in one VM: MIX_TASK (assemble_mix.exs, put
+  # before this script) as a mix task. With the build cache, releases are kept in
+  # $CACHE/release between builds.
+  task=$(mktemp "${TMPDIR:-/tmp}/release_oci_assemble.XXXXXX") || die "cannot create a temporary file"
+  printf '%s' "$MIX_TASK" >"$task"
+  RELEASE_CACHE=
+  set -- -r "$task"
+  if [ -n "${CACHE:-}" ] && [ "$SRC" = "$CACHE/src" ]; then
+    RELEASE_CACHE=$CACHE/release
+    # The task is compiled from source once per version of it and kept compiled in the cache
+    # (loading the compiled module is faster); compiled in the same VM that runs it.
+    beams=$CACHE/task/$(md5sum <"$task" | cut -c1-16)
+    if [ -d "$beams" ]; then
+      set -- -pa "$beams"
     else
-      mix release --overwrite --path "$path" </dev/null
+      rm -rf "$beams.new" && mkdir -p "$beams.new" || die "cannot create $beams.new"
+      TASK_FILE=$task TASK_BEAMS=$beams.new
+      export TASK_FILE TASK_BEAMS
+      set -- -e 'dir = System.fetch_env!("TASK_BEAMS")
+        for {m, b} <- Code.compile_file(System.fetch_env!("TASK_FILE")), do: File.write!(Path.join(dir, "#{m}.beam"), b)
+        File.rename!(dir, String.replace_suffix(dir, ".new", ""))'
     fi
-    [ -f "$path/releases/start_erl.data" ] || die "mix release made no release in $path"
-    # A :tar step leaves the tarball in the release directory: it is no part of the release.
-    rm -f "$path"/*.tar.gz
-  done <"$OUT/releases"
+  fi
+  export RELEASE_CACHE
+  status=0
+  elixir "$@" -S mix release_oci.assemble </dev/null || status=$?
+  rm -f "$task"
+  [ "$status" -eq 0 ] || die "mix failed (exit code $status)"
+  [ -s "$OUT/apps" ] && [ -s "$OUT/releases" ] || die "could not list the releases and applications of the project"
 }
 
 # The project's own applications (.app.src of rebar3's project app directories) and its

@@ -20,7 +20,6 @@ use std::future::Future;
 use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 
 /// Where the sources go in the container (uploaded before it starts), and the results.
 const SRC_DIR: &str = "/build/src";
@@ -97,7 +96,15 @@ pub(crate) async fn assemble_until(
         return Err(e);
     }
     let result = race(&mut interrupt, run(docker, req, &name, sources, image_id)).await;
-    let removed = remove(docker, &name).await;
+    let (result, removed) = match result {
+        // The output is unpacked and read while the container is removed.
+        Some(Ok(reading)) => {
+            let (removed, read) = tokio::join!(remove(docker, &name), finish_reading(reading));
+            (Some(read), removed)
+        }
+        Some(Err(e)) => (Some(Err(e)), remove(docker, &name).await),
+        None => (None, remove(docker, &name).await),
+    };
     match (result, removed) {
         (None, Ok(())) => Err(BuilderError::Interrupted { container: Some(name) }),
         (None, Err(e)) => {
@@ -261,14 +268,14 @@ async fn create(docker: &Docker, req: &BuildRequest, name: &str, volume: Option<
 }
 
 /// Uploads the sources, runs the script with its log streaming to stderr, and copies `/build/out`
-/// into a temporary directory.
+/// out of the container (see [`download`]).
 async fn run(
     docker: &Docker,
     req: &BuildRequest,
     name: &str,
     sources: std::fs::File,
     image_id: String,
-) -> Result<Assembled, BuilderError> {
+) -> Result<Reading, BuilderError> {
     let upload = UploadToContainerOptionsBuilder::default().path("/").build();
     let body = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(sources));
     docker
@@ -306,44 +313,67 @@ async fn run(
     download(docker, name, Some(image_id)).await
 }
 
-/// Copies `/build/out` out of the container and reads it.
-async fn download(docker: &Docker, name: &str, image_id: Option<String>) -> Result<Assembled, BuilderError> {
+/// The thread that unpacks and reads the builder's output.
+type Reading = tokio::task::JoinHandle<Result<Assembled, BuilderError>>;
+
+async fn finish_reading(reading: Reading) -> Result<Assembled, BuilderError> {
+    reading.await.map_err(|e| BuilderError::Io {
+        action: "background task failed for",
+        path: PathBuf::from(OUT_DIR),
+        source: std::io::Error::other(e.to_string()),
+    })?
+}
+
+/// Streams `/build/out` out of the container into a thread that unpacks it into a temporary
+/// directory as it arrives (no archive on disk) and then reads it. Returns once the whole archive
+/// has been received: the container may go while the thread finishes.
+async fn download(docker: &Docker, name: &str, image_id: Option<String>) -> Result<Reading, BuilderError> {
     let dir = tempfile::Builder::new().prefix("release-oci-assembled-").tempdir().map_err(|source| {
         BuilderError::Io { action: "cannot create a directory in", path: std::env::temp_dir(), source }
     })?;
-    let tar_path = dir.path().join("out.tar");
-    let io = |action: &'static str, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| BuilderError::Io { action, path, source }
-    };
-    let mut file = tokio::fs::File::create(&tar_path).await.map_err(io("cannot create", &tar_path))?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(64);
+    let reading = tokio::task::spawn_blocking(move || {
+        unpack_from(ChannelReader { rx, buf: bytes::Bytes::new() }, dir.path())?;
+        // The archive of /build/out holds `out/...`.
+        let out = dir.path().join("out");
+        Assembled::from_output(dir, &out, image_id)
+    });
     let options = DownloadFromContainerOptionsBuilder::default().path(OUT_DIR).build();
     let mut stream = docker.download_from_container(name, Some(options));
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(docker_err(format!("copying {OUT_DIR} out of container {name}")))?;
-        file.write_all(&chunk).await.map_err(io("cannot write", &tar_path))?;
+        if tx.send(chunk).await.is_err() {
+            // The unpacking stopped early: its error says why.
+            break;
+        }
     }
-    file.flush().await.map_err(io("cannot write", &tar_path))?;
-    drop(file);
-    blocking(move || {
-        unpack(&tar_path, dir.path())?;
-        std::fs::remove_file(&tar_path).map_err(io("cannot remove", &tar_path))?;
-        // The archive of /build/out holds `out/...`.
-        let out = dir.path().join("out");
-        Assembled::from_output(dir, &out, image_id)
-    })
-    .await
+    Ok(reading)
+}
+
+/// A blocking reader of the bytes a channel brings; the end of the channel is the end of file.
+struct ChannelReader {
+    rx: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    buf: bytes::Bytes,
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.buf.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(chunk) => self.buf = chunk,
+                None => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.buf.len());
+        out[..n].copy_from_slice(&self.buf.split_to(n));
+        Ok(n)
+    }
 }
 
 /// Extracts a tar into `dest`, modes kept; the tar crate refuses entries that would land outside
 /// `dest` (`..`, absolute paths, writes through symlinks).
-pub(super) fn unpack(tar_path: &Path, dest: &Path) -> Result<(), BuilderError> {
-    let file = std::fs::File::open(tar_path).map_err(|source| BuilderError::Io {
-        action: "cannot open",
-        path: tar_path.to_path_buf(),
-        source,
-    })?;
-    let mut archive = tar::Archive::new(std::io::BufReader::new(file));
+fn unpack_from(reader: impl std::io::Read, dest: &Path) -> Result<(), BuilderError> {
+    let mut archive = tar::Archive::new(reader);
     archive.set_preserve_permissions(true);
     archive.set_preserve_mtime(true);
     archive.set_overwrite(true);

@@ -17,9 +17,16 @@ use tempfile::TempDir;
 
 pub use log::LogTail;
 
-/// The script both builders run (`sh -c`); its environment is documented at its top. The
-/// minimal base's step (`minimal_base.sh`, run when `MINIMAL_BASE=1`) follows the assembly.
-pub const ASSEMBLE_SH: &str = concat!(include_str!("assemble.sh"), include_str!("minimal_base.sh"));
+/// The script both builders run (`sh -c`); its environment is documented at its top. It starts
+/// with `MIX_TASK='…'`, the mix task of `assemble_mix.exs` (which therefore has no single quote),
+/// and the minimal base's step (`minimal_base.sh`, run when `MINIMAL_BASE=1`) follows the assembly.
+pub const ASSEMBLE_SH: &str = concat!(
+    "MIX_TASK='",
+    include_str!("assemble_mix.exs"),
+    "'\n",
+    include_str!("assemble.sh"),
+    include_str!("minimal_base.sh")
+);
 
 /// Label put on every builder container (`org.release-oci.role=builder`).
 pub const ROLE_LABEL: &str = "org.release-oci.role";

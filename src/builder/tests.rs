@@ -329,3 +329,11 @@ fn build_failed_shows_code_and_tail() {
     assert!(msg.contains("exit code 2") && msg.contains("release-oci-build-1") && msg.contains("img"), "{msg}");
     assert!(msg.ends_with("  │ a\n  │ ** (CompileError) b"), "{msg}");
 }
+
+#[test]
+fn the_mix_task_fits_in_its_single_quoted_shell_string() {
+    let exs = include_str!("assemble_mix.exs");
+    assert!(!exs.contains('\''), "assemble_mix.exs must not contain a single quote");
+    assert!(ASSEMBLE_SH.starts_with("MIX_TASK='# assemble_mix.exs"));
+    assert!(ASSEMBLE_SH.contains("defmodule Mix.Tasks.ReleaseOci.Assemble do"));
+}

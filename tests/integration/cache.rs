@@ -92,6 +92,57 @@ fn a_one_line_change_recompiles_one_file_and_prune_removes_the_volume() {
     let _ = docker(&["rmi", &tag]);
 }
 
+/// The release cache (assemble_mix.exs): after a change to one module's code, the cached release
+/// is updated by copying the project's own application only; the image is byte for byte the one
+/// a full assembly without any cache gives. A new module (the release's module list changes)
+/// takes the full assembly, with the same result as without the cache.
+#[test]
+fn the_release_cache_gives_the_image_a_full_assembly_gives() {
+    require_docker();
+    let project = copy_example("hello_web");
+    let _prune = PruneOnDrop(project.path());
+    let out = tempfile::tempdir().expect("tempdir");
+    // `cached`: the build cache volume; `fresh`: --no-cache and an empty store (so no result
+    // cache either): the builder assembles the release from nothing.
+    let build = |name: &str, fresh: bool| {
+        let store = tempfile::tempdir().expect("tempdir");
+        let mut c = release_oci();
+        if fresh {
+            c.env("RELEASE_OCI_CACHE", store.path());
+        }
+        c.arg("build").arg(project.path()).arg("--output").arg(format!("oci:{}", out.path().join(name).display()));
+        if fresh {
+            c.arg("--no-cache");
+        }
+        let o = run(c);
+        let stderr = text(&o.stderr);
+        assert!(o.status.success(), "build {name} failed:\n{stderr}");
+        assert!(stderr.contains("Assembling the release in a builder container"), "{stderr}");
+        (text(&o.stdout).trim().to_string(), stderr)
+    };
+    let (_, first) = build("first", false);
+    assert!(first.contains("release cache: full assembly (no release of an earlier build)"), "{first}");
+
+    set_greeting(project.path(), "howdy");
+    let (cached, log) = build("cached", false);
+    assert!(
+        log.contains("release cache: unchanged but for hello_web: copied just those into the release"),
+        "a one-line change did not take the fast path:\n{log}"
+    );
+    let (fresh, _) = build("fresh", true);
+    assert_eq!(cached, fresh, "the fast path's image differs from a full assembly's");
+
+    std::fs::write(project.path().join("lib/hello_web/extra.ex"), "defmodule HelloWeb.Extra do\n  def x, do: 1\nend\n")
+        .expect("write extra.ex");
+    let (cached, log) = build("cached-new-module", false);
+    assert!(
+        log.contains("release cache: full assembly (something `mix release` reads has changed)"),
+        "a new module must assemble the release anew:\n{log}"
+    );
+    let (fresh, _) = build("fresh-new-module", true);
+    assert_eq!(cached, fresh, "the cached full assembly's image differs from a fresh one's");
+}
+
 #[test]
 fn no_cache_uses_no_volume_and_unchanged_layers_are_not_compressed_again() {
     require_docker();
