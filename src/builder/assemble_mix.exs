@@ -57,7 +57,7 @@ defmodule Mix.Tasks.ReleaseOci.Assemble do
   end
 
   # The releases to assemble, as `mix release` would choose them, with their applications, and
-  # which applications are the own; written to OUT/releases and OUT/apps.
+  # which applications belong to the project itself; written to OUT/releases and OUT/apps.
   defp choose(out) do
     config = Mix.Project.config()
     umbrella = Mix.Project.umbrella?()
