@@ -98,6 +98,15 @@ pub struct Assembled {
     _dir: Option<TempDir>,
 }
 
+impl Assembled {
+    /// Hands over the temporary directory that holds the release files (None for a release read
+    /// in place, as `--from-release` does): dropping it removes them. The paths in `self` must not
+    /// be read afterwards.
+    pub fn take_files(&mut self) -> Option<TempDir> {
+        self._dir.take()
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BuilderError {
     #[error(transparent)]

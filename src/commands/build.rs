@@ -75,7 +75,7 @@ pub async fn run_all(s: BuildSettings) -> anyhow::Result<Vec<BuiltImage>> {
     }
 
     let preload = base_preload::Preload::start(&s, docker.as_ref(), &store);
-    let assembled: Assembled = match (&s.from_release, &project) {
+    let mut assembled: Assembled = match (&s.from_release, &project) {
         (Some(path), _) => {
             ui::step(format!("Reading the release {} (no builder)", path.display()));
             let tini = match (&s.tini, &docker) {
@@ -126,7 +126,7 @@ pub async fn run_all(s: BuildSettings) -> anyhow::Result<Vec<BuiltImage>> {
     // is nothing outside this process to clean up, so a signal just ends the build (temp files are
     // removed as their owners drop).
     let built = tokio::select! {
-        r = finish(&s, project.as_ref(), &releases, &outputs, &assembled, &store, docker.as_ref(), preload) => r,
+        r = finish(&s, project.as_ref(), &releases, &outputs, &mut assembled, &store, docker.as_ref(), preload) => r,
         sig = interrupted() => Err(anyhow::Error::new(Interrupted(sig?))),
     }?;
     if let (Some(key), Some(d)) = (&cache_key, &docker) {
@@ -186,7 +186,7 @@ async fn finish(
     project: Option<&Project>,
     releases: &[Release],
     outputs: &[releases::ReleaseOutputs],
-    assembled: &Assembled,
+    assembled: &mut Assembled,
     store: &BlobStore,
     docker: Option<&bollard::Docker>,
     preload: Option<base_preload::Preload>,
@@ -207,15 +207,24 @@ async fn finish(
     check_base_erts(s, releases, base.as_ref(), store)?;
 
     let mut built = Vec::new();
-    for (release, outputs) in releases.iter().zip(outputs) {
+    let mut removal = None;
+    for (i, (release, outputs)) in releases.iter().zip(outputs).enumerate() {
         if releases.len() > 1 {
             ui::step(format!("Image of release {}", release.name));
         }
         let image = layer_and_assemble(s, project, release, assembled, base.as_ref(), store).await?;
+        if i + 1 == releases.len() {
+            // Every layer is written: the release files go while the image is written out.
+            removal = assembled.take_files().map(|files| tokio::task::spawn_blocking(move || drop(files)));
+        }
         write_outputs(s, &image, outputs, store, docker).await?;
         // The registry last: a sink like the others, after the local ones.
         super::push::push_built(s, &image, base.as_ref(), store).await?;
         built.push(BuiltImage { release: release.name.clone(), version: release.version.clone(), image });
+    }
+    if let Some(removal) = removal {
+        // A failed removal only leaves a temporary directory behind.
+        let _ = removal.await;
     }
     Ok(built)
 }

@@ -104,7 +104,32 @@ pub fn write_layer_cached_with(
 
 /// Writes the layers in parallel (one per core); the result is in the order of `specs`.
 pub fn write_layers(specs: &[LayerSpec], opts: &TarOptions, store: &BlobStore) -> Result<Vec<LayerBlob>, LayerError> {
-    specs.par_iter().map(|spec| write_layer(spec, opts, store)).collect()
+    largest_first(specs, |spec| write_layer(spec, opts, store))
+}
+
+/// `f` of every spec on rayon's pool, the largest layers (by bytes of file content) first, so the
+/// longest compression does not start last while other cores sit idle; the results are in the
+/// order of `specs`.
+fn largest_first<T: Send>(
+    specs: &[LayerSpec],
+    f: impl Fn(&LayerSpec) -> Result<T, LayerError> + Sync,
+) -> Result<Vec<T>, LayerError> {
+    let size = |spec: &LayerSpec| -> u64 {
+        spec.entries
+            .iter()
+            .map(|e| match &e.kind {
+                EntryKind::File { source } => std::fs::symlink_metadata(source).map(|m| m.len()).unwrap_or(0),
+                EntryKind::Bytes(bytes) => bytes.len() as u64,
+                _ => 0,
+            })
+            .sum()
+    };
+    let mut order: Vec<(usize, u64)> = specs.iter().enumerate().map(|(i, spec)| (i, size(spec))).collect();
+    order.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut done: Vec<(usize, Result<T, LayerError>)> =
+        order.par_iter().with_max_len(1).map(|&(i, _)| (i, f(&specs[i]))).collect();
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
 }
 
 /// [`write_layer_cached_with`] for every spec, in parallel on rayon's pool (one thread per core);
@@ -115,7 +140,7 @@ pub fn write_layers_cached(
     compression: Compression,
     store: &BlobStore,
 ) -> Result<Vec<CachedLayer>, LayerError> {
-    specs.par_iter().map(|spec| write_layer_cached_with(spec, opts, compression, store)).collect()
+    largest_first(specs, |spec| write_layer_cached_with(spec, opts, compression, store))
 }
 
 /// Checks paths, sorts by path bytes, merges duplicates. Two entries for one path must be equal,
