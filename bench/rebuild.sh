@@ -68,18 +68,19 @@ cp "$RELEASE_OCI_BIN" "$BIN"
 pick_docker_builder
 log "docker build: $DOCKER_BUILD_DESC"
 
-# Emptying release-oci's caches: a fresh blob cache dir, and `cache prune` when the tool has it.
+# Emptying release-oci's caches: a fresh blob cache dir, and `cache prune` of the benchmark's
+# project when the tool has it (other projects' build caches are left alone).
 HAS_CACHE_CMD=0
 CACHE_PRUNE=()
 if "$BIN" cache prune --help >/dev/null 2>&1; then
   HAS_CACHE_CMD=1
   CACHE_PRUNE=("$BIN" -q cache prune)
-  if "$BIN" cache prune --help 2>&1 | grep -q -- '--all'; then CACHE_PRUNE+=(--all); fi
 fi
+# ro_cold_state PROJECT_DIR
 ro_cold_state() {
   rm -rf "$RELEASE_OCI_CACHE"
   mkdir -p "$RELEASE_OCI_CACHE"
-  if [ "$HAS_CACHE_CMD" = 1 ]; then "${CACHE_PRUNE[@]}" >/dev/null; fi
+  if [ "$HAS_CACHE_CMD" = 1 ]; then "${CACHE_PRUNE[@]}" --project "$1" >/dev/null; fi
 }
 export RELEASE_OCI_CACHE=$WORK/ro-cache
 
@@ -128,7 +129,7 @@ bench_builds() {
     if [ $((i % 2)) = 1 ]; then order="ro df"; else order="df ro"; fi
     for tool in $order; do
       if [ "$tool" = ro ]; then
-        ro_cold_state
+        ro_cold_state "$WORK/$p"
         measure "$p" cold ro ro_build "$p" "$(TAG_RO "$p")"
       else
         docker image rm -f "$(TAG_DF "$p")" >/dev/null 2>&1 || true
