@@ -167,7 +167,7 @@ defmodule Mix.Tasks.ReleaseOci.Assemble do
     Mix.Task.run("compile", [])
 
     with {:cached, true} <- {:cached, File.exists?(Path.join(cached, "releases/start_erl.data"))},
-         {:ok, old} <- File.read(stamp),
+         {:stamp, {:ok, old}} <- {:stamp, File.read(stamp)},
          {:ok, release, ^old} <- fingerprint(name, how, cached, own) do
       File.rm!(stamp)
       apps = for {app, _} <- release.applications, app in own, do: app
@@ -182,6 +182,10 @@ defmodule Mix.Tasks.ReleaseOci.Assemble do
 
       {:cached, false} ->
         say("release cache: full assembly (no release of an earlier build)")
+        false
+
+      {:stamp, _} ->
+        say("release cache: full assembly (the cached release has no fingerprint)")
         false
 
       _ ->

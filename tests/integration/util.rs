@@ -149,16 +149,17 @@ pub fn build_example(name: &str, extra: &[&str]) -> Built {
     Built { project, out, digest, tag }
 }
 
-/// hello_web, built once per test run.
+/// hello_web, built once per test run. Without a build cache volume: a static is never dropped,
+/// so nothing would remove the volume after the run (the cache has tests of its own).
 pub fn hello() -> &'static Built {
     static B: OnceLock<Built> = OnceLock::new();
-    B.get_or_init(|| build_example("hello_web", &[]))
+    B.get_or_init(|| build_example("hello_web", &["--no-cache"]))
 }
 
-/// path_deps, built once per test run.
+/// path_deps, built once per test run (without a build cache volume, as [`hello`]).
 pub fn path_deps() -> &'static Built {
     static B: OnceLock<Built> = OnceLock::new();
-    B.get_or_init(|| build_example("path_deps", &[]))
+    B.get_or_init(|| build_example("path_deps", &["--no-cache"]))
 }
 
 /// A running container, removed on drop.
