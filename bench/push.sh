@@ -40,40 +40,9 @@ sed -i 's/hello from hello_web/hello again from hello_web/' "$WORK/v2/lib/hello_
 
 # One registry per run, shared by both tools: skopeo remembers where it has pushed blobs and
 # mounts them from there, which would make its later "cold" pushes warm in a long-lived registry.
-start_registry() {
-  PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  REG=127.0.0.1:$PORT
-  rm -rf "$WORK/registry"
-  cat >"$WORK/registry.yml" <<YAML
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $WORK/registry
-http:
-  addr: $REG
-YAML
-  docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
-  REG_PID=$!
-  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
-}
-stop_registry() {
-  kill "$REG_PID" 2>/dev/null || true
-  wait "$REG_PID" 2>/dev/null || true
-  REG_PID=
-}
-
-# Seconds (3 decimals) a command takes; its output is discarded.
-timed() {
-  local start end
-  start=$(date +%s%N)
-  "$@" >/dev/null 2>&1
-  end=$(date +%s%N)
-  awk -v s="$start" -v e="$end" 'BEGIN { printf "%.3f", (e - s) / 1e9 }'
-}
+# start_registry, stop_registry and timed (a failed command is fatal, not timed): bench/lib.sh.
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 ro() { timed "$BIN" -q push "oci:$WORK/$1" "$REG/$2"; }
 sk() { timed skopeo copy --dest-tls-verify=false "oci:$WORK/$1" "docker://$REG/$2"; }
 
