@@ -97,25 +97,14 @@ MIX_EXS = """defmodule {mod}.MixProject do
 end
 """
 
-APPLICATION = """defmodule Bigapp.Application do
-  @moduledoc false
-  use Application
-  require Logger
+# The application and the HTTP server are examples/hello_web's, renamed: one copy of that code.
+HELLO_WEB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples", "hello_web", "lib", "hello_web")
 
-  @impl true
-  def start(_type, _args) do
-    port = String.to_integer(System.get_env("PORT", "4000"))
-    Logger.info("bigapp listening on port #{port}")
 
-    children = [
-      {Task.Supervisor, name: Bigapp.ConnSupervisor},
-      {Bigapp.Server, port: port}
-    ]
+def from_hello_web(name):
+    with open(os.path.join(HELLO_WEB, name), encoding="utf-8") as f:
+        return f.read().replace("HelloWeb", "Bigapp").replace("hello_web", "bigapp")
 
-    Supervisor.start_link(children, strategy: :one_for_one, name: Bigapp.Supervisor)
-  end
-end
-"""
 
 ROUTER = """defmodule Bigapp.Router do
   @moduledoc "Maps a request to a status and a plain-text body."
@@ -128,54 +117,9 @@ ROUTER = """defmodule Bigapp.Router do
   def handle(_method, _path), do: {405, "method not allowed\\n"}
 
   def modules, do: length(Application.spec(:bigapp, :modules))
+  def version, do: Application.spec(:bigapp, :vsn) |> to_string()
 end
 """
-
-SERVER = """defmodule Bigapp.Server do
-  @moduledoc "A minimal HTTP/1.1 server on `:gen_tcp`: one request per connection."
-  use Task, restart: :permanent
-
-  def start_link(opts), do: Task.start_link(__MODULE__, :listen, [Keyword.fetch!(opts, :port)])
-
-  def listen(port) do
-    {:ok, socket} =
-      :gen_tcp.listen(port, [:binary, packet: :http_bin, active: false, reuseaddr: true])
-
-    accept(socket)
-  end
-
-  defp accept(socket) do
-    {:ok, conn} = :gen_tcp.accept(socket)
-    {:ok, pid} = Task.Supervisor.start_child(Bigapp.ConnSupervisor, fn -> serve(conn) end)
-    :ok = :gen_tcp.controlling_process(conn, pid)
-    accept(socket)
-  end
-
-  defp serve(conn) do
-    with {:ok, {:http_request, method, {:abs_path, path}, _version}} <- :gen_tcp.recv(conn, 0, 5_000),
-         :ok <- skip_headers(conn) do
-      [path | _query] = String.split(path, "?", parts: 2)
-      {status, body} = Bigapp.Router.handle(to_string(method), path)
-      :gen_tcp.send(conn, [
-        "HTTP/1.1 #{status} #{if status == 200, do: "OK", else: "Error"}\\r\\n",
-        "content-type: text/plain\\r\\ncontent-length: #{byte_size(body)}\\r\\nconnection: close\\r\\n\\r\\n",
-        body
-      ])
-    end
-
-    :gen_tcp.close(conn)
-  end
-
-  defp skip_headers(conn) do
-    case :gen_tcp.recv(conn, 0, 5_000) do
-      {:ok, :http_eoh} -> :ok
-      {:ok, {:http_header, _, _, _, _}} -> skip_headers(conn)
-      other -> {:error, other}
-    end
-  end
-end
-"""
-
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -202,9 +146,9 @@ def main():
     write(f"{root}/config/config.exs", "import Config\n\nconfig :logger, level: :info\n")
     write(f"{root}/config/prod.exs", "import Config\n")
     write(f"{root}/config/runtime.exs", "import Config\n")
-    write(f"{root}/lib/bigapp/application.ex", APPLICATION)
+    write(f"{root}/lib/bigapp/application.ex", from_hello_web("application.ex"))
     write(f"{root}/lib/bigapp/router.ex", ROUTER)
-    write(f"{root}/lib/bigapp/server.ex", SERVER)
+    write(f"{root}/lib/bigapp/server.ex", from_hello_web("server.ex"))
     for i in range(a.app_modules):
         name = f"Bigapp.Gen.M{i:04d}"
         write(f"{root}/lib/bigapp/gen/m{i:04d}.ex", gen_module(rng, name, funcs=10, table_rows=30))
