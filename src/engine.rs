@@ -122,7 +122,7 @@ async fn post(
     .await
     .map_err(std::io::Error::other)??;
     let reader = tokio::fs::File::open(file.path()).await?;
-    let body = tokio_util::io::ReaderStream::new(reader);
+    let body = tokio_util::io::ReaderStream::with_capacity(reader, crate::UPLOAD_CHUNK);
     let opts = bollard::query_parameters::ImportImageOptionsBuilder::default().quiet(true).build();
     let mut stream = docker.import_image_stream(opts, body, None);
     while let Some(msg) = stream.next().await {

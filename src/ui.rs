@@ -19,14 +19,21 @@ pub fn quiet() -> bool {
 /// Prints a step line (`==> ...`) to stderr.
 pub fn step(msg: impl AsRef<str>) {
     if !quiet() {
-        eprintln!("==> {}", msg.as_ref());
+        say(format_args!("==> {}", msg.as_ref()));
     }
+}
+
+/// One line on stderr. A closed stderr (the reader went away) loses the line rather than
+/// panicking: the build goes on and still cleans up after itself.
+fn say(line: std::fmt::Arguments) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 /// Prints a detail line under a step.
 pub fn detail(msg: impl AsRef<str>) {
     if !quiet() {
-        eprintln!("    {}", msg.as_ref());
+        say(format_args!("    {}", msg.as_ref()));
     }
 }
 
@@ -63,9 +70,9 @@ impl Task {
         if !quiet() {
             let secs = self.start.elapsed().as_secs_f64();
             if self.bar.is_some() {
-                eprintln!("==> {} ({secs:.1}s): {}", self.msg, result.as_ref());
+                say(format_args!("==> {} ({secs:.1}s): {}", self.msg, result.as_ref()));
             } else {
-                eprintln!("    done in {secs:.1}s: {}", result.as_ref());
+                say(format_args!("    done in {secs:.1}s: {}", result.as_ref()));
             }
         }
     }

@@ -5,7 +5,7 @@
 #
 # Environment:
 #   SRC           the project sources; _build and deps are created in there
-#   OUT           created; receives
+#   OUT           created (with STREAM_OUT and the build cache: CACHE/out instead); receives
 #                   rel/       the release when one was assembled; rel/NAME/ for each when several
 #                   apps       lines "own APP" / "dep APP": the project's own applications (the app,
 #                              the umbrella's apps, rebar3's project apps) and its dependencies
@@ -20,9 +20,14 @@
 #   CACHE         a directory kept between builds (the Docker builder's cache volume): the
 #                 sources are synced into CACHE/src and built there, beside the _build and deps
 #                 of earlier builds; unset: the build starts from SRC alone
+#   STREAM_OUT    1: the log goes to stderr, and OUT is written to stdout as a tar at the end
+#   SRC_TAR       the sources as a tar file, to unpack into SRC (or STAGE/src) first
+#   STAGE         a scratch directory (tmpfs) for the sources that the build cache copies from
 set -eu
-# One output stream, and nothing may ever wait for input (mix asks before installing Hex).
-exec 2>&1 </dev/null
+# One output stream for the log, and nothing may ever wait for input (mix asks before installing
+# Hex). STREAM_OUT=1 (the Docker builder): the log goes to stderr, and stdout (fd 3 here) carries
+# nothing but OUT as a tar, sent at the very end (send_out.sh) and read while the container runs.
+if [ "${STREAM_OUT:-}" = 1 ]; then exec 3>&1 1>&2 </dev/null; else exec 2>&1 </dev/null; fi
 
 say() { printf '==> %s\n' "$*"; }
 die() { printf 'error: %s\n' "$*"; exit 1; }
@@ -35,12 +40,6 @@ RELEASE_NAME=${RELEASE_NAME:-}
 LANG=C.UTF-8
 export MIX_ENV LANG PROFILE RELEASE_NAME OUT
 
-cd "$SRC" || die "cannot enter $SRC"
-if [ -z "${PROJECT_KIND:-}" ]; then
-  if [ -f mix.exs ]; then PROJECT_KIND=mix; else PROJECT_KIND=rebar3; fi
-fi
-mkdir -p "$OUT"
-rm -rf "$OUT/rel" "$OUT/apps" "$OUT/tini" "$OUT/releases" "$OUT/relx"
 
 # Makes $2 a copy of the tree $1 in which unchanged files keep their old mtime: a file is copied
 # (new mtime) only when it is new or its content, link target or exec bit differs, so mix and
@@ -112,19 +111,46 @@ sync_tree() {
 
 # The build cache: one build at a time uses it (a lock held until this script ends); another
 # build of the same project meanwhile builds without it, from SRC.
+use_cache=
 if [ -n "${CACHE:-}" ]; then
   mkdir -p "$CACHE"
   if ! command -v flock >/dev/null 2>&1; then
     say "build cache: no flock in the builder image, building without the cache"
   elif exec 9>"$CACHE/lock" && flock -n 9; then
-    sync_tree "$SRC" "$CACHE/src" "$CACHE/.sync"
-    SRC=$CACHE/src
-    cd "$SRC" || die "cannot enter $SRC"
-    say "build cache: building in $SRC"
+    use_cache=1
   else
     say "build cache: in use by another build of this project, building without it"
   fi
 fi
+
+# The sources as one tar file (the Docker builder): unpacked by tar here, which is much faster
+# than the engine unpacking many small files into the container. With the build cache they are
+# only read, by sync_tree: then into STAGE (a tmpfs) when there is one.
+if [ -n "${SRC_TAR:-}" ]; then
+  if [ -n "$use_cache" ] && [ -n "${STAGE:-}" ]; then SRC=$STAGE/src; fi
+  mkdir -p "$SRC" && tar -xof "$SRC_TAR" -C "$SRC" || die "cannot unpack the sources ($SRC_TAR) into $SRC"
+  rm -f "$SRC_TAR"
+fi
+cd "$SRC" || die "cannot enter $SRC"
+if [ -z "${PROJECT_KIND:-}" ]; then
+  if [ -f mix.exs ]; then PROJECT_KIND=mix; else PROJECT_KIND=rebar3; fi
+fi
+
+if [ -n "$use_cache" ]; then
+  sync_tree "$SRC" "$CACHE/src" "$CACHE/.sync"
+  SRC=$CACHE/src
+  # OUT in the volume, beside the release cache, so the releases are hard-linked into it rather
+  # than copied (assemble_mix.exs). What an earlier build left there goes first.
+  if [ "${STREAM_OUT:-}" = 1 ]; then
+    OUT=$CACHE/out
+    rm -rf "$OUT" || die "cannot empty $OUT"
+  fi
+  cd "$SRC" || die "cannot enter $SRC"
+  say "build cache: building in $SRC"
+fi
+
+mkdir -p "$OUT"
+rm -rf "$OUT/rel" "$OUT/apps" "$OUT/tini" "$OUT/releases" "$OUT/relx"
 
 # tini first: fail before a long build when there is none.
 TINI_CANDIDATES="/sbin/tini-static /usr/bin/tini-static /usr/local/bin/tini-static /sbin/tini /usr/bin/tini /usr/local/bin/tini"

@@ -5,7 +5,7 @@
 #
 # Environment: MIX_ENV, MIX_TARGET, OUT, RELEASE_NAME as in assemble.sh, and
 #   RELEASE_CACHE  a directory kept between builds (in the build cache volume): each release is
-#                  assembled in RELEASE_CACHE/NAME and copied to its place in OUT, and the fast
+#                  assembled in RELEASE_CACHE/NAME and linked or copied to its place in OUT, and the fast
 #                  path below may update it instead of assembling it anew; unset: no fast path.
 #
 # Fast path: `mix release` copies and strips every application (ERTS, OTP, Elixir, deps) each
@@ -158,7 +158,16 @@ defmodule Mix.Tasks.ReleaseOci.Assemble do
 
         File.rm_rf!(path)
         File.mkdir_p!(Path.dirname(path))
-        {_, 0} = System.cmd("cp", ["-a", cached, path])
+        # Hard links when OUT is in the cache volume too (nothing changes the cached release
+        # until OUT has been sent: the build holds the cache lock), else a copy.
+        case System.cmd("cp", ["-al", cached, path], stderr_to_stdout: true) do
+          {_, 0} ->
+            :ok
+
+          _ ->
+            File.rm_rf!(path)
+            {_, 0} = System.cmd("cp", ["-a", cached, path])
+        end
     end
   end
 

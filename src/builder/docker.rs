@@ -1,5 +1,5 @@
-//! The Docker builder: runs [`ASSEMBLE_SH`] in a container of the builder image and copies the
-//! result out. The container (`release-oci-build-<random>`, labelled
+//! The Docker builder: runs [`ASSEMBLE_SH`] in a container of the builder image, which sends the
+//! result as a tar on its stdout (the log on stderr). The container (`release-oci-build-<random>`, labelled
 //! `org.release-oci.role=builder`) is force-removed on every path: success, failure, and
 //! SIGINT/SIGTERM during the build (then the error is [`BuilderError::Interrupted`]). With
 //! [`BuildRequest::cache`], the project's build cache volume ([`super::cache`]) is mounted.
@@ -8,11 +8,12 @@ use super::{
     ASSEMBLE_SH, Assembled, BuildRequest, BuilderError, LOG_TAIL_LINES, LogTail, PullPolicy, ROLE_BUILDER, ROLE_LABEL,
 };
 use bollard::Docker;
+use bollard::container::LogOutput;
 use bollard::errors::Error as DockerError;
 use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
-    DownloadFromContainerOptionsBuilder, RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
+    RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
 use std::collections::HashMap;
@@ -24,6 +25,9 @@ use std::time::Duration;
 /// Where the sources go in the container (uploaded before it starts), and the results.
 const SRC_DIR: &str = "/build/src";
 const OUT_DIR: &str = "/build/out";
+/// The sources' tar, uploaded; and a tmpfs for unpacking it when the build cache syncs from it.
+const SRC_TAR: &str = "/build/src.tar";
+const STAGE_DIR: &str = "/build/stage";
 /// Label with the id of the process that made the builder container.
 pub const PID_LABEL: &str = "org.release-oci.pid";
 const DEFAULT_ADDR: &str = "unix:///var/run/docker.sock";
@@ -183,17 +187,27 @@ async fn pull(docker: &Docker, image: &str, platform: &str) -> Result<(), Builde
         .map_err(|_| missing(format!("pulling it took more than {} s", PULL_TIMEOUT.as_secs())))?
 }
 
-/// The sources as a tar whose entries sit under `build/src/` (uploaded to `/`), in a temp file.
+/// The upload: a tar holding one file, [`SRC_TAR`], the tar of the sources (in a temp file). The
+/// script unpacks it: the engine unpacking a thousand small files into the container took seconds.
 async fn source_tar(req: &BuildRequest) -> Result<std::fs::File, BuilderError> {
     let project = req.project.clone();
     blocking(move || {
         let io = |source| BuilderError::Io {
-            action: "cannot create a temporary file in",
+            action: "cannot write a temporary file in",
             path: std::env::temp_dir(),
             source,
         };
-        let file = tempfile::tempfile().map_err(io)?;
-        let mut file = project.write_source_tar_under(file, Path::new(SRC_DIR.trim_start_matches('/')))?;
+        let mut inner = project.write_source_tar(tempfile::tempfile().map_err(io)?)?;
+        let len = inner.seek(SeekFrom::End(0)).map_err(io)?;
+        inner.seek(SeekFrom::Start(0)).map_err(io)?;
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_mode(0o600);
+        header.set_size(len);
+        header.set_mtime(0);
+        let mut outer = tar::Builder::new(tempfile::tempfile().map_err(io)?);
+        outer.append_data(&mut header, SRC_TAR.trim_start_matches('/'), inner).map_err(io)?;
+        let mut file = outer.into_inner().map_err(io)?;
         file.seek(SeekFrom::Start(0)).map_err(io)?;
         Ok(file)
     })
@@ -217,6 +231,8 @@ async fn create(docker: &Docker, req: &BuildRequest, name: &str, volume: Option<
     let mut env = vec![
         format!("SRC={SRC_DIR}"),
         format!("OUT={OUT_DIR}"),
+        format!("SRC_TAR={SRC_TAR}"),
+        format!("STAGE={STAGE_DIR}"),
         format!("MIX_ENV={}", req.mix_env),
         format!("PROFILE={}", req.profile),
         format!("PROJECT_KIND={}", req.project.kind().as_str()),
@@ -231,19 +247,24 @@ async fn create(docker: &Docker, req: &BuildRequest, name: &str, volume: Option<
     if volume.is_some() {
         env.push(format!("CACHE={}", super::cache::CACHE_DIR));
     }
+    // The output comes as a tar on stdout, the log on stderr (see [`run`]).
+    env.push("STREAM_OUT=1".to_string());
     let mut labels = HashMap::from([
         (ROLE_LABEL.to_string(), ROLE_BUILDER.to_string()),
         // Which process made it: its tests find their own builder among concurrent ones.
         (PID_LABEL.to_string(), std::process::id().to_string()),
         ("org.release-oci.project".to_string(), req.project.root.display().to_string()),
     ]);
-    let mut host_config = None;
+    // No log driver: stdout carries the release (a log file of it would cost a copy of it), and
+    // the log is read from the attached stream.
+    let mut host_config = bollard::models::HostConfig {
+        log_config: Some(bollard::models::HostConfigLogConfig { typ: Some("none".into()), config: None }),
+        tmpfs: Some(HashMap::from([(STAGE_DIR.to_string(), String::new())])),
+        ..Default::default()
+    };
     if let Some(volume) = volume {
         labels.insert(super::cache::VOLUME_LABEL.to_string(), volume.to_string());
-        host_config = Some(bollard::models::HostConfig {
-            binds: Some(vec![format!("{volume}:{}", super::cache::CACHE_DIR)]),
-            ..Default::default()
-        });
+        host_config.binds = Some(vec![format!("{volume}:{}", super::cache::CACHE_DIR)]);
     }
     let body = ContainerCreateBody {
         image: Some(req.builder_image.clone()),
@@ -255,7 +276,7 @@ async fn create(docker: &Docker, req: &BuildRequest, name: &str, volume: Option<
         // The uploaded sources belong to root.
         user: Some("0:0".into()),
         labels: Some(labels),
-        host_config,
+        host_config: Some(host_config),
         attach_stdout: Some(true),
         attach_stderr: Some(true),
         tty: Some(false),
@@ -267,8 +288,8 @@ async fn create(docker: &Docker, req: &BuildRequest, name: &str, volume: Option<
     Ok(())
 }
 
-/// Uploads the sources, runs the script with its log streaming to stderr, and copies `/build/out`
-/// out of the container (see [`download`]).
+/// Uploads the sources and runs the script: its log (stderr) streams to our stderr, and its
+/// output (stdout: a tar of OUT, sent at the end) is unpacked by a thread as it arrives.
 async fn run(
     docker: &Docker,
     req: &BuildRequest,
@@ -277,23 +298,42 @@ async fn run(
     image_id: String,
 ) -> Result<Reading, BuilderError> {
     let upload = UploadToContainerOptionsBuilder::default().path("/").build();
-    let body = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(sources));
+    let body = tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(sources), crate::UPLOAD_CHUNK);
     docker
         .upload_to_container(name, Some(upload), bollard::body_try_stream(body))
         .await
-        .map_err(docker_err(format!("uploading the sources to {SRC_DIR} in container {name}")))?;
+        .map_err(docker_err(format!("uploading the sources to {SRC_TAR} in container {name}")))?;
 
-    let attach = AttachContainerOptionsBuilder::default().stdout(true).stderr(true).stream(true).logs(true).build();
+    // Attached before the start, so nothing is missed (and the container has no log to replay).
+    let attach = AttachContainerOptionsBuilder::default().stdout(true).stderr(true).stream(true).build();
     let mut output = docker
         .attach_container(name, Some(attach))
         .await
         .map_err(docker_err(format!("attaching to container {name}")))?
         .output;
+    let (tx, reading) = unpacker(Some(image_id))?;
+    let mut tx = Some(tx);
     docker.start_container(name, None).await.map_err(docker_err(format!("starting container {name}")))?;
-    let mut log = LogTail::new(LOG_TAIL_LINES, true);
-    while let Some(chunk) = output.next().await {
-        log.push(chunk.map_err(docker_err(format!("reading the log of container {name}")))?.as_ref());
+    if let Some(started) = &req.started {
+        started.notify_one();
     }
+    let mut log = LogTail::new(LOG_TAIL_LINES, true);
+    let mut sent = 0u64;
+    while let Some(chunk) = output.next().await {
+        match chunk.map_err(docker_err(format!("reading the output of container {name}")))? {
+            LogOutput::StdOut { message } => {
+                sent += message.len() as u64;
+                // A closed channel: the unpacking stopped early, and its error says why.
+                if let Some(t) = &tx
+                    && t.send(message).await.is_err()
+                {
+                    tx = None;
+                }
+            }
+            other => log.push(other.as_ref()),
+        }
+    }
+    drop(tx);
     log.finish();
 
     let exit_code = match docker.wait_container(name, None).next().await {
@@ -310,7 +350,8 @@ async fn run(
             log_tail: log.tail(),
         });
     }
-    download(docker, name, Some(image_id)).await
+    tracing::debug!(container = name, bytes = sent, "the builder's output arrived");
+    Ok(reading)
 }
 
 /// The thread that unpacks and reads the builder's output.
@@ -324,30 +365,26 @@ async fn finish_reading(reading: Reading) -> Result<Assembled, BuilderError> {
     })?
 }
 
-/// Streams `/build/out` out of the container into a thread that unpacks it into a temporary
-/// directory as it arrives (no archive on disk) and then reads it. Returns once the whole archive
-/// has been received: the container may go while the thread finishes.
-async fn download(docker: &Docker, name: &str, image_id: Option<String>) -> Result<Reading, BuilderError> {
-    let dir = tempfile::Builder::new().prefix("release-oci-assembled-").tempdir().map_err(|source| {
-        BuilderError::Io { action: "cannot create a directory in", path: std::env::temp_dir(), source }
-    })?;
+/// A thread that unpacks the tar of OUT sent into the channel into a temporary directory as it
+/// arrives (no archive on disk), then reads it; the channel's end is the archive's end.
+fn unpacker(image_id: Option<String>) -> Result<(tokio::sync::mpsc::Sender<bytes::Bytes>, Reading), BuilderError> {
+    let parent = super::scratch::output_parent();
+    let dir = tempfile::Builder::new()
+        .prefix("release-oci-assembled-")
+        .tempdir_in(&parent)
+        .map_err(|source| BuilderError::Io { action: "cannot create a directory in", path: parent, source })?;
     let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(64);
     let reading = tokio::task::spawn_blocking(move || {
-        unpack_from(ChannelReader { rx, buf: bytes::Bytes::new() }, dir.path())?;
-        // The archive of /build/out holds `out/...`.
         let out = dir.path().join("out");
+        std::fs::create_dir(&out).map_err(|source| BuilderError::Io {
+            action: "cannot create",
+            path: out.clone(),
+            source,
+        })?;
+        unpack_from(ChannelReader { rx, buf: bytes::Bytes::new() }, &out)?;
         Assembled::from_output(dir, &out, image_id)
     });
-    let options = DownloadFromContainerOptionsBuilder::default().path(OUT_DIR).build();
-    let mut stream = docker.download_from_container(name, Some(options));
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(docker_err(format!("copying {OUT_DIR} out of container {name}")))?;
-        if tx.send(chunk).await.is_err() {
-            // The unpacking stopped early: its error says why.
-            break;
-        }
-    }
-    Ok(reading)
+    Ok((tx, reading))
 }
 
 /// A blocking reader of the bytes a channel brings; the end of the channel is the end of file.

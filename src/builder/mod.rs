@@ -8,6 +8,7 @@ pub mod cache;
 pub mod docker;
 pub mod host;
 mod log;
+pub mod scratch;
 
 use crate::project::{Project, ProjectError};
 use crate::triple::Triple;
@@ -19,13 +20,15 @@ pub use log::LogTail;
 
 /// The script both builders run (`sh -c`); its environment is documented at its top. It starts
 /// with `MIX_TASK='…'`, the mix task of `assemble_mix.exs` (which therefore has no single quote),
-/// and the minimal base's step (`minimal_base.sh`, run when `MINIMAL_BASE=1`) follows the assembly.
+/// the minimal base's step (`minimal_base.sh`, run when `MINIMAL_BASE=1`) follows the assembly, and
+/// `send_out.sh` (with `STREAM_OUT=1`: OUT as a tar on stdout) ends it.
 pub const ASSEMBLE_SH: &str = concat!(
     "MIX_TASK='",
     include_str!("assemble_mix.exs"),
     "'\n",
     include_str!("assemble.sh"),
-    include_str!("minimal_base.sh")
+    include_str!("minimal_base.sh"),
+    include_str!("send_out.sh")
 );
 
 /// Label put on every builder container (`org.release-oci.role=builder`).
@@ -62,6 +65,10 @@ pub struct BuildRequest {
     /// Keep `deps/` and `_build/` between builds in the project's cache volume ([`cache`]; the
     /// Docker builder only).
     pub cache: bool,
+    /// Notified once the builder container has started (the Docker builder): work that would
+    /// compete with creating and starting it for the engine, such as exporting the base image,
+    /// waits for this.
+    pub started: Option<std::sync::Arc<tokio::sync::Notify>>,
 }
 
 /// One release the builder assembled.

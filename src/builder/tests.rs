@@ -52,6 +52,7 @@ fn request(project: Project, image: &str, pull: PullPolicy) -> BuildRequest {
         pull,
         minimal_base: None,
         cache: false,
+        started: None,
     }
 }
 

@@ -130,9 +130,11 @@ pub struct BuildArgs {
     /// `release-oci cache`); the build starts from the sources alone.
     #[arg(long)]
     pub no_cache: bool,
-    /// Layer compression: gzip, zstd or zstd:LEVEL (1 to 19; zstd alone is level 3)
-    /// [default: gzip]. zstd images need Docker 23+ or containerd 1.5+ to run.
-    #[arg(long, value_name = "gzip|zstd[:LEVEL]", env = "RELEASE_OCI_COMPRESSION")]
+    /// Layer compression: gzip, zstd or zstd:LEVEL (1 to 19; zstd alone is level 3), or none
+    /// [default: gzip; none when --load is the only output: the engine stores layers
+    /// uncompressed, so compressing them would only cost time]. zstd images need Docker 23+ or
+    /// containerd 1.5+ to run.
+    #[arg(long, value_name = "gzip|zstd[:LEVEL]|none", env = "RELEASE_OCI_COMPRESSION")]
     pub compression: Option<String>,
 }
 
@@ -304,6 +306,11 @@ impl BuildArgs {
             // Bare tags name the pushed repository for --load and archives too.
             self.tags = self.tags.iter().map(|t| p.qualify(t)).collect();
         }
+        let compression = match &self.compression {
+            Some(c) => c.parse().with_context(|| format!("--compression {c:?}"))?,
+            None if self.load && outputs.is_empty() && push.is_none() => crate::layer::Compression::None,
+            None => crate::layer::Compression::default(),
+        };
         Ok(BuildSettings {
             push,
             registry,
@@ -334,10 +341,7 @@ impl BuildArgs {
             source_url: self.source_url,
             cache_dir: self.cache_dir.unwrap_or_else(crate::store::BlobStore::default_root),
             no_cache: self.no_cache,
-            compression: match &self.compression {
-                Some(c) => c.parse().with_context(|| format!("--compression {c:?}"))?,
-                None => crate::layer::Compression::default(),
-            },
+            compression,
             epoch,
             platforms,
         })

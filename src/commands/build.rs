@@ -21,6 +21,7 @@ use crate::store::BlobStore;
 use crate::{time, ui};
 use anyhow::{Context, bail};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// The PATH Docker itself gives a container whose image sets none.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -74,7 +75,10 @@ pub async fn run_all(s: BuildSettings) -> anyhow::Result<Vec<BuiltImage>> {
         return result_cache::reuse(&s, hit, &store, docker.as_ref()).await;
     }
 
-    let preload = base_preload::Preload::start(&s, docker.as_ref(), &store);
+    // With the Docker builder, the base is read once the builder container runs (exporting it
+    // meanwhile made the engine take a second longer to take the sources).
+    let started = (builds && s.builder == BuilderKind::Docker).then(|| Arc::new(tokio::sync::Notify::new()));
+    let preload = base_preload::Preload::start(&s, docker.as_ref(), &store, started.clone());
     let mut assembled: Assembled = match (&s.from_release, &project) {
         (Some(path), _) => {
             ui::step(format!("Reading the release {} (no builder)", path.display()));
@@ -92,7 +96,7 @@ pub async fn run_all(s: BuildSettings) -> anyhow::Result<Vec<BuiltImage>> {
             }
             a
         }
-        (None, Some(project)) => assemble(&s, project, docker.as_ref()).await?,
+        (None, Some(project)) => assemble(&s, project, docker.as_ref(), started).await?,
         (None, None) => unreachable!("a build without --from-release has a project"),
     };
     let mut releases = Vec::new();
@@ -135,7 +139,12 @@ pub async fn run_all(s: BuildSettings) -> anyhow::Result<Vec<BuiltImage>> {
     Ok(built)
 }
 
-async fn assemble(s: &BuildSettings, project: &Project, docker: Option<&bollard::Docker>) -> anyhow::Result<Assembled> {
+async fn assemble(
+    s: &BuildSettings,
+    project: &Project,
+    docker: Option<&bollard::Docker>,
+    started: Option<Arc<tokio::sync::Notify>>,
+) -> anyhow::Result<Assembled> {
     let req = BuildRequest {
         project: project.clone(),
         triple: s.triple.clone(),
@@ -146,6 +155,7 @@ async fn assemble(s: &BuildSettings, project: &Project, docker: Option<&bollard:
         pull: if s.pull_missing { PullPolicy::Missing } else { PullPolicy::Never },
         minimal_base: minimal_base::gather_options(s),
         cache: !s.no_cache,
+        started,
     };
     let what = if s.release.as_deref() == Some("all") { "releases" } else { "release" };
     Ok(match (s.builder, docker) {

@@ -1,5 +1,6 @@
-//! Layer compression: gzip (the default, one pinned configuration) or zstd at a chosen level
-//! (the zstd crate pinned exactly, single-threaded, so the bytes are the same on every machine).
+//! Layer compression: gzip (the default, one pinned configuration), zstd at a chosen level (the
+//! zstd crate pinned exactly, single-threaded, so the bytes are the same on every machine), or
+//! none (plain tar: what the Docker engine stores anyway; the default when it is the only output).
 //! And the other way: a reader for a layer blob of any media type release-oci carries.
 
 use super::MEDIA_TYPE_LAYER_GZIP;
@@ -22,10 +23,12 @@ pub enum Compression {
     Gzip,
     /// zstd at this level (1..=19), single-threaded, no checksum, no content size.
     Zstd { level: i32 },
+    /// The plain tar: the blob is the layer's tar, its digest the diff_id.
+    None,
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("unknown compression {value:?}: expected gzip, zstd or zstd:LEVEL (LEVEL 1 to {ZSTD_MAX_LEVEL})")]
+#[error("unknown compression {value:?}: expected gzip, zstd, zstd:LEVEL (LEVEL 1 to {ZSTD_MAX_LEVEL}) or none")]
 pub struct CompressionParseError {
     pub value: String,
 }
@@ -37,6 +40,7 @@ impl FromStr for Compression {
         match s.split_once(':') {
             None if s == "gzip" => Ok(Compression::Gzip),
             None if s == "zstd" => Ok(Compression::Zstd { level: ZSTD_DEFAULT_LEVEL }),
+            None if s == "none" => Ok(Compression::None),
             Some(("zstd", level)) => match level.parse::<i32>() {
                 Ok(level) if (1..=ZSTD_MAX_LEVEL).contains(&level) => Ok(Compression::Zstd { level }),
                 _ => Err(bad()),
@@ -51,6 +55,7 @@ impl fmt::Display for Compression {
         match self {
             Compression::Gzip => f.write_str("gzip"),
             Compression::Zstd { level } => write!(f, "zstd:{level}"),
+            Compression::None => f.write_str("none"),
         }
     }
 }
@@ -61,6 +66,7 @@ impl Compression {
         match self {
             Compression::Gzip => MEDIA_TYPE_LAYER_GZIP,
             Compression::Zstd { .. } => MEDIA_TYPE_LAYER_ZSTD,
+            Compression::None => MEDIA_TYPE_LAYER_TAR,
         }
     }
 
@@ -71,6 +77,7 @@ impl Compression {
         match self {
             Compression::Gzip => "diffids".to_string(),
             Compression::Zstd { level } => format!("diffids-zstd-{level}"),
+            Compression::None => "diffids-tar".to_string(),
         }
     }
 
@@ -87,14 +94,16 @@ impl Compression {
                 z.long_distance_matching(false)?;
                 Encoder::Zstd(z)
             }
+            Compression::None => Encoder::Plain(w),
         })
     }
 }
 
-/// A gzip or zstd compressor.
+/// A gzip or zstd compressor, or none.
 pub enum Encoder<W: Write> {
     Gzip(flate2::write::GzEncoder<W>),
     Zstd(zstd::stream::write::Encoder<'static, W>),
+    Plain(W),
 }
 
 impl<W: Write> Encoder<W> {
@@ -103,6 +112,7 @@ impl<W: Write> Encoder<W> {
         match self {
             Encoder::Gzip(g) => g.finish(),
             Encoder::Zstd(z) => z.finish(),
+            Encoder::Plain(w) => Ok(w),
         }
     }
 }
@@ -112,12 +122,14 @@ impl<W: Write> Write for Encoder<W> {
         match self {
             Encoder::Gzip(g) => g.write(buf),
             Encoder::Zstd(z) => z.write(buf),
+            Encoder::Plain(w) => w.write(buf),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Encoder::Gzip(g) => g.flush(),
             Encoder::Zstd(z) => z.flush(),
+            Encoder::Plain(w) => w.flush(),
         }
     }
 }
@@ -155,16 +167,21 @@ mod tests {
             assert!(bad.parse::<Compression>().is_err(), "{bad}");
         }
         assert_eq!(Compression::Zstd { level: 7 }.to_string(), "zstd:7");
+        assert_eq!("none".parse::<Compression>().unwrap(), Compression::None);
+        assert_eq!(Compression::None.to_string(), "none");
         assert_eq!(Compression::default().to_string(), "gzip");
     }
 
     #[test]
     fn every_setting_has_its_own_index_and_media_type() {
-        let all = [Compression::Gzip, Compression::Zstd { level: 3 }, Compression::Zstd { level: 9 }];
+        let all =
+            [Compression::Gzip, Compression::Zstd { level: 3 }, Compression::Zstd { level: 9 }, Compression::None];
         let names: std::collections::HashSet<String> = all.iter().map(|c| c.index_name()).collect();
         assert_eq!(names.len(), all.len());
         assert_eq!(Compression::Gzip.index_name(), "diffids");
         assert_eq!(Compression::Zstd { level: 9 }.media_type(), MEDIA_TYPE_LAYER_ZSTD);
+        assert_eq!(Compression::None.media_type(), MEDIA_TYPE_LAYER_TAR);
+        assert_eq!(compress(Compression::None, b"tar bytes"), b"tar bytes");
     }
 
     fn compress(c: Compression, data: &[u8]) -> Vec<u8> {

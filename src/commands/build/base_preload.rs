@@ -8,6 +8,8 @@ use crate::base::{self, BaseRef};
 use crate::cli::BuildSettings;
 use crate::image::BaseImage;
 use crate::store::BlobStore;
+use std::sync::Arc;
+use tokio::sync::Notify;
 
 /// A base being read; aborted when dropped unused (the build failed or was interrupted), which
 /// removes its temporary files.
@@ -21,13 +23,22 @@ impl Drop for Preload {
 
 impl Preload {
     /// Starts reading the base of `s` (None for the minimal base).
-    pub(super) fn start(s: &BuildSettings, docker: Option<&bollard::Docker>, store: &BlobStore) -> Option<Preload> {
+    /// With `after`, it begins once that is notified (the builder container started).
+    pub(super) fn start(
+        s: &BuildSettings,
+        docker: Option<&bollard::Docker>,
+        store: &BlobStore,
+        after: Option<Arc<Notify>>,
+    ) -> Option<Preload> {
         if s.base == BaseRef::Minimal {
             return None;
         }
         let (base, docker, platform, store, registry) =
             (s.base.clone(), docker.cloned(), s.triple.platform(), store.clone(), s.registry.clone());
         Some(Preload(tokio::spawn(async move {
+            if let Some(after) = after {
+                after.notified().await;
+            }
             let image = base::load_with(&base, docker.as_ref(), &platform, &store, &registry).await?;
             // The files the build reads from the base: found now, remembered by layer (base::files).
             if let Some(layers) = image.as_ref().map(|b| b.layers.clone()) {

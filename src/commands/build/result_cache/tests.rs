@@ -47,7 +47,7 @@ fn every_setting_that_shapes_the_image_is_in_the_key() {
     }
     // Where the image goes does not change what it is.
     let outputs: &[&[&str]] = &[
-        &["--load"],
+        &["--load", "--output", "oci:/tmp/x"],
         &["--tag", "x:1"],
         &["--output", "oci:/tmp/x"],
         &["--no-cache"],
@@ -58,6 +58,9 @@ fn every_setting_that_shapes_the_image_is_in_the_key() {
     for extra in outputs {
         assert_eq!(key(p, extra), plain, "{extra:?} is output-only");
     }
+    // --load alone means uncompressed layers: that is the image it makes.
+    assert_eq!(key(p, &["--load"]), key(p, &["--compression", "none"]));
+    assert_ne!(key(p, &["--load"]), plain);
 }
 
 #[test]
