@@ -135,7 +135,9 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Vec<LayerSpec>, LayerError> {
     }
     mutate_release_layer(&mut release, input)?;
 
-    Ok([runtime, erts, otp, deps, app, release]
+    // `release` before `app`: a one-line change gives a new `app` and leaves `release` as it was
+    // (docs/layers.md), so only the last layer is new.
+    Ok([runtime, erts, otp, deps, release, app]
         .into_iter()
         .filter(|l| l.entries.iter().any(|e| e.kind != EntryKind::Dir))
         .collect())

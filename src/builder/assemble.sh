@@ -80,8 +80,11 @@ sync_tree() {
   changed=0
   if [ -s "$list.copy" ]; then
     (cd "$to" && tr '\n' '\0' <"$list.copy" | xargs -0 rm -rf)
-    (cd "$from" && tar cf "$list.tar" -T "$list.copy") || die "cannot archive the changed sources"
-    (cd "$to" && tar xmf "$list.tar") || die "cannot copy the changed sources into $to"
+    # One pipe, no archive written in between ($list.fail: the reading side failed).
+    rm -f "$list.fail"
+    { (cd "$from" && tar cf - -T "$list.copy") || : >"$list.fail"; } | (cd "$to" && tar xmf -) ||
+      die "cannot copy the changed sources into $to"
+    [ ! -e "$list.fail" ] || die "cannot archive the changed sources"
     changed=$(wc -l <"$list.copy")
     changed=$((changed + 0))
   fi
@@ -105,7 +108,7 @@ sync_tree() {
     if [ "$d" != . ]; then rmdir "$to/${d#./}" 2>/dev/null || true; fi
   done
   rm -f "$list.want" "$list.outputs" "$list.have" "$list.sorted" "$list.gone" "$list.copy" "$list.check" \
-    "$list.sum.from" "$list.sum.to" "$list.tar"
+    "$list.sum.from" "$list.sum.to" "$list.fail"
   say "build cache: $changed changed or new files copied into $to, $removed removed"
 }
 

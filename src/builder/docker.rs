@@ -319,24 +319,32 @@ async fn run(
     }
     let mut log = LogTail::new(LOG_TAIL_LINES, true);
     let mut sent = 0u64;
-    while let Some(chunk) = output.next().await {
-        match chunk.map_err(docker_err(format!("reading the output of container {name}")))? {
-            LogOutput::StdOut { message } => {
-                sent += message.len() as u64;
-                // A closed channel: the unpacking stopped early, and its error says why.
-                if let Some(t) = &tx
-                    && t.send(message).await.is_err()
-                {
-                    tx = None;
+    let read = async {
+        while let Some(chunk) = output.next().await {
+            match chunk.map_err(docker_err(format!("reading the output of container {name}")))? {
+                LogOutput::StdOut { message } => {
+                    sent += message.len() as u64;
+                    // A closed channel: the unpacking stopped early, and its error says why.
+                    if let Some(t) = &tx
+                        && t.send(message).await.is_err()
+                    {
+                        tx = None;
+                    }
                 }
+                other => log.push(other.as_ref()),
             }
-            other => log.push(other.as_ref()),
         }
-    }
-    drop(tx);
+        drop(tx);
+        Ok::<(), BuilderError>(())
+    };
+    // Asked for now (the container runs), answered when it exits: not one more round trip after
+    // the output ends.
+    let wait = async { docker.wait_container(name, None).next().await };
+    let (read, waited) = tokio::join!(read, wait);
+    read?;
     log.finish();
 
-    let exit_code = match docker.wait_container(name, None).next().await {
+    let exit_code = match waited {
         Some(Ok(status)) => status.status_code,
         Some(Err(DockerError::DockerContainerWaitError { code, .. })) => code,
         Some(Err(e)) => return Err(docker_err(format!("waiting for container {name}"))(e)),

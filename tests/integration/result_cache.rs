@@ -130,7 +130,13 @@ fn a_rebuild_without_change_reuses_the_image_and_a_change_of_source_or_setting_b
 fn a_reused_result_writes_every_output_and_a_missing_blob_means_a_build() {
     let f = Fixture::new();
     let tag = f.tag("outputs");
-    let (d1, _) = f.build(&tag, &[]);
+    // --load alone: uncompressed layers, another manifest, the same image id in the engine.
+    let (d0, _) = f.build(&tag, &[]);
+    let id0 = docker_ok(&["image", "inspect", "-f", "{{.Id}}", &tag]);
+    let (d1, log) = f.build(&tag, &["--compression", "gzip"]);
+    assert!(log.contains(ASSEMBLING) && !log.contains(REUSED), "gzip reused the plain-tar result:\n{log}");
+    assert_ne!(d0, d1, "the manifests name the layers as stored");
+    assert_eq!(docker_ok(&["image", "inspect", "-f", "{{.Id}}", &tag]), id0, "the image id changed");
     let out = tempfile::tempdir().expect("tempdir");
     let layout = out.path().join("oci");
     let archive = out.path().join("image.tar");
@@ -163,7 +169,7 @@ fn a_reused_result_writes_every_output_and_a_missing_blob_means_a_build() {
         .trim_start_matches("sha256:")
         .to_string();
     std::fs::remove_file(f.store.path().join("blobs/sha256").join(&layer)).expect("remove a blob");
-    let (d3, log) = f.build(&tag, &[]);
+    let (d3, log) = f.build(&tag, &["--compression", "gzip"]);
     assert!(log.contains(ASSEMBLING) && !log.contains(REUSED), "{log}");
     assert_eq!(d3, d1);
     assert!(f.store.path().join("blobs/sha256").join(&layer).is_file(), "the layer was written again");
