@@ -4,6 +4,7 @@
 //! SIGINT/SIGTERM during the build (then the error is [`BuilderError::Interrupted`]). With
 //! [`BuildRequest::cache`], the project's build cache volume ([`super::cache`]) is mounted.
 
+use super::output::{Reading, finish_reading, unpacker};
 use super::{
     ASSEMBLE_SH, Assembled, BuildRequest, BuilderError, LOG_TAIL_LINES, LogTail, PullPolicy, ROLE_BUILDER, ROLE_LABEL,
 };
@@ -19,7 +20,7 @@ use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::future::Future;
 use std::io::{Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Where the sources go in the container (uploaded before it starts), and the results.
@@ -360,73 +361,6 @@ async fn run(
     }
     tracing::debug!(container = name, bytes = sent, "the builder's output arrived");
     Ok(reading)
-}
-
-/// The thread that unpacks and reads the builder's output.
-type Reading = tokio::task::JoinHandle<Result<Assembled, BuilderError>>;
-
-async fn finish_reading(reading: Reading) -> Result<Assembled, BuilderError> {
-    reading.await.map_err(|e| BuilderError::Io {
-        action: "background task failed for",
-        path: PathBuf::from(OUT_DIR),
-        source: std::io::Error::other(e.to_string()),
-    })?
-}
-
-/// A thread that unpacks the tar of OUT sent into the channel into a temporary directory as it
-/// arrives (no archive on disk), then reads it; the channel's end is the archive's end.
-fn unpacker(image_id: Option<String>) -> Result<(tokio::sync::mpsc::Sender<bytes::Bytes>, Reading), BuilderError> {
-    let parent = super::scratch::output_parent();
-    let dir = tempfile::Builder::new()
-        .prefix("release-oci-assembled-")
-        .tempdir_in(&parent)
-        .map_err(|source| BuilderError::Io { action: "cannot create a directory in", path: parent, source })?;
-    let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(64);
-    let reading = tokio::task::spawn_blocking(move || {
-        let out = dir.path().join("out");
-        std::fs::create_dir(&out).map_err(|source| BuilderError::Io {
-            action: "cannot create",
-            path: out.clone(),
-            source,
-        })?;
-        unpack_from(ChannelReader { rx, buf: bytes::Bytes::new() }, &out)?;
-        Assembled::from_output(dir, &out, image_id)
-    });
-    Ok((tx, reading))
-}
-
-/// A blocking reader of the bytes a channel brings; the end of the channel is the end of file.
-struct ChannelReader {
-    rx: tokio::sync::mpsc::Receiver<bytes::Bytes>,
-    buf: bytes::Bytes,
-}
-
-impl std::io::Read for ChannelReader {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        while self.buf.is_empty() {
-            match self.rx.blocking_recv() {
-                Some(chunk) => self.buf = chunk,
-                None => return Ok(0),
-            }
-        }
-        let n = out.len().min(self.buf.len());
-        out[..n].copy_from_slice(&self.buf.split_to(n));
-        Ok(n)
-    }
-}
-
-/// Extracts a tar into `dest`, modes kept; the tar crate refuses entries that would land outside
-/// `dest` (`..`, absolute paths, writes through symlinks).
-fn unpack_from(reader: impl std::io::Read, dest: &Path) -> Result<(), BuilderError> {
-    let mut archive = tar::Archive::new(reader);
-    archive.set_preserve_permissions(true);
-    archive.set_preserve_mtime(true);
-    archive.set_overwrite(true);
-    archive.unpack(dest).map_err(|source| BuilderError::Io {
-        action: "cannot extract the builder's output into",
-        path: dest.to_path_buf(),
-        source,
-    })
 }
 
 /// Force-removes the container (and its anonymous volumes); gone already is fine.

@@ -8,6 +8,7 @@ pub mod cache;
 pub mod docker;
 pub mod host;
 mod log;
+mod output;
 pub mod scratch;
 
 use crate::project::{Project, ProjectError};
