@@ -40,7 +40,6 @@ RELEASE_NAME=${RELEASE_NAME:-}
 LANG=C.UTF-8
 export MIX_ENV LANG PROFILE RELEASE_NAME OUT
 
-
 # Makes $2 a copy of the tree $1 in which unchanged files keep their old mtime: a file is copied
 # (new mtime) only when it is new or its content, link target or exec bit differs, so mix and
 # rebar3 recompile just what changed. Files $1 does not have are removed, and then empty
@@ -80,7 +79,7 @@ sync_tree() {
   changed=0
   if [ -s "$list.copy" ]; then
     (cd "$to" && tr '\n' '\0' <"$list.copy" | xargs -0 rm -rf)
-    # One pipe, no archive written in between ($list.fail: the reading side failed).
+    # One pipe, no archive written in between ($list.fail: the archiving side failed).
     rm -f "$list.fail"
     { (cd "$from" && tar cf - -T "$list.copy") || : >"$list.fail"; } | (cd "$to" && tar xmf -) ||
       die "cannot copy the changed sources into $to"
