@@ -20,6 +20,8 @@ JOBS=${JOBS:-$(nproc)}
 RECIPE_VERSION=1
 
 log() { printf '[arm64-erts] %s\n' "$*" >&2; }
+# shellcheck source=base-images/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 die() { log "ERROR: $*"; exit 1; }
 run() { # run NAME CMD...: output to $WORK/logs/NAME.log, its tail on failure
   local name=$1 start=$SECONDS; shift
@@ -61,15 +63,7 @@ SRC_VERSION=${DEB_VERSION#*:} # erlang_25.2.3+dfsg-1+deb12u4.dsc has no epoch
 
 # Host tools: the cross compiler and the arm64 C library, dpkg-source, perl (code generators) and
 # a host Erlang/OTP of the same version (escripts and yielding_c_fun of the emulator's build).
-HOST_PACKAGES=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross dpkg-dev make perl xz-utils erlang-base)
-missing=()
-for p in "${HOST_PACKAGES[@]}"; do
-  [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  run apt-install env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q \
-    --no-install-recommends "${missing[@]}"
-fi
+install_missing gcc-aarch64-linux-gnu libc6-dev-arm64-cross dpkg-dev make perl xz-utils erlang-base
 HOST_OTP=$(erl -noshell -eval 'io:format("~s",[erlang:system_info(otp_release)]),halt().')
 
 # Debian's source of that version: from base-images/musl/build.sh's download when it is the same,

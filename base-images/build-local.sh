@@ -28,6 +28,8 @@ RUNTIME_TAG=${RUNTIME_TAG:-release-oci/runtime:debian-$SUITE$TAG_SUFFIX}
 WORK=${WORK:-/var/cache/release-oci/rootfs$TAG_SUFFIX}
 
 log() { printf '[base-images] %s\n' "$*" >&2; }
+# shellcheck source=base-images/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 need_root() {
   if [ "$(id -u)" != 0 ]; then
@@ -73,15 +75,7 @@ bootstrap() {
     debootstrap_upgrade "$dir" "$include"
   fi
 
-  # Trim what an image never needs; keep dpkg status so scanners can read the package list.
-  # debootstrap copies the host's resolv.conf and hostname in: the engine provides both.
-  rm -rf "${dir:?}"/var/cache/apt/archives/*.deb "${dir:?}"/var/cache/apt/*.bin \
-         "${dir:?}"/var/lib/apt/lists/* "${dir:?}"/usr/share/doc/* "${dir:?}"/usr/share/man/* \
-         "${dir:?}"/usr/share/info/* "${dir:?}"/var/log/* "${dir:?}"/tmp/* "${dir:?}"/dev/* \
-         "${dir:?}"/debootstrap
-  : >"$dir/etc/resolv.conf"
-  echo localhost >"$dir/etc/hostname"
-  chmod 1777 "$dir/tmp"
+  trim_rootfs "$dir"
 }
 
 debootstrap_upgrade() {

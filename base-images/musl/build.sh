@@ -25,6 +25,8 @@ RUNTIME_TAG=${RUNTIME_TAG:-release-oci/runtime:musl}
 WORK=${WORK:-/var/cache/release-oci/musl}
 JOBS=${JOBS:-2}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=base-images/lib.sh
+source "$HERE/../lib.sh"
 LOGS=$WORK/logs
 PREFIX=/usr/local
 # Applications of Erlang/OTP left out: GUIs, Java, ODBC, and protocol stacks few releases use
@@ -43,7 +45,7 @@ run() {
   log "$name: $((SECONDS - start))s"
 }
 
-recipe() { (cd "$HERE" && cat build.sh && printf '%s %s\n' "$SUITE" "$OTP_WITHOUT") | sha256sum | cut -c1-16; }
+recipe() { (cd "$HERE" && cat build.sh ../lib.sh && printf '%s %s\n' "$SUITE" "$OTP_WITHOUT") | sha256sum | cut -c1-16; }
 RECIPE=$(recipe)
 have_image() {
   local found
@@ -69,15 +71,7 @@ mkdir -p "$BUILD" "$LOGS"
 
 # Host tools: musl-gcc, dpkg-source, debootstrap, a C toolchain, the kernel's headers and perl
 # (OpenSSL's Configure).
-HOST_PACKAGES=(musl-tools musl-dev dpkg-dev debootstrap gcc make linux-libc-dev perl xz-utils)
-missing=()
-for p in "${HOST_PACKAGES[@]}"; do
-  [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  run apt-install env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q \
-    --no-install-recommends "${missing[@]}"
-fi
+install_missing musl-tools musl-dev dpkg-dev debootstrap gcc make linux-libc-dev perl xz-utils
 
 # A private apt state: this machine's Debian sources as deb and deb-src lines (sed, so no archive
 # is named here), for `apt-get source` and `apt-get download` without touching the system's apt.
@@ -218,14 +212,7 @@ add_beam() {
 }
 run beam add_beam
 
-# Trim what an image never needs (as build-local.sh does).
-rm -rf "${ROOTFS:?}"/var/cache/apt/archives/*.deb "${ROOTFS:?}"/var/cache/apt/*.bin \
-       "${ROOTFS:?}"/var/lib/apt/lists/* "${ROOTFS:?}"/usr/share/doc/* "${ROOTFS:?}"/usr/share/man/* \
-       "${ROOTFS:?}"/usr/share/info/* "${ROOTFS:?}"/var/log/* "${ROOTFS:?}"/tmp/* "${ROOTFS:?}"/dev/* \
-       "${ROOTFS:?}"/debootstrap
-: >"$ROOTFS/etc/resolv.conf"
-echo localhost >"$ROOTFS/etc/hostname"
-chmod 1777 "$ROOTFS/tmp"
+trim_rootfs "$ROOTFS"
 
 LOADER=/lib/ld-musl-x86_64.so.1
 [ -e "$ROOTFS$LOADER" ] || die "musl's loader $LOADER is missing from the rootfs"
