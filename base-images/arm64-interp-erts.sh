@@ -23,14 +23,7 @@ log() { printf '[arm64-erts] %s\n' "$*" >&2; }
 # shellcheck source=base-images/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 die() { log "ERROR: $*"; exit 1; }
-run() { # run NAME CMD...: output to $WORK/logs/NAME.log, its tail on failure
-  local name=$1 start=$SECONDS; shift
-  log "$name ..."
-  if ! ("$@") >"$WORK/logs/$name.log" 2>&1; then
-    tail -n 30 "$WORK/logs/$name.log" >&2; die "$name failed (full log: $WORK/logs/$name.log)"
-  fi
-  log "$name: done ($((SECONDS - start))s)"
-}
+RUN_LOGS=$WORK/logs
 
 [ "$(id -u)" = 0 ] || die "run as root (installs packages)"
 docker image inspect "$TAG" >/dev/null 2>&1 || die "$TAG is missing: run ARCH=arm64 base-images/build-local.sh"
@@ -71,29 +64,17 @@ HOST_OTP=$(erl -noshell -eval 'io:format("~s",[erlang:system_info(otp_release)])
 SRC=$WORK/src
 mkdir -p "$SRC"
 get_source() {
-  local musl=/var/cache/release-oci/musl/build/src apt_dir=$WORK/apt f
+  local musl=/var/cache/release-oci/musl/build/src
   cd "$SRC"
   if [ -f "$musl/erlang_$SRC_VERSION.dsc" ]; then
     cp "$musl/erlang_$SRC_VERSION".* "$musl"/erlang_"${SRC_VERSION%%-*}".orig.tar.* .
     return
   fi
-  rm -rf "$apt_dir"
-  mkdir -p "$apt_dir/parts" "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
-  shopt -s nullglob
-  for f in /etc/apt/sources.list.d/*.sources; do
-    sed 's/^Types: deb$/Types: deb-src/' "$f" >"$apt_dir/parts/src-$(basename "$f")"
-  done
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [ -f "$f" ] || continue
-    sed -n 's/^deb /deb-src /p' "$f" >"$apt_dir/parts/src-$(basename "$f")"
-  done
-  shopt -u nullglob
-  local apt=(apt-get -q -o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$apt_dir/parts"
-             -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache" -o APT::Sandbox::User=root)
-  "${apt[@]}" update
-  "${apt[@]}" source --download-only "erlang=$DEB_VERSION"
+  private_apt "$WORK/apt"
+  "${APT[@]}" update
+  "${APT[@]}" source --download-only "erlang=$DEB_VERSION"
 }
-[ -f "$SRC/erlang_$SRC_VERSION.dsc" ] || run source get_source
+if [ ! -f "$SRC/erlang_$SRC_VERSION.dsc" ]; then run source get_source; fi
 
 # Configure and build only the emulator, for aarch64-linux-gnu, without the JIT. The erl_xcomp_*
 # answers are those of xcomp/erl-xcomp-vars.sh for a glibc Linux (configure cannot run tests).
@@ -117,7 +98,10 @@ build() {
   echo "$SRC_VERSION" >"$WORK/otp.built"
 }
 # A finished build of this version is reused (the image may have been rebuilt since).
-[ "$(cat "$WORK/otp.built" 2>/dev/null)" = "$SRC_VERSION" ] || { rm -f "$WORK/otp.built"; run build build; }
+if [ "$(cat "$WORK/otp.built" 2>/dev/null)" != "$SRC_VERSION" ]; then
+  rm -f "$WORK/otp.built"
+  run build build
+fi
 
 BEAM=$OTP/bin/aarch64-unknown-linux-gnu/beam.smp
 [ -f "$BEAM" ] || die "no beam.smp in $OTP/bin/aarch64-unknown-linux-gnu"

@@ -35,15 +35,7 @@ OTP_WITHOUT="wx odbc jinterface megaco diameter snmp observer debugger et reltoo
 
 log() { printf '[base-musl] %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
-die_with_log() { tail -n 30 "$1" >&2; die "$2 (full log: $1)"; }
-
-# run NAME CMD...: runs CMD with its output in $LOGS/NAME.log and says how long it took.
-run() {
-  local name=$1 start=$SECONDS; shift
-  log "$name ..."
-  "$@" >"$LOGS/$name.log" 2>&1 || die_with_log "$LOGS/$name.log" "$name failed"
-  log "$name: $((SECONDS - start))s"
-}
+RUN_LOGS=$LOGS
 
 recipe() { (cd "$HERE" && cat build.sh ../lib.sh && printf '%s %s\n' "$SUITE" "$OTP_WITHOUT") | sha256sum | cut -c1-16; }
 RECIPE=$(recipe)
@@ -73,36 +65,18 @@ mkdir -p "$BUILD" "$LOGS"
 # (OpenSSL's Configure).
 install_missing musl-tools musl-dev dpkg-dev debootstrap gcc make linux-libc-dev perl xz-utils
 
-# A private apt state: this machine's Debian sources as deb and deb-src lines (sed, so no archive
-# is named here), for `apt-get source` and `apt-get download` without touching the system's apt.
-APT_DIR=$BUILD/apt
-mkdir -p "$APT_DIR/parts" "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial"
-shopt -s nullglob
-for f in /etc/apt/sources.list.d/*.sources; do
-  cp "$f" "$APT_DIR/parts/"
-  sed 's/^Types: deb$/Types: deb-src/' "$f" >"$APT_DIR/parts/src-$(basename "$f")"
-done
-for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-  [ -f "$f" ] || continue
-  grep '^deb ' "$f" >"$APT_DIR/parts/bin-$(basename "$f")" || true
-  sed -n 's/^deb /deb-src /p' "$f" >"$APT_DIR/parts/src-$(basename "$f")"
-done
-shopt -u nullglob
-grep -qs '^Types: deb-src$\|^deb-src ' "$APT_DIR"/parts/src-* ||
-  die "no Debian archive in /etc/apt/sources.list{,.d/} to derive deb-src lines from"
-APT=(apt-get -q -o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$APT_DIR/parts"
-     -o "Dir::State::Lists=$APT_DIR/lists" -o "Dir::Cache=$APT_DIR/cache" -o APT::Sandbox::User=root)
+# A private apt state: this machine's Debian sources as deb and deb-src lines, for `apt-get
+# source` and `apt-get download` without touching the system's apt.
+private_apt "$BUILD/apt" || die "cannot make a private apt state in $BUILD/apt"
 run apt-update "${APT[@]}" update
 
-# Sources: Erlang/OTP as Debian ships it (its version is the one Debian's elixir is built for);
-# OpenSSL from the newest suite whose source is complete.
+# Sources: Erlang/OTP as Debian ships it (its version is the one Debian's elixir is built for),
+# zlib and OpenSSL; each falls back to the suite's own version when an update's files are missing.
 SRC=$BUILD/src
 mkdir -p "$SRC"
 get_sources() {
   cd "$SRC"
-  "${APT[@]}" source --download-only erlang zlib
-  "${APT[@]}" source --download-only openssl ||
-    { rm -f openssl_*; "${APT[@]}" source --download-only "openssl/$SUITE"; }
+  fetch_source "$SUITE" erlang zlib openssl
   dpkg-source -x erlang_*.dsc otp
   dpkg-source -x zlib_*.dsc zlib
   mkdir openssl
