@@ -11,6 +11,9 @@ use crate::digest::Digest;
 use crate::store::BlobStore;
 use reqwest::{Method, StatusCode};
 
+/// Registries need not accept manifests over 4 MiB (distribution spec), so none is read past it.
+const MANIFEST_LIMIT: u64 = 4 << 20;
+
 impl Registry for Client {
     async fn blob_exists(&self, repo: &str, digest: &Digest) -> Result<bool, RegistryError> {
         let what = format!("checking for blob {digest}");
@@ -83,7 +86,16 @@ impl Registry for Client {
                 .get("Content-Type")
                 .and_then(|v| v.to_str().ok())
                 .map(|v| v.split(';').next().unwrap_or(v).trim().to_string());
-            let bytes = resp.bytes().await.map_err(|e| super::client::transport_error(self.registry(), &what, &e))?;
+            let bytes = super::client::read_limited(resp, MANIFEST_LIMIT)
+                .await
+                .map_err(|e| super::client::transport_error(self.registry(), &what, &e))?
+                .ok_or_else(|| RegistryError::Protocol {
+                    registry: self.registry().to_string(),
+                    what: what.clone(),
+                    detail: format!(
+                        "the manifest is larger than {MANIFEST_LIMIT} bytes (the distribution spec's limit)"
+                    ),
+                })?;
             let digest = Digest::of(&bytes);
             if let Ok(wanted) = reference.parse::<Digest>()
                 && wanted != digest
@@ -101,7 +113,7 @@ impl Registry for Client {
                 .ok()
                 .and_then(|v| v.get("mediaType").and_then(|m| m.as_str()).map(String::from));
             let media_type = body_type.or(header_type).unwrap_or_else(|| MEDIA_OCI_MANIFEST.to_string());
-            Ok(Manifest { media_type, bytes: bytes.to_vec(), digest })
+            Ok(Manifest { media_type, bytes, digest })
         })
         .await
     }

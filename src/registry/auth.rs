@@ -59,6 +59,9 @@ pub fn parse_challenge(header: &str) -> Option<Challenge> {
     Some(Challenge { scheme: scheme.to_lowercase(), params })
 }
 
+/// A token answer is a small JSON object; anything longer is not one.
+const TOKEN_ANSWER_LIMIT: u64 = 1 << 20;
+
 #[derive(Debug, Clone)]
 struct Token {
     value: Secret,
@@ -108,6 +111,14 @@ impl Auth {
                 *token = Some(t);
                 Ok(Some(h))
             }
+        }
+    }
+
+    /// The token service's URL (Bearer), which receives the login.
+    pub fn realm(&self) -> Option<&str> {
+        match self {
+            Auth::Bearer(b) => Some(&b.realm),
+            _ => None,
         }
     }
 
@@ -233,7 +244,14 @@ impl Bearer {
         if !status.is_success() {
             return Err(RegistryError::Protocol { registry: registry.to_string(), what, detail: status.to_string() });
         }
-        let body = resp.bytes().await.map_err(|e| transport_error(registry, &what, &e))?;
+        let body = super::client::read_limited(resp, TOKEN_ANSWER_LIMIT)
+            .await
+            .map_err(|e| transport_error(registry, &what, &e))?
+            .ok_or_else(|| RegistryError::Protocol {
+                registry: registry.to_string(),
+                what: what.clone(),
+                detail: format!("the token service's answer is longer than {TOKEN_ANSWER_LIMIT} bytes"),
+            })?;
         let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {
             registry: registry.to_string(),
             what: what.clone(),

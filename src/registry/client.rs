@@ -46,7 +46,9 @@ impl Client {
                     }
                 })?;
                 let credential = credential_for(registry, opts)?;
-                Auth::from_challenge(&challenge, credential, scopes.clone(), registry)?
+                let auth = Auth::from_challenge(&challenge, credential, scopes.clone(), registry)?;
+                check_realm(&auth, &base, registry)?;
+                auth
             }
             s => {
                 return Err(RegistryError::Protocol {
@@ -120,12 +122,30 @@ impl Client {
         }
     }
 
+    /// Sends one request. Credentials go only to the registry's own origin (scheme, host and
+    /// port of the ping): a `Location` or redirect on another host gets the request without
+    /// them, and a registry reached over HTTPS is never followed to plain HTTP.
     async fn send_once(&self, req: RequestBuilder, what: &str) -> Result<Response, RegistryError> {
-        let req = match self.auth.header(&self.http, &self.registry).await? {
-            Some(h) => req.header(reqwest::header::AUTHORIZATION, h),
-            None => req,
-        };
-        req.send().await.map_err(|e| transport_error(&self.registry, what, &e))
+        let mut request = req.build().map_err(|e| transport_error(&self.registry, what, &e))?;
+        let url = request.url();
+        if self.base.scheme() == "https" && url.scheme() != "https" {
+            return Err(self.protocol_error(
+                what,
+                format!("the registry sent the request to {} over plain HTTP; refusing to leave HTTPS", origin(url)),
+            ));
+        }
+        if same_origin(&self.base, url) {
+            if let Some(h) = self.auth.header(&self.http, &self.registry).await? {
+                request.headers_mut().insert(reqwest::header::AUTHORIZATION, h);
+            }
+        } else {
+            tracing::debug!("{}: {what}: {} is not the registry; sent without credentials", self.registry, origin(url));
+        }
+        self.http.execute(request).await.map_err(|e| transport_error(&self.registry, what, &e))
+    }
+
+    fn protocol_error(&self, what: &str, detail: String) -> RegistryError {
+        RegistryError::Protocol { registry: self.registry.clone(), what: what.to_string(), detail }
     }
 
     /// Maps a response's status to an error (with the registry's error codes); 2xx passes.
@@ -152,6 +172,54 @@ impl Client {
     }
 }
 
+/// The most of an error answer that is read (its codes come first; the rest is dropped).
+const ERROR_BODY_LIMIT: u64 = 64 << 10;
+
+/// Reads a response body of at most `limit` bytes; `Ok(None)` when it is longer (a registry
+/// or token service that sends without end cannot exhaust memory).
+pub(super) async fn read_limited(mut resp: Response, limit: u64) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    if resp.content_length().is_some_and(|n| n > limit) {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if body.len() as u64 + chunk.len() as u64 > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
+/// `scheme://host:port` of a URL, for messages (never its path or query: upload URLs may carry
+/// signed parameters).
+pub(super) fn origin(url: &Url) -> String {
+    match url.port_or_known_default() {
+        Some(port) => format!("{}://{}:{port}", url.scheme(), url.host_str().unwrap_or("")),
+        None => format!("{}://{}", url.scheme(), url.host_str().unwrap_or("")),
+    }
+}
+
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme() && a.host_str() == b.host_str() && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// Redirects are followed (blob downloads often go to storage on another host; reqwest drops
+/// the `Authorization` header when the host or port changes), but never from HTTPS to HTTP.
+fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let downgrade = attempt.previous().iter().any(|u| u.scheme() == "https") && attempt.url().scheme() != "https";
+        if downgrade {
+            let to = origin(attempt.url());
+            attempt.error(format!("a redirect from HTTPS to {to}, refused"))
+        } else if attempt.previous().len() >= 10 {
+            attempt.error("more than 10 redirects")
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
 /// `401 Unauthorized: UNAUTHORIZED authentication required` from the registry's error body.
 async fn error_detail(status: StatusCode, resp: Response) -> String {
     #[derive(serde::Deserialize)]
@@ -165,7 +233,7 @@ async fn error_detail(status: StatusCode, resp: Response) -> String {
         #[serde(default)]
         message: String,
     }
-    let body = resp.bytes().await.unwrap_or_default();
+    let body = read_limited(resp, ERROR_BODY_LIMIT).await.ok().flatten().unwrap_or_default();
     let codes = serde_json::from_slice::<Body>(&body)
         .map(|b| b.errors.iter().map(|e| format!("{} {}", e.code, e.message)).collect::<Vec<_>>().join("; "))
         .unwrap_or_default();
@@ -175,7 +243,12 @@ async fn error_detail(status: StatusCode, resp: Response) -> String {
 /// A transport failure: TLS trouble is permanent (retrying will not fix a certificate), the
 /// rest (refused, reset, timed out, cut short) is transient.
 pub(super) fn transport_error(registry: &str, what: &str, e: &reqwest::Error) -> RegistryError {
-    let detail = describe(e);
+    // reqwest names the whole URL; an upload session's may carry signed query parameters, and
+    // these messages end up in CI logs: only its origin is kept.
+    let mut detail = describe(e);
+    if let Some(url) = e.url() {
+        detail = detail.replace(url.as_str(), &origin(url));
+    }
     let lower = detail.to_lowercase();
     if lower.contains("certificate") || lower.contains("unknownissuer") {
         return RegistryError::Tls { registry: registry.to_string(), detail };
@@ -203,6 +276,21 @@ pub(super) fn describe(e: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
+/// The token service gets the login: over HTTPS when the registry is, and a URL it can parse.
+fn check_realm(auth: &Auth, base: &Url, registry: &str) -> Result<(), RegistryError> {
+    let Some(realm) = auth.realm() else { return Ok(()) };
+    let protocol =
+        |detail: String| RegistryError::Protocol { registry: registry.to_string(), what: "login".into(), detail };
+    let url = Url::parse(realm).map_err(|e| protocol(format!("the token realm {realm:?} is not a URL ({e})")))?;
+    if base.scheme() == "https" && url.scheme() != "https" {
+        return Err(protocol(format!(
+            "the registry names the token service {} over plain HTTP; refusing to send the login there",
+            origin(&url)
+        )));
+    }
+    Ok(())
+}
+
 fn credential_for(registry: &str, opts: &RegistryOptions) -> Result<Credential, RegistryError> {
     if let Some(login) = opts.login.as_ref().filter(|l| l.registry == registry) {
         return Ok(Credential::Basic { username: login.username.clone(), password: login.password.clone() });
@@ -216,6 +304,7 @@ fn http_client(registry: &str, opts: &RegistryOptions) -> Result<reqwest::Client
         .tls_built_in_native_certs(true)
         .connect_timeout(CONNECT_TIMEOUT)
         .read_timeout(READ_TIMEOUT)
+        .redirect(redirect_policy())
         .user_agent(concat!("release-oci/", env!("CARGO_PKG_VERSION")));
     for path in &opts.ca_certs {
         let pem = std::fs::read(path).map_err(|source| RegistryError::Io { path: path.clone(), source })?;
@@ -298,6 +387,10 @@ fn looks_like_plain_http(detail: &str) -> bool {
 fn describe_short(e: &RegistryError) -> String {
     e.to_string().chars().take(200).collect()
 }
+
+#[cfg(test)]
+#[path = "client_tests.rs"]
+mod wire_tests;
 
 #[cfg(test)]
 mod tests {

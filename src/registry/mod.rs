@@ -12,6 +12,8 @@ pub mod credentials;
 mod download;
 #[cfg(test)]
 mod fake;
+#[cfg(test)]
+mod http_fake;
 mod progress;
 pub mod pull;
 pub mod push;
