@@ -20,7 +20,12 @@ impl BuildArgs {
         } else if let Some(path) = &self.config {
             Some(ProjectConfig::load(path)?)
         } else {
-            ProjectConfig::load_for_project(&self.project)?
+            // The checkout's own file: it may shape the image, not act on this machine.
+            let found = ProjectConfig::load_for_project(&self.project)?;
+            if let Some(c) = &found {
+                c.check_untrusted()?;
+            }
+            found
         };
         match config {
             Some(c) => {
@@ -154,11 +159,18 @@ base = "oci:base-layout:v1"
 load = true
 "#;
 
+    /// `FILE` as the user's own settings (`--config`): every key is taken.
+    fn users_file(dir: &std::path::Path) -> String {
+        let file = dir.join("release-oci.toml");
+        std::fs::write(&file, FILE).unwrap();
+        file.display().to_string()
+    }
+
     #[test]
     fn the_file_fills_in_what_the_command_line_leaves_out() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("release-oci.toml"), FILE).unwrap();
-        let s = args(dir.path(), &[]).validate().unwrap();
+        let file = users_file(dir.path());
+        let s = args(dir.path(), &["--config", &file]).validate().unwrap();
         assert_eq!(s.release.as_deref(), Some("web_only"));
         assert_eq!(s.mix_env, "staging");
         assert_eq!(s.builder, BuilderKind::Host);
@@ -175,10 +187,25 @@ load = true
     #[test]
     fn flags_win() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("release-oci.toml"), FILE).unwrap();
+        let file = users_file(dir.path());
         let s = args(
             dir.path(),
-            &["--release", "all", "--mix-env", "prod", "--user", "2000", "-e", "A=cli", "-p", "5000", "-t", "x:y"],
+            &[
+                "--config",
+                &file,
+                "--release",
+                "all",
+                "--mix-env",
+                "prod",
+                "--user",
+                "2000",
+                "-e",
+                "A=cli",
+                "-p",
+                "5000",
+                "-t",
+                "x:y",
+            ],
         )
         .validate()
         .unwrap();
@@ -191,6 +218,21 @@ load = true
         assert_eq!(s.env.iter().filter(|(k, _)| k == "A").count(), 1);
         let s = args(dir.path(), &["--no-config"]).validate().unwrap();
         assert_eq!((s.release, s.mix_env.as_str(), s.load), (None, "prod", false));
+    }
+
+    #[test]
+    fn the_projects_own_file_cannot_act_on_the_host_but_the_same_flags_can() {
+        let dir = tempfile::tempdir().unwrap();
+        users_file(dir.path());
+        let e = format!("{:#}", args(dir.path(), &[]).validate().unwrap_err());
+        assert!(
+            e.contains("builder = \"host\" would run the project's code") && e.contains("pass --builder host"),
+            "{e}"
+        );
+        std::fs::write(dir.path().join("release-oci.toml"), "release = \"web_only\"\n").unwrap();
+        let s =
+            args(dir.path(), &["--builder", "host", "--load", "-o", "docker-archive:/abs/img.tar"]).validate().unwrap();
+        assert_eq!((s.builder, s.load, s.release.as_deref()), (BuilderKind::Host, true, Some("web_only")));
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //! See docs/config.md for every key.
 
 mod k8s;
+mod trust;
 
 pub use k8s::K8sConfig;
 
@@ -34,6 +35,10 @@ pub enum ConfigError {
     Parse { path: PathBuf, line: usize, column: usize, message: String },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
+    #[error(
+        "{path}: {key} {reason}; a project's own file cannot choose that, so that building an untrusted checkout cannot act on this machine: pass {flag} on the command line, or in a file named with --config"
+    )]
+    Untrusted { path: PathBuf, key: String, reason: String, flag: String },
 }
 
 /// A port: `4000` or `"4000"`, `"53/udp"`.

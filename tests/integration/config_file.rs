@@ -16,7 +16,6 @@ release = "web_only"
 cmd = "server"            # rel/web_overlays/bin/server
 tags = ["{tag}"]
 ports = [4000]
-load = true
 
 [env]
 GREETING = "from-toml"
@@ -29,7 +28,7 @@ POOL_SIZE = "7"
     );
     std::fs::write(project.path().join("release-oci.toml"), toml).expect("write toml");
     let mut c = release_oci();
-    c.arg("build").arg(project.path()).args(["-e", "GREETING=from-flag", "--label", "org.example.team=flag"]);
+    c.arg("build").arg(project.path()).args(["--load", "-e", "GREETING=from-flag", "--label", "org.example.team=flag"]);
     let digest = ok(c);
     assert!(digest.trim().starts_with("sha256:"), "{digest}");
 
@@ -71,4 +70,28 @@ fn unknown_keys_are_reported_with_their_line() {
     assert!(err.contains("replicas"), "the message lists the known keys: {err}");
     // Refused before anything was built.
     assert!(!err.contains("Assembling"), "{err}");
+}
+
+/// The checkout's own file cannot make the build act on this machine (docs/trust.md): refused
+/// before anything runs, naming the key and the flag; the same value as a flag is taken.
+#[test]
+fn a_project_file_cannot_act_on_the_host() {
+    let project = copy_example("hello_web");
+    for (toml, flag) in [
+        ("builder = \"host\"\n", "--builder host"),
+        ("outputs = [\"docker-archive:/tmp/release-oci-any-file.tar\"]\n", "--output"),
+        ("cache_dir = \"/tmp/elsewhere\"\n", "--cache-dir"),
+        ("load = true\n", "--load"),
+    ] {
+        std::fs::write(project.path().join("release-oci.toml"), toml).expect("write toml");
+        let mut c = release_oci();
+        c.arg("build").arg(project.path());
+        let o = run(c);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{toml}: {err}");
+        assert!(err.contains(&format!("pass {flag} on the command line")), "{toml}: {err}");
+        assert!(err.contains("release-oci.toml"), "{toml}: {err}");
+        assert!(!err.contains("Assembling"), "refused before anything was built: {err}");
+    }
+    assert!(!std::path::Path::new("/tmp/release-oci-any-file.tar").exists());
 }
