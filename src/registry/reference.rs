@@ -36,6 +36,18 @@ pub fn names_registry(s: &str) -> bool {
     }
 }
 
+/// `host:PORT` needs a port from 1 to 65535 (checked before any build starts, so that a typo in
+/// `--push` is not found only after the build).
+fn check_port(registry: &str) -> Result<(), String> {
+    // `[::1]:5000`: the port follows the bracket; a bare host has none.
+    let after_host = registry.rsplit_once(']').map_or(registry, |(_, rest)| rest);
+    let Some((_, port)) = after_host.rsplit_once(':') else { return Ok(()) };
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(()),
+        _ => Err(format!("the registry port {port:?} is not a number from 1 to 65535")),
+    }
+}
+
 fn valid_tag(t: &str) -> bool {
     let mut chars = t.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
@@ -72,6 +84,7 @@ impl FromStr for Reference {
         if registry.is_empty() || registry.chars().any(|c| c.is_whitespace() || c == '@') {
             return Err(err("the registry host is not valid"));
         }
+        check_port(&registry).map_err(|reason| err(&reason))?;
         // The tag follows the last ':' after the last '/'.
         let last_slash = path.rfind('/').map_or(0, |i| i + 1);
         let (repository, tag) = match path[last_slash..].rfind(':') {
@@ -178,6 +191,11 @@ mod tests {
         {
             assert!(bad.parse::<Reference>().is_err(), "{bad}");
         }
+        for bad in ["host:99999/x", "host:0/x", "host:port/x", "127.0.0.1:/x"] {
+            let e = bad.parse::<Reference>().unwrap_err().to_string();
+            assert!(e.contains("from 1 to 65535"), "{bad}: {e}");
+        }
+        assert!("[::1]:5000/x".parse::<Reference>().is_ok());
     }
 
     #[test]

@@ -93,3 +93,15 @@ fn compile_error_shows_the_log_tail_and_leaves_no_container() {
     let left = docker_ok(&["ps", "-a", "-q", "--filter", &label]);
     assert!(left.trim().is_empty(), "builder containers left behind: {left}");
 }
+
+/// A reference that cannot be pushed to is refused before the builder starts.
+#[test]
+fn a_bad_push_reference_fails_before_the_build() {
+    let p = repo_root().join("examples/hello_web");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let started = std::time::Instant::now();
+    let err = fails(&[&p.display().to_string(), "--push", "host:99999/x"], &[], &dir.path().join("out"));
+    assert!(err.contains("--push \"host:99999/x\"") && err.contains("from 1 to 65535"), "{err}");
+    assert!(!err.contains("Assembling"), "the build ran first: {err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "took {:?}", started.elapsed());
+}
