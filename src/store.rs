@@ -2,6 +2,20 @@
 //! writes its layers and configs into and every sink copies from. Writes go to a temp file in the
 //! same directory and are renamed into place, so a reader never sees half a blob and two builds
 //! writing the same blob at once both succeed.
+//!
+//! A stored blob is checked before it is reused ([`BlobStore::inspect`], and through it
+//! [`BlobStore::contains`] and the diff_id lookups): its size always, its digest when the file may
+//! have changed since the store last saw it good (see `check.rs` and docs/build-cache.md). A
+//! damaged blob is moved to `<root>/quarantine/` and reported missing, so that the caller makes or
+//! fetches it again. `release-oci cache verify` and `cache gc` are in `maintain.rs`.
+
+mod check;
+mod maintain;
+#[cfg(test)]
+mod tests;
+
+pub use check::{BlobState, Damage};
+pub use maintain::{GcReport, VerifyReport};
 
 use crate::digest::{DiffId, Digest, HashingWriter};
 use std::fs::{self, File};
@@ -9,11 +23,26 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use tempfile::NamedTempFile;
 
+/// What to tell the user to do about a damaged store.
+pub const REPAIR_HINT: &str = "run `release-oci cache verify --repair`";
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot use blob store {path}")]
     Io {
         path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "damaged blob in the blob store: {0}; build again to make or fetch it anew, and {REPAIR_HINT} to check the other blobs"
+    )]
+    Damaged(Box<Damage>),
+    #[error("cannot move the damaged blob {digest} ({path}) aside to {to}; delete it by hand, then {REPAIR_HINT}")]
+    Quarantine {
+        digest: Digest,
+        path: PathBuf,
+        to: PathBuf,
         #[source]
         source: io::Error,
     },
@@ -64,8 +93,17 @@ impl BlobStore {
         self.root.join("blobs").join("sha256").join(digest.hex())
     }
 
+    /// Whether the store holds blob `digest` in good order ([`BlobStore::inspect`]); a damaged one
+    /// is moved aside (with a warning) and is not there any more.
     pub fn contains(&self, digest: &Digest) -> bool {
-        self.blob_path(digest).is_file()
+        match self.inspect(digest, None) {
+            Ok(BlobState::Good(_)) => true,
+            Ok(BlobState::Missing | BlobState::Damaged(_)) => false,
+            Err(e) => {
+                tracing::warn!(%digest, error = %chain(&e), "cannot check a stored blob; treated as missing");
+                false
+            }
+        }
     }
 
     /// A writer for a new blob; call [`BlobWriter::commit`] to hash-check and move it into place.
@@ -111,10 +149,35 @@ impl BlobStore {
 
     /// The compressed blob recorded for `diff_id` in the index `index`, if it is still in the store.
     pub fn lookup_layer(&self, index: &str, diff_id: &DiffId) -> Option<Digest> {
-        let s = fs::read_to_string(self.root.join(index).join(diff_id.hex())).ok()?;
-        let d: Digest = s.trim().parse().ok()?;
-        self.contains(&d).then_some(d)
+        self.lookup_layer_blob(index, diff_id).map(|(digest, _)| digest)
     }
+
+    /// [`BlobStore::lookup_layer`] with the blob's size; the blob is checked first
+    /// ([`BlobStore::contains`]), so a damaged one is moved aside and not returned.
+    pub fn lookup_layer_blob(&self, index: &str, diff_id: &DiffId) -> Option<(Digest, u64)> {
+        let s = fs::read_to_string(self.root.join(index).join(diff_id.hex())).ok()?;
+        let digest: Digest = s.trim().parse().ok()?;
+        match self.inspect(&digest, None) {
+            Ok(BlobState::Good(size)) => Some((digest, size)),
+            Ok(BlobState::Missing | BlobState::Damaged(_)) => None,
+            Err(e) => {
+                tracing::warn!(%digest, error = %chain(&e), "cannot check a stored layer; treated as missing");
+                None
+            }
+        }
+    }
+}
+
+/// An error and its causes on one line (for warnings).
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cause = c.source();
+    }
+    s
 }
 
 /// A blob being written: hashed as it is written, renamed into place on commit, deleted if dropped.
@@ -134,75 +197,22 @@ impl Write for BlobWriter {
 }
 
 impl BlobWriter {
-    /// Flushes, fsyncs and renames the blob to its digest's path; returns digest and size.
+    /// Flushes, fsyncs and renames the blob to its digest's path, and records its size and file
+    /// stamp (it was hashed as it was written: it is good); returns digest and size.
     pub fn commit(self) -> Result<(Digest, u64), StoreError> {
         let (buf, hasher, size) = self.out.finish();
         let path = self.tmp.path().to_path_buf();
         let file = buf.into_inner().map_err(|e| StoreError::Io { path: path.clone(), source: e.into_error() })?;
         file.sync_all().map_err(io_err(&path))?;
         let digest = Digest::from_hasher(hasher);
-        let dest = self.store.blob_path(&digest);
-        if dest.is_file() {
-            // Same content already there (another build, or an earlier run): keep the old file.
+        // Same content already there (another build, or an earlier run): keep the old file if it
+        // is good; a damaged one is moved aside and replaced.
+        if let BlobState::Good(_) = self.store.inspect(&digest, Some(size))? {
             return Ok((digest, size));
         }
-        self.tmp.persist(&dest).map_err(|e| StoreError::Io { path: dest, source: e.error })?;
+        let dest = self.store.blob_path(&digest);
+        self.tmp.persist(&dest).map_err(|e| StoreError::Io { path: dest.clone(), source: e.error })?;
+        self.store.record_good(&digest, &dest)?;
         Ok((digest, size))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn put_is_content_addressed_and_idempotent() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(dir.path()).unwrap();
-        let (d1, n) = store.put(b"{}").unwrap();
-        let (d2, _) = store.put(b"{}").unwrap();
-        assert_eq!(d1, d2);
-        assert_eq!(n, 2);
-        assert_eq!(fs::read(store.blob_path(&d1)).unwrap(), b"{}");
-        // Only the blob, no temp files left.
-        let names: Vec<_> = fs::read_dir(dir.path().join("blobs/sha256")).unwrap().collect();
-        assert_eq!(names.len(), 1);
-    }
-
-    #[test]
-    fn dropped_writer_leaves_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(dir.path()).unwrap();
-        let mut w = store.writer().unwrap();
-        w.write_all(b"partial").unwrap();
-        drop(w);
-        assert_eq!(fs::read_dir(dir.path().join("blobs/sha256")).unwrap().count(), 0);
-    }
-
-    #[test]
-    fn diff_id_index_round_trips_only_while_blob_exists() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(dir.path()).unwrap();
-        let (d, _) = store.put(b"gz").unwrap();
-        let diff = DiffId::of(b"tar");
-        assert_eq!(store.lookup_diff_id(&diff), None);
-        store.record_diff_id(&diff, &d).unwrap();
-        assert_eq!(store.lookup_diff_id(&diff), Some(d.clone()));
-        fs::remove_file(store.blob_path(&d)).unwrap();
-        assert_eq!(store.lookup_diff_id(&diff), None);
-    }
-
-    #[test]
-    fn indexes_are_separate() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(dir.path()).unwrap();
-        let (gz, _) = store.put(b"gz").unwrap();
-        let (zst, _) = store.put(b"zst").unwrap();
-        let diff = DiffId::of(b"tar");
-        store.record_diff_id(&diff, &gz).unwrap();
-        assert_eq!(store.lookup_layer("diffids-zstd-3", &diff), None);
-        store.record_layer("diffids-zstd-3", &diff, &zst).unwrap();
-        assert_eq!(store.lookup_layer("diffids-zstd-3", &diff), Some(zst));
-        assert_eq!(store.lookup_diff_id(&diff), Some(gz));
     }
 }

@@ -45,7 +45,7 @@ pub enum Command {
     K8s(Box<K8sArgs>),
     /// Build and push every `release-oci://PATH` image in YAML; print it pinned by digest.
     Resolve(ResolveArgs),
-    /// The build cache volumes of the Docker builder (deps/ and _build/ kept between builds).
+    /// The caches: the Docker builder's volumes (ls, prune) and the blob store (verify, gc).
     Cache(CacheArgs),
 }
 
@@ -58,12 +58,42 @@ pub struct CacheArgs {
     pub project: Option<std::path::PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum CacheCommand {
     /// List the volumes: name, project, triple, MIX_ENV, builder image, builder containers using it.
     Ls,
     /// Remove the volumes no build is using now.
     Prune,
+    /// Hash every blob of the blob store; list the damaged ones (path, expected digest, what was
+    /// found). Exits with 1 when any is damaged, also with --repair.
+    Verify {
+        /// Move the damaged blobs to quarantine/ in the store; a build then makes or fetches them
+        /// again (`cache gc` deletes the quarantine).
+        #[arg(long)]
+        repair: bool,
+        #[command(flatten)]
+        store: StoreArg,
+    },
+    /// Delete what the blob store does not need: temp files of interrupted writes (`.tmp*` not
+    /// modified for an hour; younger ones may belong to a running build), the blobs in quarantine/
+    /// and the records of blobs that are gone.
+    ///
+    /// Blobs themselves are never deleted, referenced or not: the store does not record every
+    /// reference to its blobs (base image layers, configs and manifests are kept by digest alone),
+    /// so it cannot tell which are unused. To start over, delete the whole store directory.
+    Gc {
+        #[command(flatten)]
+        store: StoreArg,
+    },
+}
+
+/// Which blob store `cache verify` and `cache gc` work on.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct StoreArg {
+    /// Blob cache directory (default: $RELEASE_OCI_CACHE, else $XDG_CACHE_HOME/release-oci, else
+    /// ~/.cache/release-oci).
+    #[arg(long, env = "RELEASE_OCI_CACHE", value_name = "DIR")]
+    pub cache_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -76,4 +106,29 @@ pub struct InspectArgs {
     /// Also list the files of every layer; for the minimal base, why each one is there.
     #[arg(long, conflicts_with = "raw")]
     pub files: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache(args: &[&str]) -> CacheCommand {
+        let argv = ["release-oci", "cache"].iter().chain(args).copied();
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Cache(c) => c.command,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn cache_verify_and_gc_parse() {
+        let dir = Some(std::path::PathBuf::from("/tmp/s"));
+        assert_eq!(
+            cache(&["verify", "--repair", "--cache-dir", "/tmp/s"]),
+            CacheCommand::Verify { repair: true, store: StoreArg { cache_dir: dir.clone() } }
+        );
+        assert!(matches!(cache(&["verify"]), CacheCommand::Verify { repair: false, .. }));
+        assert_eq!(cache(&["gc", "--cache-dir", "/tmp/s"]), CacheCommand::Gc { store: StoreArg { cache_dir: dir } });
+        assert_eq!(cache(&["ls"]), CacheCommand::Ls);
+    }
 }

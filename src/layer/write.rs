@@ -77,7 +77,8 @@ pub struct CachedLayer {
 }
 
 /// [`write_layer_with`], unless the store's index for `compression` knows the layer's diff_id
-/// (exact: the tar is hashed, not file times): then that blob is reused and nothing is compressed.
+/// (exact: the tar is hashed, not file times) and its blob passes the store's check: then that
+/// blob is reused and nothing is compressed.
 pub fn write_layer_cached_with(
     spec: &LayerSpec,
     opts: &TarOptions,
@@ -92,11 +93,11 @@ pub fn write_layer_cached_with(
     }
     let (_, hasher, _) = tar.into_inner().map_err(write_err)?.finish();
     let diff_id = DiffId::from_hasher(hasher);
-    if let Some(digest) = store.lookup_layer(&compression.index_name(), &diff_id)
-        && let Ok(meta) = std::fs::metadata(store.blob_path(&digest))
-    {
+    // The store checks the blob first (size, and digest when in doubt): a damaged one is moved
+    // aside and this layer is written again, as if it had never been stored.
+    if let Some((digest, size)) = store.lookup_layer_blob(&compression.index_name(), &diff_id) {
         tracing::debug!(layer, %diff_id, %digest, %compression, "layer cache hit: blob reused, not compressed again");
-        let (name, size, media_type) = (spec.name.clone(), meta.len(), compression.media_type().to_string());
+        let (name, media_type) = (spec.name.clone(), compression.media_type().to_string());
         return Ok(CachedLayer { blob: LayerBlob { name, digest, diff_id, size, media_type }, reused: true });
     }
     Ok(CachedLayer { blob: write_layer_with(spec, opts, compression, store)?, reused: false })
@@ -353,5 +354,42 @@ impl Read for ExactReader {
                 Err(io::Error::other(msg))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod integrity_tests {
+    use super::*;
+    use crate::digest::Digest;
+    use std::fs;
+
+    /// A cached layer whose stored blob was truncated or had a bit flipped is compressed again
+    /// (not reused), to the same digest and size, and the blob is good again.
+    #[test]
+    fn a_damaged_cached_layer_is_written_again_not_reused() {
+        let mut spec = LayerSpec::new("app");
+        let data: Vec<u8> = (0..20_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        spec.add_file("data", EntryKind::Bytes(data), 0o644, 0, 0);
+        let truncate = |b: &mut Vec<u8>| b.truncate(b.len() / 2);
+        let flip = |b: &mut Vec<u8>| {
+            let mid = b.len() / 2;
+            b[mid] ^= 0x10;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        for (damage, compression) in
+            [(truncate as fn(&mut Vec<u8>), Compression::Gzip), (flip, Compression::Zstd { level: 3 })]
+        {
+            let first = write_layer_cached_with(&spec, &TarOptions { mtime: 0 }, compression, &store).unwrap();
+            let path = store.blob_path(&first.blob.digest);
+            let mut bytes = fs::read(&path).unwrap();
+            damage(&mut bytes);
+            fs::write(&path, bytes).unwrap();
+            let again = write_layer_cached_with(&spec, &TarOptions { mtime: 0 }, compression, &store).unwrap();
+            assert!(!again.reused, "{compression}: a damaged blob was reused");
+            assert_eq!(again.blob, first.blob, "{compression}: same layer, same digest and size");
+            assert_eq!(Digest::of(&fs::read(&path).unwrap()), first.blob.digest, "{compression}: still damaged");
+        }
+        assert_eq!(fs::read_dir(dir.path().join("quarantine")).unwrap().count(), 2);
     }
 }

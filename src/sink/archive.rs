@@ -3,7 +3,7 @@
 //! the same blobs; Docker decompresses gzip layers itself). Entries sorted, mtime 0, root-owned.
 
 use super::SinkError;
-use super::fsutil::{parent_of, persist, temp_beside};
+use super::fsutil::{checked_blob, parent_of, persist, temp_beside};
 use super::layout::{OCI_LAYOUT, descriptor, empty_index};
 use crate::image::{Image, canonical_json};
 use crate::layer::MEDIA_TYPE_LAYER_ZSTD;
@@ -71,15 +71,13 @@ fn write_entries<W: Write>(
     digests.sort();
     digests.dedup();
     for digest in digests {
+        // The store checks the blob (size, and digest when in doubt) before it is archived.
+        let len = checked_blob(store, digest)?;
         let src = store.blob_path(digest);
-        let file = File::open(&src).map_err(|e| {
-            if e.kind() == io::ErrorKind::NotFound {
-                SinkError::MissingBlob { digest: digest.to_string(), path: src.clone() }
-            } else {
-                SinkError::Io { path: src.clone(), source: e }
-            }
+        let file = File::open(&src).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => SinkError::MissingBlob { digest: digest.to_string(), path: src.clone() },
+            _ => SinkError::Io { path: src.clone(), source: e },
         })?;
-        let len = file.metadata().map_err(SinkError::io(&src))?.len();
         let mut reader = io::Read::take(file, len);
         file_entry(&mut tar, &format!("blobs/sha256/{}", digest.hex()), len, &mut reader).map_err(out_err)?;
         if reader.limit() > 0 {

@@ -1,7 +1,7 @@
 //! Writing an OCI image layout directory (`oci-layout`, `blobs/sha256/…`, `index.json`).
 
 use super::SinkError;
-use super::fsutil::{place_blob, write_atomic};
+use super::fsutil::{checked_blob, place_blob, write_atomic};
 use crate::digest::Digest;
 use crate::image::{ANNOTATION_REF_NAME, BuiltIndex, Image, canonical_json};
 use crate::store::BlobStore;
@@ -39,12 +39,9 @@ fn write_entry(
     dir: &Path,
     tag: Option<&str>,
 ) -> Result<(), SinkError> {
-    // Nothing is created unless every blob is at hand.
+    // Nothing is created unless every blob is at hand and passes the store's check.
     for digest in blob_digests.iter().copied() {
-        if !store.contains(digest) {
-            let path = store.blob_path(digest);
-            return Err(SinkError::MissingBlob { digest: digest.to_string(), path });
-        }
+        checked_blob(store, digest)?;
     }
     fs::create_dir_all(dir).map_err(SinkError::io(dir))?;
     let location = format!("oci:{}", dir.display());
