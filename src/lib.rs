@@ -8,6 +8,7 @@
 
 pub mod base;
 pub mod builder;
+pub mod cancel;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -26,6 +27,7 @@ pub mod result_cache;
 pub mod sink;
 pub mod store;
 pub mod time;
+pub mod toolchain;
 pub mod triple;
 pub mod ui;
 

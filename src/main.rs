@@ -21,22 +21,19 @@ fn main() -> ExitCode {
     }
 }
 
-/// 130/143 when a signal stopped the build (as a shell reports it), 1 for every other error.
+/// 130/143 when SIGINT/SIGTERM stopped the build (as a shell reports it; see
+/// [`release_oci::cancel`]), 1 for every other error.
 fn exit_code(err: &anyhow::Error) -> ExitCode {
     let signal = err.chain().find_map(|e| {
-        if let Some(i) = e.downcast_ref::<commands::build::Interrupted>() {
-            return Some(i.0);
+        if let Some(i) = e.downcast_ref::<release_oci::cancel::Interrupted>() {
+            return Some(i.signal);
         }
         match e.downcast_ref::<release_oci::builder::BuilderError>() {
-            Some(release_oci::builder::BuilderError::Interrupted { .. }) => Some("SIGINT"),
+            Some(release_oci::builder::BuilderError::Interrupted { signal, .. }) => Some(*signal),
             _ => None,
         }
     });
-    match signal {
-        Some("SIGTERM") => ExitCode::from(143),
-        Some(_) => ExitCode::from(130),
-        None => ExitCode::FAILURE,
-    }
+    signal.map_or(ExitCode::FAILURE, |s| ExitCode::from(s.exit_code()))
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {

@@ -18,7 +18,8 @@ pub const CACHE_DIR: &str = "/build/cache";
 pub const ROLE_BUILD_CACHE: &str = "build-cache";
 /// On a builder container: the cache volume it mounts.
 pub const VOLUME_LABEL: &str = "org.release-oci.cache-volume";
-const PROJECT_LABEL: &str = "org.release-oci.project";
+/// The project directory a cache volume or builder container is for.
+pub const PROJECT_LABEL: &str = "org.release-oci.project";
 const TRIPLE_LABEL: &str = "org.release-oci.triple";
 const IMAGE_LABEL: &str = "org.release-oci.builder-image";
 const IMAGE_ID_LABEL: &str = "org.release-oci.builder-image-id";
@@ -170,9 +171,19 @@ pub struct Pruned {
 }
 
 /// Removes the build-cache volumes [`list`] finds (of `project` only, when given), except the ones
-/// a builder container still mounts.
+/// a builder container of a running build still mounts; the leftovers of killed builds first.
+/// `removed` names the volumes, and the leftovers as `container NAME (left by process …)` and
+/// `directory PATH (…)`.
 pub async fn prune(docker: &Docker, project: Option<&str>) -> Result<Pruned, BuilderError> {
     let mut pruned = Pruned::default();
+    // A killed build's container keeps its volume "in use": it goes first, with the killed
+    // builds' output directories (see [`super::leftovers`]).
+    for leftover in super::leftovers::remove_dead_containers(docker, project).await? {
+        pruned.removed.push(leftover.to_string());
+    }
+    for leftover in super::leftovers::remove_dead_dirs().await {
+        pruned.removed.push(leftover.to_string());
+    }
     for v in list(docker, project).await? {
         if !v.used_by.is_empty() {
             pruned.kept.push((v.name, format!("in use by {}", v.used_by.join(", "))));

@@ -1,36 +1,36 @@
-//! The Docker builder: runs [`ASSEMBLE_SH`] in a container of the builder image, which sends the
-//! result as a tar on its stdout (the log on stderr). The container (`release-oci-build-<random>`, labelled
-//! `org.release-oci.role=builder`) is force-removed on every path: success, failure, and
-//! SIGINT/SIGTERM during the build (then the error is [`BuilderError::Interrupted`]). With
-//! [`BuildRequest::cache`], the project's build cache volume ([`super::cache`]) is mounted.
+//! The Docker builder: runs [`ASSEMBLE_SH`](super::ASSEMBLE_SH) in a container of the builder
+//! image, which sends the result as a tar on its stdout (the log on stderr). The container
+//! (`release-oci-build-<random>`, labelled `org.release-oci.role=builder` and with its owner,
+//! see `container.rs`) is force-removed on every path: success, failure, a signal during the
+//! build (then the error is [`BuilderError::Interrupted`]) and `--timeout` running out
+//! ([`BuilderError::TimedOut`]). With [`BuildRequest::cache`], the project's build cache volume
+//! ([`super::cache`]) is mounted.
 
 use super::output::{Reading, finish_reading, unpacker};
-use super::{
-    ASSEMBLE_SH, Assembled, BuildRequest, BuilderError, LOG_TAIL_LINES, LogTail, PullPolicy, ROLE_BUILDER, ROLE_LABEL,
-};
+use super::{Assembled, BuildRequest, BuilderError, LOG_TAIL_LINES, LogTail, PullPolicy, container};
+use crate::cancel::{Signals, StopSignal};
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::errors::Error as DockerError;
-use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::{
-    AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
-    RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
+    AttachContainerOptionsBuilder, CreateImageOptionsBuilder, RemoveContainerOptionsBuilder,
+    UploadToContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
-use std::collections::HashMap;
 use std::future::Future;
 use std::io::{Seek, SeekFrom};
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::time::Duration;
 
+pub use super::container::{PID_LABEL, owner_labels};
+
 /// Where the sources go in the container (uploaded before it starts), and the results.
-const SRC_DIR: &str = "/build/src";
-const OUT_DIR: &str = "/build/out";
+pub(super) const SRC_DIR: &str = "/build/src";
+pub(super) const OUT_DIR: &str = "/build/out";
 /// The sources' tar, uploaded; and a tmpfs for unpacking it when the build cache syncs from it.
-const SRC_TAR: &str = "/build/src.tar";
-const STAGE_DIR: &str = "/build/stage";
-/// Label with the id of the process that made the builder container.
-pub const PID_LABEL: &str = "org.release-oci.pid";
+pub(super) const SRC_TAR: &str = "/build/src.tar";
+pub(super) const STAGE_DIR: &str = "/build/stage";
 const DEFAULT_ADDR: &str = "unix:///var/run/docker.sock";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const PULL_TIMEOUT: Duration = Duration::from_secs(600);
@@ -54,90 +54,115 @@ pub async fn connect() -> Result<Docker, BuilderError> {
 }
 
 /// Assembles the release of `req.project` in a container of `req.builder_image`, for
-/// `req.triple`'s platform. The build log streams to stderr as it comes.
-pub async fn assemble(docker: &Docker, req: &BuildRequest) -> Result<Assembled, BuilderError> {
-    assemble_until(docker, req, interrupted()?).await
+/// `req.triple`'s platform. The build log streams to stderr as it comes. A signal from `signals`
+/// stops it (the container removed first).
+pub async fn assemble(docker: &Docker, req: &BuildRequest, signals: &mut Signals) -> Result<Assembled, BuilderError> {
+    assemble_until(docker, req, signals.recv()).await
 }
 
-/// Resolves on the first SIGINT or SIGTERM. (Once listened for, these signals no longer end the
-/// process by themselves: whoever calls [`assemble`] turns `Interrupted` into an exit.)
-fn interrupted() -> Result<impl Future<Output = ()>, BuilderError> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut int = signal(SignalKind::interrupt()).map_err(BuilderError::Signal)?;
-    let mut term = signal(SignalKind::terminate()).map_err(BuilderError::Signal)?;
-    Ok(async move {
-        tokio::select! {
-            _ = int.recv() => {},
-            _ = term.recv() => {},
-        }
-    })
+/// How the container's run ended.
+enum Ended<T> {
+    Done(T),
+    Signal(StopSignal),
+    TimedOut(Duration),
 }
 
-/// [`assemble`], stopped (and cleaned up) when `interrupt` resolves.
+/// [`assemble`], stopped (and cleaned up) when `interrupt` resolves, or when the container has run
+/// for `req.timeout`.
 pub(crate) async fn assemble_until(
     docker: &Docker,
     req: &BuildRequest,
-    interrupt: impl Future<Output = ()>,
+    interrupt: impl Future<Output = StopSignal>,
 ) -> Result<Assembled, BuilderError> {
     tokio::pin!(interrupt);
-    let interrupted = || BuilderError::Interrupted { container: None };
+    let interrupted = |signal| BuilderError::Interrupted { signal, container: None };
     // Nothing to clean up until the container exists.
-    let image_id = race(&mut interrupt, ensure_image(docker, req)).await.ok_or_else(interrupted)??;
-    let sources = race(&mut interrupt, source_tar(req)).await.ok_or_else(interrupted)??;
+    let image_id = race(&mut interrupt, ensure_image(docker, req)).await.map_err(interrupted)??;
+    let sources = race(&mut interrupt, source_tar(req)).await.map_err(interrupted)??;
     let volume = match req.cache {
         true => {
             let key = super::cache::CacheKey::of(req, &image_id);
             let volume = super::cache::ensure_volume(docker, &key, &req.builder_image);
-            Some(race(&mut interrupt, volume).await.ok_or_else(interrupted)??)
+            Some(race(&mut interrupt, volume).await.map_err(interrupted)??)
         }
         false => None,
     };
-    let name = container_name();
+    let name = container::name();
     // Not raced: a create cut short could leave a container behind that we never heard of. A
     // signal that comes meanwhile is still pending for the race below.
-    if let Err(e) = create(docker, req, &name, volume.as_deref()).await {
+    if let Err(e) = container::create(docker, req, &name, volume.as_deref()).await {
         // A create that failed late (timed out) may still have made it.
         let _ = remove(docker, &name).await;
         return Err(e);
     }
-    let result = race(&mut interrupt, run(docker, req, &name, sources, image_id)).await;
-    let (result, removed) = match result {
-        // The output is unpacked and read while the container is removed.
-        Some(Ok(reading)) => {
-            let (removed, read) = tokio::join!(remove(docker, &name), finish_reading(reading));
-            (Some(read), removed)
+    let work = run(docker, req, &name, sources, image_id);
+    let ended = tokio::select! {
+        biased;
+        signal = interrupt.as_mut() => Ended::Signal(signal),
+        timeout = deadline(req.timeout) => Ended::TimedOut(timeout),
+        result = work => Ended::Done(result),
+    };
+    clean_up(docker, &name, ended).await
+}
+
+/// Resolves after `timeout` (with it); never without one.
+async fn deadline(timeout: Option<Duration>) -> Duration {
+    match timeout {
+        Some(t) => {
+            tokio::time::sleep(t).await;
+            t
         }
-        Some(Err(e)) => (Some(Err(e)), remove(docker, &name).await),
-        None => (None, remove(docker, &name).await),
+        None => std::future::pending().await,
+    }
+}
+
+/// Removes the container however its run ended (the output is unpacked and read meanwhile), and
+/// says how the build went.
+async fn clean_up(
+    docker: &Docker,
+    name: &str,
+    ended: Ended<Result<Reading, BuilderError>>,
+) -> Result<Assembled, BuilderError> {
+    let (result, removed) = match ended {
+        Ended::Done(Ok(reading)) => {
+            let (removed, read) = tokio::join!(remove(docker, name), finish_reading(reading));
+            (read, removed)
+        }
+        Ended::Done(Err(e)) => (Err(e), remove(docker, name).await),
+        Ended::Signal(signal) => {
+            let removed = remove(docker, name).await;
+            let container = removed.is_ok().then(|| name.to_string());
+            (Err(BuilderError::Interrupted { signal, container }), removed)
+        }
+        Ended::TimedOut(timeout) => {
+            let removed = remove(docker, name).await;
+            let err = BuilderError::TimedOut { container: name.to_string(), timeout, removed: removed.is_ok() };
+            (Err(err), removed)
+        }
     };
     match (result, removed) {
-        (None, Ok(())) => Err(BuilderError::Interrupted { container: Some(name) }),
-        (None, Err(e)) => {
+        (result, Ok(())) => result,
+        (Ok(_), Err(e)) => Err(e),
+        (Err(failed), Err(e)) => {
             tracing::warn!(container = %name, error = %e, "could not remove the builder container");
-            Err(BuilderError::Interrupted { container: None })
+            Err(failed)
         }
-        (Some(Ok(_)), Err(e)) => Err(e),
-        (Some(result), Err(e)) => {
-            tracing::warn!(container = %name, error = %e, "could not remove the builder container");
-            result
-        }
-        (Some(result), Ok(())) => result,
     }
 }
 
-/// Runs `work` unless `interrupt` resolves first (then None).
+/// Runs `work` unless `interrupt` resolves first (then the signal).
 async fn race<T>(
-    interrupt: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+    interrupt: &mut Pin<&mut impl Future<Output = StopSignal>>,
     work: impl Future<Output = T>,
-) -> Option<T> {
+) -> Result<T, StopSignal> {
     tokio::select! {
         biased;
-        _ = interrupt.as_mut() => None,
-        v = work => Some(v),
+        signal = interrupt.as_mut() => Err(signal),
+        v = work => Ok(v),
     }
 }
 
-fn docker_err(action: impl Into<String>) -> impl FnOnce(DockerError) -> BuilderError {
+pub(super) fn docker_err(action: impl Into<String>) -> impl FnOnce(DockerError) -> BuilderError {
     let action = action.into();
     move |source| BuilderError::Docker { action, source }
 }
@@ -215,80 +240,6 @@ async fn source_tar(req: &BuildRequest) -> Result<std::fs::File, BuilderError> {
     .await
 }
 
-/// `release-oci-build-` and 12 random hex digits.
-fn container_name() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
-    h.write_u32(std::process::id());
-    format!("release-oci-build-{:012x}", h.finish() & 0xffff_ffff_ffff)
-}
-
-/// Creates the builder container; with `volume`, the build cache volume is mounted at
-/// [`CACHE_DIR`](super::cache::CACHE_DIR) and named in the container's labels.
-async fn create(docker: &Docker, req: &BuildRequest, name: &str, volume: Option<&str>) -> Result<(), BuilderError> {
-    let platform = req.triple.platform().to_string();
-    let options = CreateContainerOptionsBuilder::default().name(name).platform(&platform).build();
-    let mut env = vec![
-        format!("SRC={SRC_DIR}"),
-        format!("OUT={OUT_DIR}"),
-        format!("SRC_TAR={SRC_TAR}"),
-        format!("STAGE={STAGE_DIR}"),
-        format!("MIX_ENV={}", req.mix_env),
-        format!("PROFILE={}", req.profile),
-        format!("PROJECT_KIND={}", req.project.kind().as_str()),
-        "LANG=C.UTF-8".to_string(),
-    ];
-    if let Some(release) = &req.release {
-        env.push(format!("RELEASE_NAME={release}"));
-    }
-    for (k, v) in req.minimal_base.iter().flat_map(|m| m.env()) {
-        env.push(format!("{k}={v}"));
-    }
-    if volume.is_some() {
-        env.push(format!("CACHE={}", super::cache::CACHE_DIR));
-    }
-    // The output comes as a tar on stdout, the log on stderr (see [`run`]).
-    env.push("STREAM_OUT=1".to_string());
-    let mut labels = HashMap::from([
-        (ROLE_LABEL.to_string(), ROLE_BUILDER.to_string()),
-        // Which process made it: its tests find their own builder among concurrent ones.
-        (PID_LABEL.to_string(), std::process::id().to_string()),
-        ("org.release-oci.project".to_string(), req.project.root.display().to_string()),
-    ]);
-    // No log driver: stdout carries the release (a log file of it would cost a copy of it), and
-    // the log is read from the attached stream.
-    let mut host_config = bollard::models::HostConfig {
-        log_config: Some(bollard::models::HostConfigLogConfig { typ: Some("none".into()), config: None }),
-        tmpfs: Some(HashMap::from([(STAGE_DIR.to_string(), String::new())])),
-        ..Default::default()
-    };
-    if let Some(volume) = volume {
-        labels.insert(super::cache::VOLUME_LABEL.to_string(), volume.to_string());
-        host_config.binds = Some(vec![format!("{volume}:{}", super::cache::CACHE_DIR)]);
-    }
-    let body = ContainerCreateBody {
-        image: Some(req.builder_image.clone()),
-        // An empty entrypoint replaces the image's, if it has one.
-        entrypoint: Some(vec![]),
-        cmd: Some(vec!["/bin/sh".into(), "-c".into(), ASSEMBLE_SH.into(), "assemble.sh".into()]),
-        env: Some(env),
-        working_dir: Some(SRC_DIR.into()),
-        // The uploaded sources belong to root.
-        user: Some("0:0".into()),
-        labels: Some(labels),
-        host_config: Some(host_config),
-        attach_stdout: Some(true),
-        attach_stderr: Some(true),
-        tty: Some(false),
-        open_stdin: Some(false),
-        ..Default::default()
-    };
-    let action = format!("creating container {name} from image {} for {platform}", req.builder_image);
-    docker.create_container(Some(options), body).await.map_err(docker_err(action))?;
-    Ok(())
-}
-
 /// Uploads the sources and runs the script: its log (stderr) streams to our stderr, and its
 /// output (stdout: a tar of OUT, sent at the end) is unpacked by a thread as it arrives.
 async fn run(
@@ -364,7 +315,7 @@ async fn run(
 }
 
 /// Force-removes the container (and its anonymous volumes); gone already is fine.
-async fn remove(docker: &Docker, name: &str) -> Result<(), BuilderError> {
+pub(super) async fn remove(docker: &Docker, name: &str) -> Result<(), BuilderError> {
     let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
     let action = format!("removing container {name}");
     match tokio::time::timeout(REMOVE_TIMEOUT, docker.remove_container(name, Some(options))).await {

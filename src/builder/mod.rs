@@ -5,12 +5,16 @@
 //! applications are the project's own and which its dependencies.
 
 pub mod cache;
+mod container;
 pub mod docker;
 pub mod host;
+pub mod leftovers;
 mod log;
 mod output;
+pub mod owner;
 pub mod scratch;
 
+use crate::cancel::StopSignal;
 use crate::project::{Project, ProjectError};
 use crate::triple::Triple;
 use std::collections::BTreeSet;
@@ -70,6 +74,9 @@ pub struct BuildRequest {
     /// compete with creating and starting it for the engine, such as exporting the base image,
     /// waits for this.
     pub started: Option<std::sync::Arc<tokio::sync::Notify>>,
+    /// The longest the builder container may run (`--timeout`; the Docker builder only): then it
+    /// is stopped and removed, and the build fails with [`BuilderError::TimedOut`].
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// One release the builder assembled.
@@ -142,12 +149,16 @@ pub enum BuilderError {
         host.as_ref().map_or_else(|| "not a supported triple".to_string(), |t| t.to_string())
     )]
     HostMismatch { host: Option<Triple>, requested: Triple },
-    #[error("cannot listen for SIGINT/SIGTERM: {0}")]
-    Signal(std::io::Error),
     #[error("cannot run {program}: {source}")]
     Spawn { program: String, source: std::io::Error },
-    #[error("interrupted{}", container.as_ref().map(|c| format!(" (builder container {c} removed)")).unwrap_or_default())]
-    Interrupted { container: Option<String> },
+    /// Stopped by a signal; `container` names the builder container when it was removed.
+    #[error(
+        "interrupted by {signal}{}",
+        container.as_ref().map(|c| format!(" (builder container {c} removed)")).unwrap_or_default()
+    )]
+    Interrupted { signal: StopSignal, container: Option<String> },
+    #[error("{}", timed_out(container, *timeout, *removed))]
+    TimedOut { container: String, timeout: std::time::Duration, removed: bool },
     #[error("{action} {path}: {source}")]
     Io { action: &'static str, path: PathBuf, source: std::io::Error },
     #[error("the builder's output is unusable: {path}: {message}")]
@@ -159,6 +170,15 @@ fn build_failed(container: &str, image: &str, exit_code: i64, log_tail: &[String
         "the release build failed with exit code {exit_code} (container {container}, image {image}); \
          last lines of its log:\n{}",
         indent(log_tail)
+    )
+}
+
+fn timed_out(container: &str, timeout: std::time::Duration, removed: bool) -> String {
+    let t = crate::time::format_duration(timeout);
+    let what = if removed { "stopped and removed" } else { "stopped, but could not be removed (see the warning)" };
+    format!(
+        "the release build took longer than --timeout {t}: builder container {container} was {what}; \
+         if the build needs longer, raise --timeout, else look in its log above for what hangs"
     )
 }
 

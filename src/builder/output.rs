@@ -23,7 +23,7 @@ pub(super) fn unpacker(
 ) -> Result<(tokio::sync::mpsc::Sender<bytes::Bytes>, Reading), BuilderError> {
     let parent = super::scratch::output_parent();
     let dir = tempfile::Builder::new()
-        .prefix("release-oci-assembled-")
+        .prefix(&super::scratch::dir_prefix())
         .tempdir_in(&parent)
         .map_err(|source| BuilderError::Io { action: "cannot create a directory in", path: parent, source })?;
     let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(64);

@@ -53,7 +53,14 @@ fn request(project: Project, image: &str, pull: PullPolicy) -> BuildRequest {
         minimal_base: None,
         cache: false,
         started: None,
+        timeout: None,
     }
+}
+
+/// Builds with nothing to stop it (the process's signals are not listened for: other tests raise
+/// them).
+async fn assemble(docker: &bollard::Docker, req: &BuildRequest) -> Result<Assembled, BuilderError> {
+    docker::assemble_until(docker, req, std::future::pending()).await
 }
 
 async fn docker() -> bollard::Docker {
@@ -98,7 +105,7 @@ async fn docker_assembles_a_tiny_project() {
     let docker = docker().await;
     let (_dir, project) = tiny_project(false);
     let start = Instant::now();
-    let assembled = docker::assemble(&docker, &request(project, BUILDER_IMAGE, PullPolicy::Never)).await.unwrap();
+    let assembled = assemble(&docker, &request(project, BUILDER_IMAGE, PullPolicy::Never)).await.unwrap();
     eprintln!("docker build took {:?}", start.elapsed());
     check_assembled(&assembled);
     assert!(assembled.builder_image_id.as_deref().unwrap().starts_with("sha256:"));
@@ -111,7 +118,7 @@ async fn docker_assembles_a_tiny_project() {
 async fn docker_build_failure_reports_log_and_leaves_no_container() {
     let docker = docker().await;
     let (_dir, project) = tiny_project(true);
-    let err = docker::assemble(&docker, &request(project, BUILDER_IMAGE, PullPolicy::Never)).await.unwrap_err();
+    let err = assemble(&docker, &request(project, BUILDER_IMAGE, PullPolicy::Never)).await.unwrap_err();
     let BuilderError::BuildFailed { container, image, exit_code, log_tail } = &err else {
         panic!("expected BuildFailed, got {err}")
     };
@@ -129,7 +136,7 @@ async fn docker_missing_image_is_named() {
     let docker = docker().await;
     let (_dir, project) = tiny_project(false);
     let image = "release-oci/no-such-builder:nope";
-    let err = docker::assemble(&docker, &request(project, image, PullPolicy::Never)).await.unwrap_err();
+    let err = assemble(&docker, &request(project, image, PullPolicy::Never)).await.unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, BuilderError::ImageMissing { .. }), "{msg}");
     assert!(
@@ -143,7 +150,7 @@ async fn docker_missing_image_that_cannot_be_pulled_is_named() {
     let docker = docker().await;
     let (_dir, project) = tiny_project(false);
     let image = "release-oci/no-such-builder:nope";
-    let err = docker::assemble(&docker, &request(project, image, PullPolicy::Missing)).await.unwrap_err();
+    let err = assemble(&docker, &request(project, image, PullPolicy::Missing)).await.unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, BuilderError::ImageMissing { .. }), "{msg}");
     assert!(msg.contains(image) && msg.contains("pulling it") && msg.contains("base-images/build-local.sh"), "{msg}");
@@ -167,11 +174,33 @@ async fn docker_interrupt_removes_the_container() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
+        crate::cancel::StopSignal::Term
     };
     let err = docker::assemble_until(&docker, &req, interrupt).await.unwrap_err();
-    let BuilderError::Interrupted { container: Some(name) } = &err else { panic!("expected Interrupted, got {err}") };
-    assert!(err.to_string().starts_with("interrupted"), "{err}");
+    let BuilderError::Interrupted { signal, container: Some(name) } = &err else {
+        panic!("expected Interrupted, got {err}")
+    };
+    assert_eq!(*signal, crate::cancel::StopSignal::Term);
+    assert!(err.to_string().starts_with("interrupted by SIGTERM (builder container"), "{err}");
     assert_eq!(leftovers(&docker, name).await, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_timeout_stops_and_removes_the_container() {
+    let docker = docker().await;
+    let (_dir, project) = tiny_project(false);
+    let mut req = request(project, BUILDER_IMAGE, PullPolicy::Never);
+    req.timeout = Some(Duration::from_millis(1500));
+    let start = Instant::now();
+    let err = assemble(&docker, &req).await.unwrap_err();
+    assert!(start.elapsed() < Duration::from_secs(30), "took {:?}", start.elapsed());
+    let BuilderError::TimedOut { container, timeout, removed: true } = &err else {
+        panic!("expected TimedOut, got {err}")
+    };
+    assert_eq!(*timeout, Duration::from_millis(1500));
+    let msg = err.to_string();
+    assert!(msg.contains("--timeout 1500ms") && msg.contains(container.as_str()), "{msg}");
+    assert_eq!(leftovers(&docker, container).await, Vec::<String>::new());
 }
 
 #[test]

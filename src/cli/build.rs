@@ -136,6 +136,10 @@ pub struct BuildArgs {
     /// containerd 1.5+ to run.
     #[arg(long, value_name = "gzip|zstd[:LEVEL]|none", env = "RELEASE_OCI_COMPRESSION")]
     pub compression: Option<String>,
+    /// The longest the builder container may run (e.g. 30m, 1h30m, 90s): then it is stopped and
+    /// removed, and the build fails [default: 60m].
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
 }
 
 /// Validated build settings.
@@ -185,6 +189,8 @@ pub struct BuildSettings {
     pub compression: crate::layer::Compression,
     /// Seconds since the epoch for every timestamp (SOURCE_DATE_EPOCH, else 0).
     pub epoch: u64,
+    /// `--timeout`: the longest the builder container may run.
+    pub timeout: std::time::Duration,
     /// Several `--triple`s: each platform's triple, builder image and base, in the order given
     /// (the first is `triple`); empty for a one-platform build.
     pub platforms: Vec<super::platforms::PlatformBuild>,
@@ -228,6 +234,8 @@ impl UserSpec {
 
 const DEFAULT_TRIPLE: &str = "x86_64-unknown-linux-gnu";
 const DEFAULT_USER: &str = "10001:10001";
+/// `--timeout`'s default: a cold build of a large project takes minutes, a hung one forever.
+pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60 * 60);
 
 fn key_value(kind: &str, s: &str) -> anyhow::Result<(String, String)> {
     match s.split_once('=') {
@@ -311,7 +319,12 @@ impl BuildArgs {
             None if self.load && outputs.is_empty() && push.is_none() => crate::layer::Compression::None,
             None => crate::layer::Compression::default(),
         };
+        let timeout = match &self.timeout {
+            Some(t) => crate::time::parse_duration(t).with_context(|| format!("--timeout {t:?}"))?,
+            None => DEFAULT_TIMEOUT,
+        };
         Ok(BuildSettings {
+            timeout,
             push,
             registry,
             builder_image: self.builder_image.unwrap_or_else(|| triple.default_builder_image().to_string()),
@@ -375,5 +388,19 @@ mod tests {
         assert!(parse_port("0").is_err());
         assert_eq!(key_value("env", "A=b=c").unwrap(), ("A".into(), "b=c".into()));
         assert!(key_value("env", "=x").is_err());
+    }
+
+    #[test]
+    fn timeout_flag() {
+        use clap::Parser as _;
+        let parse = |t: &[&str]| crate::cli::Cli::try_parse_from([&["x", "build", "--no-config"], t].concat());
+        let get = |t: &[&str]| match parse(t).unwrap().command {
+            crate::cli::Command::Build(args) => args.validate().map(|s| s.timeout),
+            _ => unreachable!(),
+        };
+        assert_eq!(get(&[]).unwrap(), std::time::Duration::from_secs(3600));
+        assert_eq!(get(&["--timeout", "30m"]).unwrap(), std::time::Duration::from_secs(1800));
+        let e = format!("{:#}", get(&["--timeout", "30"]).unwrap_err());
+        assert!(e.starts_with("--timeout \"30\": ") && e.contains("no unit"), "{e}");
     }
 }

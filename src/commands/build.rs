@@ -4,22 +4,25 @@
 mod base_preload;
 mod minimal_base;
 pub mod multi;
+mod prepare;
 mod releases;
 mod result_cache;
 
 use crate::base;
 use crate::builder::{self, Assembled, BuildRequest, PullPolicy};
+use crate::cancel::Signals;
 use crate::cli::{BuildSettings, BuilderKind};
 use crate::image::{self, ConfigSettings, Image};
 use crate::layer::{self, TarOptions};
 use crate::plan::{self, APP_DIR, PlanInput, TINI_PATH};
-use crate::prebuilt::{self, TiniSource};
+use crate::prebuilt;
 use crate::project::Project;
 use crate::release::Release;
 use crate::sink::{self, Target};
 use crate::store::BlobStore;
 use crate::{time, ui};
 use anyhow::{Context, bail};
+use prepare::{Prepared, Start};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -46,59 +49,49 @@ pub async fn run(s: BuildSettings) -> anyhow::Result<Image> {
     Ok(built.remove(0).image)
 }
 
-/// Runs the build: one image per release assembled, in release-name order.
+/// Runs the build: one image per release assembled, in release-name order. SIGINT and SIGTERM
+/// stop it (see [`crate::cancel`]).
 pub async fn run_all(s: BuildSettings) -> anyhow::Result<Vec<BuiltImage>> {
+    let mut signals = Signals::listen()?;
+    run_all_with(s, &mut signals).await
+}
+
+/// [`run_all`], stopped by `signals` (a multi-platform build has one listener for its builds).
+pub async fn run_all_with(s: BuildSettings, signals: &mut Signals) -> anyhow::Result<Vec<BuiltImage>> {
     if !s.platforms.is_empty() {
         bail!("several target triples make one image index, not one image per release: see `multi::run`");
     }
-    // A prebuilt release needs no project (the directory, when it is one, gives git facts and
-    // lock files).
-    let project = match &s.from_release {
-        Some(_) => Project::open(&s.project).ok(),
-        None => Some(Project::open(&s.project)?),
+    let Prepared { project, store, docker, cache_key } = match signals.run(prepare::prepare(&s)).await?? {
+        Start::Reused(built) => return Ok(built),
+        Start::Build(prepared) => prepared,
     };
-    let store = BlobStore::open(&s.cache_dir).with_context(|| format!("blob cache {}", s.cache_dir.display()))?;
-    // Fail on unwritable outputs before the (long) build, not after it.
-    for out in &s.outputs {
-        check_writable(out)?;
-    }
-    let builds = s.from_release.is_none() && s.builder == BuilderKind::Docker;
-    let tini_from_image = s.from_release.is_some() && s.tini.is_none();
-    let needs_docker = builds || tini_from_image || s.base.needs_docker() || s.load;
-    let docker = if needs_docker { Some(builder::docker::connect().await?) } else { None };
-    // No change since an earlier build: its image, outputs only (docs/build-cache.md).
-    let cache_key = match (&project, &docker) {
-        (Some(p), Some(d)) if result_cache::applies(&s) => result_cache::fingerprint(&s, p, d, &store).await,
-        _ => None,
-    };
-    if let Some(hit) = cache_key.as_ref().filter(|_| !s.no_cache).and_then(|k| result_cache::lookup(&store, k)) {
-        return result_cache::reuse(&s, hit, &store, docker.as_ref()).await;
-    }
-
     // With the Docker builder, the base is read once the builder container runs (exporting it
     // meanwhile made the engine take a second longer to take the sources).
-    let started = (builds && s.builder == BuilderKind::Docker).then(|| Arc::new(tokio::sync::Notify::new()));
+    let builds = s.from_release.is_none() && s.builder == BuilderKind::Docker;
+    let started = builds.then(|| Arc::new(tokio::sync::Notify::new()));
     let preload = base_preload::Preload::start(&s, docker.as_ref(), &store, started.clone());
     let mut assembled: Assembled = match (&s.from_release, &project) {
-        (Some(path), _) => {
-            ui::step(format!("Reading the release {} (no builder)", path.display()));
-            let tini = match (&s.tini, &docker) {
-                (Some(t), _) => TiniSource::File(t.clone()),
-                (None, Some(d)) => TiniSource::Image { docker: d, image: s.builder_image.clone() },
-                (None, None) => {
-                    bail!("--from-release needs --tini FILE or the Docker engine (tini comes from the builder image)")
-                }
-            };
-            let project_dir = project.as_ref().map(|p| p.root.as_path());
-            let a = prebuilt::open(path, project_dir, &s.triple, tini).await?;
-            if let Some(wanted) = s.release.as_deref().filter(|r| *r != "all" && *r != a.release_name) {
-                bail!("--release {wanted}: {} holds release {}", path.display(), a.release_name);
-            }
-            a
-        }
-        (None, Some(project)) => assemble(&s, project, docker.as_ref(), started).await?,
-        (None, None) => unreachable!("a build without --from-release has a project"),
+        (Some(path), _) => signals.run(prepare::from_release(&s, path, project.as_ref(), docker.as_ref())).await??,
+        (None, Some(project)) => assemble(&s, project, docker.as_ref(), started, signals).await?,
+        (None, None) => bail!("a build without --from-release needs a project"),
     };
+    let (releases, outputs) = read_releases(&s, &assembled)?;
+    let s = minimal_base::slim_erts(s, &releases)?;
+    // Temporary files are removed as their owners drop, when a signal stops this.
+    let work = finish(&s, project.as_ref(), &releases, &outputs, &mut assembled, &store, docker.as_ref(), preload);
+    let built = signals.run(work).await??;
+    if let (Some(key), Some(d)) = (&cache_key, &docker) {
+        signals.run(result_cache::record(&s, key, &built, &store, d)).await?;
+    }
+    Ok(built)
+}
+
+/// The assembled releases, checked (native code for the target, the start command), and the
+/// outputs of each; before any layer is written.
+fn read_releases(
+    s: &BuildSettings,
+    assembled: &Assembled,
+) -> anyhow::Result<(Vec<Release>, Vec<releases::ReleaseOutputs>)> {
     let mut releases = Vec::new();
     for r in &assembled.releases {
         let release = Release::open(&r.dir, Some(&r.name))?;
@@ -115,28 +108,15 @@ pub async fn run_all(s: BuildSettings) -> anyhow::Result<Vec<BuiltImage>> {
         ));
         releases.push(release);
     }
-    // Names and outputs are checked before any layer is written.
     let several = releases.len() > 1;
     let outputs = releases
         .iter()
-        .map(|r| releases::outputs_for(&s, &r.name, &r.version, several))
+        .map(|r| releases::outputs_for(s, &r.name, &r.version, several))
         .collect::<anyhow::Result<Vec<_>>>()?;
     if several && s.push.is_some() {
         bail!("--push takes one image: build one release with --release NAME and push it");
     }
-    let s = minimal_base::slim_erts(s, &releases)?;
-
-    // The builder handled signals while it ran (it had a container to remove); from here on there
-    // is nothing outside this process to clean up, so a signal just ends the build (temp files are
-    // removed as their owners drop).
-    let built = tokio::select! {
-        r = finish(&s, project.as_ref(), &releases, &outputs, &mut assembled, &store, docker.as_ref(), preload) => r,
-        sig = interrupted() => Err(anyhow::Error::new(Interrupted(sig?))),
-    }?;
-    if let (Some(key), Some(d)) = (&cache_key, &docker) {
-        result_cache::record(&s, key, &built, &store, d).await;
-    }
-    Ok(built)
+    Ok((releases, outputs))
 }
 
 async fn assemble(
@@ -144,6 +124,7 @@ async fn assemble(
     project: &Project,
     docker: Option<&bollard::Docker>,
     started: Option<Arc<tokio::sync::Notify>>,
+    signals: &mut Signals,
 ) -> anyhow::Result<Assembled> {
     let req = BuildRequest {
         project: project.clone(),
@@ -156,6 +137,7 @@ async fn assemble(
         minimal_base: minimal_base::gather_options(s),
         cache: !s.no_cache,
         started,
+        timeout: Some(s.timeout),
     };
     let what = if s.release.as_deref() == Some("all") { "releases" } else { "release" };
     Ok(match (s.builder, docker) {
@@ -165,27 +147,13 @@ async fn assemble(
                 s.builder_image,
                 s.triple.platform()
             ));
-            builder::docker::assemble(d, &req).await?
+            // The builder races the signals itself: it has a container to remove first.
+            builder::docker::assemble(d, &req, signals).await?
         }
         _ => {
             ui::step(format!("Assembling the {what} on this machine ({})", s.triple));
-            tokio::task::spawn_blocking(move || builder::host::assemble(&req)).await??
+            signals.run(tokio::task::spawn_blocking(move || builder::host::assemble(&req))).await???
         }
-    })
-}
-
-/// The build was stopped by a signal (the CLI exits with 128 + the signal number).
-#[derive(Debug, thiserror::Error)]
-#[error("interrupted by {0}")]
-pub struct Interrupted(pub &'static str);
-
-async fn interrupted() -> anyhow::Result<&'static str> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut term = signal(SignalKind::terminate())?;
-    Ok(tokio::select! {
-        _ = int.recv() => "SIGINT",
-        _ = term.recv() => "SIGTERM",
     })
 }
 
@@ -378,33 +346,5 @@ async fn write_outputs(
         crate::engine::load_with_hints(docker, image, store, tags, &hints).await?;
         ui::step(format!("Loaded into the Docker engine as {}", tags.join(", ")));
     }
-    Ok(())
-}
-
-/// The parent directory of an output must exist (or be creatable) and be writable.
-fn check_writable(out: &Target) -> anyhow::Result<()> {
-    let (path, is_dir) = match out {
-        Target::OciLayout { dir, .. } => (dir.as_path(), true),
-        Target::Archive { path } => (path.as_path(), false),
-    };
-    let parent = if is_dir { path } else { path.parent().unwrap_or(std::path::Path::new(".")) };
-    let mut probe = parent;
-    // The nearest existing ancestor must be a writable directory.
-    loop {
-        if probe.as_os_str().is_empty() {
-            probe = std::path::Path::new(".");
-        }
-        if probe.exists() {
-            break;
-        }
-        match probe.parent() {
-            Some(p) => probe = p,
-            None => break,
-        }
-    }
-    if !probe.is_dir() {
-        bail!("cannot write {out}: {} is not a directory", probe.display());
-    }
-    tempfile::tempfile_in(probe).with_context(|| format!("cannot write {out}: {} is not writable", probe.display()))?;
     Ok(())
 }

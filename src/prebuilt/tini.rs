@@ -52,10 +52,12 @@ pub async fn from_image(docker: &Docker, image: &str, triple: &Triple, dir: &Pat
         image: Some(image.to_string()),
         entrypoint: Some(vec![]),
         cmd: Some(vec!["/bin/true".into()]),
-        labels: Some(HashMap::from([
-            (ROLE_LABEL.to_string(), ROLE_BUILDER.to_string()),
-            (crate::builder::docker::PID_LABEL.to_string(), std::process::id().to_string()),
-        ])),
+        labels: Some(
+            [(ROLE_LABEL.to_string(), ROLE_BUILDER.to_string())]
+                .into_iter()
+                .chain(crate::builder::docker::owner_labels())
+                .collect::<HashMap<_, _>>(),
+        ),
         ..Default::default()
     };
     docker

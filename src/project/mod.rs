@@ -3,11 +3,13 @@
 //! tar of them ([`Project::write_source_tar`]) and where they come from in git.
 
 mod archive;
+mod links;
 mod sources;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+pub use links::LinkProblem;
 pub use sources::DockerIgnore;
 
 /// What builds the project.
@@ -43,6 +45,13 @@ pub enum ProjectError {
     DockerIgnore { path: PathBuf, message: String },
     #[error("cannot write the source tar (at {path}): {source}")]
     Tar { path: PathBuf, source: std::io::Error },
+    #[error(
+        "{} is a symbolic link to {}, {problem}: the release build would hang or fail on it; fix or \
+         remove the link, or leave it out of the sources with .dockerignore",
+        path.display(),
+        target.display()
+    )]
+    BadLink { path: PathBuf, target: PathBuf, problem: LinkProblem },
 }
 
 /// A project on disk. `root` is canonical (absolute, symlinks resolved).
@@ -78,7 +87,9 @@ impl Project {
 
     /// The source files (regular files and symlinks), relative to the root, sorted. Left out:
     /// `.git` and `node_modules` anywhere, `_build` and `deps` directories next to a `mix.exs`,
-    /// and what the root's `.dockerignore` lists (see [`DockerIgnore`]).
+    /// and what the root's `.dockerignore` lists (see [`DockerIgnore`]). A symlink that would
+    /// break the release build (a loop, or a dangling link in `priv/` or `rel/`; see [`LinkProblem`])
+    /// is an error, [`ProjectError::BadLink`].
     pub fn source_files(&self) -> Result<Vec<PathBuf>, ProjectError> {
         sources::source_files(&self.root)
     }
@@ -102,13 +113,15 @@ impl Project {
         git(&self.root, &["rev-parse", "--verify", "HEAD"])
     }
 
-    /// The URL of the `origin` remote (else the first remote), credentials removed, when the
-    /// project is in a git repository with a remote and `git` runs.
+    /// The URL of the `origin` remote (else the first remote), credentials, query and fragment
+    /// removed, when the project is in a git repository whose remote is on the network and
+    /// `git` runs. A remote that is a local path or `file://` URL names nothing others can
+    /// reach, and is left out.
     pub fn git_remote_url(&self) -> Option<String> {
         let remotes = git(&self.root, &["remote"])?;
         let name = remotes.lines().find(|r| *r == "origin").or_else(|| remotes.lines().next())?.to_string();
         let url = git(&self.root, &["remote", "get-url", &name])?;
-        Some(strip_credentials(&url))
+        public_source_url(&url)
     }
 }
 
@@ -123,15 +136,24 @@ fn git(dir: &Path, args: &[&str]) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
-/// `https://user:token@host/x` → `https://host/x` (URLs end up in image labels).
-fn strip_credentials(url: &str) -> String {
+/// A remote as it may go into an image label: `https://user:token@host/x?private_token=t` →
+/// `https://host/x`; scp-like `git@host:a/b.git` is kept; local paths and `file://` are `None`.
+fn public_source_url(url: &str) -> Option<String> {
+    let url = url.split(['?', '#']).next().unwrap_or(url);
     if let Some((scheme, rest)) = url.split_once("://") {
-        let host_end = rest.find('/').unwrap_or(rest.len());
-        if let Some(at) = rest[..host_end].rfind('@') {
-            return format!("{scheme}://{}", &rest[at + 1..]);
+        if !matches!(scheme, "http" | "https" | "ssh" | "git" | "git+ssh") {
+            return None;
         }
+        let host_end = rest.find('/').unwrap_or(rest.len());
+        let rest = match rest[..host_end].rfind('@') {
+            Some(at) => &rest[at + 1..],
+            None => rest,
+        };
+        return (!rest.is_empty() && !rest.starts_with('/')).then(|| format!("{scheme}://{rest}"));
     }
-    url.to_string()
+    // scp-like `[user@]host:path`: a host before the first `:`, and no `/` before it.
+    let (host, path) = url.split_once(':')?;
+    (!host.is_empty() && !host.contains('/') && !path.is_empty()).then(|| url.to_string())
 }
 
 #[cfg(test)]
@@ -157,11 +179,19 @@ mod tests {
     }
 
     #[test]
-    fn strips_credentials_from_urls() {
-        assert_eq!(strip_credentials("https://u:t@example.com/a/b.git"), "https://example.com/a/b.git");
-        assert_eq!(strip_credentials("https://example.com/a@b"), "https://example.com/a@b");
-        assert_eq!(strip_credentials("git@example.com:a/b.git"), "git@example.com:a/b.git");
-        assert_eq!(strip_credentials("ssh://git@example.com/a"), "ssh://example.com/a");
+    fn source_urls_lose_credentials_and_tokens_and_local_paths_are_none() {
+        let url = |u| public_source_url(u);
+        assert_eq!(url("https://u:t@example.com/a/b.git").as_deref(), Some("https://example.com/a/b.git"));
+        assert_eq!(url("https://example.com/a@b").as_deref(), Some("https://example.com/a@b"));
+        assert_eq!(url("git@example.com:a/b.git").as_deref(), Some("git@example.com:a/b.git"));
+        assert_eq!(url("ssh://git@example.com/a").as_deref(), Some("ssh://example.com/a"));
+        assert_eq!(
+            url("https://example.com/a.git?private_token=s3cr3t#x").as_deref(),
+            Some("https://example.com/a.git")
+        );
+        assert_eq!(url("/home/me/src/app"), None);
+        assert_eq!(url("../app.git"), None);
+        assert_eq!(url("file:///srv/git/app.git"), None);
     }
 
     #[test]

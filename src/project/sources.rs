@@ -140,6 +140,12 @@ pub(super) fn source_files(root: &Path) -> Result<Vec<PathBuf>, ProjectError> {
         if ignore.is_excluded(&rel, false) {
             continue;
         }
+        if file_type.is_symlink()
+            && let Some(problem) = super::links::check(root, &rel)
+        {
+            let path = root.join(&rel);
+            return Err(ProjectError::BadLink { target: super::links::target_of(&path), path, problem });
+        }
         if file_type.is_file() || file_type.is_symlink() {
             files.push(rel);
         }
@@ -246,6 +252,20 @@ mod tests {
         std::os::unix::fs::symlink("lib", dir.path().join("link_to_dir")).unwrap();
         std::os::unix::fs::symlink("/nonexistent", dir.path().join("dangling")).unwrap();
         assert_eq!(list(dir.path()), [".dockerignore", "dangling", "lib/a.ex", "link_to_dir", "mix.exs"]);
+    }
+
+    #[test]
+    fn a_symlink_loop_in_priv_is_named_and_dockerignore_can_leave_it_out() {
+        let dir = tree(&["mix.exs", "priv/static/app.js"]);
+        std::os::unix::fs::symlink("loop", dir.path().join("priv/loop")).unwrap();
+        let err = source_files(dir.path()).unwrap_err();
+        let ProjectError::BadLink { path, target, problem } = &err else { panic!("expected BadLink, got {err}") };
+        assert_eq!((path, target), (&dir.path().join("priv/loop"), &PathBuf::from("loop")));
+        assert_eq!(*problem, crate::project::LinkProblem::Loop);
+        let msg = err.to_string();
+        assert!(msg.contains("priv/loop is a symbolic link to loop") && msg.contains("symlink loop"), "{msg}");
+        fs::write(dir.path().join(".dockerignore"), "priv/loop\n").unwrap();
+        assert_eq!(list(dir.path()), [".dockerignore", "mix.exs", "priv/static/app.js"]);
     }
 
     #[test]

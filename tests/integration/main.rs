@@ -4,6 +4,7 @@
 
 mod util;
 
+mod build_limits;
 mod build_run;
 mod cache;
 mod config_file;
@@ -16,6 +17,7 @@ mod interrupt;
 mod k8s;
 mod k8s_pod;
 mod k8s_resolve;
+mod leftovers;
 mod minimal_base;
 mod multi_platform;
 mod musl;

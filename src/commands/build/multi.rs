@@ -5,6 +5,7 @@
 //! name). See docs/multi-platform.md.
 
 use super::releases;
+use crate::cancel::Signals;
 use crate::cli::BuildSettings;
 use crate::digest::Digest;
 use crate::image::{self, BuiltIndex, Image};
@@ -41,6 +42,8 @@ pub async fn run(s: BuildSettings) -> anyhow::Result<Digest> {
     };
     let store = BlobStore::open(&s.cache_dir).with_context(|| format!("blob cache {}", s.cache_dir.display()))?;
 
+    // One listener for every platform's build and the index: no signal is lost between them.
+    let mut signals = Signals::listen()?;
     let mut built = Vec::new();
     for (i, p) in s.platforms.iter().enumerate() {
         ui::step(format!("Platform {}/{}: {} ({})", i + 1, s.platforms.len(), p.triple.platform(), p.triple));
@@ -52,12 +55,23 @@ pub async fn run(s: BuildSettings) -> anyhow::Result<Digest> {
         one.load = false;
         one.push = None;
         one.platforms = Vec::new();
-        let mut images = Box::pin(super::run_all(one)).await?;
+        let mut images = Box::pin(super::run_all_with(one, &mut signals)).await?;
         if images.len() != 1 {
             bail!("the build for {} made {} images, where one was expected", p.triple, images.len());
         }
         built.push(images.remove(0));
     }
+    signals.run(write_index(&s, built, &store, loaded)).await?
+}
+
+/// The index of the images `built`, written to the outputs, loaded (the `loaded` platform's
+/// image) and pushed.
+async fn write_index(
+    s: &BuildSettings,
+    built: Vec<super::BuiltImage>,
+    store: &BlobStore,
+    loaded: Option<crate::triple::Platform>,
+) -> anyhow::Result<Digest> {
     let (name, version) = (built[0].release.clone(), built[0].version.clone());
     if let Some(b) = built.iter().find(|b| b.release != name || b.version != version) {
         bail!(
@@ -76,7 +90,7 @@ pub async fn run(s: BuildSettings) -> anyhow::Result<Digest> {
         index.images.iter().map(Image::platform).collect::<Vec<_>>().join(", ")
     ));
 
-    let outputs = releases::outputs_for(&s, &name, &version, false)?;
+    let outputs = releases::outputs_for(s, &name, &version, false)?;
     for out in &outputs.targets {
         if let Target::OciLayout { dir, tag } = out {
             let (index, store, dir2, tag) = (index.clone(), store.clone(), dir.clone(), tag.clone());
@@ -89,11 +103,11 @@ pub async fn run(s: BuildSettings) -> anyhow::Result<Digest> {
     if let Some(platform) = loaded {
         let image = index.images.iter().find(|i| i.platform() == platform.to_string()).context("no host image")?;
         let docker = crate::builder::docker::connect().await?;
-        crate::engine::load(&docker, image, &store, &outputs.tags).await?;
+        crate::engine::load(&docker, image, store, &outputs.tags).await?;
         ui::step(format!("Loaded the {platform} image into the Docker engine as {}", outputs.tags.join(", ")));
     }
     if s.push.is_some() {
-        push(&s, &index, &store).await?;
+        push(s, &index, store).await?;
     }
     Ok(index.digest)
 }

@@ -119,6 +119,8 @@ pub(crate) fn settings_parts(k: &mut KeyBuilder, s: &BuildSettings) {
         compression,
         epoch,
         platforms,
+        // How long the builder may take, not what it makes.
+        timeout: _,
     } = s;
     let parts: [(&str, String); 20] = [
         ("triple", triple.to_string()),

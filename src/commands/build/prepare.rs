@@ -1,0 +1,117 @@
+//! The start of a build: the project (its sources checked), the blob store, the engine, the
+//! leftovers of killed builds removed, and an earlier build's result reused when nothing changed;
+//! and `--from-release`'s release, read in place of a builder's.
+
+use super::{BuiltImage, result_cache};
+use crate::builder::{self, Assembled};
+use crate::cli::{BuildSettings, BuilderKind};
+use crate::prebuilt::{self, TiniSource};
+use crate::project::Project;
+use crate::sink::Target;
+use crate::store::BlobStore;
+use crate::ui;
+use anyhow::{Context, bail};
+
+/// What a build starts from.
+pub(super) struct Prepared {
+    /// None for a `--from-release` build without a project directory.
+    pub project: Option<Project>,
+    pub store: BlobStore,
+    pub docker: Option<bollard::Docker>,
+    /// The result cache's key, when it applies and could be made.
+    pub cache_key: Option<result_cache::Key>,
+}
+
+pub(super) enum Start {
+    /// An earlier build made the same image(s): only the outputs were written.
+    Reused(Vec<BuiltImage>),
+    Build(Prepared),
+}
+
+/// Opens the project (its sources checked: a bad link fails here, before any builder), the
+/// store and the engine; removes what killed builds left ([`builder::leftovers`]); and reuses an
+/// earlier build's result when nothing changed (docs/build-cache.md).
+pub(super) async fn prepare(s: &BuildSettings) -> anyhow::Result<Start> {
+    // A prebuilt release needs no project (the directory, when it is one, gives git facts and
+    // lock files).
+    let project = match &s.from_release {
+        Some(_) => Project::open(&s.project).ok(),
+        None => {
+            let project = Project::open(&s.project)?;
+            let p = project.clone();
+            tokio::task::spawn_blocking(move || p.source_files()).await??;
+            Some(project)
+        }
+    };
+    let store = BlobStore::open(&s.cache_dir).with_context(|| format!("blob cache {}", s.cache_dir.display()))?;
+    // Fail on unwritable outputs before the (long) build, not after it.
+    for out in &s.outputs {
+        check_writable(out)?;
+    }
+    let builds = s.from_release.is_none() && s.builder == BuilderKind::Docker;
+    let tini_from_image = s.from_release.is_some() && s.tini.is_none();
+    let needs_docker = builds || tini_from_image || s.base.needs_docker() || s.load;
+    let docker = if needs_docker { Some(builder::docker::connect().await?) } else { None };
+    for removed in builder::leftovers::sweep(docker.as_ref()).await {
+        ui::step(format!("Removed {removed}"));
+    }
+    let cache_key = match (&project, &docker) {
+        (Some(p), Some(d)) if result_cache::applies(s) => result_cache::fingerprint(s, p, d, &store).await,
+        _ => None,
+    };
+    if let Some(hit) = cache_key.as_ref().filter(|_| !s.no_cache).and_then(|k| result_cache::lookup(&store, k)) {
+        return Ok(Start::Reused(result_cache::reuse(s, hit, &store, docker.as_ref()).await?));
+    }
+    Ok(Start::Build(Prepared { project, store, docker, cache_key }))
+}
+
+/// Reads the release at `path` (`--from-release`): no builder.
+pub(super) async fn from_release(
+    s: &BuildSettings,
+    path: &std::path::Path,
+    project: Option<&Project>,
+    docker: Option<&bollard::Docker>,
+) -> anyhow::Result<Assembled> {
+    ui::step(format!("Reading the release {} (no builder)", path.display()));
+    let tini = match (&s.tini, docker) {
+        (Some(t), _) => TiniSource::File(t.clone()),
+        (None, Some(d)) => TiniSource::Image { docker: d, image: s.builder_image.clone() },
+        (None, None) => {
+            bail!("--from-release needs --tini FILE or the Docker engine (tini comes from the builder image)")
+        }
+    };
+    let project_dir = project.map(|p| p.root.as_path());
+    let a = prebuilt::open(path, project_dir, &s.triple, tini).await?;
+    if let Some(wanted) = s.release.as_deref().filter(|r| *r != "all" && *r != a.release_name) {
+        bail!("--release {wanted}: {} holds release {}", path.display(), a.release_name);
+    }
+    Ok(a)
+}
+
+/// The parent directory of an output must exist (or be creatable) and be writable.
+fn check_writable(out: &Target) -> anyhow::Result<()> {
+    let (path, is_dir) = match out {
+        Target::OciLayout { dir, .. } => (dir.as_path(), true),
+        Target::Archive { path } => (path.as_path(), false),
+    };
+    let parent = if is_dir { path } else { path.parent().unwrap_or(std::path::Path::new(".")) };
+    let mut probe = parent;
+    // The nearest existing ancestor must be a writable directory.
+    loop {
+        if probe.as_os_str().is_empty() {
+            probe = std::path::Path::new(".");
+        }
+        if probe.exists() {
+            break;
+        }
+        match probe.parent() {
+            Some(p) => probe = p,
+            None => break,
+        }
+    }
+    if !probe.is_dir() {
+        bail!("cannot write {out}: {} is not a directory", probe.display());
+    }
+    tempfile::tempfile_in(probe).with_context(|| format!("cannot write {out}: {} is not writable", probe.display()))?;
+    Ok(())
+}
