@@ -112,6 +112,36 @@ import() {
 # rewritten to $ARCH (a no-op when it already says so).
 set_arch() { bash "$(dirname "${BASH_SOURCE[0]}")/set-arch.sh" "$1" "$ARCH"; }
 
+# version_labels TAG: the builder's Erlang/OTP and Elixir versions as the labels
+# org.release-oci.otp-version and org.release-oci.elixir-version, which release-oci reads to pick
+# a builder for a project's pinned versions. Read from the image's files (OTP_VERSION, the dpkg
+# status of elixir) with docker cp, so nothing runs under emulation; an image that has both
+# labels is left alone, one without them is committed again with them (same tag).
+version_labels() {
+  local tag=$1 cid otp elixir old_id
+  if [ -n "$(docker image inspect -f '{{ index .Config.Labels "org.release-oci.elixir-version" }}' "$tag")" ]; then
+    return 0
+  fi
+  cid=$(docker create --platform "linux/$ARCH" "$tag")
+  otp=$(docker cp "$cid:/usr/lib/erlang/releases" - | tar -xO --wildcards '*/OTP_VERSION' | head -n 1) || otp=
+  elixir=$(docker cp "$cid:/var/lib/dpkg/status" - | tar -xO |
+    awk '$0 == "Package: elixir" { p = 1 } /^$/ { p = 0 } p && /^Version:/ { print $2 }') || elixir=
+  elixir=${elixir#*:}
+  elixir=${elixir%%[.+~-][a-z]*}
+  elixir=${elixir%%-*}
+  if [ -z "$otp" ] || [ -z "$elixir" ]; then
+    docker rm "$cid" >/dev/null
+    log "cannot read the Erlang/OTP ($otp) or Elixir ($elixir) version of $tag"; exit 1
+  fi
+  old_id=$(docker image inspect -f '{{.Id}}' "$tag")
+  docker commit -c "LABEL org.release-oci.otp-version=$otp" -c "LABEL org.release-oci.elixir-version=$elixir" \
+    "$cid" "$tag" >/dev/null
+  docker rm "$cid" >/dev/null
+  set_arch "$tag"
+  [ "$old_id" = "$(docker image inspect -f '{{.Id}}' "$tag")" ] || docker image rm "$old_id" >/dev/null 2>&1 || true
+  log "$tag: Erlang/OTP $otp, Elixir $elixir (labels)"
+}
+
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 need_root
 # One run at a time: two runs would share (and delete) the same rootfs directories.
@@ -134,7 +164,12 @@ fi
 
 PATH_ENV='ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 
-RUNTIME_PACKAGES="libssl3,libstdc++6,zlib1g,libtinfo6,ca-certificates"
+# Package names that differ between suites (trixie's 64-bit time_t transition renamed libraries).
+case $SUITE in
+  bookworm|bullseye) LIBSSL=libssl3; LIBTINFO=libtinfo6 ;;
+  *) LIBSSL=libssl3t64; LIBTINFO=libtinfo6 ;;
+esac
+RUNTIME_PACKAGES="$LIBSSL,libstdc++6,zlib1g,$LIBTINFO,ca-certificates"
 RUNTIME_RECIPE=$(recipe_of "$RUNTIME_PACKAGES")
 if have_image "$RUNTIME_TAG" "$RUNTIME_RECIPE"; then
   log "$RUNTIME_TAG is up to date"
@@ -180,4 +215,5 @@ else
   docker run --rm --platform "linux/$ARCH" "$BUILDER_TAG" sh -c 'test -x /usr/local/bin/rebar3 && uname -m' >/dev/null ||
     { log "$BUILDER_TAG does not run under emulation"; exit 1; }
 fi
+version_labels "$BUILDER_TAG"
 log "done: $BUILDER_TAG $RUNTIME_TAG"

@@ -15,11 +15,7 @@ fn recipe(dir: &Path, script: &str) -> Output {
         dir = dir.display(),
     );
     std::fs::create_dir_all(dir.join("logs")).unwrap();
-    Command::new("bash")
-        .arg("-c")
-        .arg(format!("{prelude}{script}"))
-        .output()
-        .unwrap()
+    Command::new("bash").arg("-c").arg(format!("{prelude}{script}")).output().unwrap()
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -29,10 +25,7 @@ fn text(bytes: &[u8]) -> String {
 #[test]
 fn a_failing_first_command_stops_the_step_and_the_recipe() {
     let dir = tempfile::tempdir().unwrap();
-    let out = recipe(
-        dir.path(),
-        "step() { false; touch went-on; }\nrun compile step\necho after-the-step\n",
-    );
+    let out = recipe(dir.path(), "step() { false; touch went-on; }\nrun compile step\necho after-the-step\n");
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
     assert!(stderr.contains("compile failed (exit 1; full log: "), "stderr: {stderr}");
@@ -43,10 +36,8 @@ fn a_failing_first_command_stops_the_step_and_the_recipe() {
 #[test]
 fn a_failed_cd_does_not_run_the_rest_of_the_step_elsewhere() {
     let dir = tempfile::tempdir().unwrap();
-    let out = recipe(
-        dir.path(),
-        "step() { echo building; cd ./no-such-source; touch installed-here; }\nrun zlib step\n",
-    );
+    let out =
+        recipe(dir.path(), "step() { echo building; cd ./no-such-source; touch installed-here; }\nrun zlib step\n");
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
     assert!(stderr.contains("zlib failed"), "stderr: {stderr}");
@@ -66,10 +57,8 @@ fn a_failure_inside_a_pipeline_fails_the_step() {
 #[test]
 fn a_step_that_succeeds_lets_the_recipe_go_on_and_repeats_its_notes() {
     let dir = tempfile::tempdir().unwrap();
-    let out = recipe(
-        dir.path(),
-        "step() { echo 'note: used 1.2.3'; touch done; }\nrun fetch step\necho after-the-step\n",
-    );
+    let out =
+        recipe(dir.path(), "step() { echo 'note: used 1.2.3'; touch done; }\nrun fetch step\necho after-the-step\n");
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "stderr: {stderr}");
     assert!(dir.path().join("done").exists());
@@ -98,17 +87,13 @@ APT=(stub_apt)
 #[test]
 fn a_source_whose_update_cannot_be_downloaded_comes_from_the_suite() {
     let dir = tempfile::tempdir().unwrap();
-    let script = format!(
-        "{STUB_APT}BROKEN=zlib\nstep() {{ fetch_source bookworm erlang zlib; }}\nrun sources step\nls\n"
-    );
+    let script =
+        format!("{STUB_APT}BROKEN=zlib\nstep() {{ fetch_source bookworm erlang zlib; }}\nrun sources step\nls\n");
     let out = recipe(dir.path(), &script);
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "stderr: {stderr}");
     assert!(stderr.contains("sources: source erlang 1.0-1+deb12u1 (newest)"), "stderr: {stderr}");
-    assert!(
-        stderr.contains("sources: source zlib 1.0-1 (bookworm's own"),
-        "stderr: {stderr}"
-    );
+    assert!(stderr.contains("sources: source zlib 1.0-1 (bookworm's own"), "stderr: {stderr}");
     let files = text(&out.stdout);
     assert!(files.contains("zlib_1.0-1.dsc"), "files: {files}");
     assert!(!files.contains("partial"), "the failed download's files stayed: {files}");
