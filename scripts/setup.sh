@@ -107,3 +107,10 @@ step "base images: base-images/build-local.sh"
 start=$SECONDS
 bash "$ROOT/base-images/build-local.sh"
 step "base images: ready ($((SECONDS - start))s)"
+
+# A second builder with a newer toolchain (Debian trixie: Elixir 1.18, Erlang/OTP 27) and its
+# runtime, for projects that pin one (docs/toolchain.md).
+step "base images: SUITE=trixie base-images/build-local.sh"
+start=$SECONDS
+SUITE=trixie bash "$ROOT/base-images/build-local.sh"
+step "base images (trixie): ready ($((SECONDS - start))s)"

@@ -114,7 +114,8 @@ pub struct Pin {
 }
 
 impl Pin {
-    fn allows(&self, b: &Builder) -> bool {
+    /// Whether builder `b` (by its labelled versions) satisfies this pin.
+    pub fn allows(&self, b: &Builder) -> bool {
         match &self.want {
             Want::ElixirPin(v) => b.elixir.is_some_and(|e| (e.0, e.1) == (v.0, v.1)),
             Want::OtpPin(v) => b.otp.is_some_and(|o| o.0 == v.0),

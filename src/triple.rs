@@ -147,6 +147,18 @@ impl Triple {
         }
     }
 
+    /// The builder images release-oci knows for this triple, the default first: a project's
+    /// pinned toolchain may pick another one that is present (docs/toolchain.md).
+    pub fn known_builder_images(&self) -> Vec<&'static str> {
+        match (self.libc, self.arch) {
+            (Libc::Gnu, Arch::Aarch64) => {
+                vec!["release-oci/builder:debian-bookworm-arm64", "release-oci/builder:debian-trixie-arm64"]
+            }
+            (Libc::Gnu, _) => vec!["release-oci/builder:debian-bookworm", "release-oci/builder:debian-trixie"],
+            _ => vec![self.default_builder_image()],
+        }
+    }
+
     /// The default runtime base for this triple (a `--base` value): the minimal base for gnu and
     /// for x86_64 musl (release-oci/builder:musl), the distribution image for the Alpine builder.
     pub fn default_base_image(&self) -> &'static str {

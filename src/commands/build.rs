@@ -7,6 +7,7 @@ pub mod multi;
 mod prepare;
 mod releases;
 mod result_cache;
+mod toolchain;
 
 use crate::base;
 use crate::builder::{self, Assembled, BuildRequest, PullPolicy};
@@ -61,6 +62,7 @@ pub async fn run_all_with(s: BuildSettings, signals: &mut Signals) -> anyhow::Re
     if !s.platforms.is_empty() {
         bail!("several target triples make one image index, not one image per release: see `multi::run`");
     }
+    let s = signals.run(toolchain::choose(s)).await??;
     let Prepared { project, store, docker, cache_key } = match signals.run(prepare::prepare(&s)).await?? {
         Start::Reused(built) => return Ok(built),
         Start::Build(prepared) => prepared,

@@ -34,3 +34,5 @@ mod registry_token;
 mod registry_util;
 mod result_cache;
 mod umbrella;
+mod toolchain;
+mod layout_concurrency;
