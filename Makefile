@@ -14,7 +14,7 @@ MIX_EXAMPLES := $(EXAMPLES) umbrella
 # Examples' mix builds go outside the tree, so they never end up in a build context.
 MIX_BUILD_ROOT ?= $(CURDIR)/target/mix
 
-.PHONY: help setup build demo test test-examples check-examples fmt fmt-check clippy clean bench bench-push bench-minimal-base bench-rebuild
+.PHONY: help setup build demo test test-pure test-examples check-examples fmt fmt-check clippy clean bench bench-push bench-minimal-base bench-rebuild
 
 help:
 	@echo "make setup           install Docker and tools (Debian, root), start dockerd, build the base images"
@@ -23,6 +23,7 @@ help:
 	@echo "make build           cargo build --release"
 	@echo "make demo            setup + build, then build, run, ask and stop examples/hello_web as an image"
 	@echo "make test            setup, then the examples' checks and the whole cargo test suite (CI runs this)"
+	@echo "make test-pure       cargo test: just the tests that need no Docker, Elixir, registry or network"
 	@echo "make test-arm64      setup-arm64, then just the aarch64 tests (multi_platform)"
 	@echo "make check-examples  build/run the examples in the base images without release-oci"
 	@echo "make bench           benchmarks (bench/*.sh), results in bench/results/"
@@ -50,15 +51,21 @@ build:
 demo: setup build
 	bash scripts/demo.sh
 
-# The examples first (fast), cargo last: its summary closes the output.
+# The examples first (fast), cargo last: its summary closes the output. `--features integration`
+# adds the tests that need Docker, Elixir, registries, skopeo/umoci and kubernetes-validate: they
+# fail, never skip, when something is missing.
 test: setup base-musl setup-arm64 test-examples check-examples
-	$(CARGO) test --all-targets -- --test-threads=$(TEST_THREADS)
+	$(CARGO) test --all-targets --features integration -- --test-threads=$(TEST_THREADS)
+
+# The pure tests only: no set-up, no Docker, Elixir or network (docs/architecture.md, "Tests").
+test-pure:
+	$(CARGO) test
 
 # Just the aarch64 and multi-platform tests (they are part of `make test` too). See
 # docs/multi-platform.md.
 .PHONY: test-arm64
 test-arm64: setup-arm64
-	$(CARGO) test --test integration multi_platform -- --test-threads=1
+	$(CARGO) test --features integration --test integration multi_platform -- --test-threads=1
 
 test-examples:
 	@for ex in $(MIX_EXAMPLES); do \
@@ -91,8 +98,10 @@ bench-minimal-base: setup
 bench-rebuild: setup
 	bash bench/rebuild.sh
 
+# Both tiers: without the feature (the pure build) and with it (the integration tests).
 clippy:
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --all-targets --features integration -- -D warnings
 
 clean:
 	$(CARGO) clean

@@ -1,17 +1,23 @@
 //! Builder tests. Those named `docker_*` need the Docker engine and the local
 //! `release-oci/builder:debian-bookworm` image, and fail (never skip) without them; `host_*` need
-//! Elixir on the host.
+//! Elixir (and rebar3) on the host. Both are integration tests: they and their helpers exist only
+//! with `--features integration`; the rest are pure.
 
 use super::*;
+#[cfg(feature = "integration")]
 use bollard::query_parameters::ListContainersOptions;
+#[cfg(feature = "integration")]
 use std::collections::HashMap;
 use std::fs;
+#[cfg(feature = "integration")]
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "integration")]
 const BUILDER_IMAGE: &str = "release-oci/builder:debian-bookworm";
 
 /// A tiny Mix project `tiny` with a path dependency `helper` inside it; `broken` adds a compile
 /// error.
+#[cfg(feature = "integration")]
 fn tiny_project(broken: bool) -> (tempfile::TempDir, Project) {
     let dir = tempfile::tempdir().unwrap();
     let write = |rel: &str, text: &str| {
@@ -41,6 +47,7 @@ end
     (dir, project)
 }
 
+#[cfg(feature = "integration")]
 fn request(project: Project, image: &str, pull: PullPolicy) -> BuildRequest {
     BuildRequest {
         project,
@@ -54,15 +61,18 @@ fn request(project: Project, image: &str, pull: PullPolicy) -> BuildRequest {
         cache: false,
         started: None,
         timeout: None,
+        limits: Limits::default(),
     }
 }
 
 /// Builds with nothing to stop it (the process's signals are not listened for: other tests raise
 /// them).
+#[cfg(feature = "integration")]
 async fn assemble(docker: &bollard::Docker, req: &BuildRequest) -> Result<Assembled, BuilderError> {
     docker::assemble_until(docker, req, std::future::pending()).await
 }
 
+#[cfg(feature = "integration")]
 async fn docker() -> bollard::Docker {
     match docker::connect().await {
         Ok(d) => d,
@@ -71,6 +81,7 @@ async fn docker() -> bollard::Docker {
 }
 
 /// Builder containers with this name that still exist.
+#[cfg(feature = "integration")]
 async fn leftovers(docker: &bollard::Docker, name: &str) -> Vec<String> {
     let filters = HashMap::from([
         ("label".to_string(), vec![format!("{ROLE_LABEL}={ROLE_BUILDER}")]),
@@ -81,6 +92,7 @@ async fn leftovers(docker: &bollard::Docker, name: &str) -> Vec<String> {
     list.into_iter().filter_map(|c| c.id).collect()
 }
 
+#[cfg(feature = "integration")]
 fn check_assembled(a: &Assembled) {
     assert_eq!(a.release_name, "tiny");
     assert!(a.release_dir.join("bin/tiny").is_file());
@@ -100,6 +112,7 @@ fn check_assembled(a: &Assembled) {
     assert_ne!(fs::metadata(&a.tini).unwrap().permissions().mode() & 0o111, 0);
 }
 
+#[cfg(feature = "integration")]
 #[tokio::test(flavor = "multi_thread")]
 async fn docker_assembles_a_tiny_project() {
     let docker = docker().await;
@@ -114,6 +127,7 @@ async fn docker_assembles_a_tiny_project() {
     assert!(!dir.exists(), "the temporary directory outlived Assembled");
 }
 
+#[cfg(feature = "integration")]
 #[tokio::test(flavor = "multi_thread")]
 async fn docker_build_failure_reports_log_and_leaves_no_container() {
     let docker = docker().await;
@@ -131,6 +145,7 @@ async fn docker_build_failure_reports_log_and_leaves_no_container() {
     assert_eq!(leftovers(&docker, container).await, Vec::<String>::new());
 }
 
+#[cfg(feature = "integration")]
 #[tokio::test(flavor = "multi_thread")]
 async fn docker_missing_image_is_named() {
     let docker = docker().await;
@@ -145,6 +160,7 @@ async fn docker_missing_image_is_named() {
     );
 }
 
+#[cfg(feature = "integration")]
 #[tokio::test(flavor = "multi_thread")]
 async fn docker_missing_image_that_cannot_be_pulled_is_named() {
     let docker = docker().await;
@@ -156,6 +172,7 @@ async fn docker_missing_image_that_cannot_be_pulled_is_named() {
     assert!(msg.contains(image) && msg.contains("pulling it") && msg.contains("base-images/build-local.sh"), "{msg}");
 }
 
+#[cfg(feature = "integration")]
 #[tokio::test(flavor = "multi_thread")]
 async fn docker_interrupt_removes_the_container() {
     let docker = docker().await;
@@ -185,6 +202,7 @@ async fn docker_interrupt_removes_the_container() {
     assert_eq!(leftovers(&docker, name).await, Vec::<String>::new());
 }
 
+#[cfg(feature = "integration")]
 #[tokio::test(flavor = "multi_thread")]
 async fn docker_timeout_stops_and_removes_the_container() {
     let docker = docker().await;
@@ -203,6 +221,7 @@ async fn docker_timeout_stops_and_removes_the_container() {
     assert_eq!(leftovers(&docker, container).await, Vec::<String>::new());
 }
 
+#[cfg(feature = "integration")]
 #[test]
 fn host_assembles_a_tiny_project() {
     let (dir, project) = tiny_project(false);
@@ -217,6 +236,7 @@ fn host_assembles_a_tiny_project() {
 }
 
 /// Needs rebar3 on the host (scripts/setup.sh installs Debian's escript).
+#[cfg(feature = "integration")]
 #[test]
 fn host_assembles_a_rebar3_project() {
     let project = Project::open(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/rebar3_web")).unwrap();
@@ -240,6 +260,7 @@ fn host_assembles_a_rebar3_project() {
 
 /// Two releases and `default_release`: without --release the default one is assembled, into
 /// `OUT/rel`; a name mix does not know is refused with the list of releases.
+#[cfg(feature = "integration")]
 #[test]
 fn host_picks_the_default_release_and_refuses_unknown_ones() {
     let dir = tempfile::tempdir().unwrap();
@@ -267,6 +288,7 @@ end
 }
 
 /// A rebar3 project with two project apps (`apps/*`) and a dependency from `_checkouts`.
+#[cfg(feature = "integration")]
 #[test]
 fn host_rebar3_project_apps_are_own_and_checkouts_are_deps() {
     let dir = tempfile::tempdir().unwrap();
@@ -294,6 +316,7 @@ fn host_rebar3_project_apps_are_own_and_checkouts_are_deps() {
     assert!(a.release_dir.join("lib/helper-0.1.0/ebin/helper.beam").is_file());
 }
 
+#[cfg(feature = "integration")]
 #[test]
 fn host_build_failure_carries_the_log() {
     let (_dir, project) = tiny_project(true);

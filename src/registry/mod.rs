@@ -162,6 +162,17 @@ pub enum RegistryError {
     DigestMismatch { registry: String, repository: String, what: String, expected: String, found: String },
     #[error("registry {registry}, {repository}: {what} was rejected: {detail}")]
     Rejected { registry: String, repository: String, what: String, detail: String },
+    #[error(
+        "registry {registry} refused {label} ({digest}): its bytes do not hash to that digest, so the local copy ({local}) may be damaged; run `release-oci cache verify --repair`, then build and push again"
+    )]
+    LocalBlobSuspect {
+        registry: String,
+        label: String,
+        digest: String,
+        local: String,
+        #[source]
+        source: Box<RegistryError>,
+    },
     #[error("registry {registry}: {what}: unexpected answer: {detail}")]
     Protocol { registry: String, what: String, detail: String },
     #[error(

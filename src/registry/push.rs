@@ -226,11 +226,41 @@ async fn transfer<R: Registry>(
         return Ok(Transfer::Mounted);
     }
     let progress = bars.blob(&blob.label, blob.size);
-    reg.upload_blob(repo, blob, &progress).await?;
+    reg.upload_blob(repo, blob, &progress).await.map_err(|e| suspect_local_copy(e, blob))?;
     progress.finish("uploaded");
     Ok(Transfer::Uploaded)
+}
+
+/// A blob the registry refuses as not matching its digest (`DIGEST_INVALID`, "digest did not
+/// match", "digest mismatch") was read from a local copy that may be damaged: the error says
+/// so and how to check the blob store. Every other error is returned as it is.
+fn suspect_local_copy(e: RegistryError, blob: &BlobRef) -> RegistryError {
+    let RegistryError::Rejected { registry, detail, .. } = &e else { return e };
+    let lower = detail.to_lowercase();
+    let digest_refused = detail.contains("DIGEST_INVALID")
+        || lower.contains("digest did not match")
+        || lower.contains("digest mismatch");
+    if !digest_refused {
+        return e;
+    }
+    let local = match &blob.source {
+        BlobSource::File(path) => path.display().to_string(),
+        BlobSource::Slice { path, offset } => format!("{} at offset {offset}", path.display()),
+        BlobSource::Bytes(_) => "in memory".to_string(),
+    };
+    RegistryError::LocalBlobSuspect {
+        registry: registry.clone(),
+        label: blob.label.clone(),
+        digest: blob.digest.to_string(),
+        local,
+        source: Box::new(e),
+    }
 }
 
 #[cfg(test)]
 #[path = "push_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "push_digest_tests.rs"]
+mod digest_tests;

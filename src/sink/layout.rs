@@ -2,19 +2,21 @@
 
 use super::SinkError;
 use super::fsutil::{checked_blob, place_blob, write_atomic};
+use super::lock::{LayoutLock, refuse_foreign};
 use crate::digest::Digest;
 use crate::image::{ANNOTATION_REF_NAME, BuiltIndex, Image, canonical_json};
 use crate::store::BlobStore;
 use oci_spec::image::{Arch, Descriptor, ImageIndex, ImageIndexBuilder, MediaType, Os, PlatformBuilder};
 use std::collections::HashMap;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub(crate) const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
 /// Writes `image` into the layout at `dir` (created if needed), tagged `tag`. Blobs already there
 /// are kept; `index.json` keeps other entries and replaces the one with the same tag. Every file
-/// is written to a temp file and renamed, blobs before the index that names them.
+/// is written to a temp file and renamed, blobs before the index that names them; concurrent
+/// writers of one layout take turns (a lock file in it), so none loses another's tag.
 pub fn write_oci_layout(image: &Image, store: &BlobStore, dir: &Path, tag: Option<&str>) -> Result<(), SinkError> {
     write_entry(&image.blob_digests(), descriptor(image, tag)?, store, dir, tag)
 }
@@ -31,7 +33,10 @@ pub fn write_oci_index(index: &BuiltIndex, store: &BlobStore, dir: &Path, tag: O
     write_entry(&index.blob_digests(), entry, store, dir, tag)
 }
 
-/// Places `blobs` (from the store) into the layout at `dir` and puts `ours` into its `index.json`.
+/// Places `blobs` (from the store) into the layout at `dir` and puts `ours` into its `index.json`,
+/// holding the layout's lock throughout (see [`LayoutLock`]). A failed first write into a layout
+/// removes it again (and the directories made for it); a failed write into an existing layout
+/// leaves its `index.json` as it was and removes the blobs it added.
 fn write_entry(
     blob_digests: &[&Digest],
     ours: Descriptor,
@@ -43,40 +48,79 @@ fn write_entry(
     for digest in blob_digests.iter().copied() {
         checked_blob(store, digest)?;
     }
-    fs::create_dir_all(dir).map_err(SinkError::io(dir))?;
     let location = format!("oci:{}", dir.display());
+    let lock = LayoutLock::acquire(dir, &location)?;
+    let fresh = check_marker(dir, &location)?;
+    let mut added = Vec::new();
+    let result = fill(blob_digests, ours, store, dir, tag, fresh, &mut added);
+    if result.is_err() {
+        if fresh {
+            lock.undo_new_layout();
+        } else {
+            for path in &added {
+                let _ = fs::remove_file(path);
+            }
+        }
+    }
+    result
+}
+
+/// Under the lock: whether the layout is new (no `oci-layout` yet: this writer makes it), or an
+/// error when `dir` is not a layout.
+fn check_marker(dir: &Path, location: &str) -> Result<bool, SinkError> {
     let marker = dir.join("oci-layout");
-    if marker.exists() {
-        let text = fs::read(&marker).map_err(SinkError::io(&marker))?;
-        let v: serde_json::Value = serde_json::from_slice(&text).map_err(|source| SinkError::Json {
-            location: location.clone(),
-            what: "oci-layout".into(),
-            source,
-        })?;
-        if !v["imageLayoutVersion"].as_str().is_some_and(|s| s.starts_with("1.")) {
-            return Err(SinkError::NotALayout { location, reason: "oci-layout has no 1.x imageLayoutVersion".into() });
-        }
-    } else {
-        let mut entries = fs::read_dir(dir).map_err(SinkError::io(dir))?;
-        if entries.next().is_some() {
-            return Err(SinkError::NotALayout {
-                location,
-                reason: "the directory is not empty and has no oci-layout file (not writing into it)".into(),
-            });
-        }
-        write_atomic(&marker, OCI_LAYOUT)?;
+    if !marker.exists() {
+        refuse_foreign(dir, location)?;
+        return Ok(true);
+    }
+    let text = fs::read(&marker).map_err(SinkError::io(&marker))?;
+    let v: serde_json::Value = serde_json::from_slice(&text).map_err(|source| SinkError::Json {
+        location: location.to_string(),
+        what: "oci-layout".into(),
+        source,
+    })?;
+    if !v["imageLayoutVersion"].as_str().is_some_and(|s| s.starts_with("1.")) {
+        let reason = "oci-layout has no 1.x imageLayoutVersion".into();
+        return Err(SinkError::NotALayout { location: location.to_string(), reason });
+    }
+    Ok(false)
+}
+
+/// Under the lock: `oci-layout` (when `fresh`), the blobs (each one this writer adds is pushed
+/// onto `added`), then `index.json` with `ours` in it.
+fn fill(
+    blob_digests: &[&Digest],
+    ours: Descriptor,
+    store: &BlobStore,
+    dir: &Path,
+    tag: Option<&str>,
+    fresh: bool,
+    added: &mut Vec<PathBuf>,
+) -> Result<(), SinkError> {
+    if fresh {
+        write_atomic(&dir.join("oci-layout"), OCI_LAYOUT)?;
     }
     let blobs = dir.join("blobs").join("sha256");
     fs::create_dir_all(&blobs).map_err(SinkError::io(&blobs))?;
     for digest in blob_digests.iter().copied() {
-        place_blob(store, digest, &blobs.join(digest.hex()))?;
+        let dest = blobs.join(digest.hex());
+        let there = fs::symlink_metadata(&dest).is_ok();
+        place_blob(store, digest, &dest)?;
+        if !there {
+            added.push(dest);
+        }
     }
+    update_index(dir, ours, tag)
+}
 
+/// The read-modify-write of `index.json` (the caller holds the lock): other entries are kept,
+/// the one with the same tag is replaced; written to a temp file and renamed into place.
+fn update_index(dir: &Path, ours: Descriptor, tag: Option<&str>) -> Result<(), SinkError> {
     let index_path = dir.join("index.json");
     let mut index = if index_path.exists() {
         let bytes = fs::read(&index_path).map_err(SinkError::io(&index_path))?;
         serde_json::from_slice::<ImageIndex>(&bytes).map_err(|source| SinkError::Json {
-            location: location.clone(),
+            location: format!("oci:{}", dir.display()),
             what: "index.json".into(),
             source,
         })?

@@ -5,6 +5,7 @@ mod archive;
 mod files;
 mod fsutil;
 mod layout;
+mod lock;
 mod read;
 mod report;
 
@@ -84,6 +85,14 @@ impl fmt::Display for Target {
 pub enum SinkError {
     #[error("cannot write or read {path}")]
     Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "cannot lock {path} (it keeps concurrent writers of one layout from losing each other's tags); check that the directory is writable and on a filesystem with flock"
+    )]
+    Lock {
         path: PathBuf,
         #[source]
         source: io::Error,

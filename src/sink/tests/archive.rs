@@ -45,6 +45,17 @@ fn archive_is_a_layout_and_a_docker_archive() {
 
     let info = read_image(&Target::Archive { path: path.clone() }).unwrap();
     assert_eq!(info.manifest_digest, img.manifest_digest);
+}
+
+/// skopeo reads the same archive both as a docker archive and as an OCI archive.
+#[cfg(feature = "integration")]
+#[test]
+fn skopeo_reads_the_archive_as_docker_and_oci() {
+    let (dir, store) = setup();
+    let img = image(&store, "hi");
+    let tags = vec!["hello:0.1.0".to_string(), "registry.local:5000/team/hello:latest".to_string()];
+    let path = dir.path().join("out/hello.tar");
+    write_archive(&img, &store, &path, &tags).unwrap();
     let p = path.display().to_string();
     if let Some(o) = run("skopeo", &["inspect", &format!("docker-archive:{p}")]) {
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();

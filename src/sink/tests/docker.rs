@@ -1,5 +1,5 @@
-//! Checks against a real Docker engine (`cargo test --lib -- --ignored docker`): an image built on
-//! a base from `docker save` is loaded by `docker load` from our archive and runs.
+//! Checks against a real Docker engine (`cargo test --lib --features integration docker`): an image
+//! built on a base from `docker save` is loaded by `docker load` from our archive and runs.
 
 use super::super::*;
 use crate::image::{BaseImage, ConfigSettings, assemble};

@@ -7,9 +7,13 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+#[cfg(feature = "integration")]
 use std::process::{Command, Output};
 
 mod archive;
+mod atomic;
+// Needs the Docker engine and the local runtime image.
+#[cfg(feature = "integration")]
 mod docker;
 mod layout;
 mod read;
@@ -52,7 +56,9 @@ fn setup() -> (tempfile::TempDir, BlobStore) {
 }
 
 /// Runs an independent checker (skopeo, umoci); a missing one is a failure, not a skip:
-/// `make setup` installs them. Always `Some`: the Option keeps the call sites' shape.
+/// `make setup` installs them. Always `Some`: the Option keeps the call sites' shape. Only the
+/// integration tests (`--features integration`) call it.
+#[cfg(feature = "integration")]
 fn run(program: &str, args: &[&str]) -> Option<Output> {
     match Command::new(program).args(args).output() {
         Ok(out) => {
