@@ -8,6 +8,7 @@
 //! 5. `app`      — the project's own applications
 //! 6. `release`  — `releases/` and `bin/` (and any other top-level file of the release)
 
+pub mod entry;
 mod relx;
 
 pub use relx::relx_cookie_hook;
@@ -134,6 +135,16 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Vec<LayerSpec>, LayerError> {
         release.add_tree(&entry, &format!("{APP_DIR}/{name}"), 0, 0)?;
     }
     mutate_release_layer(&mut release, input)?;
+    // The entrypoint script names the release, so it goes with the release: `runtime` stays
+    // shared between the releases of one project.
+    push_parents(&mut release, entry::ENTRY_PATH);
+    release.entries.push(Entry {
+        path: entry::ENTRY_PATH.into(),
+        kind: EntryKind::Bytes(entry::entry_script(&rel.name, rel.flavour, APP_DIR).into_bytes()),
+        mode: 0o755,
+        uid: 0,
+        gid: 0,
+    });
 
     // `release` before `app`: a one-line change gives a new `app` and leaves `release` as it was
     // (docs/layers.md), so only the last layer is new.

@@ -36,7 +36,7 @@ fn image_config_has_entrypoint_user_env_and_annotations() {
     let b = hello();
     let cfg = layout_config(&b.layout());
     let c = &cfg["config"];
-    assert_eq!(c["Entrypoint"], serde_json::json!(["/usr/local/bin/tini", "--", "/app/bin/hello_web"]));
+    assert_eq!(c["Entrypoint"], serde_json::json!(["/usr/local/bin/tini", "--", "/usr/local/bin/release-oci-entry"]));
     assert_eq!(c["Cmd"], serde_json::json!(["start"]));
     assert_eq!(c["User"], "10001:10001");
     assert_eq!(c["StopSignal"], "SIGTERM");
@@ -68,4 +68,27 @@ fn passwd_has_the_runtime_user() {
     let out = text(&o.stdout);
     assert!(out.contains("app:x:10001:10001"), "{out}");
     assert!(out.lines().last() == Some("app"), "{out}");
+}
+
+/// One entrypoint contract (docs/runtime.md): a release command, a path, a script of bin/ and a
+/// plain program all run from `docker run IMAGE ...`, whatever the default command.
+#[test]
+fn every_form_of_one_off_command_runs() {
+    let b = hello();
+    let run = |args: &[&str]| {
+        let mut all = vec!["run", "--rm", "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL", b.tag.as_str()];
+        all.extend_from_slice(args);
+        let o = docker(&all);
+        assert!(o.status.success(), "{args:?}: {}", text(&o.stderr));
+        text(&o.stdout)
+    };
+    assert_eq!(run(&["eval", "IO.puts(:erlang.system_info(:otp_release))"]).trim().len(), 2);
+    assert_eq!(run(&["version"]).trim(), "hello_web 0.1.0");
+    assert_eq!(run(&["/app/bin/hello_web", "version"]).trim(), "hello_web 0.1.0");
+    assert_eq!(run(&["bin/hello_web", "version"]).trim(), "hello_web 0.1.0");
+    assert_eq!(run(&["sh", "-c", "echo $((6 * 7))"]).trim(), "42");
+    // Under tini as PID 1 in every form.
+    assert_eq!(run(&["sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '"]).split_whitespace().next(), Some("/usr/local/bin/tini"));
+    let o = docker(&["run", "--rm", &b.tag, "no-such-program"]);
+    assert!(!o.status.success());
 }

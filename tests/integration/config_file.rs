@@ -34,7 +34,7 @@ POOL_SIZE = "7"
 
     let tag = tag.replace("{release}", "web_only");
     let cfg = engine_config(&tag);
-    assert_eq!(cfg["Entrypoint"], serde_json::json!(["/usr/local/bin/tini", "--"]));
+    assert_eq!(cfg["Entrypoint"], serde_json::json!(["/usr/local/bin/tini", "--", "/usr/local/bin/release-oci-entry"]));
     assert_eq!(cfg["Cmd"], serde_json::json!(["/app/bin/server"]));
     let env: Vec<&str> = cfg["Env"].as_array().expect("env").iter().filter_map(|v| v.as_str()).collect();
     assert!(env.contains(&"GREETING=from-flag") && !env.contains(&"GREETING=from-toml"), "{env:?}");
@@ -80,7 +80,7 @@ fn a_project_file_cannot_act_on_the_host() {
     for (toml, flag) in [
         ("builder = \"host\"\n", "--builder host"),
         ("outputs = [\"docker-archive:/tmp/release-oci-any-file.tar\"]\n", "--output"),
-        ("cache_dir = \"/tmp/elsewhere\"\n", "--cache-dir"),
+        ("cache_dir = \"/tmp/elsewhere\"\n", "--cache-dir DIR"),
         ("load = true\n", "--load"),
     ] {
         std::fs::write(project.path().join("release-oci.toml"), toml).expect("write toml");

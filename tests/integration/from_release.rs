@@ -64,7 +64,8 @@ fn a_release_tarball_is_accepted() {
     let o = build_from(&tarball, &["--output", &format!("oci:{}", layout.display())]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let cfg = layout_config(&layout);
-    assert_eq!(cfg["config"]["Entrypoint"][2], "/app/bin/hello_web");
+    assert_eq!(cfg["config"]["Entrypoint"][2], "/usr/local/bin/release-oci-entry");
+    assert_eq!(cfg["config"]["Cmd"], serde_json::json!(["start"]));
 }
 
 #[test]

@@ -57,7 +57,7 @@ fn inspect_describes_layout_and_archive() {
         c.args(["inspect", &target]);
         let out = ok(c);
         assert!(out.contains(&b.digest), "{target}: {out}");
-        assert!(out.contains("/app/bin/hello_web"), "{target}: {out}");
+        assert!(out.contains("/usr/local/bin/release-oci-entry"), "{target}: {out}");
         assert!(out.contains("release-oci: erts"), "{target}: {out}");
     }
 }

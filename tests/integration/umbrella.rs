@@ -56,8 +56,18 @@ fn one_builder_run_makes_an_image_per_release() {
 
     let web_tag = tag_template.replace("{release}", "web_only");
     let worker_tag = tag_template.replace("{release}", "worker_only");
-    assert_eq!(engine_config(&web_tag)["Entrypoint"][2], "/app/bin/web_only");
-    assert_eq!(engine_config(&worker_tag)["Entrypoint"][2], "/app/bin/worker_only");
+    // One entrypoint script each, naming its release's bin/NAME.
+    for (tag, name) in [(&web_tag, "web_only"), (&worker_tag, "worker_only")] {
+        assert_eq!(engine_config(tag)["Entrypoint"][2], "/usr/local/bin/release-oci-entry");
+        let o = docker(&["run", "--rm", "--entrypoint", "cat", tag, "/usr/local/bin/release-oci-entry"]);
+        assert!(text(&o.stdout).contains(&format!("exec /app/bin/{name} \"$@\"")), "{}", text(&o.stdout));
+    }
+
+    // Each image takes a release command and a path as its one-off command (docs/runtime.md).
+    let o = docker(&["run", "--rm", &web_tag, "eval", "IO.puts(:web_eval)"]);
+    assert_eq!(text(&o.stdout).trim(), "web_eval", "{}", text(&o.stderr));
+    let o = docker(&["run", "--rm", &web_tag, "/app/bin/web_only", "version"]);
+    assert!(text(&o.stdout).starts_with("web_only "), "{}{}", text(&o.stdout), text(&o.stderr));
 
     // web_only: config/runtime.exs reads GREETING at boot, on a read-only root.
     let mut args = HARDENED.to_vec();

@@ -80,35 +80,32 @@ fn foreground_commands(flavour: Flavour) -> &'static [&'static str] {
     }
 }
 
-/// The image's entrypoint and command. `cmd` None: `tini -- /app/bin/NAME start` (mix) or
-/// `foreground` (relx); a foreground command of `bin/NAME`: the same with that command; the name
-/// of another executable in the release's `bin/` (an overlay such as Phoenix's `bin/server`):
-/// entrypoint `tini --` and command `/app/bin/CMD`, so `docker run IMAGE /app/bin/migrate` runs
-/// another one.
+/// The image's entrypoint and command. The entrypoint is always `tini --
+/// /usr/local/bin/release-oci-entry` (see [`crate::plan::entry`]), which accepts a command of
+/// `bin/NAME` and a path or script alike. The command: `cmd` None gives `start` (mix) or
+/// `foreground` (relx), or `/app/bin/server` for a Phoenix release that has Phoenix's
+/// `bin/server` (see [`is_phoenix`]); a foreground command of `bin/NAME` gives that command; the
+/// name of another executable in the release's `bin/` (an overlay such as `server`) gives its path.
 pub(super) fn start_command(
     release: &Release,
     cmd: Option<&str>,
     tini: &str,
     app_dir: &str,
 ) -> anyhow::Result<(Vec<String>, Vec<String>)> {
-    let script = format!("/{app_dir}/bin/{}", release.name);
-    let tini = vec![tini.to_string(), "--".to_string()];
-    let with_script = |c: &str| {
-        let mut e = tini.clone();
-        e.push(script.clone());
-        (e, vec![c.to_string()])
-    };
+    let entrypoint = vec![tini.to_string(), "--".to_string(), format!("/{}", crate::plan::entry::ENTRY_PATH)];
     let cmd = match cmd {
-        None => return Ok(with_script(release.default_command())),
+        None if is_phoenix(release) => return Ok((entrypoint, vec![format!("/{app_dir}/bin/server")])),
+        None => return Ok((entrypoint, vec![release.default_command().to_string()])),
         Some(c) => c,
     };
+    let with_command = |c: String| (entrypoint.clone(), vec![c]);
     let commands = foreground_commands(release.flavour);
     if commands.contains(&cmd) {
-        return Ok(with_script(cmd));
+        return Ok(with_command(cmd.to_string()));
     }
     let valid_name = !cmd.is_empty() && !cmd.contains('/') && cmd != "." && cmd != "..";
     if valid_name && cmd != release.name && release.root.join("bin").join(cmd).is_file() {
-        return Ok((tini, vec![format!("/{app_dir}/bin/{cmd}")]));
+        return Ok(with_command(format!("/{app_dir}/bin/{cmd}")));
     }
     let mut scripts: Vec<String> = std::fs::read_dir(release.root.join("bin"))
         .into_iter()
@@ -126,6 +123,18 @@ pub(super) fn start_command(
         if scripts.is_empty() { "it has none besides bin/NAME".to_string() } else { scripts.join(", ") }
     )
 }
+
+/// A Phoenix release as `mix phx.gen.release` makes it: Phoenix among its applications and the
+/// `bin/server` overlay (which sets PHX_SERVER and starts the release). Such an image starts the
+/// server by default and exposes Phoenix's port (docs/runtime.md).
+pub(super) fn is_phoenix(release: &Release) -> bool {
+    release.flavour == Flavour::Mix
+        && release.root.join("bin/server").is_file()
+        && release.apps.iter().any(|a| a.name == "phoenix")
+}
+
+/// The port a Phoenix release listens on by default (`PORT` in its runtime.exs, else 4000).
+pub(super) const PHOENIX_PORT: &str = "4000/tcp";
 
 /// Environment the release's flavour needs: relx renders `vm.args.src`/`sys.config.src` at boot
 /// into `RELX_OUT_FILE_PATH` (the release directory is read-only in the image).

@@ -70,10 +70,11 @@ fn start_commands() {
     let dir = tempfile::tempdir().unwrap();
     let rel = fake_release(dir.path(), "#!/bin/sh\n");
     let tini = "/usr/local/bin/tini";
+    let entry: Vec<String> = vec![tini.into(), "--".into(), "/usr/local/bin/release-oci-entry".into()];
     let (e, c) = start_command(&rel, None, tini, "app").unwrap();
-    assert_eq!((e, c), (vec![tini.into(), "--".into(), "/app/bin/web".into()], vec!["start".to_string()]));
+    assert_eq!((e, c), (entry.clone(), vec!["start".to_string()]));
     let (e, c) = start_command(&rel, Some("server"), tini, "app").unwrap();
-    assert_eq!((e, c), (vec![tini.to_string(), "--".into()], vec!["/app/bin/server".to_string()]));
+    assert_eq!((e, c), (entry.clone(), vec!["/app/bin/server".to_string()]));
     let e = start_command(&rel, Some("sever"), tini, "app").unwrap_err().to_string();
     assert!(e.contains("start, start_iex") && e.contains("(server)"), "{e}");
     assert!(start_command(&rel, Some("../web"), tini, "app").is_err());
@@ -84,4 +85,20 @@ fn start_commands() {
     assert_eq!(start_command(&rel, None, tini, "app").unwrap().1, ["foreground"]);
     assert_eq!(start_command(&rel, Some("console"), tini, "app").unwrap().1, ["console"]);
     assert_eq!(flavour_env(&rel), [("RELX_OUT_FILE_PATH".to_string(), "/tmp".to_string())]);
+}
+
+#[test]
+fn a_phoenix_release_starts_its_server_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rel = fake_release(dir.path(), "#!/bin/sh\n");
+    assert!(!is_phoenix(&rel), "bin/server alone is not Phoenix");
+    rel.apps.push(crate::release::App {
+        name: "phoenix".into(),
+        version: "1.7.24".into(),
+        dir: "phoenix-1.7.24".into(),
+    });
+    assert!(is_phoenix(&rel));
+    let tini = "/usr/local/bin/tini";
+    assert_eq!(start_command(&rel, None, tini, "app").unwrap().1, ["/app/bin/server"]);
+    assert_eq!(start_command(&rel, Some("start"), tini, "app").unwrap().1, ["start"], "--cmd start still works");
 }
