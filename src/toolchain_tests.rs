@@ -64,7 +64,7 @@ fn the_newest_builder_that_satisfies_every_pin() {
     assert_eq!(choose("app", &[pin(Want::ElixirPin(v("1.14.0")))], &b).unwrap().image, "bookworm");
     assert_eq!(choose("app", &[pin(Want::ElixirPin(v("1.18.1")))], &b).unwrap().image, "trixie");
     let mix = Pin { want: Want::Elixir(Requirement::parse("~> 1.14").unwrap()), file: "mix.exs" };
-    assert_eq!(choose("app", &[mix.clone()], &b).unwrap().image, "trixie");
+    assert_eq!(choose("app", std::slice::from_ref(&mix), &b).unwrap().image, "trixie");
     let otp25 = pin(Want::OtpPin(v("25.3")));
     assert_eq!(choose("app", &[mix, otp25], &b).unwrap().image, "bookworm");
 }

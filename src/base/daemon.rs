@@ -130,7 +130,7 @@ fn import_saved(path: &Path, name: &str, store: &BlobStore) -> Result<(), BaseEr
         let p = entry.path().map_err(io)?.to_string_lossy().trim_start_matches("./").to_string();
         if manifest.layers.contains(&p) {
             crate::layer::import_tar("base", entry, store)
-                .map_err(|source| BaseError::Layer { name: name.into(), source })?;
+                .map_err(|source| BaseError::Layer { name: name.into(), source: Box::new(source) })?;
         }
     }
     Ok(())

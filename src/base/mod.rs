@@ -63,7 +63,7 @@ pub enum BaseError {
     Layer {
         name: String,
         #[source]
-        source: crate::layer::LayerError,
+        source: Box<crate::layer::LayerError>,
     },
     #[error(transparent)]
     Sink(#[from] crate::sink::SinkError),
