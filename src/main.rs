@@ -3,6 +3,7 @@
 use clap::Parser;
 use release_oci::cli::{Cli, Command};
 use release_oci::{commands, ui};
+use std::io::Write as _;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -12,13 +13,20 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err}");
+            let _ = writeln!(std::io::stderr(), "error: {err}");
             for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                let _ = writeln!(std::io::stderr(), "  caused by: {cause}");
             }
             exit_code(&err)
         }
     }
+}
+
+/// Writes a result to stdout. A reader that went away (`release-oci inspect ... | head`) is not
+/// an error of ours: the rest is dropped instead of panicking as `print!` does.
+fn out(text: impl AsRef<str>) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_ref().as_bytes()).and_then(|()| stdout.flush());
 }
 
 /// 130/143 when SIGINT/SIGTERM stopped the build (as a shell reports it; see
@@ -47,8 +55,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if !settings.platforms.is_empty() {
                 let index = rt.block_on(commands::build::multi::run(settings))?;
                 match &pushed {
-                    Some(repo) => println!("{repo}@{index}"),
-                    None => println!("{index}"),
+                    Some(repo) => out(format!("{repo}@{index}\n")),
+                    None => out(format!("{index}\n")),
                 }
                 return Ok(());
             }
@@ -58,25 +66,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             for b in built {
                 let image = b.image;
                 match (&pushed, several) {
-                    (Some(repo), _) => println!("{repo}@{}", image.manifest_digest),
-                    (None, false) => println!("{}", image.manifest_digest),
-                    (None, true) => println!("{} {}", b.release, image.manifest_digest),
+                    (Some(repo), _) => out(format!("{repo}@{}\n", image.manifest_digest)),
+                    (None, false) => out(format!("{}\n", image.manifest_digest)),
+                    (None, true) => out(format!("{} {}\n", b.release, image.manifest_digest)),
                 }
             }
         }
-        Command::Inspect(args) => print!("{}", commands::inspect::run(&args)?),
-        Command::K8s(args) => print!("{}", commands::k8s::run(*args)?),
+        Command::Inspect(args) => out(commands::inspect::run(&args)?),
+        Command::K8s(args) => out(commands::k8s::run(*args)?),
         Command::Resolve(args) => {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            print!("{}", rt.block_on(commands::resolve::run(args))?);
+            out(rt.block_on(commands::resolve::run(args))?);
         }
         Command::Cache(args) => {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            print!("{}", rt.block_on(commands::cache::run(&args))?);
+            out(rt.block_on(commands::cache::run(&args))?);
         }
         Command::Push(args) => {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            println!("{}", rt.block_on(commands::push::run(*args))?);
+            out(format!("{}\n", rt.block_on(commands::push::run(*args))?));
         }
     }
     Ok(())

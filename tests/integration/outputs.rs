@@ -92,3 +92,23 @@ fn docker_free_ok(tool: &str, args: &[&str]) -> String {
     c.args(args);
     ok(c)
 }
+
+/// A reader that goes away (`release-oci inspect --files ... | head -1`) ends the output quietly:
+/// no panic, no "failed printing to stdout".
+#[test]
+fn inspect_into_a_closed_pipe_does_not_panic() {
+    use std::io::{BufRead, BufReader};
+    let b = hello();
+    let mut c = release_oci();
+    c.args(["inspect", "--files", &format!("oci:{}", b.layout().display())]);
+    c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().expect("spawn");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut first).expect("read");
+    // stdout is closed here: the rest (well over a pipe's 64 KiB) has no reader.
+    let o = child.wait_with_output().expect("wait");
+    let err = text(&o.stderr);
+    assert!(!first.is_empty());
+    assert!(!err.contains("panicked"), "{err}");
+    assert_ne!(o.status.code(), Some(101), "{err}");
+}
