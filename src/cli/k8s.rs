@@ -47,15 +47,16 @@ pub struct K8sArgs {
     /// The Secret whose key `cookie` (see --cookie-secret-key) is RELEASE_COOKIE.
     #[arg(long)]
     pub cookie_secret: Option<String>,
-    /// The key in --cookie-secret.
-    #[arg(long, default_value = "cookie")]
-    pub cookie_secret_key: String,
+    /// The key in --cookie-secret [default: cookie].
+    #[arg(long)]
+    pub cookie_secret_key: Option<String>,
     /// Erlang distribution on this fixed port without epmd (with --cluster).
     #[arg(long)]
     pub dist_port: Option<u16>,
-    /// The cluster's DNS domain (for the headless Service's name in DNS_CLUSTER_QUERY).
-    #[arg(long, default_value = "cluster.local")]
-    pub cluster_domain: String,
+    /// The cluster's DNS domain (for the headless Service's name in DNS_CLUSTER_QUERY)
+    /// [default: cluster.local].
+    #[arg(long)]
+    pub cluster_domain: Option<String>,
     /// CPU limit and request (`500m`, `2`); the BEAM gets as many schedulers (rounded up).
     #[arg(long)]
     pub cpu: Option<String>,
@@ -106,6 +107,27 @@ impl K8sArgs {
         file_user: Option<UserValue>,
         file_release: Option<String>,
     ) -> anyhow::Result<(Spec, Vec<String>)> {
+        // Every key of the [k8s] table, by name: a new key cannot be left out of the merge.
+        let K8sConfig {
+            image: c_image,
+            namespace: c_namespace,
+            name: c_name,
+            replicas: c_replicas,
+            port: c_port,
+            health: c_health,
+            cluster: c_cluster,
+            cookie_secret: c_cookie_secret,
+            cookie_secret_key: c_cookie_secret_key,
+            cluster_domain: c_cluster_domain,
+            dist_port: c_dist_port,
+            cpu: c_cpu,
+            memory: c_memory,
+            tmp_size: c_tmp_size,
+            grace_period: c_grace_period,
+            pre_stop_delay: c_pre_stop_delay,
+            push_to: _,
+            env: c_env,
+        } = c;
         let mut warnings = Vec::new();
         let release = match self.release.or(file_release) {
             Some(r) => r,
@@ -113,39 +135,39 @@ impl K8sArgs {
                 format!("cannot tell the release name of {}; pass --release NAME", self.project.display())
             })?,
         };
-        let name = self.name.or(c.name).unwrap_or_else(|| naming::name_from(&release));
+        let name = self.name.or(c_name).unwrap_or_else(|| naming::name_from(&release));
         naming::check_name("--name", &name)?;
-        let namespace = self.namespace.or(c.namespace);
+        let namespace = self.namespace.or(c_namespace);
         if let Some(ns) = &namespace {
             naming::check_subdomain("--namespace", ns, 63)?;
             if ns.contains('.') {
                 bail!("--namespace {ns:?} must not contain `.`");
             }
         }
-        let image = self.image.or(c.image).unwrap_or_else(|| default_image(&self.project));
+        let image = self.image.or(c_image).unwrap_or_else(|| default_image(&self.project));
         if !image.starts_with(k8s::resolve::SCHEME) && !image.contains("@sha256:") {
             warnings.push(format!(
                 "--image {image} is not pinned by digest: pods of one Deployment may run different images; \
                  use REPO@sha256:... (`release-oci build --push` prints it)"
             ));
         }
-        let port = self.port.or(c.port).unwrap_or(4000);
+        let port = self.port.or(c_port).unwrap_or(4000);
         if port == 0 {
             bail!("--port 0 is not a port");
         }
-        let health = self.health.or(c.health);
+        let health = self.health.or(c_health);
         if let Some(h) = &health
             && !h.starts_with('/')
         {
             bail!("--health {h:?} must be an HTTP path starting with `/`");
         }
-        let cluster = match (self.cluster, c.cluster.as_deref()) {
+        let cluster = match (self.cluster, c_cluster.as_deref()) {
             (Some(ClusterArg::Dns), _) | (None, Some("dns")) => true,
             (None, None) => false,
             (None, Some(other)) => bail!("[k8s] cluster = {other:?}: the only strategy is \"dns\""),
         };
-        let dist_port = self.dist_port.or(c.dist_port);
-        let cookie_secret = self.cookie_secret.or(c.cookie_secret);
+        let dist_port = self.dist_port.or(c_dist_port);
+        let cookie_secret = self.cookie_secret.or(c_cookie_secret);
         if cluster && cookie_secret.is_none() {
             bail!(
                 "--cluster dns needs --cookie-secret NAME: every node must share one cookie, read from a Secret \
@@ -155,7 +177,8 @@ impl K8sArgs {
         if let Some(s) = &cookie_secret {
             naming::check_subdomain("--cookie-secret", s, 253)?;
         }
-        let key = &self.cookie_secret_key;
+        let key = self.cookie_secret_key.or(c_cookie_secret_key).unwrap_or_else(|| "cookie".into());
+        let key = &key;
         if key.is_empty() || !key.chars().all(|ch| ch.is_ascii_alphanumeric() || "-._".contains(ch)) {
             bail!("--cookie-secret-key {key:?} is not a Secret key (letters, digits, `-`, `_`, `.`)");
         }
@@ -164,13 +187,14 @@ impl K8sArgs {
             Some(p) if p == port || p == 0 => bail!("--dist-port {p} must differ from --port and be non-zero"),
             _ => {}
         }
+        let domain = self.cluster_domain.or(c_cluster_domain).unwrap_or_else(|| "cluster.local".into());
         let (uid, gid) =
             parse_user(self.user.or(file_user.map(|u| u.to_string())).as_deref().unwrap_or("10001:10001"))?;
         let termination = Termination::new(
-            self.grace_period.or(c.grace_period).unwrap_or(30),
-            self.pre_stop_delay.or(c.pre_stop_delay).unwrap_or(5),
+            self.grace_period.or(c_grace_period).unwrap_or(30),
+            self.pre_stop_delay.or(c_pre_stop_delay).unwrap_or(5),
         )?;
-        let mut env: Vec<(String, String)> = c.env.unwrap_or_default().into_iter().collect();
+        let mut env: Vec<(String, String)> = c_env.unwrap_or_default().into_iter().collect();
         for e in &self.env {
             let (k, v) = e
                 .split_once('=')
@@ -187,17 +211,17 @@ impl K8sArgs {
             release,
             namespace,
             image,
-            replicas: i32::try_from(self.replicas.or(c.replicas).unwrap_or(1)).context("--replicas is too large")?,
+            replicas: i32::try_from(self.replicas.or(c_replicas).unwrap_or(1)).context("--replicas is too large")?,
             port,
             health,
             uid,
             gid,
-            cpu: self.cpu.or(c.cpu).map(|s| s.parse()).transpose().context("--cpu")?,
-            memory: self.memory.or(c.memory).map(|s| s.parse()).transpose().context("--memory")?,
-            tmp_size: self.tmp_size.map(|s| s.parse()).transpose().context("--tmp-size")?,
+            cpu: self.cpu.or(c_cpu).map(|s| s.parse()).transpose().context("--cpu")?,
+            memory: self.memory.or(c_memory).map(|s| s.parse()).transpose().context("--memory")?,
+            tmp_size: self.tmp_size.or(c_tmp_size).map(|s| s.parse()).transpose().context("--tmp-size")?,
             termination,
-            cookie_secret: cookie_secret.map(|s| (s, self.cookie_secret_key.clone())),
-            cluster: cluster.then(|| Cluster { dist_port, domain: self.cluster_domain.clone() }),
+            cookie_secret: cookie_secret.map(|s| (s, key.clone())),
+            cluster: cluster.then(|| Cluster { dist_port, domain: domain.clone() }),
             env,
         };
         Ok((spec, warnings))
@@ -256,8 +280,8 @@ mod tests {
         let mut a = K8sArgs {
             project: PathBuf::from("/nonexistent/my_app"),
             release: Some("my_app".into()),
-            cookie_secret_key: "cookie".into(),
-            cluster_domain: "cluster.local".into(),
+            cookie_secret_key: None,
+            cluster_domain: None,
             no_config: true,
             ..Default::default()
         };
@@ -285,6 +309,24 @@ mod tests {
         let (s, _) = args(|a| a.port = Some(4001)).merge(c, Some(UserValue::Id(2000)), None).unwrap();
         assert_eq!((s.replicas, s.port, s.uid, s.gid), (3, 4001, 2000, 2000));
         assert_eq!(s.cpu.unwrap().schedulers(), 2);
+    }
+
+    #[test]
+    fn every_documented_key_of_the_table_takes_effect() {
+        let c = K8sConfig {
+            cluster: Some("dns".into()),
+            cookie_secret: Some("app-cookie".into()),
+            cookie_secret_key: Some("erlang-cookie".into()),
+            cluster_domain: Some("corp.internal".into()),
+            tmp_size: Some("64Mi".into()),
+            ..Default::default()
+        };
+        let (s, _) = args(|_| {}).merge(c.clone(), None, None).unwrap();
+        assert_eq!(s.cookie_secret, Some(("app-cookie".to_string(), "erlang-cookie".to_string())));
+        assert_eq!(s.cluster.as_ref().map(|c| c.domain.as_str()), Some("corp.internal"));
+        assert_eq!(s.tmp_size.as_ref().map(|m| m.as_str().to_string()), Some("64Mi".to_string()));
+        let (s, _) = args(|a| a.cluster_domain = Some("cli.local".into())).merge(c, None, None).unwrap();
+        assert_eq!(s.cluster.map(|c| c.domain), Some("cli.local".to_string()), "the flag wins");
     }
 
     #[test]
