@@ -20,7 +20,7 @@ mod tree;
 
 pub use config::{PATH, SSL_CERT_FILE, base_config};
 pub use reasons::{REASONS_PATH, Reasons, WhyLine, consumer_label, parse_why};
-pub use slim::{SLIM_ERTS_DIRS, SLIM_ERTS_PROGRAMS, SLIM_LABEL, slim_erts};
+pub use slim::{SLIM_ERTS_DIRS, SLIM_ERTS_PROGRAMS, SLIM_LABEL, slim_erts, slim_erts_paths};
 
 use crate::image::BaseImage;
 use crate::layer::{Compression, EntryKind, LayerError, LayerSpec, TarOptions, write_layer_cached_with};

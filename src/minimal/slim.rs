@@ -17,34 +17,32 @@ pub const SLIM_ERTS_DIRS: &[&str] = &["doc", "include", "lib", "man", "src"];
 /// separated by spaces; empty when there was nothing to leave out).
 pub const SLIM_LABEL: &str = "org.release-oci.slim-erts";
 
-/// Removes [`SLIM_ERTS_PROGRAMS`] and [`SLIM_ERTS_DIRS`] from `erts-VSN/` of the release at
-/// `release_root` (a directory release-oci owns: the builder's output). Returns what was removed,
-/// relative to the release, sorted. Without ERTS in the release there is nothing to do.
-pub fn slim_erts(release_root: &Path, erts_version: Option<&str>) -> Result<Vec<String>, MinimalError> {
-    let Some(vsn) = erts_version else { return Ok(Vec::new()) };
+/// What `--slim-erts` leaves out of the release at `release_root`: the [`SLIM_ERTS_PROGRAMS`]
+/// and [`SLIM_ERTS_DIRS`] of its `erts-VSN/` that exist, relative to the release, sorted.
+/// Nothing is removed (for a release used in place, such as `--from-release DIR`).
+pub fn slim_erts_paths(release_root: &Path, erts_version: Option<&str>) -> Vec<String> {
+    let Some(vsn) = erts_version else { return Vec::new() };
     let erts = format!("erts-{vsn}");
-    let mut removed = Vec::new();
-    let io = |action, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| MinimalError::Io { action, path, source }
-    };
-    for program in SLIM_ERTS_PROGRAMS {
-        let rel = format!("{erts}/bin/{program}");
-        let path = release_root.join(&rel);
-        if fs::symlink_metadata(&path).is_ok() {
-            fs::remove_file(&path).map_err(io("cannot remove", &path))?;
-            removed.push(rel);
-        }
+    let mut paths: Vec<String> = SLIM_ERTS_PROGRAMS
+        .iter()
+        .map(|p| format!("{erts}/bin/{p}"))
+        .filter(|rel| fs::symlink_metadata(release_root.join(rel)).is_ok())
+        .chain(SLIM_ERTS_DIRS.iter().map(|d| format!("{erts}/{d}")).filter(|rel| release_root.join(rel).is_dir()))
+        .collect();
+    paths.sort();
+    paths
+}
+
+/// Removes [`slim_erts_paths`] from the release at `release_root` (a directory release-oci
+/// owns: the builder's output), so that the minimal base leaves out what only they need.
+/// Returns what was removed.
+pub fn slim_erts(release_root: &Path, erts_version: Option<&str>) -> Result<Vec<String>, MinimalError> {
+    let removed = slim_erts_paths(release_root, erts_version);
+    for rel in &removed {
+        let path = release_root.join(rel);
+        let result = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+        result.map_err(|source| MinimalError::Io { action: "cannot remove", path, source })?;
     }
-    for dir in SLIM_ERTS_DIRS {
-        let rel = format!("{erts}/{dir}");
-        let path = release_root.join(&rel);
-        if path.is_dir() {
-            fs::remove_dir_all(&path).map_err(io("cannot remove", &path))?;
-            removed.push(rel);
-        }
-    }
-    removed.sort();
     Ok(removed)
 }
 
@@ -71,5 +69,15 @@ mod tests {
         }
         assert!(slim_erts(d.path(), Some("13.1.5")).unwrap().is_empty());
         assert!(slim_erts(d.path(), None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_paths_alone_remove_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let bin = d.path().join("erts-13.1.5/bin");
+        fs::create_dir_all(&bin).unwrap();
+        fs::write(bin.join("erlc"), b"").unwrap();
+        assert_eq!(slim_erts_paths(d.path(), Some("13.1.5")), ["erts-13.1.5/bin/erlc"]);
+        assert!(bin.join("erlc").exists());
     }
 }

@@ -98,3 +98,28 @@ fn a_release_without_erts_needs_it_in_the_base() {
     let err = text(&o.stderr);
     assert!(err.contains("include_erts: false") && err.contains("has no ERTS at all"), "{err}");
 }
+
+/// `--slim-erts` leaves the ERTS tools out of the image, not out of the user's own release
+/// directory.
+#[test]
+fn slim_erts_leaves_a_release_directory_as_it_was() {
+    let (_project, rel) = host_release();
+    let erts = std::fs::read_dir(rel)
+        .expect("release dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.starts_with("erts-"))
+        .expect("the host release includes ERTS");
+    let erlc = rel.join(&erts).join("bin/erlc");
+    assert!(erlc.exists(), "{} has no erlc to begin with", rel.display());
+    let out = tempfile::tempdir().expect("tempdir");
+    let layout = out.path().join("oci");
+    let o = build_from(rel, &["--slim-erts", "--output", &format!("oci:{}", layout.display())]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(erlc.exists(), "--slim-erts removed {} from the user's release", erlc.display());
+    let mut c = release_oci();
+    c.args(["inspect", "--files", &format!("oci:{}", layout.display())]);
+    let files = ok(c);
+    assert!(files.contains(&format!("app/{erts}/bin/beam.smp")), "{files}");
+    assert!(!files.contains(&format!("app/{erts}/bin/erlc")), "erlc is in the image:\n{files}");
+}

@@ -26,10 +26,17 @@ pub(super) fn slim_erts(mut s: BuildSettings, releases: &[Release]) -> anyhow::R
     if !s.slim_erts {
         return Ok(s);
     }
+    // A release directory given with --from-release is the user's: nothing is removed from it,
+    // the layers leave the paths out instead ([`leave_out_slimmed`]).
+    let in_place = s.from_release.as_ref().is_some_and(|p| p.is_dir());
     let mut removed = BTreeSet::new();
     for release in releases {
-        let gone = minimal::slim_erts(&release.root, release.erts_version.as_deref())
-            .with_context(|| format!("--slim-erts on release {}", release.name))?;
+        let vsn = release.erts_version.as_deref();
+        let gone = match in_place {
+            true => minimal::slim_erts_paths(&release.root, vsn),
+            false => minimal::slim_erts(&release.root, vsn)
+                .with_context(|| format!("--slim-erts on release {}", release.name))?,
+        };
         removed.extend(gone);
     }
     ui::detail(if removed.is_empty() {
@@ -40,6 +47,18 @@ pub(super) fn slim_erts(mut s: BuildSettings, releases: &[Release]) -> anyhow::R
     let value = removed.into_iter().collect::<Vec<_>>().join(" ");
     s.labels.entry(minimal::SLIM_LABEL.to_string()).or_insert(value);
     Ok(s)
+}
+
+/// The layer entries of `--slim-erts`'s paths that are still in the release (one used in place)
+/// are left out of the layers.
+pub(super) fn leave_out_slimmed(specs: &mut [crate::layer::LayerSpec], release: &Release, app_dir: &str) {
+    let paths: Vec<String> = minimal::slim_erts_paths(&release.root, release.erts_version.as_deref())
+        .into_iter()
+        .map(|p| format!("{app_dir}/{p}"))
+        .collect();
+    for spec in specs {
+        spec.entries.retain(|e| !paths.iter().any(|p| e.path == *p || e.path.starts_with(&format!("{p}/"))));
+    }
 }
 
 /// The minimal base, made from the files the builder gathered beside the release(s).
