@@ -5,7 +5,7 @@ use super::docker::{OUT_DIR, SRC_DIR, SRC_TAR, STAGE_DIR, docker_err};
 use super::owner::{OWNER_LABEL, Owner};
 use super::{ASSEMBLE_SH, BuildRequest, BuilderError, ROLE_BUILDER, ROLE_LABEL};
 use bollard::Docker;
-use bollard::models::ContainerCreateBody;
+use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
 use bollard::query_parameters::CreateContainerOptionsBuilder;
 use std::collections::HashMap;
 
@@ -31,6 +31,16 @@ pub(super) fn name() -> String {
     format!("release-oci-build-{:012x}", h.finish() & 0xffff_ffff_ffff)
 }
 
+/// The uid:gid the build runs as (`build_user.sh`): not root, and not a user of the image.
+pub(super) const BUILD_USER: &str = "10001:10001";
+/// BUILD_USER's home: HOME, MIX_HOME and HEX_HOME.
+pub(super) const BUILD_HOME: &str = "/build/home";
+/// All the capabilities the container has, for `build_user.sh` to hand /build and the cache
+/// volume to [`BUILD_USER`] (CHOWN) and become it (SETUID, SETGID); the build has none.
+pub(super) const CAPABILITIES: &[&str] = &["CHOWN", "SETUID", "SETGID"];
+/// The container's command: `build_user.sh`, which runs [`ASSEMBLE_SH`] as [`BUILD_USER`].
+const BUILD_USER_SH: &str = include_str!("build_user.sh");
+
 /// Creates the builder container; with `volume`, the build cache volume is mounted at
 /// [`CACHE_DIR`](super::cache::CACHE_DIR) and named in the container's labels.
 pub(super) async fn create(
@@ -41,6 +51,49 @@ pub(super) async fn create(
 ) -> Result<(), BuilderError> {
     let platform = req.triple.platform().to_string();
     let options = CreateContainerOptionsBuilder::default().name(name).platform(&platform).build();
+    let action = format!("creating container {name} from image {} for {platform}", req.builder_image);
+    docker.create_container(Some(options), body(req, volume)).await.map_err(docker_err(action))?;
+    Ok(())
+}
+
+/// What the container is made of.
+pub(super) fn body(req: &BuildRequest, volume: Option<&str>) -> ContainerCreateBody {
+    let mut labels = HashMap::from([
+        (ROLE_LABEL.to_string(), ROLE_BUILDER.to_string()),
+        (super::cache::PROJECT_LABEL.to_string(), req.project.root.display().to_string()),
+    ]);
+    // Which process made it: a later build removes it if that process died without doing so
+    // (see [`super::leftovers`]); tests find their own builder among concurrent ones.
+    labels.extend(owner_labels());
+    if let Some(volume) = volume {
+        labels.insert(super::cache::VOLUME_LABEL.to_string(), volume.to_string());
+    }
+    ContainerCreateBody {
+        image: Some(req.builder_image.clone()),
+        // An empty entrypoint replaces the image's, if it has one.
+        entrypoint: Some(vec![]),
+        cmd: Some(vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            BUILD_USER_SH.into(),
+            "build_user.sh".into(),
+            ASSEMBLE_SH.into(),
+        ]),
+        env: Some(env(req, volume)),
+        working_dir: Some(SRC_DIR.into()),
+        // Root only until `build_user.sh` has handed /build to BUILD_USER.
+        user: Some("0:0".into()),
+        labels: Some(labels),
+        host_config: Some(host_config(req, volume)),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        tty: Some(false),
+        open_stdin: Some(false),
+        ..Default::default()
+    }
+}
+
+fn env(req: &BuildRequest, volume: Option<&str>) -> Vec<String> {
     let mut env = vec![
         format!("SRC={SRC_DIR}"),
         format!("OUT={OUT_DIR}"),
@@ -50,6 +103,8 @@ pub(super) async fn create(
         format!("PROFILE={}", req.profile),
         format!("PROJECT_KIND={}", req.project.kind().as_str()),
         "LANG=C.UTF-8".to_string(),
+        format!("BUILD_USER={BUILD_USER}"),
+        format!("BUILD_HOME={BUILD_HOME}"),
     ];
     if let Some(release) = &req.release {
         env.push(format!("RELEASE_NAME={release}"));
@@ -62,42 +117,72 @@ pub(super) async fn create(
     }
     // The output comes as a tar on stdout, the log on stderr (see `docker::run`).
     env.push("STREAM_OUT=1".to_string());
-    let mut labels = HashMap::from([
-        (ROLE_LABEL.to_string(), ROLE_BUILDER.to_string()),
-        (super::cache::PROJECT_LABEL.to_string(), req.project.root.display().to_string()),
-    ]);
-    // Which process made it: a later build removes it if that process died without doing so
-    // (see [`super::leftovers`]); tests find their own builder among concurrent ones.
-    labels.extend(owner_labels());
-    // No log driver: stdout carries the release (a log file of it would cost a copy of it), and
-    // the log is read from the attached stream.
-    let mut host_config = bollard::models::HostConfig {
-        log_config: Some(bollard::models::HostConfigLogConfig { typ: Some("none".into()), config: None }),
+    env
+}
+
+/// The limits (memory with swap, processes), the capabilities and no-new-privileges; no log
+/// driver (stdout carries the release: a log file of it would cost a copy, and the log is read
+/// from the attached stream); the tmpfs and the cache volume.
+fn host_config(req: &BuildRequest, volume: Option<&str>) -> HostConfig {
+    let memory = i64::try_from(req.limits.memory).unwrap_or(i64::MAX);
+    HostConfig {
+        log_config: Some(HostConfigLogConfig { typ: Some("none".into()), config: None }),
         tmpfs: Some(HashMap::from([(STAGE_DIR.to_string(), String::new())])),
+        binds: volume.map(|v| vec![format!("{v}:{}", super::cache::CACHE_DIR)]),
+        memory: Some(memory),
+        // The same: no swap beyond the memory limit.
+        memory_swap: Some(memory),
+        pids_limit: Some(req.limits.pids),
+        cap_drop: Some(vec!["ALL".into()]),
+        cap_add: Some(CAPABILITIES.iter().map(|c| c.to_string()).collect()),
+        security_opt: Some(vec!["no-new-privileges".into()]),
         ..Default::default()
-    };
-    if let Some(volume) = volume {
-        labels.insert(super::cache::VOLUME_LABEL.to_string(), volume.to_string());
-        host_config.binds = Some(vec![format!("{volume}:{}", super::cache::CACHE_DIR)]);
     }
-    let body = ContainerCreateBody {
-        image: Some(req.builder_image.clone()),
-        // An empty entrypoint replaces the image's, if it has one.
-        entrypoint: Some(vec![]),
-        cmd: Some(vec!["/bin/sh".into(), "-c".into(), ASSEMBLE_SH.into(), "assemble.sh".into()]),
-        env: Some(env),
-        working_dir: Some(SRC_DIR.into()),
-        // The uploaded sources belong to root.
-        user: Some("0:0".into()),
-        labels: Some(labels),
-        host_config: Some(host_config),
-        attach_stdout: Some(true),
-        attach_stderr: Some(true),
-        tty: Some(false),
-        open_stdin: Some(false),
-        ..Default::default()
-    };
-    let action = format!("creating container {name} from image {} for {platform}", req.builder_image);
-    docker.create_container(Some(options), body).await.map_err(docker_err(action))?;
-    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::builder::{Limits, PullPolicy};
+
+    fn request(limits: Limits) -> (tempfile::TempDir, BuildRequest) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("mix.exs"), "[app: :x]").unwrap();
+        let req = BuildRequest {
+            project: crate::project::Project::open(dir.path()).unwrap(),
+            triple: "x86_64-unknown-linux-gnu".parse().unwrap(),
+            mix_env: "prod".into(),
+            profile: "prod".into(),
+            release: None,
+            builder_image: "release-oci/builder:debian-bookworm".into(),
+            pull: PullPolicy::Never,
+            minimal_base: None,
+            cache: true,
+            started: None,
+            timeout: None,
+            limits,
+        };
+        (dir, req)
+    }
+
+    #[test]
+    fn the_builder_has_limits_few_capabilities_and_no_new_privileges() {
+        let (_dir, req) = request(Limits::default());
+        let body = body(&req, Some("release-oci-cache-x"));
+        let hc = body.host_config.unwrap();
+        assert_eq!((hc.memory, hc.memory_swap, hc.pids_limit), (Some(4 << 30), Some(4 << 30), Some(4096)));
+        assert_eq!(hc.cap_drop.unwrap(), ["ALL"]);
+        assert_eq!(hc.cap_add.unwrap(), ["CHOWN", "SETUID", "SETGID"]);
+        assert_eq!(hc.security_opt.unwrap(), ["no-new-privileges"]);
+        assert_eq!(hc.binds.unwrap(), ["release-oci-cache-x:/build/cache"]);
+        let env = body.env.unwrap();
+        assert!(env.contains(&"BUILD_USER=10001:10001".to_string()), "{env:?}");
+        assert!(env.contains(&"CACHE=/build/cache".to_string()), "{env:?}");
+        let cmd = body.cmd.unwrap();
+        assert_eq!(&cmd[..2], ["/bin/sh", "-c"]);
+        assert!(cmd[2].contains("exec setpriv --reuid=") && cmd[4] == ASSEMBLE_SH);
+        let (_dir, req) = request(Limits { memory: 512 << 20, pids: 100 });
+        let hc = super::body(&req, None).host_config.unwrap();
+        assert_eq!((hc.memory, hc.pids_limit, hc.binds), (Some(512 << 20), Some(100), None));
+    }
 }

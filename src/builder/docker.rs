@@ -7,6 +7,7 @@
 //! ([`super::cache`]) is mounted.
 
 use super::output::{Reading, finish_reading, unpacker};
+use super::upload::SourceUpload;
 use super::{Assembled, BuildRequest, BuilderError, LOG_TAIL_LINES, LogTail, PullPolicy, container};
 use crate::cancel::{Signals, StopSignal};
 use bollard::Docker;
@@ -14,11 +15,9 @@ use bollard::container::LogOutput;
 use bollard::errors::Error as DockerError;
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateImageOptionsBuilder, RemoveContainerOptionsBuilder,
-    UploadToContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
 use std::future::Future;
-use std::io::{Seek, SeekFrom};
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::time::Duration;
@@ -78,7 +77,11 @@ pub(crate) async fn assemble_until(
     let interrupted = |signal| BuilderError::Interrupted { signal, container: None };
     // Nothing to clean up until the container exists.
     let image_id = race(&mut interrupt, ensure_image(docker, req)).await.map_err(interrupted)??;
-    let sources = race(&mut interrupt, source_tar(req)).await.map_err(interrupted)??;
+    // Counted (every file read) before the container exists: a file that cannot be read fails
+    // here. The upload itself streams them (see `upload.rs`).
+    let project = req.project.clone();
+    let counting = blocking(move || SourceUpload::count(project));
+    let sources = race(&mut interrupt, counting).await.map_err(interrupted)??;
     let volume = match req.cache {
         true => {
             let key = super::cache::CacheKey::of(req, &image_id);
@@ -213,48 +216,17 @@ async fn pull(docker: &Docker, image: &str, platform: &str) -> Result<(), Builde
         .map_err(|_| missing(format!("pulling it took more than {} s", PULL_TIMEOUT.as_secs())))?
 }
 
-/// The upload: a tar holding one file, [`SRC_TAR`], the tar of the sources (in a temp file). The
-/// script unpacks it: the engine unpacking a thousand small files into the container took seconds.
-async fn source_tar(req: &BuildRequest) -> Result<std::fs::File, BuilderError> {
-    let project = req.project.clone();
-    blocking(move || {
-        let io = |source| BuilderError::Io {
-            action: "cannot write a temporary file in",
-            path: std::env::temp_dir(),
-            source,
-        };
-        let mut inner = project.write_source_tar(tempfile::tempfile().map_err(io)?)?;
-        let len = inner.seek(SeekFrom::End(0)).map_err(io)?;
-        inner.seek(SeekFrom::Start(0)).map_err(io)?;
-        let mut header = tar::Header::new_gnu();
-        header.set_entry_type(tar::EntryType::Regular);
-        header.set_mode(0o600);
-        header.set_size(len);
-        header.set_mtime(0);
-        let mut outer = tar::Builder::new(tempfile::tempfile().map_err(io)?);
-        outer.append_data(&mut header, SRC_TAR.trim_start_matches('/'), inner).map_err(io)?;
-        let mut file = outer.into_inner().map_err(io)?;
-        file.seek(SeekFrom::Start(0)).map_err(io)?;
-        Ok(file)
-    })
-    .await
-}
-
 /// Uploads the sources and runs the script: its log (stderr) streams to our stderr, and its
 /// output (stdout: a tar of OUT, sent at the end) is unpacked by a thread as it arrives.
 async fn run(
     docker: &Docker,
     req: &BuildRequest,
     name: &str,
-    sources: std::fs::File,
+    sources: SourceUpload,
     image_id: String,
 ) -> Result<Reading, BuilderError> {
-    let upload = UploadToContainerOptionsBuilder::default().path("/").build();
-    let body = tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(sources), crate::UPLOAD_CHUNK);
-    docker
-        .upload_to_container(name, Some(upload), bollard::body_try_stream(body))
-        .await
-        .map_err(docker_err(format!("uploading the sources to {SRC_TAR} in container {name}")))?;
+    tracing::debug!(container = name, bytes = sources.len(), "uploading the sources");
+    sources.send(docker, name).await?;
 
     // Attached before the start, so nothing is missed (and the container has no log to replay).
     let attach = AttachContainerOptionsBuilder::default().stdout(true).stderr(true).stream(true).build();
@@ -269,7 +241,8 @@ async fn run(
     if let Some(started) = &req.started {
         started.notify_one();
     }
-    let mut log = LogTail::new(LOG_TAIL_LINES, true);
+    // With -q the log is only kept for an error's tail.
+    let mut log = LogTail::new(LOG_TAIL_LINES, !crate::ui::quiet());
     let mut sent = 0u64;
     let read = async {
         while let Some(chunk) = output.next().await {
@@ -303,15 +276,28 @@ async fn run(
         None => 0,
     };
     if exit_code != 0 {
-        return Err(BuilderError::BuildFailed {
-            container: name.to_string(),
-            image: req.builder_image.clone(),
-            exit_code,
-            log_tail: log.tail(),
-        });
+        return Err(failed(docker, req, name, exit_code, log.tail()).await);
     }
     tracing::debug!(container = name, bytes = sent, "the builder's output arrived");
     Ok(reading)
+}
+
+/// The error of a build that exited with `exit_code`: [`BuilderError::OutOfMemory`] when the
+/// engine killed it at its memory limit, else [`BuilderError::BuildFailed`].
+async fn failed(
+    docker: &Docker,
+    req: &BuildRequest,
+    name: &str,
+    exit_code: i64,
+    log_tail: Vec<String>,
+) -> BuilderError {
+    let inspected = docker.inspect_container(name, None).await;
+    let oom_killed = inspected.ok().and_then(|c| c.state).and_then(|s| s.oom_killed).unwrap_or(false);
+    let container = name.to_string();
+    if oom_killed {
+        return BuilderError::OutOfMemory { container, memory: req.limits.memory, log_tail };
+    }
+    BuilderError::BuildFailed { container, image: req.builder_image.clone(), exit_code, log_tail }
 }
 
 /// Force-removes the container (and its anonymous volumes); gone already is fine.

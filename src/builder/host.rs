@@ -3,8 +3,10 @@
 //! the host's architecture and libc: the release embeds the host's ERTS.
 
 use super::{ASSEMBLE_SH, Assembled, BuildRequest, BuilderError, LOG_TAIL_LINES, LogTail};
+use crate::project::{Project, ProjectError};
 use crate::triple::Triple;
 use std::io::Read;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::Duration;
@@ -25,13 +27,7 @@ pub fn assemble(req: &BuildRequest) -> Result<Assembled, BuilderError> {
     let src = dir.path().join("src");
     let out = dir.path().join("out");
 
-    // The same files, modes and links as the container gets.
-    let tar = req.project.write_source_tar(Vec::new())?;
-    tar::Archive::new(tar.as_slice()).unpack(&src).map_err(|source| BuilderError::Io {
-        action: "cannot copy the sources into",
-        path: src.clone(),
-        source,
-    })?;
+    copy_sources(&req.project, &src)?;
 
     let (mut reader, writer) =
         std::io::pipe().map_err(|source| BuilderError::Spawn { program: "sh".into(), source })?;
@@ -64,7 +60,7 @@ pub fn assemble(req: &BuildRequest) -> Result<Assembled, BuilderError> {
     // `cmd` holds the pipe's write ends: drop them so the read ends when the script does.
     drop(cmd);
 
-    let log = Arc::new(Mutex::new(LogTail::new(LOG_TAIL_LINES, true)));
+    let log = Arc::new(Mutex::new(LogTail::new(LOG_TAIL_LINES, !crate::ui::quiet())));
     let (done_tx, done_rx) = mpsc::channel();
     let reader_log = Arc::clone(&log);
     std::thread::spawn(move || {
@@ -92,6 +88,24 @@ pub fn assemble(req: &BuildRequest) -> Result<Assembled, BuilderError> {
         return Err(BuilderError::HostBuildFailed { exit_code: status.code(), log_tail });
     }
     Assembled::from_output(dir, &out, None)
+}
+
+/// Copies the sources into `src` with the same files, modes and links as the container gets: their
+/// tar is written by a thread into a pipe and unpacked as it comes (never held whole).
+fn copy_sources(project: &Project, src: &Path) -> Result<(), BuilderError> {
+    let io = |source| BuilderError::Io { action: "cannot copy the sources into", path: src.to_path_buf(), source };
+    let (reader, writer) = std::io::pipe().map_err(io)?;
+    let project = project.clone();
+    let writing = std::thread::spawn(move || project.write_source_tar(writer).map(drop));
+    let unpacked = tar::Archive::new(reader).unpack(src);
+    let written = writing.join().map_err(|_| io(std::io::Error::other("the thread writing the sources panicked")))?;
+    match (written, unpacked) {
+        (Err(ProjectError::Tar { source, .. }), Err(e)) if source.kind() == std::io::ErrorKind::BrokenPipe => {
+            Err(io(e))
+        }
+        (Err(e), _) => Err(e.into()),
+        (Ok(()), unpacked) => unpacked.map_err(io),
+    }
 }
 
 fn lock(log: &Mutex<LogTail>) -> MutexGuard<'_, LogTail> {

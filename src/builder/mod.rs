@@ -8,11 +8,16 @@ pub mod cache;
 mod container;
 pub mod docker;
 pub mod host;
+pub mod known_releases;
 pub mod leftovers;
+pub mod limits;
 mod log;
+#[cfg(test)]
+pub(crate) mod memory_probe;
 mod output;
 pub mod owner;
 pub mod scratch;
+mod upload;
 
 use crate::cancel::StopSignal;
 use crate::project::{Project, ProjectError};
@@ -21,6 +26,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 
+pub use limits::Limits;
 pub use log::LogTail;
 
 /// The script both builders run (`sh -c`); its environment is documented at its top. It starts
@@ -77,6 +83,9 @@ pub struct BuildRequest {
     /// The longest the builder container may run (`--timeout`; the Docker builder only): then it
     /// is stopped and removed, and the build fails with [`BuilderError::TimedOut`].
     pub timeout: Option<std::time::Duration>,
+    /// The builder container's memory and process limits (`--memory`, `--pids-limit`; the Docker
+    /// builder only).
+    pub limits: Limits,
 }
 
 /// One release the builder assembled.
@@ -142,6 +151,13 @@ pub enum BuilderError {
     Docker { action: String, source: bollard::errors::Error },
     #[error("{}", build_failed(container, image, *exit_code, log_tail))]
     BuildFailed { container: String, image: String, exit_code: i64, log_tail: Vec<String> },
+    #[error(
+        "the release build ran out of memory: the engine killed builder container {container} at its \
+         --memory limit of {}; raise --memory (or `memory` in release-oci.toml). Last lines of its log:\n{}",
+        limits::format_memory(*memory),
+        indent(log_tail)
+    )]
+    OutOfMemory { container: String, memory: u64, log_tail: Vec<String> },
     #[error("{}", host_failed(*exit_code, log_tail))]
     HostBuildFailed { exit_code: Option<i32>, log_tail: Vec<String> },
     #[error(
@@ -163,6 +179,20 @@ pub enum BuilderError {
     Io { action: &'static str, path: PathBuf, source: std::io::Error },
     #[error("the builder's output is unusable: {path}: {message}")]
     Output { path: PathBuf, message: String },
+    #[error(
+        "the sources in {} changed while they were sent to the builder (their tar came to {}, \
+         not the {expected} bytes counted just before): build again once nothing writes to them",
+        root.display(),
+        actual.map_or_else(|| "more".to_string(), |n| format!("{n} bytes"))
+    )]
+    SourcesChanged { root: PathBuf, expected: u64, actual: Option<u64> },
+    #[error(
+        "--release {release}: the project has no such release ({} {how}: {}); pass one of those, \
+         or --release all, or leave --release out for the default",
+        file.display(),
+        releases.join(", ")
+    )]
+    UnknownRelease { release: String, file: PathBuf, how: String, releases: Vec<String> },
 }
 
 fn build_failed(container: &str, image: &str, exit_code: i64, log_tail: &[String]) -> String {

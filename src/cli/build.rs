@@ -140,6 +140,12 @@ pub struct BuildArgs {
     /// removed, and the build fails [default: 60m].
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
+    /// The builder container's memory limit, swap included (e.g. 512m, 2g) [default: 4g].
+    #[arg(long, value_name = "SIZE")]
+    pub memory: Option<String>,
+    /// The most processes and threads the builder container may have [default: 4096].
+    #[arg(long, value_name = "N")]
+    pub pids_limit: Option<i64>,
 }
 
 /// Validated build settings.
@@ -191,6 +197,8 @@ pub struct BuildSettings {
     pub epoch: u64,
     /// `--timeout`: the longest the builder container may run.
     pub timeout: std::time::Duration,
+    /// `--memory`, `--pids-limit`: the builder container's limits.
+    pub limits: crate::builder::Limits,
     /// Several `--triple`s: each platform's triple, builder image and base, in the order given
     /// (the first is `triple`); empty for a one-platform build.
     pub platforms: Vec<super::platforms::PlatformBuild>,
@@ -272,6 +280,22 @@ fn parse_port(s: &str) -> anyhow::Result<String> {
 }
 
 impl BuildArgs {
+    /// `--timeout`, `--memory` and `--pids-limit`: the builder container's limits.
+    fn builder_limits(&self) -> anyhow::Result<(std::time::Duration, crate::builder::Limits)> {
+        let timeout = match &self.timeout {
+            Some(t) => crate::time::parse_duration(t).with_context(|| format!("--timeout {t:?}"))?,
+            None => DEFAULT_TIMEOUT,
+        };
+        let limits = crate::builder::Limits::from_flags(self.memory.as_deref(), self.pids_limit).map_err(|e| {
+            let flag = match (&e, self.memory.as_deref()) {
+                (crate::builder::limits::LimitError::Pids { value }, _) => format!("--pids-limit {value}"),
+                (_, memory) => format!("--memory {:?}", memory.unwrap_or_default()),
+            };
+            anyhow::Error::new(e).context(flag)
+        })?;
+        Ok((timeout, limits))
+    }
+
     pub fn validate(mut self) -> anyhow::Result<BuildSettings> {
         let image_name = self.apply_config()?;
         let triples = super::platforms::parse_triples(&self.triple, DEFAULT_TRIPLE)?;
@@ -319,12 +343,10 @@ impl BuildArgs {
             None if self.load && outputs.is_empty() && push.is_none() => crate::layer::Compression::None,
             None => crate::layer::Compression::default(),
         };
-        let timeout = match &self.timeout {
-            Some(t) => crate::time::parse_duration(t).with_context(|| format!("--timeout {t:?}"))?,
-            None => DEFAULT_TIMEOUT,
-        };
+        let (timeout, limits) = self.builder_limits()?;
         Ok(BuildSettings {
             timeout,
+            limits,
             push,
             registry,
             builder_image: self.builder_image.unwrap_or_else(|| triple.default_builder_image().to_string()),
@@ -362,45 +384,5 @@ impl BuildArgs {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn users() {
-        assert_eq!(parse_user("root").unwrap(), UserSpec::Ids { uid: 0, gid: 0 });
-        assert_eq!(parse_user("1000").unwrap(), UserSpec::Ids { uid: 1000, gid: 1000 });
-        assert_eq!(parse_user("1000:2000").unwrap(), UserSpec::Ids { uid: 1000, gid: 2000 });
-        assert_eq!(parse_user("nobody").unwrap(), UserSpec::Name("nobody".into()));
-        assert!(parse_user("1000:x").is_err());
-        let passwd = "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
-        let u = UserSpec::Name("nobody".into()).resolve(passwd).unwrap();
-        assert_eq!((u.uid, u.gid, u.home.as_str()), (65534, 65534, "/nonexistent"));
-        let u = UserSpec::Ids { uid: 10001, gid: 10001 }.resolve(passwd).unwrap();
-        assert_eq!(u.name, "app");
-        assert!(UserSpec::Name("ghost".into()).resolve(passwd).is_err());
-    }
-
-    #[test]
-    fn ports_and_pairs() {
-        assert_eq!(parse_port("4000").unwrap(), "4000/tcp");
-        assert_eq!(parse_port("53/udp").unwrap(), "53/udp");
-        assert!(parse_port("http").is_err());
-        assert!(parse_port("0").is_err());
-        assert_eq!(key_value("env", "A=b=c").unwrap(), ("A".into(), "b=c".into()));
-        assert!(key_value("env", "=x").is_err());
-    }
-
-    #[test]
-    fn timeout_flag() {
-        use clap::Parser as _;
-        let parse = |t: &[&str]| crate::cli::Cli::try_parse_from([&["x", "build", "--no-config"], t].concat());
-        let get = |t: &[&str]| match parse(t).unwrap().command {
-            crate::cli::Command::Build(args) => args.validate().map(|s| s.timeout),
-            _ => unreachable!(),
-        };
-        assert_eq!(get(&[]).unwrap(), std::time::Duration::from_secs(3600));
-        assert_eq!(get(&["--timeout", "30m"]).unwrap(), std::time::Duration::from_secs(1800));
-        let e = format!("{:#}", get(&["--timeout", "30"]).unwrap_err());
-        assert!(e.starts_with("--timeout \"30\": ") && e.contains("no unit"), "{e}");
-    }
-}
+#[path = "build_tests.rs"]
+mod tests;

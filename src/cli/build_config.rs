@@ -3,9 +3,10 @@
 //! `annotations`) are merged key by key, `ports` are added together, `tags` and `outputs` given
 //! on the command line replace the file's. Relative paths in the file are relative to the file.
 
-use super::build::{BuildArgs, BuilderKind, PullArg};
+use super::build::{BuildArgs, BuilderKind, DEFAULT_TIMEOUT, PullArg};
 use crate::base::BaseRef;
-use crate::config::ProjectConfig;
+use crate::builder::limits::{DEFAULT_MEMORY, DEFAULT_PIDS_LIMIT, format_memory, parse_memory};
+use crate::config::{ConfigError, ProjectConfig};
 use crate::sink::Target;
 use anyhow::Context;
 use clap::ValueEnum;
@@ -24,6 +25,7 @@ impl BuildArgs {
             let found = ProjectConfig::load_for_project(&self.project)?;
             if let Some(c) = &found {
                 c.check_untrusted()?;
+                check_untrusted_limits(c)?;
             }
             found
         };
@@ -40,17 +42,7 @@ impl BuildArgs {
         if self.triple.is_empty() {
             self.triple = c.triple_list().map_err(anyhow::Error::msg)?;
         }
-        if self.builder.is_none()
-            && let Some(b) = &c.builder
-        {
-            self.builder = Some(enum_value::<BuilderKind>("builder", b)?);
-        }
-        if self.pull.is_none()
-            && let Some(p) = &c.pull
-        {
-            self.pull = Some(enum_value::<PullArg>("pull", p)?);
-        }
-        fill(&mut self.builder_image, c.builder_image.clone());
+        self.merge_builder(c)?;
         fill(&mut self.mix_env, c.mix_env.clone());
         fill(&mut self.profile, c.profile.clone());
         fill(&mut self.release, c.release.clone());
@@ -97,6 +89,67 @@ impl BuildArgs {
         self.no_cache |= c.no_cache == Some(true);
         Ok(())
     }
+}
+
+impl BuildArgs {
+    /// The keys of the builder: which, its image, pulling it, and its limits.
+    fn merge_builder(&mut self, c: &ProjectConfig) -> anyhow::Result<()> {
+        if self.builder.is_none()
+            && let Some(b) = &c.builder
+        {
+            self.builder = Some(enum_value::<BuilderKind>("builder", b)?);
+        }
+        if self.pull.is_none()
+            && let Some(p) = &c.pull
+        {
+            self.pull = Some(enum_value::<PullArg>("pull", p)?);
+        }
+        fill(&mut self.builder_image, c.builder_image.clone());
+        if self.timeout.is_none()
+            && let Some(t) = &c.timeout
+        {
+            crate::time::parse_duration(t).with_context(|| format!("timeout = {t:?}"))?;
+            self.timeout = Some(t.clone());
+        }
+        if self.memory.is_none()
+            && let Some(m) = &c.memory
+        {
+            parse_memory(m).with_context(|| format!("memory = {m:?}"))?;
+            self.memory = Some(m.clone());
+        }
+        if self.pids_limit.is_none() {
+            self.pids_limit = c.pids_limit;
+        }
+        Ok(())
+    }
+}
+
+/// A project's own file may lower the builder's limits, not raise them: more time, memory or
+/// processes for the build of an untrusted checkout would act on the machine that builds it.
+fn check_untrusted_limits(c: &ProjectConfig) -> Result<(), ConfigError> {
+    let refuse = |key: String, default: String, flag: String| ConfigError::Untrusted {
+        path: c.dir.join(crate::config::FILE_NAME),
+        key,
+        reason: format!("is more than the default, {default}, and would let the build take more of this machine"),
+        flag,
+    };
+    if let Some(t) = &c.timeout
+        && crate::time::parse_duration(t).is_ok_and(|d| d > DEFAULT_TIMEOUT)
+    {
+        let default = crate::time::format_duration(DEFAULT_TIMEOUT);
+        return Err(refuse(format!("timeout = {t:?}"), default, format!("--timeout {t}")));
+    }
+    if let Some(m) = &c.memory
+        && parse_memory(m).is_ok_and(|b| b > DEFAULT_MEMORY)
+    {
+        return Err(refuse(format!("memory = {m:?}"), format_memory(DEFAULT_MEMORY), format!("--memory {m}")));
+    }
+    if let Some(n) = c.pids_limit
+        && n > DEFAULT_PIDS_LIMIT
+    {
+        return Err(refuse(format!("pids_limit = {n}"), DEFAULT_PIDS_LIMIT.to_string(), format!("--pids-limit {n}")));
+    }
+    Ok(())
 }
 
 fn fill<T>(flag: &mut Option<T>, from_file: Option<T>) {
@@ -233,6 +286,32 @@ load = true
         let s =
             args(dir.path(), &["--builder", "host", "--load", "-o", "docker-archive:/abs/img.tar"]).validate().unwrap();
         assert_eq!((s.builder, s.load, s.release.as_deref()), (BuilderKind::Host, true, Some("web_only")));
+    }
+
+    #[test]
+    fn builder_limits_come_from_the_file_and_only_a_users_file_may_raise_them() {
+        use crate::builder::Limits;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("release-oci.toml");
+        std::fs::write(&file, "timeout = \"30m\"\nmemory = \"2g\"\npids_limit = 1000\n").unwrap();
+        let s = args(dir.path(), &[]).validate().unwrap();
+        assert_eq!((s.timeout.as_secs(), s.limits), (1800, Limits { memory: 2 << 30, pids: 1000 }));
+        let s = args(dir.path(), &["--memory", "512m", "--pids-limit", "50", "--timeout", "5m"]).validate().unwrap();
+        assert_eq!((s.timeout.as_secs(), s.limits), (300, Limits { memory: 512 << 20, pids: 50 }));
+        std::fs::write(&file, "memory = \"64g\"\ntimeout = \"3h\"\n").unwrap();
+        let e = format!("{:#}", args(dir.path(), &[]).validate().unwrap_err());
+        assert!(e.contains("timeout = \"3h\" is more than the default, 1h") && e.contains("pass --timeout 3h"), "{e}");
+        let s = args(dir.path(), &["--config", &file.display().to_string()]).validate().unwrap();
+        assert_eq!((s.timeout.as_secs(), s.limits.memory), (3 * 3600, 64 << 30));
+        std::fs::write(&file, "pids_limit = 100000\n").unwrap();
+        let e = format!("{:#}", args(dir.path(), &[]).validate().unwrap_err());
+        assert!(e.contains("pids_limit = 100000 is more than the default, 4096"), "{e}");
+        std::fs::write(&file, "memory = \"lots\"\n").unwrap();
+        let e = format!("{:#}", args(dir.path(), &[]).validate().unwrap_err());
+        assert!(
+            e.contains(&file.display().to_string()) && e.contains("memory = \"lots\": \"lots\" is not a size"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -140,6 +140,7 @@ async fn assemble(
         cache: !s.no_cache,
         started,
         timeout: Some(s.timeout),
+        limits: s.limits,
     };
     let what = if s.release.as_deref() == Some("all") { "releases" } else { "release" };
     Ok(match (s.builder, docker) {
@@ -254,7 +255,10 @@ async fn layer_and_assemble(
         user: &user,
         include_cookie: s.include_cookie,
     };
-    let specs = plan::plan(&input)?;
+    let mut specs = plan::plan(&input)?;
+    if s.slim_erts {
+        minimal_base::leave_out_slimmed(&mut specs, release, APP_DIR);
+    }
     let task = ui::task(format!("Writing {} layers", specs.len()));
     let opts = TarOptions { mtime: s.epoch };
     let store2 = store.clone();
@@ -311,7 +315,10 @@ async fn layer_and_assemble(
         user: Some(format!("{}:{}", user.uid, user.gid)),
         working_dir: Some(format!("/{APP_DIR}")),
         env,
-        exposed_ports: s.ports.clone(),
+        exposed_ports: match s.ports.is_empty() && releases::is_phoenix(release) {
+            true => vec![releases::PHOENIX_PORT.to_string()],
+            false => s.ports.clone(),
+        },
         labels,
         stop_signal: Some("SIGTERM".into()),
         created,

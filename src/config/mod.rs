@@ -132,6 +132,12 @@ pub struct ProjectConfig {
     pub no_cache: Option<bool>,
     /// `--compression`: `gzip`, `zstd` or `zstd:LEVEL`.
     pub compression: Option<String>,
+    /// `--timeout`: the longest the builder container may run (`"30m"`).
+    pub timeout: Option<String>,
+    /// `--memory`: the builder container's memory limit (`"4g"`).
+    pub memory: Option<String>,
+    /// `--pids-limit`: the most processes the builder container may have.
+    pub pids_limit: Option<i64>,
     /// Settings of `release-oci k8s`.
     pub k8s: Option<K8sConfig>,
     /// The directory the file is in (set by [`ProjectConfig::load`], not a key).

@@ -3,7 +3,7 @@
 
 use super::ProjectError;
 use std::collections::BTreeSet;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use tar::{Builder, EntryType, Header};
@@ -34,13 +34,44 @@ pub(super) fn write<W: Write>(root: &Path, files: &[PathBuf], prefix: &Path, w: 
             let mut h = header(EntryType::Symlink, LINK_MODE, 0);
             builder.append_link(&mut h, &target, &link).map_err(fail)?;
         } else {
-            let bytes = std::fs::read(&source).map_err(fail)?;
+            // Streamed (the tar crate copies through a small buffer): a large asset is never
+            // held in memory whole.
+            let file = std::fs::File::open(&source).map_err(fail)?;
+            let meta = file.metadata().map_err(fail)?;
             let mode = if meta.permissions().mode() & 0o111 != 0 { EXEC_MODE } else { FILE_MODE };
-            let mut h = header(EntryType::Regular, mode, bytes.len() as u64);
-            builder.append_data(&mut h, &target, bytes.as_slice()).map_err(fail)?;
+            let mut h = header(EntryType::Regular, mode, meta.len());
+            let content = Exact { file, left: meta.len() };
+            builder.append_data(&mut h, &target, content).map_err(fail)?;
         }
     }
     builder.into_inner().map_err(|source| ProjectError::Tar { path: root.to_path_buf(), source })
+}
+
+/// The `left` bytes of a file whose size went into its tar header: a file that shrinks or grows
+/// while it is read is an error, not an entry whose size and content disagree.
+struct Exact {
+    file: std::fs::File,
+    left: u64,
+}
+
+impl Read for Exact {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            let mut probe = [0u8; 1];
+            return match self.file.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(std::io::Error::other("the file grew while it was read: build again")),
+            };
+        }
+        let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.file.read(&mut buf[..want])?;
+        if n == 0 && want > 0 {
+            let e = "the file shrank while it was read: build again";
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, e));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
 }
 
 fn header(kind: EntryType, mode: u32, size: u64) -> Header {
@@ -115,5 +146,35 @@ mod tests {
         let prefixed = p.write_source_tar_under(Vec::new(), std::path::Path::new("build/src")).unwrap();
         let names: Vec<String> = entries(&prefixed).into_iter().map(|e| e.0).collect();
         assert_eq!(&names[..3], ["build", "build/src", "build/src/mix.exs"]);
+    }
+
+    /// Counts what is written, keeps nothing.
+    struct Counter(u64);
+
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A 200 MB file (sparse: no disk used) goes into the tar through a small buffer: the peak
+    /// memory of a process that writes the tar grows by far less than the file (it grew by the
+    /// whole file when each file was read into memory first).
+    #[test]
+    fn a_large_file_is_streamed_into_the_tar_not_read_whole() {
+        use crate::builder::memory_probe;
+        const SIZE: u64 = 200 << 20;
+        if memory_probe::child(|dir| Project::open(dir).unwrap().write_source_tar(Counter(0)).unwrap().0) {
+            return;
+        }
+        let dir = memory_probe::project_with_large_file(SIZE);
+        let name = "project::archive::tests::a_large_file_is_streamed_into_the_tar_not_read_whole";
+        let (grown, written) = memory_probe::run_child(name, dir.path());
+        assert!(written > SIZE, "the tar has {written} bytes");
+        assert!(grown < 16 << 20, "the peak memory grew by {grown} bytes writing a tar of {written}");
     }
 }

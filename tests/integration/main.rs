@@ -36,3 +36,5 @@ mod result_cache;
 mod umbrella;
 mod toolchain;
 mod layout_concurrency;
+mod builder_sandbox;
+mod quiet_release;

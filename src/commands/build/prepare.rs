@@ -38,6 +38,8 @@ pub(super) async fn prepare(s: &BuildSettings) -> anyhow::Result<Start> {
         Some(_) => Project::open(&s.project).ok(),
         None => {
             let project = Project::open(&s.project)?;
+            // A release that the project's files show it does not have: refused before any builder.
+            builder::known_releases::check(&project, s.release.as_deref())?;
             let p = project.clone();
             tokio::task::spawn_blocking(move || p.source_files()).await??;
             Some(project)

@@ -121,6 +121,8 @@ pub(crate) fn settings_parts(k: &mut KeyBuilder, s: &BuildSettings) {
         platforms,
         // How long the builder may take, not what it makes.
         timeout: _,
+        // What the builder container may use (memory, processes), not what it makes.
+        limits: _,
     } = s;
     let parts: [(&str, String); 20] = [
         ("triple", triple.to_string()),

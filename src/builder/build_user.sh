@@ -1,0 +1,34 @@
+# build_user.sh: the command of the Docker builder container (`sh -c`), which runs the build
+# script ($1, ASSEMBLE_SH) as BUILD_USER (UID:GID). The container starts as root with no
+# capabilities but CHOWN, SETUID and SETGID, and no-new-privileges (see container.rs). As root,
+# this gives BUILD_USER what the build writes: /build (the uploaded sources' tar, SRC, OUT),
+# STAGE, BUILD_HOME (HOME, MIX_HOME and HEX_HOME: copies of the image's when it has them, so a
+# Hex installed in the image is still there) and the build cache volume (CACHE; one that root
+# builds wrote is handed over once, whole). Then setpriv runs the script as BUILD_USER: a
+# non-root process has no capabilities left. An image without setpriv builds as root, with those
+# three capabilities only. Nothing here writes to stdout: it carries OUT (send_out.sh).
+set -eu
+if [ -n "${BUILD_USER:-}" ] && [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null 2>&1; then
+  owner=$BUILD_USER
+  home=$BUILD_HOME
+  mkdir -p "$SRC" "$OUT" "$home"
+  chown "$owner" "${SRC%/*}" "$SRC" "$OUT"
+  if [ -e "${SRC_TAR:-}" ]; then chown "$owner" "$SRC_TAR"; fi
+  if [ -n "${STAGE:-}" ]; then mkdir -p "$STAGE" && chown "$owner" "$STAGE"; fi
+  if [ -n "${CACHE:-}" ]; then
+    mkdir -p "$CACHE"
+    if [ "$(stat -c %u:%g "$CACHE")" != "$owner" ]; then chown -R "$owner" "$CACHE"; fi
+  fi
+  from_mix=${MIX_HOME:-${HOME:-/root}/.mix}
+  from_hex=${HEX_HOME:-${HOME:-/root}/.hex}
+  if [ -d "$from_mix" ]; then cp -R "$from_mix" "$home/.mix"; fi
+  if [ -d "$from_hex" ]; then cp -R "$from_hex" "$home/.hex"; fi
+  chown -R "$owner" "$home"
+  HOME=$home MIX_HOME=$home/.mix HEX_HOME=$home/.hex
+  export HOME MIX_HOME HEX_HOME
+  exec setpriv --reuid="${owner%%:*}" --regid="${owner#*:}" --clear-groups /bin/sh -c "$1" assemble.sh
+fi
+if [ -n "${BUILD_USER:-}" ] && [ "$(id -u)" = 0 ]; then
+  printf '==> no setpriv in the builder image: building as root (with the CHOWN, SETUID and SETGID capabilities only)\n' >&2
+fi
+exec /bin/sh -c "$1" assemble.sh

@@ -1,0 +1,214 @@
+//! The upload of the sources into the builder container: a tar holding one file, `build/src.tar`
+//! ([`SRC_TAR`](super::docker::SRC_TAR)), the tar of the sources, which the script unpacks (the
+//! engine unpacking a thousand small files into the container took seconds).
+//!
+//! It is streamed with constant memory: a thread writes the tar into a bounded channel of chunks
+//! ([`crate::UPLOAD_CHUNK`]) that is the body of the upload request, and every source file is
+//! copied through a small buffer (`project::archive`); nothing is held whole, in memory or in a
+//! temporary file. The outer tar's header needs the size of the inner one first: a first pass
+//! counts it ([`SourceUpload::count`]: every file is read, nothing kept), and the second one must
+//! come to the same size, else the sources changed in between and the upload fails
+//! ([`BuilderError::SourcesChanged`]).
+
+use super::BuilderError;
+use super::docker::docker_err;
+use crate::project::Project;
+use bollard::Docker;
+use bollard::query_parameters::UploadToContainerOptionsBuilder;
+use bytes::{Bytes, BytesMut};
+use futures_util::Stream;
+use std::io::Write;
+use tokio::sync::mpsc;
+
+/// Chunks that may wait between the writing thread and the engine.
+const IN_FLIGHT: usize = 4;
+const BLOCK: u64 = 512;
+
+/// The sources of a project, with the size of their tar counted.
+#[derive(Debug, Clone)]
+pub(super) struct SourceUpload {
+    project: Project,
+    /// The size of the sources' tar.
+    inner_len: u64,
+}
+
+/// Why the writing thread stopped early.
+#[derive(Debug)]
+enum Stopped {
+    /// The receiving end went away: the upload failed or was dropped, and says why itself.
+    Closed,
+    Failed(BuilderError),
+}
+
+impl SourceUpload {
+    /// Counts the bytes of the sources' tar (blocking: reads every source file, keeps none).
+    pub(super) fn count(project: Project) -> Result<SourceUpload, BuilderError> {
+        let counted = project.write_source_tar(Counter::default())?;
+        Ok(SourceUpload { project, inner_len: counted.0 })
+    }
+
+    /// The size of the whole upload: a header, the sources' tar padded to a block, the end.
+    pub(super) fn len(&self) -> u64 {
+        BLOCK + self.inner_len.div_ceil(BLOCK) * BLOCK + 2 * BLOCK
+    }
+
+    /// Starts the thread that writes the upload (`path` holding the sources' tar) into the
+    /// returned stream, and returns it with the thread's handle.
+    fn start(
+        self,
+        path: &str,
+    ) -> (impl Stream<Item = std::io::Result<Bytes>> + Send + 'static, tokio::task::JoinHandle<Result<(), Stopped>>)
+    {
+        let (tx, rx) = mpsc::channel(IN_FLIGHT);
+        let path = path.trim_start_matches('/').to_string();
+        let writing = tokio::task::spawn_blocking(move || {
+            let mut out = ChannelWriter { tx, buf: BytesMut::new() };
+            let result = self.write(&path, &mut out);
+            if let Err(Stopped::Failed(e)) = &result {
+                // The engine must not take a cut-off body for a whole one.
+                let _ = out.tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+            }
+            result
+        });
+        let body = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|chunk| (chunk, rx)) });
+        (body, writing)
+    }
+
+    fn write(&self, path: &str, out: &mut ChannelWriter) -> Result<(), Stopped> {
+        let root = &self.project.root;
+        let io = |source: std::io::Error| match source.kind() {
+            std::io::ErrorKind::BrokenPipe => Stopped::Closed,
+            _ => Stopped::Failed(BuilderError::Io { action: "cannot send the sources of", path: root.clone(), source }),
+        };
+        let mut header = tar::Header::new_gnu();
+        header.set_path(path).map_err(io)?;
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_mode(0o600);
+        header.set_size(self.inner_len);
+        header.set_mtime(0);
+        header.set_cksum();
+        out.write_all(header.as_bytes()).map_err(io)?;
+        let mut limited = Limit { out, left: self.inner_len, over: false };
+        let written = self.project.write_source_tar(&mut limited).map(|_| ());
+        match written {
+            _ if limited.over => return Err(self.changed(None)),
+            Err(crate::project::ProjectError::Tar { source, .. })
+                if source.kind() == std::io::ErrorKind::BrokenPipe =>
+            {
+                return Err(Stopped::Closed);
+            }
+            Err(e) => return Err(Stopped::Failed(e.into())),
+            Ok(_) if limited.left != 0 => return Err(self.changed(Some(self.inner_len - limited.left))),
+            Ok(_) => {}
+        }
+        let padding = (BLOCK - self.inner_len % BLOCK) % BLOCK + 2 * BLOCK;
+        out.write_all(&vec![0u8; padding as usize]).map_err(io)?;
+        out.flush().map_err(io)
+    }
+
+    /// `actual`: the size the tar came to, None when it grew past the counted one.
+    fn changed(&self, actual: Option<u64>) -> Stopped {
+        Stopped::Failed(BuilderError::SourcesChanged {
+            root: self.project.root.clone(),
+            expected: self.inner_len,
+            actual,
+        })
+    }
+
+    /// Sends the upload into container `name` at `/` while the thread writes it.
+    pub(super) async fn send(self, docker: &Docker, name: &str) -> Result<(), BuilderError> {
+        let options = UploadToContainerOptionsBuilder::default().path("/").build();
+        let (body, writing) = self.start(super::docker::SRC_TAR);
+        let uploaded = docker.upload_to_container(name, Some(options), bollard::body_try_stream(body)).await;
+        let written = writing.await.map_err(|e| BuilderError::Io {
+            action: "background task failed for",
+            path: "(the sources' upload)".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        let action = format!("uploading the sources to {} in container {name}", super::docker::SRC_TAR);
+        match (uploaded, written) {
+            // What went wrong in the writing says more than the broken upload.
+            (_, Err(Stopped::Failed(e))) => Err(e),
+            (Err(e), _) => Err(docker_err(action)(e)),
+            (Ok(_), Err(Stopped::Closed)) => Err(BuilderError::Docker {
+                action,
+                source: bollard::errors::Error::IOError { err: std::io::ErrorKind::BrokenPipe.into() },
+            }),
+            (Ok(_), Ok(())) => Ok(()),
+        }
+    }
+}
+
+/// Counts what is written, keeps nothing.
+#[derive(Default)]
+struct Counter(u64);
+
+impl Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Passes on at most `left` bytes: more (`over`) means the sources grew since they were counted.
+struct Limit<'a> {
+    out: &'a mut ChannelWriter,
+    left: u64,
+    over: bool,
+}
+
+impl Write for Limit<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.len() as u64 > self.left {
+            self.over = true;
+            return Err(std::io::Error::other("the sources grew since their tar was counted"));
+        }
+        let n = self.out.write(buf)?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Writes chunks of [`crate::UPLOAD_CHUNK`] bytes into the channel (blocking while it is full);
+/// a closed channel is a broken pipe.
+struct ChannelWriter {
+    tx: mpsc::Sender<std::io::Result<Bytes>>,
+    buf: BytesMut,
+}
+
+impl ChannelWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        let chunk = std::mem::take(&mut self.buf).freeze();
+        self.tx.blocking_send(Ok(chunk)).map_err(|_| std::io::ErrorKind::BrokenPipe.into())
+    }
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.buf.capacity() == 0 {
+            self.buf.reserve(crate::UPLOAD_CHUNK);
+        }
+        let n = data.len().min(crate::UPLOAD_CHUNK - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == crate::UPLOAD_CHUNK {
+            self.send()?;
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.buf.is_empty() {
+            self.send()?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "upload_tests.rs"]
+mod tests;
