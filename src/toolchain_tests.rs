@@ -39,7 +39,8 @@ fn requirements_follow_mix() {
 #[test]
 fn reads_the_projects_files() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join(".tool-versions"), "# pinned\nelixir 1.18.3-otp-27\nerlang 27.3\nnodejs 20\n").unwrap();
+    std::fs::write(dir.path().join(".tool-versions"), "# pinned\nelixir 1.18.3-otp-27\nerlang 27.3\nnodejs 20\n")
+        .unwrap();
     std::fs::write(
         dir.path().join("mix.exs"),
         "def project do\n  [app: :x, version: \"0.1.0\", elixir: \"~> 1.15\", deps: [{:dep, \"~> 1.0\"}]]\nend\n",

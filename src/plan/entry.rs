@@ -14,12 +14,44 @@ pub const ENTRY_PATH: &str = "usr/local/bin/release-oci-entry";
 fn release_commands(flavour: Flavour) -> &'static [&'static str] {
     match flavour {
         Flavour::Mix => &[
-            "start", "start_iex", "daemon", "daemon_iex", "eval", "rpc", "remote", "restart", "stop", "pid", "version",
+            "start",
+            "start_iex",
+            "daemon",
+            "daemon_iex",
+            "eval",
+            "rpc",
+            "remote",
+            "restart",
+            "stop",
+            "pid",
+            "version",
         ],
         Flavour::Relx => &[
-            "foreground", "console", "console_clean", "console_boot", "start", "stop", "restart", "reboot", "pid",
-            "ping", "daemon", "daemon_attach", "remote_console", "remote", "rpc", "rpcterms", "eval", "status",
-            "upgrade", "downgrade", "install", "uninstall", "versions", "escript", "attach",
+            "foreground",
+            "console",
+            "console_clean",
+            "console_boot",
+            "start",
+            "stop",
+            "restart",
+            "reboot",
+            "pid",
+            "ping",
+            "daemon",
+            "daemon_attach",
+            "remote_console",
+            "remote",
+            "rpc",
+            "rpcterms",
+            "eval",
+            "status",
+            "upgrade",
+            "downgrade",
+            "install",
+            "uninstall",
+            "versions",
+            "escript",
+            "attach",
         ],
     }
 }
@@ -71,7 +103,10 @@ mod tests {
         let app_dir = app.display().to_string();
         let script = entry_script("web", flavour, app_dir.trim_start_matches('/'));
         let o = Command::new("sh").arg("-c").arg(&script).arg("entry").args(args).current_dir(&app).output().unwrap();
-        (o.status.code().unwrap_or(-1), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+        (
+            o.status.code().unwrap_or(-1),
+            format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)),
+        )
     }
 
     #[test]

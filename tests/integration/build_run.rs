@@ -88,7 +88,10 @@ fn every_form_of_one_off_command_runs() {
     assert_eq!(run(&["bin/hello_web", "version"]).trim(), "hello_web 0.1.0");
     assert_eq!(run(&["sh", "-c", "echo $((6 * 7))"]).trim(), "42");
     // Under tini as PID 1 in every form.
-    assert_eq!(run(&["sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '"]).split_whitespace().next(), Some("/usr/local/bin/tini"));
+    assert_eq!(
+        run(&["sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '"]).split_whitespace().next(),
+        Some("/usr/local/bin/tini")
+    );
     let o = docker(&["run", "--rm", &b.tag, "no-such-program"]);
     assert!(!o.status.success());
 }

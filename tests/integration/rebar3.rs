@@ -19,7 +19,10 @@ fn rebar3_web() -> &'static Built {
 fn rebar3_web_runs_in_the_foreground_answers_and_stops_cleanly() {
     let b = rebar3_web();
     let cfg = layout_config(&b.layout());
-    assert_eq!(cfg["config"]["Entrypoint"], serde_json::json!(["/usr/local/bin/tini", "--", "/usr/local/bin/release-oci-entry"]));
+    assert_eq!(
+        cfg["config"]["Entrypoint"],
+        serde_json::json!(["/usr/local/bin/tini", "--", "/usr/local/bin/release-oci-entry"])
+    );
     assert_eq!(cfg["config"]["Cmd"], serde_json::json!(["foreground"]));
     let env: Vec<&str> = cfg["config"]["Env"].as_array().expect("env").iter().filter_map(|v| v.as_str()).collect();
     assert!(env.contains(&"RELX_OUT_FILE_PATH=/tmp"), "{env:?}");
