@@ -1,8 +1,8 @@
 //! What the builder container may use: memory (`--memory`, the engine's cgroup limit, swap
 //! included) and processes (`--pids-limit`). Its time is `--timeout` ([`super::BuildRequest`]).
-//! See docs/runtime.md for these and the container's capabilities and user.
+//! See docs/builder.md for these and the container's capabilities and user.
 
-/// `--memory`'s default: a large Phoenix project's `mix release` stays well below it.
+/// `--memory`'s default: room for large projects (`examples/hello_web` builds in 512m).
 pub const DEFAULT_MEMORY: u64 = 4 << 30;
 /// `--pids-limit`'s default: the BEAM's threads, mix's ports and a few shells fit many times over.
 pub const DEFAULT_PIDS_LIMIT: i64 = 4096;

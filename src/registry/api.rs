@@ -122,10 +122,11 @@ impl Registry for Client {
         &self,
         repo: &str,
         digest: &Digest,
+        size: Option<u64>,
         store: &BlobStore,
         progress: &Progress,
     ) -> Result<u64, RegistryError> {
-        self.download(repo, digest, store, progress).await
+        self.download(repo, digest, size, store, progress).await
     }
 
     fn name(&self) -> &str {

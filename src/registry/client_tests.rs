@@ -255,3 +255,18 @@ async fn transport_errors_name_the_origin_not_the_signed_url() {
     assert!(err.contains(&format!("http://127.0.0.1:{port}")), "{err}");
     assert!(!err.contains("s3cr3t") && !err.contains("uploads/u1"), "{err}");
 }
+
+#[tokio::test]
+async fn a_download_stops_at_the_descriptors_size() {
+    use crate::registry::{Progress, Registry};
+    let big = vec![b'x'; 5 << 20];
+    let reg = Server::start(move |_| Reply::status(200).body(big.clone())).await;
+    let name = reg.addr();
+    let client = Client::connect(&name, &RegistryOptions::default(), vec![]).await.expect("anonymous");
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::store::BlobStore::open(dir.path()).unwrap();
+    let digest = Digest::of(b"ten bytes!");
+    let err = client.get_blob("team/app", &digest, Some(10), &store, &Progress::hidden()).await.unwrap_err();
+    assert!(err.to_string().contains("more than the descriptor's 10 bytes"), "{err}");
+    assert!(!store.contains(&digest));
+}

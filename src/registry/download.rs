@@ -17,6 +17,7 @@ impl Client {
         &self,
         repo: &str,
         digest: &Digest,
+        size: Option<u64>,
         store: &BlobStore,
         progress: &Progress,
     ) -> Result<u64, RegistryError> {
@@ -32,7 +33,7 @@ impl Client {
                 Some(p) => p,
                 None => (store.writer().map_err(store_err)?, 0),
             };
-            let result = self.download_attempt(repo, digest, store, progress, &mut w, &mut have, &what).await;
+            let result = self.download_attempt(repo, digest, size, store, progress, &mut w, &mut have, &what).await;
             received.fetch_max(have, Ordering::SeqCst);
             match result {
                 Ok(()) => Ok(w),
@@ -61,6 +62,7 @@ impl Client {
         &self,
         repo: &str,
         digest: &Digest,
+        size: Option<u64>,
         store: &BlobStore,
         progress: &Progress,
         w: &mut BlobWriter,
@@ -82,6 +84,13 @@ impl Client {
         }
         let mut resp = resp;
         while let Some(chunk) = resp.chunk().await.map_err(|e| transport_error(self.registry(), what, &e))? {
+            if let Some(max) = size
+                && *have + chunk.len() as u64 > max
+            {
+                // A registry (or something in between) that sends without end must not fill the
+                // disk: the descriptor says how much there is.
+                return Err(self.protocol(what, &format!("the registry sent more than the descriptor's {max} bytes")));
+            }
             w.write_all(&chunk).map_err(|source| RegistryError::Io { path: store.root().to_path_buf(), source })?;
             *have += chunk.len() as u64;
             progress.set_position(*have);

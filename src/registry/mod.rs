@@ -120,10 +120,12 @@ pub trait Registry: Sync {
     fn get_manifest(&self, repo: &str, reference: &str)
     -> impl Future<Output = Result<Manifest, RegistryError>> + Send;
     /// Downloads a blob into the store, verified by digest (retried and resumed); returns its size.
+    /// `size` is the descriptor's: a registry that sends more is cut off there with an error.
     fn get_blob(
         &self,
         repo: &str,
         digest: &Digest,
+        size: Option<u64>,
         store: &BlobStore,
         progress: &Progress,
     ) -> impl Future<Output = Result<u64, RegistryError>> + Send;

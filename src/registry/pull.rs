@@ -52,7 +52,8 @@ pub async fn pull_image<R: Registry>(
     };
     let config_digest = digest_at(&doc["config"], "the config descriptor")?;
     if !store.contains(&config_digest) {
-        reg.get_blob(repo, &config_digest, store, &super::Progress::hidden()).await?;
+        let size = doc["config"].get("size").and_then(Value::as_u64);
+        reg.get_blob(repo, &config_digest, size, store, &super::Progress::hidden()).await?;
     }
     let path = store.blob_path(&config_digest);
     let bytes = std::fs::read(&path).map_err(|source| RegistryError::Io { path, source })?;
@@ -85,7 +86,7 @@ pub async fn pull_image<R: Registry>(
             let l = missing[i];
             async move {
                 let progress = bars.blob(&format!("base {}", &l.digest.hex()[..12]), l.size);
-                reg.get_blob(repo, &l.digest, store, &progress).await?;
+                reg.get_blob(repo, &l.digest, Some(l.size).filter(|s| *s > 0), store, &progress).await?;
                 progress.finish("pulled");
                 Ok::<_, RegistryError>(())
             }

@@ -96,3 +96,16 @@ fn a_cache_volume_that_root_builds_wrote_is_taken_over() {
     let left = owners("find /c ! -user 10001 | head -5");
     assert_eq!(left.trim(), "", "files not handed over to 10001");
 }
+
+#[test]
+fn a_build_over_its_memory_limit_fails_saying_so() {
+    require_docker();
+    let project = copy_example("hello_web");
+    let mut c = release_oci();
+    c.args(["-q", "build"]).arg(project.path()).args(["--no-cache", "--memory", "16m"]);
+    let o = run(c);
+    let stderr = text(&o.stderr);
+    assert!(!o.status.success(), "{stderr}");
+    assert!(stderr.starts_with("error: the release build ran out of memory"), "{stderr}");
+    assert!(stderr.contains("at its --memory limit of 16m; raise --memory"), "{stderr}");
+}
