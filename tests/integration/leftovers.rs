@@ -36,9 +36,9 @@ fn killed_build(project: &ProjectCopy) -> (u32, String) {
     child.kill().expect("kill -9");
     child.wait().expect("reap");
     assert_eq!(dirs.len(), 1, "no output directory named after process {pid}");
-    std::thread::sleep(Duration::from_secs(1));
-    let left = docker_ok(&["ps", "-a", "-q", "--no-trunc", "--filter", &format!("id={container}")]);
-    assert_eq!(left.trim(), container, "the killed build's container should still be there");
+    // The container stays behind the killed process, until a build sweeps it: with the suite's
+    // other tests running builds at the same time, that may already have happened here, so its
+    // presence is not asserted; that nothing is left afterwards is.
     (pid, container)
 }
 
