@@ -1,8 +1,11 @@
 //! The project to build: a folder with a `mix.exs` or a `rebar.config`, which of its files
-//! are source ([`Project::source_files`], see [`sources`] for the exclusion rules), a deterministic
-//! tar of them ([`Project::write_source_tar`]) and where they come from in git.
+//! are source ([`Project::source_files`], see [`sources`] for the exclusion rules: built-in ones,
+//! `.gitignore` and git's `info/exclude` ([`gitignore`]), and `.dockerignore`; a file is source only
+//! when none leaves it out), a deterministic tar of them ([`Project::write_source_tar`]) and where
+//! they come from in git.
 
 mod archive;
+mod gitignore;
 mod links;
 mod sources;
 
@@ -43,6 +46,12 @@ pub enum ProjectError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("bad pattern in {path}: {message}")]
     DockerIgnore { path: PathBuf, message: String },
+    /// A `.gitignore` or `info/exclude` line the `ignore` crate cannot read.
+    #[error("bad pattern in {path}: {message}")]
+    GitIgnore { path: PathBuf, message: String },
+    /// A bad pattern given to [`Project::include_gitignored`].
+    #[error("bad pattern among the gitignored files to include in the sources of {root}: {message}")]
+    IncludeGitignored { root: PathBuf, message: String },
     #[error("cannot write the source tar (at {path}): {source}")]
     Tar { path: PathBuf, source: std::io::Error },
     #[error(
@@ -59,6 +68,8 @@ pub enum ProjectError {
 pub struct Project {
     pub root: PathBuf,
     pub kind: ProjectKind,
+    /// See [`Project::include_gitignored`] (empty: git's rules apply to every path).
+    include_gitignored: Vec<String>,
 }
 
 impl Project {
@@ -77,7 +88,7 @@ impl Project {
         } else {
             return Err(ProjectError::NotMixProject { path: root });
         };
-        Ok(Project { root, kind })
+        Ok(Project { root, kind, include_gitignored: Vec::new() })
     }
 
     /// What builds this project.
@@ -85,13 +96,36 @@ impl Project {
         self.kind
     }
 
+    /// The escape hatch for files a team wants uploaded although git ignores them (say
+    /// `priv/static/assets`, when CI builds the assets on the host before release-oci runs):
+    /// `patterns`, one per entry in `.dockerignore` syntax (anchored at the root, `**` spans
+    /// directories, a directory covers what is below it, `!` takes a path back out), name the
+    /// paths that the project's `.gitignore` files and git's `info/exclude` do not apply to.
+    /// `.dockerignore` and the built-in exclusions (`.git`, `node_modules`, `_build`, `deps`)
+    /// still do. `["**"]` turns git's rules off. Replaces the patterns given before; none (the
+    /// default): git's rules apply everywhere. Not a `release-oci.toml` key (yet).
+    ///
+    /// A bad pattern is [`ProjectError::IncludeGitignored`].
+    pub fn include_gitignored<I>(mut self, patterns: I) -> Result<Project, ProjectError>
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        let patterns: Vec<String> = patterns.into_iter().map(Into::into).collect();
+        sources::include_gitignored_matcher(&self.root, &patterns)?;
+        self.include_gitignored = patterns;
+        Ok(self)
+    }
+
     /// The source files (regular files and symlinks), relative to the root, sorted. Left out:
     /// `.git` and `node_modules` anywhere, `_build` and `deps` directories next to a `mix.exs`,
-    /// and what the root's `.dockerignore` lists (see [`DockerIgnore`]). A symlink that would
-    /// break the release build (a loop, or a dangling link in `priv/` or `rel/`; see [`LinkProblem`])
-    /// is an error, [`ProjectError::BadLink`].
+    /// what the project's `.gitignore` files and its repository's `info/exclude` ignore (but see
+    /// [`Self::include_gitignored`]), and what the root's `.dockerignore` lists (see
+    /// [`DockerIgnore`]): a file is source only when none of them leaves it out. A symlink that
+    /// would break the release build (a loop, or a dangling link in `priv/` or `rel/`; see
+    /// [`LinkProblem`]) is an error, [`ProjectError::BadLink`].
     pub fn source_files(&self) -> Result<Vec<PathBuf>, ProjectError> {
-        sources::source_files(&self.root)
+        sources::source_files(&self.root, &self.include_gitignored)
     }
 
     /// Writes a deterministic tar of [`Self::source_files`] (and their parent directories) to

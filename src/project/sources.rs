@@ -1,9 +1,25 @@
-//! Which files of a project are source.
+//! Which files of a project are source: the files uploaded to the builder. Host build outputs
+//! must never be among them.
 //!
-//! Always left out (never descended into, whatever `.dockerignore` says): `.git` and
-//! `node_modules` anywhere, `_build` and `deps` directories that sit next to a `mix.exs` (the
+//! Always left out (never descended into, whatever `.dockerignore` or `.gitignore` says): `.git`
+//! and `node_modules` anywhere, `_build` and `deps` directories that sit next to a `mix.exs` (the
 //! build output and fetched dependencies of that Mix project, root or umbrella child), and
 //! `_build` directories next to a `rebar.config` (rebar3's, dependencies included).
+//!
+//! Then two sets of rules, and **a file is source only when neither leaves it out**:
+//! - git's: the project's `.gitignore` files (the root's and nested ones) and, when the project is
+//!   in a git work tree, the repository's `info/exclude`; with gitignore semantics, see
+//!   [`super::gitignore`] (which also says what is deliberately not read: `core.excludesFile`,
+//!   `.gitignore` files above the project). A Phoenix app's `.gitignore` thus keeps a developer's
+//!   `priv/static/assets/`, `*.ez` and `/tmp/` out of the upload even without a `.dockerignore`.
+//! - `.dockerignore`'s (below).
+//!
+//! Neither can take back what the other leaves out: a `.dockerignore` `!pattern` only undoes that
+//! file's own lines, and a `.gitignore` `!pattern` only git's. So the outcome never depends on
+//! which rule "wins": a file is in the upload only if git's rules (as read here) do not ignore it
+//! and `docker build` would send it. The one way to upload gitignored files is
+//! [`super::Project::include_gitignored`] (patterns in `.dockerignore` syntax whose paths git's
+//! rules do not apply to; `.dockerignore` and the built-in exclusions still do).
 //!
 //! `.dockerignore` at the root follows Docker's rules: every pattern is anchored at the root
 //! (`*.log` is only the root's, `**/*.log` is any), `**` spans directories, `!` re-includes, the
@@ -14,12 +30,17 @@
 //! gitignore matcher about every path itself (never about its parents): the leading `/` anchors
 //! the pattern like Docker does, and `/P/**` makes "matches a parent directory" a match of the
 //! path, so gitignore's "last matching line wins" is Docker's rule.
+//!
+//! A directory is not walked into when git's rules leave it out (unless
+//! [`super::Project::include_gitignored`] has patterns), or `.dockerignore` does and has no `!`
+//! line.
 
 use super::ProjectError;
+use super::gitignore::GitRules;
 use ignore::Match;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use std::path::{Path, PathBuf};
-use walkdir::WalkDir;
+use walkdir::{DirEntry, WalkDir};
 
 /// Directory names left out wherever they are.
 const ALWAYS_EXCLUDED: &[&str] = &[".git", "node_modules"];
@@ -97,47 +118,35 @@ fn docker_pattern(line: &str) -> Option<(bool, String)> {
     Some((exception, p.to_string()))
 }
 
-/// The source files under `root` (see the module docs), relative and sorted.
-pub(super) fn source_files(root: &Path) -> Result<Vec<PathBuf>, ProjectError> {
-    let ignore = DockerIgnore::load(root)?;
-    let prune_ignored_dirs = !ignore.has_exceptions();
-    let walker = WalkDir::new(root).follow_links(false).sort_by_file_name().into_iter();
-    let walker = walker.filter_entry(|entry| {
-        if entry.depth() == 0 || !entry.file_type().is_dir() {
-            return true;
-        }
-        let name = entry.file_name();
-        if ALWAYS_EXCLUDED.iter().any(|x| name == *x) {
-            return false;
-        }
-        let next_to_mix_exs = entry.path().parent().is_some_and(|p| p.join("mix.exs").is_file());
-        if next_to_mix_exs && MIX_OUTPUT_DIRS.iter().any(|x| name == *x) {
-            return false;
-        }
-        // rebar3's build output, fetched dependencies included.
-        if name == "_build" && entry.path().parent().is_some_and(|p| p.join("rebar.config").is_file()) {
-            return false;
-        }
-        let rel = entry.path().strip_prefix(root).unwrap_or(entry.path());
-        !(prune_ignored_dirs && ignore.is_excluded(rel, true))
-    });
+/// The source files under `root` (see the module docs), relative and sorted. `include_gitignored`:
+/// see [`super::Project::include_gitignored`].
+pub(super) fn source_files(root: &Path, include_gitignored: &[String]) -> Result<Vec<PathBuf>, ProjectError> {
+    let mut selector = Selector {
+        docker: DockerIgnore::load(root)?,
+        git: GitRules::load(root)?,
+        include_gitignored: include_gitignored_matcher(root, include_gitignored)?,
+    };
+    let mut walker = WalkDir::new(root).follow_links(false).sort_by_file_name().into_iter();
     let mut files = Vec::new();
-    for entry in walker {
+    while let Some(entry) = walker.next() {
         let entry = entry.map_err(|e| {
             let path = e.path().unwrap_or(root).to_path_buf();
             let source = e.into_io_error().unwrap_or_else(|| std::io::Error::other("filesystem loop"));
             ProjectError::Read { path, source }
         })?;
-        let file_type = entry.file_type();
-        if file_type.is_dir() {
-            continue;
-        }
-        // `.git` can be a file too (worktrees, submodules).
-        if ALWAYS_EXCLUDED.iter().any(|x| entry.file_name() == *x) {
+        if entry.depth() == 0 {
             continue;
         }
         let rel = entry.path().strip_prefix(root).unwrap_or(entry.path()).to_path_buf();
-        if ignore.is_excluded(&rel, false) {
+        let admitted = selector.admits(&entry, &rel)?;
+        let file_type = entry.file_type();
+        if file_type.is_dir() {
+            if !admitted {
+                walker.skip_current_dir();
+            }
+            continue;
+        }
+        if !admitted {
             continue;
         }
         if file_type.is_symlink()
@@ -152,6 +161,70 @@ pub(super) fn source_files(root: &Path) -> Result<Vec<PathBuf>, ProjectError> {
     }
     files.sort();
     Ok(files)
+}
+
+/// The patterns of [`super::Project::include_gitignored`] as a matcher (None: there are none).
+pub(super) fn include_gitignored_matcher(
+    root: &Path,
+    patterns: &[String],
+) -> Result<Option<DockerIgnore>, ProjectError> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    let bad = |message: String| ProjectError::IncludeGitignored { root: root.to_path_buf(), message };
+    if let Some(p) = patterns.iter().find(|p| p.contains(['\n', '\r'])) {
+        return Err(bad(format!("{p:?} is more than one line")));
+    }
+    DockerIgnore::parse(root, &patterns.join("\n")).map(Some).map_err(bad)
+}
+
+/// Everything that decides, for one walk, whether an entry is source.
+struct Selector {
+    docker: DockerIgnore,
+    git: GitRules,
+    include_gitignored: Option<DockerIgnore>,
+}
+
+impl Selector {
+    /// For a directory: whether the walk goes into it; for anything else: whether it is source.
+    /// Entries come depth first, a directory before its contents.
+    fn admits(&mut self, entry: &DirEntry, rel: &Path) -> Result<bool, ProjectError> {
+        if builtin_excluded(entry) {
+            return Ok(false);
+        }
+        let is_dir = entry.file_type().is_dir();
+        let git_ignored = self.git.is_ignored(entry.path(), entry.depth(), is_dir);
+        let included_anyway = self.include_gitignored.as_ref().is_some_and(|m| m.is_excluded(rel, is_dir));
+        let git_excluded = git_ignored && !included_anyway;
+        let docker_excluded = self.docker.is_excluded(rel, is_dir);
+        if !is_dir {
+            return Ok(!git_excluded && !docker_excluded);
+        }
+        // Into a left-out directory only when some pattern may take back what is below it.
+        let prune =
+            (git_excluded && self.include_gitignored.is_none()) || (docker_excluded && !self.docker.has_exceptions());
+        if !prune {
+            self.git.enter(entry.path(), entry.depth(), git_ignored)?;
+        }
+        Ok(!prune)
+    }
+}
+
+/// The built-in exclusions (module docs): `.git` and `node_modules` (directories, or files as
+/// `.git` is in worktrees and submodules), and the build output next to a `mix.exs` or a
+/// `rebar.config`.
+fn builtin_excluded(entry: &DirEntry) -> bool {
+    let name = entry.file_name();
+    if ALWAYS_EXCLUDED.iter().any(|x| name == *x) {
+        return true;
+    }
+    if !entry.file_type().is_dir() {
+        return false;
+    }
+    let next_to = |file: &str| entry.path().parent().is_some_and(|p| p.join(file).is_file());
+    (MIX_OUTPUT_DIRS.iter().any(|x| name == *x) && next_to("mix.exs"))
+        // rebar3's build output, fetched dependencies included.
+        || (name == "_build" && next_to("rebar.config"))
 }
 
 #[cfg(test)]
@@ -170,7 +243,7 @@ mod tests {
     }
 
     fn list(dir: &Path) -> Vec<String> {
-        source_files(dir).unwrap().iter().map(|p| p.to_string_lossy().into_owned()).collect()
+        source_files(dir, &[]).unwrap().iter().map(|p| p.to_string_lossy().into_owned()).collect()
     }
 
     #[test]
@@ -258,7 +331,7 @@ mod tests {
     fn a_symlink_loop_in_priv_is_named_and_dockerignore_can_leave_it_out() {
         let dir = tree(&["mix.exs", "priv/static/app.js"]);
         std::os::unix::fs::symlink("loop", dir.path().join("priv/loop")).unwrap();
-        let err = source_files(dir.path()).unwrap_err();
+        let err = source_files(dir.path(), &[]).unwrap_err();
         let ProjectError::BadLink { path, target, problem } = &err else { panic!("expected BadLink, got {err}") };
         assert_eq!((path, target), (&dir.path().join("priv/loop"), &PathBuf::from("loop")));
         assert_eq!(*problem, crate::project::LinkProblem::Loop);
