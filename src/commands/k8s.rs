@@ -1,4 +1,5 @@
-//! `release-oci k8s PROJECT`: a Deployment and Services for the release, as YAML on stdout.
+//! `release-oci k8s PROJECT`: a Deployment and Services for the release (and with `--migrate` a
+//! migration Job), as YAML on stdout.
 
 use crate::cli::K8sArgs;
 use crate::k8s;

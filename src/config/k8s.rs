@@ -41,4 +41,22 @@ pub struct K8sConfig {
     pub push_to: Option<String>,
     /// Extra environment variables of the container.
     pub env: Option<BTreeMap<String, String>>,
+    /// Database migrations before the Deployment rolls out: `true` (the project's `bin/migrate`
+    /// or `eval` of its `Release.migrate/0`) or the command (`"/app/bin/migrate"`,
+    /// `"eval MyApp.Release.migrate()"`).
+    pub migrate: Option<MigrateValue>,
+    /// Run the migration as an init container of the Deployment instead of a Job.
+    pub migrate_init: Option<bool>,
+    /// Secrets whose keys become environment variables (`envFrom`) of every container.
+    pub env_from: Option<Vec<String>>,
+    /// `PHX_HOST` of the containers: the host name Phoenix builds URLs with.
+    pub phx_host: Option<String>,
+}
+
+/// `migrate = true | false | "COMMAND"`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum MigrateValue {
+    Enabled(bool),
+    Command(String),
 }

@@ -2,14 +2,18 @@
 //!
 //! [`manifests`] turns a validated [`Spec`] into typed Kubernetes objects (`k8s-openapi`): a
 //! Deployment, a Service and, when clustering, a headless Service (and a ConfigMap for
-//! epmd-less `rpc`). Each concern has its file: [`beam`] (schedulers, shutdown bound, probes,
-//! preStop), [`security`] (the "restricted" Pod Security Standard), [`clustering`] (Erlang
-//! distribution), [`objects`] (assembling the objects), [`yaml`] (multi-document output).
+//! epmd-less `rpc`), and with `--migrate` a migration Job. Each concern has its file: [`beam`]
+//! (schedulers, shutdown bound, probes, preStop), [`security`] (the "restricted" Pod Security
+//! Standard), [`clustering`] (Erlang distribution), [`migrate`] (the migration Job or init
+//! container) and [`migrate_command`] (which command migrates), [`objects`] (assembling the
+//! objects), [`yaml`] (multi-document output).
 //! [`resolve`] replaces `release-oci://PATH` image references in YAML with pushed digests.
 //! Design notes: docs/kubernetes.md.
 
 pub mod beam;
 pub mod clustering;
+pub mod migrate;
+pub mod migrate_command;
 pub mod naming;
 pub mod objects;
 pub mod quantity;
@@ -18,8 +22,11 @@ pub mod security;
 pub mod yaml;
 
 #[cfg(test)]
+mod migrate_tests;
+#[cfg(test)]
 mod tests;
 
+pub use migrate::{Migration, MigrationMode};
 pub use naming::{check_name, name_from};
 pub use objects::{Object, manifests};
 pub use quantity::{Cpu, Memory};
@@ -46,6 +53,20 @@ pub enum K8sError {
     Grace { grace: u32, pre_stop: u32, margin: u32 },
     #[error("cannot write the manifests as YAML: {0}")]
     Yaml(String),
+    #[error(
+        "--migrate: no migration command found for {project}: it has no {overlay} and no `defmodule APP.Release` \
+         with `def migrate` in lib/**/release.ex; pass the command: --migrate=/app/bin/migrate (a script of the \
+         release) or --migrate='eval MyApp.Release.migrate()' (`mix phx.gen.release` writes both), or set \
+         `migrate = \"COMMAND\"` in the [k8s] table of release-oci.toml",
+        project = project.display(),
+        overlay = migrate_command::MIGRATE_OVERLAY
+    )]
+    NoMigrateCommand { project: std::path::PathBuf },
+    #[error(
+        "--migrate={command:?}: {reason}; give a command of the release with its expression \
+         (`eval MyApp.Release.migrate()`) or a program of the image (`/app/bin/migrate`)"
+    )]
+    MigrateSyntax { command: String, reason: String },
 }
 
 /// Everything the manifests are made from (validated by `cli::k8s`).
@@ -76,6 +97,12 @@ pub struct Spec {
     pub cluster: Option<Cluster>,
     /// Extra container environment (after the generated variables; `ERL_FLAGS` is merged).
     pub env: Vec<(String, String)>,
+    /// Secrets whose keys are every container's environment (`envFrom`), in order.
+    pub env_from: Vec<String>,
+    /// `PHX_HOST` of every container.
+    pub phx_host: Option<String>,
+    /// Database migrations before the rollout: a Job per image, or an init container.
+    pub migration: Option<Migration>,
 }
 
 /// How the pod stops: `terminationGracePeriodSeconds` covers the preStop delay, the BEAM's

@@ -26,6 +26,25 @@ pub fn check_subdomain(what: &'static str, value: &str, max: usize) -> Result<()
     if ok { Ok(()) } else { Err(K8sError::Name { what, value: value.to_string(), max }) }
 }
 
+/// Hex digits of an image digest that name an object made for that image (the migration Job).
+pub const DIGEST_CHARS: usize = 10;
+
+/// The longest prefix of a name that gets `-` and [`DIGEST_CHARS`] digits appended (the result is
+/// an RFC 1035 label: at most 63 characters).
+pub const MAX_DIGEST_PREFIX: usize = 63 - 1 - DIGEST_CHARS;
+
+/// The hex of `REPO@sha256:HEX`, when the reference is pinned by a well-formed digest.
+pub fn digest_hex(reference: &str) -> Option<&str> {
+    let (_, hex) = reference.rsplit_once("@sha256:")?;
+    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))).then_some(hex)
+}
+
+/// `PREFIX-` and the first [`DIGEST_CHARS`] digits of `hex`: one name per image.
+pub fn name_for_digest(prefix: &str, hex: &str) -> String {
+    let digits: String = hex.chars().take(DIGEST_CHARS).collect();
+    format!("{prefix}-{digits}")
+}
+
 /// A Kubernetes name from a release or directory name: lowercase, `_` and other characters
 /// become `-`, at most 63 characters, no leading or trailing `-`, a letter first.
 pub fn name_from(raw: &str) -> String {

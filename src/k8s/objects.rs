@@ -1,12 +1,14 @@
 //! The objects: a Deployment, its Service, and for clustering a headless Service (plus the
-//! `remote.vm.args` ConfigMap when epmd-less). Each is a typed `k8s-openapi` struct; nothing is
-//! written as YAML text by hand.
+//! `remote.vm.args` ConfigMap when epmd-less); with `--migrate` a migration Job first
+//! ([`migrate`](super::migrate)). Each is a typed `k8s-openapi` struct; nothing is written as
+//! YAML text by hand.
 
-use super::{Spec, beam, clustering, security};
+use super::{Spec, beam, clustering, migrate, security};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, ContainerPort, EnvVar, PodSpec, PodTemplateSpec, ResourceRequirements, Service, ServicePort,
-    ServiceSpec, TopologySpreadConstraint,
+    ConfigMap, Container, ContainerPort, EnvFromSource, EnvVar, PodSpec, PodTemplateSpec, ResourceRequirements,
+    SecretEnvSource, Service, ServicePort, ServiceSpec, TopologySpreadConstraint,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -18,14 +20,22 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Object {
+    Job(Box<Job>),
     Deployment(Box<Deployment>),
     Service(Box<Service>),
     ConfigMap(Box<ConfigMap>),
 }
 
-/// The objects for `spec`, in apply order: ConfigMap, Services, then the Deployment.
+/// The environment variable Phoenix's generated `runtime.exs` builds URLs with.
+pub const PHX_HOST: &str = "PHX_HOST";
+
+/// The objects for `spec`, in apply order: the migration Job, ConfigMap, Services, then the
+/// Deployment (the Job is applied and waited for on its own first: docs/kubernetes.md).
 pub fn manifests(spec: &Spec) -> Vec<Object> {
     let mut out = Vec::new();
+    if let Some(job) = migrate::job(spec) {
+        out.push(Object::Job(Box::new(job)));
+    }
     if let Some(cm) = clustering::remote_vm_args_config_map(spec) {
         out.push(Object::ConfigMap(Box::new(cm)));
     }
@@ -84,6 +94,7 @@ pub fn deployment(spec: &Spec) -> Deployment {
         name: spec.name.clone(),
         image: Some(spec.image.clone()),
         env: Some(env(spec)),
+        env_from: env_from(spec),
         ports: Some(ports),
         resources: resources(spec),
         startup_probe: Some(startup),
@@ -96,6 +107,7 @@ pub fn deployment(spec: &Spec) -> Deployment {
     };
     let pod = PodSpec {
         containers: vec![container],
+        init_containers: migrate::init_container(spec).map(|c| vec![c]),
         security_context: Some(security::pod_security_context(spec)),
         termination_grace_period_seconds: Some(spec.termination.grace_period.into()),
         // The DNS strategies need no API access; no token in the pod unless asked for.
@@ -121,13 +133,26 @@ pub fn deployment(spec: &Spec) -> Deployment {
     }
 }
 
-/// The container's environment: distribution, the cookie, `PORT`, `ERL_FLAGS`, then `--env`.
+/// The container's environment: distribution, the cookie, then [`app_env`].
 fn env(spec: &Spec) -> Vec<EnvVar> {
     let mut env = clustering::env(spec);
     if let Some((secret, key)) = &spec.cookie_secret {
         env.push(clustering::cookie_env(secret, key));
     }
-    env.push(EnvVar { name: "PORT".to_string(), value: Some(spec.port.to_string()), ..Default::default() });
+    app_env(spec, env)
+}
+
+fn plain(name: &str, value: &str) -> EnvVar {
+    EnvVar { name: name.to_string(), value: Some(value.to_string()), ..Default::default() }
+}
+
+/// `env`, then what the application reads: `PORT`, `PHX_HOST`, `ERL_FLAGS`, then `--env` (which
+/// replaces a variable of the same name, and is appended to `ERL_FLAGS`).
+pub(crate) fn app_env(spec: &Spec, mut env: Vec<EnvVar>) -> Vec<EnvVar> {
+    env.push(plain("PORT", &spec.port.to_string()));
+    if let Some(host) = &spec.phx_host {
+        env.push(plain(PHX_HOST, host));
+    }
     env.push(beam::erl_flags_env(spec));
     for (k, v) in &spec.env {
         if k == beam::ERL_FLAGS {
@@ -141,8 +166,22 @@ fn env(spec: &Spec) -> Vec<EnvVar> {
     env
 }
 
+/// `envFrom` of every container: each Secret's keys as variables (a later Secret wins for a key;
+/// `env` wins over them all).
+pub(crate) fn env_from(spec: &Spec) -> Option<Vec<EnvFromSource>> {
+    let sources: Vec<EnvFromSource> = spec
+        .env_from
+        .iter()
+        .map(|name| EnvFromSource {
+            secret_ref: Some(SecretEnvSource { name: name.clone(), ..Default::default() }),
+            ..Default::default()
+        })
+        .collect();
+    (!sources.is_empty()).then_some(sources)
+}
+
 /// Requests equal limits (Guaranteed QoS: no CPU stolen by neighbours, no eviction first).
-fn resources(spec: &Spec) -> Option<ResourceRequirements> {
+pub(crate) fn resources(spec: &Spec) -> Option<ResourceRequirements> {
     let mut limits = BTreeMap::new();
     if let Some(cpu) = &spec.cpu {
         limits.insert("cpu".to_string(), Quantity(cpu.as_str().to_string()));

@@ -2,7 +2,7 @@ use super::*;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-fn spec() -> Spec {
+pub(super) fn spec() -> Spec {
     Spec {
         name: "hello-web".into(),
         release: "hello_web".into(),
@@ -20,10 +20,13 @@ fn spec() -> Spec {
         cookie_secret: None,
         cluster: None,
         env: vec![],
+        env_from: vec![],
+        phx_host: None,
+        migration: None,
     }
 }
 
-fn clustered(dist_port: Option<u16>) -> Spec {
+pub(super) fn clustered(dist_port: Option<u16>) -> Spec {
     Spec {
         replicas: 3,
         cookie_secret: Some(("hello-cookie".into(), "cookie".into())),
@@ -33,26 +36,26 @@ fn clustered(dist_port: Option<u16>) -> Spec {
 }
 
 /// The objects as JSON values (what the YAML holds).
-fn docs(s: &Spec) -> Vec<Value> {
+pub(super) fn docs(s: &Spec) -> Vec<Value> {
     manifests(s).iter().map(|o| serde_json::to_value(o).unwrap()).collect()
 }
 
-fn kinds(docs: &[Value]) -> Vec<String> {
+pub(super) fn kinds(docs: &[Value]) -> Vec<String> {
     docs.iter()
         .map(|d| format!("{}/{}", d["kind"].as_str().unwrap(), d["metadata"]["name"].as_str().unwrap()))
         .collect()
 }
 
-fn deployment(docs: &[Value]) -> &Value {
+pub(super) fn deployment(docs: &[Value]) -> &Value {
     docs.iter().find(|d| d["kind"] == "Deployment").unwrap()
 }
 
-fn container(docs: &[Value]) -> &Value {
+pub(super) fn container(docs: &[Value]) -> &Value {
     &deployment(docs)["spec"]["template"]["spec"]["containers"][0]
 }
 
 /// name → value (or valueFrom) of the container's environment, in order.
-fn env(docs: &[Value]) -> Vec<(String, Value)> {
+pub(super) fn env(docs: &[Value]) -> Vec<(String, Value)> {
     container(docs)["env"]
         .as_array()
         .unwrap()
@@ -61,7 +64,7 @@ fn env(docs: &[Value]) -> Vec<(String, Value)> {
         .collect()
 }
 
-fn env_value(docs: &[Value], name: &str) -> Option<Value> {
+pub(super) fn env_value(docs: &[Value], name: &str) -> Option<Value> {
     env(docs).into_iter().find(|(n, _)| n == name).map(|(_, v)| v)
 }
 

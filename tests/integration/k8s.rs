@@ -64,6 +64,89 @@ fn manifests_validate_strictly_against_the_kubernetes_schemas() {
     }
 }
 
+/// What `mix phx.gen.release` writes: the module `--migrate` finds without a command.
+const RELEASE_EX: &str = "defmodule HelloWeb.Release do\n  @app :hello_web\n\n  def migrate do\n    \
+                          Application.ensure_all_started(:ssl)\n  end\nend\n";
+
+/// `--migrate --env-from`: the migration Job (and the init-container variant) validate strictly
+/// too, with the Secret's envFrom on every container and the command as args.
+#[test]
+fn migration_manifests_validate_strictly_against_the_kubernetes_schemas() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = copy_example("hello_web");
+    std::fs::write(project.path().join("lib/hello_web/release.ex"), RELEASE_EX).unwrap();
+    let p = project.path().to_str().unwrap();
+    let digest = format!("registry.example.com/team/hello_web@sha256:{}", "0123456789abcdef".repeat(4));
+    let cases: Vec<Vec<&str>> = vec![
+        vec![p, "--migrate", "--env-from", "app-secrets"],
+        vec![p, "--image", &digest, "--migrate", "--env-from", "app-secrets", "--phx-host", "app.example.com"],
+        vec![p, "--migrate=/app/bin/migrate", "--migrate-init", "--env-from", "app-secrets", "--cpu", "1"],
+    ];
+    for (i, args) in cases.iter().enumerate() {
+        let (text, docs) = k8s_manifests(args);
+        let file = dir.path().join(format!("migrate{i}.yaml"));
+        std::fs::write(&file, &text).unwrap();
+        for v in VERSIONS {
+            let o = validate(&file, v);
+            let out = text_of(&o);
+            assert!(o.status.success(), "case {i} ({args:?}) fails against {v}:\n{out}\n{text}");
+            assert_eq!(out.matches(" passed for resource ").count(), docs.len(), "{out}");
+        }
+        let pod = &find(&docs, "Deployment")["spec"]["template"]["spec"];
+        let secret = serde_json::json!([{"secretRef": {"name": "app-secrets"}}]);
+        assert_eq!(pod["containers"][0]["envFrom"], secret);
+        let migrate = match i {
+            2 => &pod["initContainers"][0],
+            _ => &find(&docs, "Job")["spec"]["template"]["spec"]["containers"][0],
+        };
+        assert_eq!(migrate["envFrom"], secret, "case {i}");
+        assert!(migrate.get("command").is_none(), "case {i}: the image's entrypoint runs the args");
+    }
+    let (_, docs) = k8s_manifests(&cases[1]);
+    let job = find(&docs, "Job");
+    assert_eq!(job["metadata"]["name"], "hello-web-migrate-0123456789");
+    assert_eq!(
+        job["spec"]["template"]["spec"]["containers"][0]["args"],
+        serde_json::json!(["eval", "HelloWeb.Release.migrate()"])
+    );
+}
+
+/// The migration Job's container, and the `--migrate-init` init container, run as the kubelet
+/// would (restricted, read-only root, the Secret's keys from envFrom): the image's entrypoint
+/// runs the command given as args, a release command (`eval`) or a program of the image.
+#[test]
+fn the_migration_runs_its_command_through_the_images_entrypoint() {
+    let b = hello();
+    let secrets = [(("app-secrets".to_string(), "DATABASE_URL".to_string()), "ecto://db/app".to_string())].into();
+    let ctx = PodContext { pod_ip: None, namespace: "default", secrets, config_maps: vec![] };
+    let eval = r#"--migrate=eval IO.puts("migrated " <> System.fetch_env!("DATABASE_URL") <> " " <> System.fetch_env!("PHX_HOST"))"#;
+    let cases = [
+        (eval, false, "migrated ecto://db/app app.example.com\n"),
+        (eval, true, "migrated ecto://db/app app.example.com\n"),
+        ("--migrate=/app/bin/hello_web version", false, "hello_web 0.1.0\n"),
+    ];
+    let hello = hello_dir();
+    for (migrate, init, want) in cases {
+        let mut args = vec![hello.as_str(), "--image", &b.tag, migrate, "--env-from", "app-secrets"];
+        args.extend(["--phx-host", "app.example.com", "--cpu", "1"]);
+        if init {
+            args.push("--migrate-init");
+        }
+        let (_, docs) = k8s_manifests(&args);
+        let kind = if init { "Deployment" } else { "Job" };
+        let pod = &find(&docs, kind)["spec"]["template"]["spec"];
+        let c = if init { &pod["initContainers"][0] } else { &pod["containers"][0] };
+        let run = one_shot(pod, c, &ctx);
+        let mut docker_args = vec!["run", "--rm"];
+        docker_args.extend(run.args.iter().map(String::as_str));
+        docker_args.push(&b.tag);
+        docker_args.extend(run.cmd.iter().map(String::as_str));
+        let o = docker(&docker_args);
+        assert!(o.status.success(), "{migrate} (init: {init}): {}{}", text(&o.stdout), text(&o.stderr));
+        assert!(text(&o.stdout).ends_with(want), "{migrate} (init: {init}): {}", text(&o.stdout));
+    }
+}
+
 fn text_of(o: &std::process::Output) -> String {
     format!("{}{}", text(&o.stdout), text(&o.stderr))
 }

@@ -77,8 +77,19 @@ fn expand(value: &str, defined: &[(String, String)]) -> String {
     out
 }
 
+/// The environment: each key of each `envFrom` Secret (a later one wins), then `env` (which wins
+/// over them and may refer to them with `$(VAR)`).
 fn env_of(container: &Value, ctx: &PodContext) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = Vec::new();
+    for source in container["envFrom"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        let secret = source["secretRef"]["name"].as_str().unwrap_or_else(|| panic!("unsupported envFrom {source}"));
+        let keys: Vec<_> = ctx.secrets.iter().filter(|((s, _), _)| s == secret).collect();
+        assert!(!keys.is_empty(), "no Secret {secret} in the test cluster");
+        for ((_, key), value) in keys {
+            env.retain(|(k, _)| k != key);
+            env.push((key.clone(), value.clone()));
+        }
+    }
     for e in container["env"].as_array().map(Vec::as_slice).unwrap_or_default() {
         let name = e["name"].as_str().expect("env name").to_string();
         let value = if let Some(v) = e.get("value") {
@@ -173,6 +184,30 @@ fn resource_args(container: &Value, args: &mut Vec<String>) {
         let docker = mem.replace("Ki", "k").replace("Mi", "m").replace("Gi", "g");
         args.extend(["--memory".into(), docker]);
     }
+}
+
+/// A container that runs to completion (the migration Job's, or an init container) as
+/// `docker run` flags (before the image), and the args it gives the image's entrypoint.
+pub struct OneShot {
+    pub args: Vec<String>,
+    pub cmd: Vec<String>,
+    /// Holds the files of ConfigMap volumes while the container runs.
+    pub files: tempfile::TempDir,
+}
+
+pub fn one_shot(pod: &Value, c: &Value, ctx: &PodContext) -> OneShot {
+    // The image's entrypoint (tini → release-oci-entry) runs the args: no command override.
+    assert!(c.get("command").is_none(), "{c}");
+    let files = tempfile::tempdir().unwrap();
+    let mut args = Vec::new();
+    for (k, v) in env_of(c, ctx) {
+        args.extend(["-e".into(), format!("{k}={v}")]);
+    }
+    security_args(pod, c, &mut args);
+    volume_args(pod, c, ctx, files.path(), &mut args);
+    resource_args(c, &mut args);
+    let cmd = c["args"].as_array().expect("args").iter().map(|a| a.as_str().unwrap().to_string()).collect();
+    OneShot { args, cmd, files }
 }
 
 /// Turns the Deployment's pod template into a Docker run.

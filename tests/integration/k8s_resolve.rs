@@ -76,3 +76,40 @@ fn resolve_builds_pushes_and_pins_two_example_apps() {
     );
     assert_eq!(out, expected);
 }
+
+/// `k8s --migrate` without `--image`, then `resolve`: the Job's image is pushed and pinned like
+/// the Deployment's, and the Job gets its name from that digest (one Job per image).
+#[test]
+fn resolve_pins_the_migration_job_and_names_it_after_the_digest() {
+    require_docker();
+    let reg = Registry::plain();
+    let work = tempfile::tempdir().unwrap();
+    let hello = copy_example("hello_web");
+    std::fs::rename(hello.path(), work.path().join("hello_web")).unwrap();
+    let project = work.path().join("hello_web");
+    let (text, _) =
+        k8s_manifests(&[project.to_str().unwrap(), "--migrate=eval IO.puts(:migrated)", "--env-from", "app-secrets"]);
+    let text = text.replace(&format!("release-oci://{}", project.display()), "release-oci://hello_web");
+    assert!(text.contains("name: release-oci://hello_web#name=hello-web-migrate\n"), "{text}");
+    std::fs::write(work.path().join("app.yaml"), &text).unwrap();
+
+    let mut c = release_oci();
+    c.current_dir(work.path()).args(["resolve", "-f", "app.yaml", "--push-to", &format!("{}/team", reg.addr())]);
+    let out = ok(c);
+    assert!(!out.contains("release-oci://"), "{out}");
+    let docs = parse_yaml(&out);
+    let job = docs.iter().find(|d| d["kind"] == "Job").expect("a Job");
+    let deployment = docs.iter().find(|d| d["kind"] == "Deployment").expect("a Deployment");
+    let image = deployment["spec"]["template"]["spec"]["containers"][0]["image"].as_str().unwrap();
+    assert_eq!(job["spec"]["template"]["spec"]["containers"][0]["image"], image);
+    let (name, digest) = image.split_once('@').unwrap_or_else(|| panic!("{image} is not pinned"));
+    assert_eq!(name, format!("{}/team/hello_web", reg.addr()));
+    assert_eq!(skopeo_digest(image, &[]), digest, "{image}");
+    let hex = digest.strip_prefix("sha256:").unwrap();
+    assert_eq!(job["metadata"]["name"], format!("hello-web-migrate-{}", &hex[..10]));
+    // Only the two references changed.
+    let expected = text
+        .replace("release-oci://hello_web#name=hello-web-migrate", &format!("hello-web-migrate-{}", &hex[..10]))
+        .replace("release-oci://hello_web", image);
+    assert_eq!(out, expected);
+}

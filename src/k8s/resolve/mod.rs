@@ -1,8 +1,9 @@
 //! `release-oci resolve`: ko-style image resolution. Every `release-oci://PATH` scalar in the
 //! YAML is a project to build; each distinct project is built and pushed once (several at a time)
 //! by a [`Publisher`], and the scalars are replaced with the pinned references it returns
-//! (`REPO/NAME@sha256:...`). The documents are printed in order, byte for byte apart from those
-//! scalars (see [`scan`]).
+//! (`REPO/NAME@sha256:...`). A `release-oci://PATH#name=PREFIX` scalar is a name made for that
+//! image (the migration Job's): it becomes `PREFIX-` and the first digits of the image's digest.
+//! The documents are printed in order, byte for byte apart from those scalars (see [`scan`]).
 
 pub mod input;
 pub mod scan;
@@ -11,7 +12,7 @@ pub mod scan;
 mod tests;
 
 pub use input::{Source, join, read_inputs};
-pub use scan::{Reference, SCHEME, find_references, substitute};
+pub use scan::{NAME_FRAGMENT, Reference, SCHEME, find_references, substitute};
 
 use futures_util::{StreamExt, stream};
 use std::collections::HashMap;
@@ -113,14 +114,23 @@ pub async fn resolve<P: Publisher>(
         .iter()
         .zip(refs)
         .map(|(src, refs)| {
-            let (refs, paths): (Vec<Reference>, Vec<PathBuf>) = refs.into_iter().unzip();
             // Every path was published above, so each lookup finds its reference.
-            let images: Vec<&str> =
-                paths.iter().map(|p| pinned.get(p).map(String::as_str).unwrap_or_default()).collect();
-            Source { name: src.name.clone(), text: substitute(&src.text, &refs, &images) }
+            let values: Vec<String> = refs.iter().map(|(r, p)| replacement(r, pinned.get(p))).collect();
+            let values: Vec<&str> = values.iter().map(String::as_str).collect();
+            let refs: Vec<Reference> = refs.into_iter().map(|(r, _)| r).collect();
+            Source { name: src.name.clone(), text: substitute(&src.text, &refs, &values) }
         })
         .collect();
     Ok(out)
+}
+
+/// What a reference becomes: the pinned image, or for a name, `PREFIX-` and its digest's digits.
+fn replacement(r: &Reference, pinned: Option<&String>) -> String {
+    let image = pinned.map(String::as_str).unwrap_or_default();
+    match (&r.name_prefix, crate::k8s::naming::digest_hex(image)) {
+        (Some(prefix), Some(hex)) => crate::k8s::naming::name_for_digest(prefix, hex),
+        _ => image.to_string(),
+    }
 }
 
 /// `NAME@sha256:` and 64 hex digits, written so that no YAML quoting is needed.

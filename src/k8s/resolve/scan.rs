@@ -10,6 +10,10 @@ use std::ops::Range;
 /// The scheme of an image reference that `resolve` builds and replaces.
 pub const SCHEME: &str = "release-oci://";
 
+/// `release-oci://PATH#name=PREFIX` is a name made for the image (the migration Job's): it
+/// becomes `PREFIX-` and the first digits of the image's digest when `resolve` pins the image.
+pub const NAME_FRAGMENT: &str = "#name=";
+
 /// A problem in the YAML text, with its 1-based position.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("line {line}, column {column}: {message}")]
@@ -24,6 +28,8 @@ pub struct ScanError {
 pub struct Reference {
     /// What follows the scheme: the project's path.
     pub target: String,
+    /// `Some(PREFIX)` for `release-oci://PATH#name=PREFIX`: a name, not the image.
+    pub name_prefix: Option<String>,
     /// 1-based line of the scalar.
     pub line: usize,
     /// Bytes of the text that the replacement takes the place of.
@@ -50,7 +56,7 @@ pub fn find_references(text: &str) -> Result<Vec<Reference>, ScanError> {
         }
         let (line, column) = (span.start.line(), span.start.col() + 1);
         let err = |message: String| ScanError { line, column, message };
-        let target = value[SCHEME.len()..].trim_end().to_string();
+        let (target, name_prefix) = split_name(value[SCHEME.len()..].trim_end()).map_err(err)?;
         if target.is_empty() || target.contains('\n') {
             return Err(err(format!("{:?} names no project path: write {SCHEME}PATH", value.trim_end())));
         }
@@ -84,9 +90,23 @@ pub fn find_references(text: &str) -> Result<Vec<Reference>, ScanError> {
                 (token_start..token_start + len, quote)
             }
         };
-        refs.push(Reference { target, line, range, quote });
+        refs.push(Reference { target, name_prefix, line, range, quote });
     }
     Ok(refs)
+}
+
+/// `PATH#name=PREFIX` → (`PATH`, `Some(PREFIX)`), with the prefix checked: the name it becomes
+/// must be an RFC 1035 label.
+fn split_name(target: &str) -> Result<(String, Option<String>), String> {
+    let Some((path, prefix)) = target.rsplit_once(NAME_FRAGMENT) else { return Ok((target.to_string(), None)) };
+    let max = crate::k8s::naming::MAX_DIGEST_PREFIX;
+    if prefix.len() > max || crate::k8s::naming::check_name("a name prefix", prefix).is_err() {
+        return Err(format!(
+            "{NAME_FRAGMENT}{prefix:?} is not a name prefix: use at most {max} lowercase letters, digits and `-`, \
+             starting with a letter and ending with a letter or digit"
+        ));
+    }
+    Ok((path.to_string(), Some(prefix.to_string())))
 }
 
 /// Bytes of anchors (`&a`) and tags (`!!str`) and the blanks after them at the start of `s`.

@@ -196,3 +196,53 @@ fn quoted_scalars_end_at_their_closing_quote() {
     let out = substitute(text, &refs, &["r@sha256:0"; 2]);
     assert_eq!(out, "a: 'r@sha256:0' # c\nb: \"r@sha256:0\" # \"q\"\n");
 }
+
+/// What `release-oci k8s --migrate` writes without `--image`: the Job's and the init container's
+/// images are pinned like the Deployment's, and the Job's name becomes the digest's.
+#[tokio::test]
+async fn migration_jobs_and_init_containers_are_pinned_and_the_job_named_after_the_digest() {
+    use crate::k8s::{Migration, MigrationMode, Spec, manifests, migrate, yaml};
+    let (dir, web, _) = projects();
+    let fake = FakePublisher::default();
+    let with = |mode| Spec {
+        image: format!("{SCHEME}apps/web"),
+        migration: Some(Migration { args: vec!["/app/bin/migrate".into()], mode }),
+        ..crate::k8s::tests::spec()
+    };
+    let sources: Vec<Source> = [MigrationMode::Job, MigrationMode::InitContainer]
+        .into_iter()
+        .map(|m| src("m.yaml", &yaml::to_yaml(&manifests(&with(m))).unwrap()))
+        .collect();
+    let out = resolve(&sources, dir.path(), &fake, 2).await.unwrap();
+    assert_eq!(*fake.calls.lock().unwrap(), vec![web.clone()], "one project, one build");
+    let image = pinned(&web);
+    let text = join(&out);
+    assert!(!text.contains(SCHEME), "{text}");
+    let docs: Vec<serde_json::Value> =
+        yaml_serde::Deserializer::from_str(&text).map(|d| serde::Deserialize::deserialize(d).unwrap()).collect();
+    let job = &docs[0];
+    assert_eq!(job["kind"], "Job");
+    // The name `k8s --image PINNED` would have given it.
+    let expected = migrate::job_name(&Spec { image: image.clone(), ..with(MigrationMode::Job) });
+    assert_eq!(job["metadata"]["name"], expected.as_str());
+    assert!(expected.starts_with("hello-web-migrate-") && expected.len() == "hello-web-migrate-".len() + 10);
+    assert_eq!(job["spec"]["template"]["spec"]["containers"][0]["image"], image.as_str());
+    let pods: Vec<&serde_json::Value> =
+        docs.iter().filter(|d| d["kind"] == "Deployment").map(|d| &d["spec"]["template"]["spec"]).collect();
+    assert_eq!(pods.len(), 2);
+    for pod in &pods {
+        assert_eq!(pod["containers"][0]["image"], image.as_str());
+    }
+    assert_eq!(pods[1]["initContainers"][0]["image"], image.as_str());
+}
+
+#[test]
+fn name_fragments_are_checked() {
+    let refs = find_references("name: release-oci://apps/web#name=web-migrate\n").unwrap();
+    assert_eq!((refs[0].target.as_str(), refs[0].name_prefix.as_deref()), ("apps/web", Some("web-migrate")));
+    assert_eq!(find_references("image: release-oci://apps/web\n").unwrap()[0].name_prefix, None);
+    for bad in ["Web", "web_", &"a".repeat(53)] {
+        let e = find_references(&format!("name: release-oci://apps/web#name={bad}\n")).unwrap_err();
+        assert!(e.message.contains("is not a name prefix"), "{e}");
+    }
+}
