@@ -26,6 +26,7 @@ pub mod release;
 pub mod result_cache;
 pub mod sink;
 pub mod store;
+pub mod supply;
 pub mod time;
 pub mod toolchain;
 pub mod triple;

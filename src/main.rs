@@ -82,6 +82,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             out(rt.block_on(commands::cache::run(&args))?);
         }
+        Command::Verify(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            out(rt.block_on(commands::verify::run(*args))?);
+        }
         Command::Push(args) => {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             out(format!("{}\n", rt.block_on(commands::push::run(*args))?));

@@ -7,3 +7,4 @@ pub mod inspect;
 pub mod k8s;
 pub mod push;
 pub mod resolve;
+pub mod verify;

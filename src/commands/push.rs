@@ -22,7 +22,7 @@ pub async fn run(args: PushArgs) -> anyhow::Result<String> {
     let what = target.to_string();
     let image =
         tokio::task::spawn_blocking(move || from_target(&target)).await?.with_context(|| format!("reading {what}"))?;
-    push(&settings, &opts, image, None).await
+    push(&settings, &opts, image, None, None).await
 }
 
 /// The `--push` sink of `build`: base layers are mounted when the base came from the same
@@ -40,7 +40,10 @@ pub async fn push_built(
         }
         _ => None,
     };
-    push(settings, &s.registry, from_store(image, store), mount).await.map(Some)
+    // The SBOM, signature and provenance, from what the build recorded for this image.
+    let attachments = crate::supply::gather::for_push(&s.supply, &image.manifest_digest, store)?;
+    let supply = attachments.as_ref().map(|a| (a, s.supply.signer()));
+    push(settings, &s.registry, from_store(image, store), mount, supply).await.map(Some)
 }
 
 async fn push(
@@ -48,6 +51,7 @@ async fn push(
     opts: &RegistryOptions,
     image: PushImage,
     mount: Option<(String, HashSet<Digest>)>,
+    supply: Option<(&crate::supply::attach::Attachments, Option<&crate::supply::Signer>)>,
 ) -> anyhow::Result<String> {
     let r = &settings.reference;
     let mut scopes = vec![format!("repository:{}:pull,push", r.repository)];
@@ -66,7 +70,13 @@ async fn push(
         mountable: mountable.unwrap_or_default(),
     };
     let bars = registry::Bars::new();
-    let summary = registry::push_image(&client, &image, &target, &bars).await?;
+    let summary = match supply {
+        None => registry::push_image(&client, &image, &target, &bars).await?,
+        // By digest, then the attachments, then the tags: no tag names an image without them.
+        Some((a, signer)) => {
+            crate::supply::publish::push_image(&client, &image, &target, &bars, &r.repository_ref(), a, signer).await?
+        }
+    };
     let pushed = format!("{}@{}", r.repository_ref(), image.manifest_digest);
     ui::detail(format!("done in {:.1}s: {pushed}: {summary}", start.elapsed().as_secs_f64()));
     Ok(pushed)

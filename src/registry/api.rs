@@ -132,6 +132,52 @@ impl Registry for Client {
     fn name(&self) -> &str {
         self.registry()
     }
+
+    async fn put_referrer(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<bool, RegistryError> {
+        let what = format!("putting the referrer manifest {repo}@{reference}");
+        let expected = Digest::of(bytes);
+        let body = bytes::Bytes::copy_from_slice(bytes);
+        retry(&self.retry, self.registry(), &what, |_| async {
+            let req = self
+                .request(Method::PUT, &format!("/v2/{repo}/manifests/{reference}"))
+                .header("Content-Type", media_type)
+                .body(body.clone());
+            let resp = self.check(self.send(req, &what).await?, &what, repo).await?;
+            check_digest_header(&resp, &expected, self.registry(), repo, &what)?;
+            Ok(resp.headers().contains_key("OCI-Subject"))
+        })
+        .await
+    }
+
+    async fn get_referrers(&self, repo: &str, digest: &Digest) -> Result<Option<Manifest>, RegistryError> {
+        let what = format!("listing the referrers of {repo}@{digest}");
+        retry(&self.retry, self.registry(), &what, |_| async {
+            let req =
+                self.request(Method::GET, &format!("/v2/{repo}/referrers/{digest}")).header("Accept", MEDIA_OCI_INDEX);
+            let resp = self.send(req, &what).await?;
+            if resp.status() == StatusCode::NOT_FOUND {
+                return Ok(None);
+            }
+            let resp = self.check(resp, &what, repo).await?;
+            let bytes = super::client::read_limited(resp, MANIFEST_LIMIT)
+                .await
+                .map_err(|e| super::client::transport_error(self.registry(), &what, &e))?
+                .ok_or_else(|| RegistryError::Protocol {
+                    registry: self.registry().to_string(),
+                    what: what.clone(),
+                    detail: format!("the referrers index is larger than {MANIFEST_LIMIT} bytes"),
+                })?;
+            let digest = Digest::of(&bytes);
+            Ok(Some(Manifest { media_type: MEDIA_OCI_INDEX.to_string(), bytes, digest }))
+        })
+        .await
+    }
 }
 
 /// The registry's `Docker-Content-Digest`, when it sends one, must be what was sent.

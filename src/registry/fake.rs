@@ -20,6 +20,8 @@ pub struct FakeRegistry {
     pub calls: Mutex<Vec<String>>,
     /// Mounts are refused (as a registry without cross-repository mounts).
     pub refuse_mounts: bool,
+    /// Answers manifests with a `subject` with `OCI-Subject` (a registry with the referrers API).
+    pub referrers_api: bool,
 }
 
 impl FakeRegistry {
@@ -107,5 +109,15 @@ impl Registry for FakeRegistry {
     }
     fn name(&self) -> &str {
         "fake"
+    }
+    async fn put_referrer(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<bool, RegistryError> {
+        self.put_manifest(repo, reference, media_type, bytes).await?;
+        Ok(self.referrers_api)
     }
 }

@@ -11,7 +11,7 @@ mod client;
 pub mod credentials;
 mod download;
 #[cfg(test)]
-mod fake;
+pub(crate) mod fake;
 #[cfg(test)]
 mod http_fake;
 mod progress;
@@ -131,6 +131,28 @@ pub trait Registry: Sync {
     ) -> impl Future<Output = Result<u64, RegistryError>> + Send;
     /// The registry's name (`host[:port]`), for messages.
     fn name(&self) -> &str;
+    /// [`Registry::put_manifest`] of a manifest with a `subject`: whether the registry answered
+    /// with `OCI-Subject` (it keeps the referrers list itself). Without it (Debian's
+    /// docker-registry 2.8) the client maintains the referrers tag (`supply::attach`).
+    fn put_referrer(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> impl Future<Output = Result<bool, RegistryError>> + Send {
+        async move { self.put_manifest(repo, reference, media_type, bytes).await.map(|()| false) }
+    }
+    /// `GET /v2/REPO/referrers/DIGEST`: the referrers index, or None where the registry has no
+    /// referrers API.
+    fn get_referrers(
+        &self,
+        repo: &str,
+        digest: &Digest,
+    ) -> impl Future<Output = Result<Option<Manifest>, RegistryError>> + Send {
+        let _ = (repo, digest);
+        async { Ok(None) }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

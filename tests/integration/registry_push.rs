@@ -80,9 +80,10 @@ fn repush_uploads_nothing_and_a_one_line_change_uploads_only_what_changed() {
     std::fs::write(&router, src.replace("hello from hello_web", "hello again from hello_web")).expect("write");
     let out = tempfile::tempdir().expect("tempdir");
     let mut c = release_oci();
+    // No SBOM: its blobs would go up too (tests/integration/supply_chain.rs checks those).
     c.arg("build")
         .arg(project.path())
-        .args(["--port", "4000", "--push", &format!("{}/team/hello:2", proxy.addr())])
+        .args(["--port", "4000", "--sbom", "none", "--push", &format!("{}/team/hello:2", proxy.addr())])
         .arg("--output")
         .arg(format!("oci:{}", out.path().display()));
     let pushed = ok(c);

@@ -143,8 +143,23 @@ async fn push(s: &BuildSettings, index: &BuiltIndex, store: &BlobStore) -> anyho
     };
     let images: Vec<_> = index.images.iter().map(|i| crate::commands::push::from_store(i, store)).collect();
     let bars = registry::Bars::new();
-    let summary =
-        registry::push::push_index(&client, &images, &index.bytes, image::MEDIA_TYPE_INDEX, &target, &bars).await?;
+    let summary = if s.supply.attaches() {
+        // Each platform's SBOM, signature and provenance, then the index's signature, then the tags.
+        let per_image = index
+            .images
+            .iter()
+            .map(|i| {
+                crate::supply::gather::for_push(&s.supply, &i.manifest_digest, store).map(Option::unwrap_or_default)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let bytes = (index.bytes.as_slice(), image::MEDIA_TYPE_INDEX);
+        let reference = r.repository_ref();
+        let signer = s.supply.signer();
+        crate::supply::publish::push_index(&client, &images, &per_image, bytes, &target, &bars, &reference, signer)
+            .await?
+    } else {
+        registry::push::push_index(&client, &images, &index.bytes, image::MEDIA_TYPE_INDEX, &target, &bars).await?
+    };
     ui::detail(format!(
         "done in {:.1}s: {}@{}: {summary}",
         start.elapsed().as_secs_f64(),
