@@ -43,8 +43,11 @@ done
 REVIEWED=(adduser apt base-files base-passwd bash ca-certificates coreutils cpp dash debconf
   debian-archive-keyring debianutils dpkg e2fsprogs erlang-base g++ gcc git init-system-helpers
   libc-bin libc6 libcrypt-dev libgcrypt20 libgssapi-krb5-2 libpam-modules libpam-runtime libpam0g
-  login mawk openssl passwd perl perl-base procps tar tzdata usr-is-merged util-linux
+  login mawk openssh-client openssl passwd perl perl-base procps tar tzdata usr-is-merged util-linux
   util-linux-extra)
+# openssh-client: its postinst adds the group _ssh and makes ssh-agent setgid _ssh (the agent's
+# memory kept from other users); a builder runs no agent (--ssh forwards the caller's), so neither
+# is made. Its preinst only moves conffiles on upgrades.
 
 # --- 1. download and unpack ---------------------------------------------------------------------
 # The archive of this machine's apt for SUITE, -updates and -security (main); without any, the

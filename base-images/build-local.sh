@@ -183,8 +183,9 @@ fi
 
 # busybox-static: the shell and utilities of the minimal runtime base; zlib1g-dev: NIFs that link
 # zlib; tzdata: the time zone database the minimal base takes with --tzdata; rebar3: only its
-# escript (the package's dependencies pull in wx and GTK).
-BUILDER_PACKAGES="elixir,erlang-nox,erlang-dev,erlang-src,erlang-tools,erlang-eunit,erlang-edoc,git,gcc,g++,libc6-dev,make,tini,ca-certificates,libssl-dev,zlib1g-dev,busybox-static,tzdata"
+# escript (the package's dependencies pull in wx and GTK); openssh-client: private git
+# dependencies over SSH (`release-oci build --ssh`).
+BUILDER_PACKAGES="elixir,erlang-nox,erlang-dev,erlang-src,erlang-tools,erlang-eunit,erlang-edoc,git,gcc,g++,libc6-dev,make,tini,ca-certificates,libssl-dev,zlib1g-dev,busybox-static,tzdata,openssh-client"
 BUILDER_RECIPE=$(recipe_of "$BUILDER_PACKAGES rebar3-escript")
 if have_image "$BUILDER_TAG" "$BUILDER_RECIPE"; then
   log "$BUILDER_TAG is up to date"

@@ -11,7 +11,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PACKAGES=(docker.io debootstrap skopeo umoci docker-registry erlang-nox erlang-dev elixir
           tini git ca-certificates curl apache2-utils openssl python3-venv busybox-static zlib1g-dev pigz
-          qemu-user-static binfmt-support)
+          qemu-user-static binfmt-support openssh-server openssh-client)
 DOCKERD_LOG=/var/log/release-oci-dockerd.log
 DOCKERD_WAIT=${DOCKERD_WAIT:-60}
 
@@ -114,3 +114,6 @@ step "base images: SUITE=trixie base-images/build-local.sh"
 start=$SECONDS
 SUITE=trixie bash "$ROOT/base-images/build-local.sh"
 step "base images (trixie): ready ($((SECONDS - start))s)"
+
+step "supply chain: scripts/setup-supply-chain.sh (cosign, pyspdxtools, sbomcheck)"
+bash "$ROOT/scripts/setup-supply-chain.sh"

@@ -23,6 +23,8 @@
 #   STREAM_OUT    1: the log goes to stderr, and OUT is written to stdout as a tar at the end
 #   SRC_TAR       the sources as a tar file, to unpack into SRC (or STAGE/src) first
 #   STAGE         a scratch directory (tmpfs) for the sources that the build cache copies from
+#   RELEASE_OCI_INPUTS, RELEASE_OCI_SECRETS, RELEASE_OCI_SECRET_ENV, RELEASE_OCI_HEX_REPOS,
+#   RELEASE_OCI_ASSETS  the builder's inputs (docs/builder-inputs.md, src/builder/input_files.rs)
 set -eu
 # One output stream for the log, and nothing may ever wait for input (mix asks before installing
 # Hex). STREAM_OUT=1 (the Docker builder): the log goes to stderr, and stdout (fd 3 here) carries
@@ -151,6 +153,27 @@ if [ -n "$use_cache" ]; then
   say "build cache: building in $SRC"
 fi
 
+# The builder's inputs (docs/builder-inputs.md). --secret ...,build_env=NAME: NAME holds the
+# secret's value for this build (read from its file: the value is in no configuration).
+for pair in ${RELEASE_OCI_SECRET_ENV:-}; do
+  name=${pair%%=*} id=${pair#*=}
+  [ -r "${RELEASE_OCI_SECRETS:-}/$id" ] || die "the secret $id is not readable in ${RELEASE_OCI_SECRETS:-(no secrets directory)}"
+  value=$(cat "$RELEASE_OCI_SECRETS/$id")
+  export "$name=$value"
+done
+unset pair name id value
+# With the build cache, fetched Hex packages and registry data (HEX_CACHE_HOME) and mix archives
+# such as Hex itself (MIX_ARCHIVES, seeded with the image's) are kept in the volume, beside deps/:
+# a rebuild with the same mix.lock needs no repository.
+if [ -n "$use_cache" ]; then
+  HEX_CACHE_HOME=$CACHE/hex MIX_ARCHIVES=$CACHE/mix/archives
+  mkdir -p "$HEX_CACHE_HOME" "$MIX_ARCHIVES"
+  for a in "${MIX_HOME:-$HOME/.mix}"/archives/*; do
+    if [ -e "$a" ] && [ ! -e "$MIX_ARCHIVES/${a##*/}" ]; then cp -R "$a" "$MIX_ARCHIVES/"; fi
+  done
+  export HEX_CACHE_HOME MIX_ARCHIVES
+fi
+
 mkdir -p "$OUT"
 rm -rf "$OUT/rel" "$OUT/apps" "$OUT/tini" "$OUT/releases" "$OUT/relx"
 
@@ -170,14 +193,30 @@ say "tini: $tini"
 cp "$tini" "$OUT/tini"
 chmod 0755 "$OUT/tini"
 
+# Hex: the builder image's or the cache volume's (MIX_ARCHIVES), else the archive given with
+# --hex-client (RELEASE_OCI_INPUTS/archives), else `mix local.hex` (which honours HEX_BUILDS_URL
+# and HEX_MIRROR); installed into MIX_ARCHIVES, in the cache volume when there is one.
+ensure_hex() {
+  archives=${MIX_ARCHIVES:-${MIX_HOME:-$HOME/.mix}/archives}
+  for a in "$archives"/hex-*; do
+    if [ -e "$a" ]; then say "hex: ${a##*/}"; return 0; fi
+  done
+  for client in "${RELEASE_OCI_INPUTS:-/nonexistent}"/archives/hex-*.ez; do
+    if [ -f "$client" ]; then
+      say "mix archive.install ${client##*/}"
+      mix archive.install "$client" --force || die "cannot install the Hex client ${client##*/} (--hex-client)"
+      return 0
+    fi
+  done
+  say "mix local.hex --if-missing"
+  mix local.hex --force --if-missing || die "cannot install Hex (needed by the Hex packages in mix.lock): give the builder a Hex client with --hex-client FILE (or [hex] client in release-oci.toml), reach Hex's builds (--build-env HEX_BUILDS_URL=URL or HEX_MIRROR=URL; a TLS-intercepting proxy's CA with --build-ca), or use a builder image with Hex installed"
+}
+
 assemble_mix() {
   command -v mix >/dev/null 2>&1 || die "mix is not installed here (PATH=$PATH): the builder needs Elixir"
   [ -f mix.exs ] || die "no mix.exs in $SRC"
   # Hex and rebar3 are needed only by locked Hex packages and rebar3 dependencies.
-  if [ -f mix.lock ] && grep -q '{:hex,' mix.lock; then
-    say "mix local.hex --if-missing"
-    mix local.hex --force --if-missing || die "cannot install Hex (needed by the Hex packages in mix.lock): the builder needs network access to repo.hex.pm, or Hex installed in MIX_HOME"
-  fi
+  if [ -f mix.lock ] && grep -q '{:hex,' mix.lock; then ensure_hex; fi
   if [ -f mix.lock ] && grep -q ':rebar3' mix.lock && [ -z "${MIX_REBAR3:-}" ]; then
     if command -v rebar3 >/dev/null 2>&1; then
       say "mix local.rebar rebar3 $(command -v rebar3)"

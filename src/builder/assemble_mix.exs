@@ -28,8 +28,23 @@ defmodule Mix.Tasks.ReleaseOci.Assemble do
   def run(_args) do
     env = System.get_env("MIX_ENV") || "prod"
     out = System.fetch_env!("OUT")
-    say("mix deps.get --only #{env}")
-    Mix.Task.run("deps.get", ["--only", env])
+    configure_hex()
+
+    if deps_fetched?() do
+      # The build cache has every locked dependency: no repository is needed (nor asked).
+      say("dependencies: all locked ones are fetched already (build cache), not fetching")
+    else
+      say("mix deps.get --only #{env}")
+
+      try do
+        Mix.Task.run("deps.get", ["--only", env])
+      rescue
+        e -> fail("mix deps.get failed: " <> Exception.message(e) <> fetch_hint())
+      end
+    end
+
+    check_deps_elixir()
+    build_assets()
 
     which = if (System.get_env("RELEASE_NAME") || "") == "", do: "default release", else: System.get_env("RELEASE_NAME")
     say("choosing the release(s) (#{which})")
@@ -50,6 +65,129 @@ defmodule Mix.Tasks.ReleaseOci.Assemble do
   end
 
   defp say(msg), do: IO.puts("==> " <> msg)
+
+  # [[hex.repos]] of release-oci.toml (RELEASE_OCI_HEX_REPOS: lines NAME URL KEYFILE|- AUTHFILE|-),
+  # configured in this VM only, as `mix hex.repo add|set` would: no key is written to HEX_HOME.
+  defp configure_hex do
+    spec = System.get_env("RELEASE_OCI_HEX_REPOS") || ""
+
+    if spec != "" and Code.ensure_loaded?(Hex) do
+      Hex.start()
+
+      for line <- String.split(spec, "\n", trim: true) do
+        [name, url, key, auth] = String.split(line, " ")
+        repo = %{url: url, trusted: true}
+        repo = if key == "-", do: repo, else: Map.put(repo, :public_key, File.read!(key))
+
+        repo =
+          case auth do
+            "-" ->
+              repo
+
+            file ->
+              case File.read(file) do
+                {:ok, value} -> Map.put(repo, :auth_key, String.trim(value))
+                {:error, _} -> fail("hex repository #{name}: its auth key, the secret #{Path.basename(file)}, is missing")
+              end
+          end
+
+        Hex.State.update!(:repos, fn repos ->
+          Map.update(repos, name, Map.merge(%{public_key: nil, auth_key: nil}, repo), &Map.merge(&1, repo))
+        end)
+
+        say("hex repository #{name}: #{url}")
+      end
+    end
+  end
+
+  # Whether every dependency of this environment is fetched and matches mix.lock.
+  defp deps_fetched? do
+    deps = Mix.Dep.cached()
+    ok? = deps != [] and File.regular?("mix.lock") and Enum.all?(deps, &Mix.Dep.ok?/1)
+    unless ok?, do: Mix.Dep.clear_cached()
+    ok?
+  rescue
+    _ ->
+      Mix.Dep.clear_cached()
+      false
+  end
+
+  # What to change when fetching the dependencies failed: where Hex fetched from, and the settings.
+  defp fetch_hint do
+    repos =
+      if Code.ensure_loaded?(Hex) and Process.whereis(Hex.State) do
+        mirror = Hex.State.fetch!(:mirror_url)
+
+        for {name, repo} <- Hex.State.fetch!(:repos) do
+          url = if name == "hexpm" and mirror, do: mirror, else: repo.url
+          "#{name} at #{url}"
+        end
+      else
+        []
+      end
+
+    where = if repos == [], do: "", else: " (Hex repositories: " <> Enum.join(repos, ", ") <> ")"
+
+    where <>
+      ". To fix it: a repository or its key in [[hex.repos]] of release-oci.toml, a mirror with --build-env HEX_MIRROR=URL, " <>
+      "the CA of a TLS-intercepting proxy with --build-ca FILE, a private repository key with --secret and auth_secret, " <>
+      "private git dependencies with --ssh default"
+  end
+
+  # Mix only warns when a dependency needs another Elixir (when it compiles it); the compile error
+  # deep inside it that follows says less than this. Each Mix dependency has its own requirement in its mix.exs.
+  defp check_deps_elixir do
+    lock = Mix.Dep.Lock.read()
+
+    bad =
+      for {app, path} <- Mix.Project.deps_paths(),
+          File.regular?(Path.join(path, "mix.exs")),
+          req = dep_elixir_req(app, path),
+          is_binary(req),
+          not Version.match?(System.version(), req) do
+        version =
+          case lock[app] do
+            {:hex, _, v, _, _, _, _, _} -> " " <> v
+            {:hex, _, v, _, _, _, _} -> " " <> v
+            _ -> ""
+          end
+
+        "#{app}#{version} requires Elixir #{req}"
+      end
+
+    if bad != [] do
+      fail(
+        "dependencies need another Elixir than the builder has (Elixir #{System.version()}, Erlang/OTP #{System.otp_release()}): " <>
+          Enum.join(bad, "; ") <>
+          ". Pin the Elixir they need in .tool-versions (or the elixir requirement in mix.exs) so a builder that has it is chosen, " <>
+          "pass --builder-image, or lock versions of them that support Elixir #{System.version()}"
+      )
+    end
+  end
+
+  defp dep_elixir_req(app, path) do
+    Mix.Project.in_project(app, path, fn _ -> Mix.Project.config()[:elixir] end)
+  rescue
+    _ -> nil
+  end
+
+  # Phoenix assets, in the order Phoenix release Dockerfile uses: assets.setup, compile,
+  # assets.deploy (the release follows). RELEASE_OCI_ASSETS=skip: never.
+  defp build_assets do
+    aliases = Mix.Project.config()[:aliases] || []
+
+    if System.get_env("RELEASE_OCI_ASSETS") != "skip" and Keyword.has_key?(aliases, :"assets.deploy") do
+      if Keyword.has_key?(aliases, :"assets.setup") do
+        say("mix assets.setup")
+        Mix.Task.run("assets.setup")
+      end
+
+      say("mix compile")
+      Mix.Task.run("compile")
+      say("mix assets.deploy")
+      Mix.Task.run("assets.deploy")
+    end
+  end
 
   defp fail(msg) do
     IO.puts("error: " <> msg)

@@ -7,9 +7,40 @@
 # builds wrote is handed over once, whole). Then setpriv runs the script as BUILD_USER: a
 # non-root process has no capabilities left. An image without setpriv builds as root, with those
 # three capabilities only. Nothing here writes to stdout: it carries OUT (send_out.sh).
+#
+# The builder's inputs (RELEASE_OCI_INPUTS, docs/builder-inputs.md), as root first: the CA bundle
+# (RELEASE_OCI_CA) joins the image's trust store for this container only, and the secrets move
+# from the upload into RELEASE_OCI_SECRETS (a tmpfs), readable by BUILD_USER alone.
 set -eu
+inputs=${RELEASE_OCI_INPUTS:-/nonexistent}
+if [ -n "${RELEASE_OCI_CA:-}" ] && [ -f "$RELEASE_OCI_CA" ] && [ "$(id -u)" = 0 ]; then
+  bundle=/etc/ssl/certs/ca-certificates.crt
+  mkdir -p /etc/ssl/certs
+  if [ -L "$bundle" ]; then cp --remove-destination "$(readlink -f "$bundle")" "$bundle"; fi
+  { printf '\n'; cat "$RELEASE_OCI_CA"; } >>"$bundle"
+  SSL_CERT_FILE=$bundle HEX_CACERTS_PATH=$bundle GIT_SSL_CAINFO=$bundle CURL_CA_BUNDLE=$bundle
+  NODE_EXTRA_CA_CERTS=$RELEASE_OCI_CA
+  export SSL_CERT_FILE HEX_CACERTS_PATH GIT_SSL_CAINFO CURL_CA_BUNDLE NODE_EXTRA_CA_CERTS
+fi
+if [ -n "${RELEASE_OCI_SECRETS:-}" ] && [ -d "$inputs/secrets" ]; then
+  mkdir -p "$RELEASE_OCI_SECRETS"
+  for f in "$inputs"/secrets/*; do
+    if [ -f "$f" ]; then cp "$f" "$RELEASE_OCI_SECRETS/" && rm -f "$f"; fi
+  done
+  rmdir "$inputs/secrets"
+  chmod 0500 "$RELEASE_OCI_SECRETS"
+  chmod 0400 "$RELEASE_OCI_SECRETS"/* 2>/dev/null || true
+fi
 if [ -n "${BUILD_USER:-}" ] && [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null 2>&1; then
   owner=$BUILD_USER
+  # A name for BUILD_USER: ssh (git over SSH) refuses to run for a uid /etc/passwd lacks.
+  if ! grep -q "^[^:]*:[^:]*:${owner%%:*}:" /etc/passwd 2>/dev/null; then
+    printf 'build:x:%s:%s:release-oci build:%s:/bin/sh\n' "${owner%%:*}" "${owner#*:}" "$BUILD_HOME" >>/etc/passwd
+  fi
+  if ! grep -q "^[^:]*:[^:]*:${owner#*:}:" /etc/group 2>/dev/null; then
+    printf 'build:x:%s:\n' "${owner#*:}" >>/etc/group
+  fi
+  if [ -n "${RELEASE_OCI_SECRETS:-}" ] && [ -d "$RELEASE_OCI_SECRETS" ]; then chown -R "$owner" "$RELEASE_OCI_SECRETS"; fi
   home=$BUILD_HOME
   mkdir -p "$SRC" "$OUT" "$home"
   chown "$owner" "${SRC%/*}" "$SRC" "$OUT"

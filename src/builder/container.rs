@@ -2,6 +2,7 @@
 //! labels). [`super::docker`] runs it.
 
 use super::docker::{OUT_DIR, SRC_DIR, SRC_TAR, STAGE_DIR, docker_err};
+use super::inputs::{SECRETS_DIR, SSH_DIR};
 use super::owner::{OWNER_LABEL, Owner};
 use super::{ASSEMBLE_SH, BuildRequest, BuilderError, ROLE_BUILDER, ROLE_LABEL};
 use bollard::Docker;
@@ -48,16 +49,17 @@ pub(super) async fn create(
     req: &BuildRequest,
     name: &str,
     volume: Option<&str>,
+    ssh: Option<&std::path::Path>,
 ) -> Result<(), BuilderError> {
     let platform = req.triple.platform().to_string();
     let options = CreateContainerOptionsBuilder::default().name(name).platform(&platform).build();
     let action = format!("creating container {name} from image {} for {platform}", req.builder_image);
-    docker.create_container(Some(options), body(req, volume)).await.map_err(docker_err(action))?;
+    docker.create_container(Some(options), body(req, volume, ssh)).await.map_err(docker_err(action))?;
     Ok(())
 }
 
 /// What the container is made of.
-pub(super) fn body(req: &BuildRequest, volume: Option<&str>) -> ContainerCreateBody {
+pub(super) fn body(req: &BuildRequest, volume: Option<&str>, ssh: Option<&std::path::Path>) -> ContainerCreateBody {
     let mut labels = HashMap::from([
         (ROLE_LABEL.to_string(), ROLE_BUILDER.to_string()),
         (super::cache::PROJECT_LABEL.to_string(), req.project.root.display().to_string()),
@@ -84,7 +86,7 @@ pub(super) fn body(req: &BuildRequest, volume: Option<&str>) -> ContainerCreateB
         // Root only until `build_user.sh` has handed /build to BUILD_USER.
         user: Some("0:0".into()),
         labels: Some(labels),
-        host_config: Some(host_config(req, volume)),
+        host_config: Some(host_config(req, volume, ssh)),
         attach_stdout: Some(true),
         attach_stderr: Some(true),
         tty: Some(false),
@@ -117,18 +119,34 @@ fn env(req: &BuildRequest, volume: Option<&str>) -> Vec<String> {
     }
     // The output comes as a tar on stdout, the log on stderr (see `docker::run`).
     env.push("STREAM_OUT=1".to_string());
+    env.extend(req.inputs.container_env());
     env
+}
+
+/// [`BUILD_USER`] as numbers.
+pub(super) fn build_ids() -> (u32, u32) {
+    let (u, g) = BUILD_USER.split_once(':').unwrap_or((BUILD_USER, BUILD_USER));
+    (u.parse().unwrap_or(10001), g.parse().unwrap_or(10001))
 }
 
 /// The limits (memory with swap, processes), the capabilities and no-new-privileges; no log
 /// driver (stdout carries the release: a log file of it would cost a copy, and the log is read
 /// from the attached stream); the tmpfs and the cache volume.
-fn host_config(req: &BuildRequest, volume: Option<&str>) -> HostConfig {
+fn host_config(req: &BuildRequest, volume: Option<&str>, ssh: Option<&std::path::Path>) -> HostConfig {
     let memory = i64::try_from(req.limits.memory).unwrap_or(i64::MAX);
+    let mut tmpfs = HashMap::from([(STAGE_DIR.to_string(), String::new())]);
+    if !req.inputs.secrets.is_empty() {
+        // Secrets live in memory only: build_user.sh moves them here from the upload.
+        tmpfs.insert(SECRETS_DIR.to_string(), "mode=0700".to_string());
+    }
+    let mut binds: Vec<String> = volume.map(|v| format!("{v}:{}", super::cache::CACHE_DIR)).into_iter().collect();
+    if let Some(dir) = ssh {
+        binds.push(format!("{}:{SSH_DIR}:ro", dir.display()));
+    }
     HostConfig {
         log_config: Some(HostConfigLogConfig { typ: Some("none".into()), config: None }),
-        tmpfs: Some(HashMap::from([(STAGE_DIR.to_string(), String::new())])),
-        binds: volume.map(|v| vec![format!("{v}:{}", super::cache::CACHE_DIR)]),
+        tmpfs: Some(tmpfs),
+        binds: (!binds.is_empty()).then_some(binds),
         memory: Some(memory),
         // The same: no swap beyond the memory limit.
         memory_swap: Some(memory),
@@ -161,6 +179,7 @@ mod tests {
             started: None,
             timeout: None,
             limits,
+            inputs: Default::default(),
         };
         (dir, req)
     }
@@ -168,7 +187,7 @@ mod tests {
     #[test]
     fn the_builder_has_limits_few_capabilities_and_no_new_privileges() {
         let (_dir, req) = request(Limits::default());
-        let body = body(&req, Some("release-oci-cache-x"));
+        let body = body(&req, Some("release-oci-cache-x"), None);
         let hc = body.host_config.unwrap();
         assert_eq!((hc.memory, hc.memory_swap, hc.pids_limit), (Some(4 << 30), Some(4 << 30), Some(4096)));
         assert_eq!(hc.cap_drop.unwrap(), ["ALL"]);
@@ -182,7 +201,7 @@ mod tests {
         assert_eq!(&cmd[..2], ["/bin/sh", "-c"]);
         assert!(cmd[2].contains("exec setpriv --reuid=") && cmd[4] == ASSEMBLE_SH);
         let (_dir, req) = request(Limits { memory: 512 << 20, pids: 100 });
-        let hc = super::body(&req, None).host_config.unwrap();
+        let hc = super::body(&req, None, None).host_config.unwrap();
         assert_eq!((hc.memory, hc.pids_limit, hc.binds), (Some(512 << 20), Some(100), None));
     }
 }

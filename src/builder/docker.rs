@@ -80,7 +80,8 @@ pub(crate) async fn assemble_until(
     // Counted (every file read) before the container exists: a file that cannot be read fails
     // here. The upload itself streams them (see `upload.rs`).
     let project = req.project.clone();
-    let counting = blocking(move || SourceUpload::count(project));
+    let inputs = req.inputs.clone();
+    let counting = blocking(move || SourceUpload::count(project, inputs.files()?));
     let sources = race(&mut interrupt, counting).await.map_err(interrupted)??;
     let volume = match req.cache {
         true => {
@@ -90,10 +91,12 @@ pub(crate) async fn assemble_until(
         }
         false => None,
     };
+    let (uid, gid) = container::build_ids();
+    let ssh = super::ssh_agent::AgentForward::start(&req.inputs.ssh, uid, gid)?;
     let name = container::name();
     // Not raced: a create cut short could leave a container behind that we never heard of. A
     // signal that comes meanwhile is still pending for the race below.
-    if let Err(e) = container::create(docker, req, &name, volume.as_deref()).await {
+    if let Err(e) = container::create(docker, req, &name, volume.as_deref(), ssh.as_ref().map(|s| s.dir())).await {
         // A create that failed late (timed out) may still have made it.
         let _ = remove(docker, &name).await;
         return Err(e);
@@ -105,7 +108,9 @@ pub(crate) async fn assemble_until(
         timeout = deadline(req.timeout) => Ended::TimedOut(timeout),
         result = work => Ended::Done(result),
     };
-    clean_up(docker, &name, ended).await
+    let result = clean_up(docker, &name, ended).await;
+    drop(ssh);
+    result
 }
 
 /// Resolves after `timeout` (with it); never without one.
@@ -242,7 +247,7 @@ async fn run(
         started.notify_one();
     }
     // With -q the log is only kept for an error's tail.
-    let mut log = LogTail::new(LOG_TAIL_LINES, !crate::ui::quiet());
+    let mut log = LogTail::new(LOG_TAIL_LINES, !crate::ui::quiet()).redacting(req.inputs.redactions());
     let mut sent = 0u64;
     let read = async {
         while let Some(chunk) = output.next().await {

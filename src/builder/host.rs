@@ -56,11 +56,13 @@ pub fn assemble(req: &BuildRequest) -> Result<Assembled, BuilderError> {
     for var in MIX_PATH_VARS {
         cmd.env_remove(var);
     }
+    host_inputs(req, dir.path(), &mut cmd)?;
     let mut child = cmd.spawn().map_err(|source| BuilderError::Spawn { program: "sh".into(), source })?;
     // `cmd` holds the pipe's write ends: drop them so the read ends when the script does.
     drop(cmd);
 
-    let log = Arc::new(Mutex::new(LogTail::new(LOG_TAIL_LINES, !crate::ui::quiet())));
+    let log = LogTail::new(LOG_TAIL_LINES, !crate::ui::quiet()).redacting(req.inputs.redactions());
+    let log = Arc::new(Mutex::new(log));
     let (done_tx, done_rx) = mpsc::channel();
     let reader_log = Arc::clone(&log);
     std::thread::spawn(move || {
@@ -88,6 +90,34 @@ pub fn assemble(req: &BuildRequest) -> Result<Assembled, BuilderError> {
         return Err(BuilderError::HostBuildFailed { exit_code: status.code(), log_tail });
     }
     Assembled::from_output(dir, &out, None)
+}
+
+/// The builder's inputs on this machine: the build env, secrets and Hex settings as files under
+/// `dir/inputs` (the CA bundle and SSH agent are this machine's own already).
+fn host_inputs(req: &BuildRequest, dir: &Path, cmd: &mut Command) -> Result<(), BuilderError> {
+    use std::os::unix::fs::PermissionsExt;
+    let inputs = &req.inputs;
+    let root = dir.join("inputs");
+    for file in inputs.files()? {
+        let rel = file.path.trim_start_matches(super::inputs::INPUTS_DIR.trim_start_matches('/'));
+        let path = root.join(rel.trim_start_matches('/'));
+        let io = |source| BuilderError::Io { action: "cannot write the build input", path: path.clone(), source };
+        std::fs::create_dir_all(path.parent().unwrap_or(&root)).map_err(io)?;
+        std::fs::write(&path, &file.content).map_err(io)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(file.mode | 0o200)).map_err(io)?;
+    }
+    cmd.envs(inputs.env.iter().map(|(k, v)| (k, v)));
+    cmd.env("RELEASE_OCI_INPUTS", &root).env("RELEASE_OCI_ASSETS", inputs.assets.as_str());
+    let secrets = root.join("secrets");
+    cmd.env("RELEASE_OCI_SECRETS", &secrets);
+    let pairs: Vec<String> =
+        inputs.secrets.iter().filter_map(|s| s.build_env.as_ref().map(|e| format!("{e}={}", s.id))).collect();
+    cmd.env("RELEASE_OCI_SECRET_ENV", pairs.join(" "));
+    if !inputs.hex_repos.is_empty() {
+        let keys = root.join("hex").display().to_string();
+        cmd.env("RELEASE_OCI_HEX_REPOS", inputs.hex_repos_spec(&keys, &secrets.display().to_string()));
+    }
+    Ok(())
 }
 
 /// Copies the sources into `src` with the same files, modes and links as the container gets: their

@@ -14,11 +14,25 @@ pub struct LogTail {
     lines: VecDeque<String>,
     capacity: usize,
     echo: bool,
+    /// Values replaced with [`super::inputs::REDACTED`] in every line (the build's secrets).
+    redactions: Vec<Vec<u8>>,
 }
 
 impl LogTail {
     pub fn new(capacity: usize, echo: bool) -> LogTail {
-        LogTail { partial: Vec::new(), lines: VecDeque::with_capacity(capacity), capacity, echo }
+        LogTail {
+            partial: Vec::new(),
+            lines: VecDeque::with_capacity(capacity),
+            capacity,
+            echo,
+            redactions: Vec::new(),
+        }
+    }
+
+    /// Replaces each of `values` wherever it appears in a line, before the line is shown or kept.
+    pub fn redacting(mut self, values: Vec<Vec<u8>>) -> LogTail {
+        self.redactions = values;
+        self
     }
 
     /// Adds a chunk of output (any split: lines are put together across chunks).
@@ -48,6 +62,10 @@ impl LogTail {
         let raw = std::mem::take(&mut self.partial);
         let text = String::from_utf8_lossy(&raw);
         let line = text.strip_suffix('\r').unwrap_or(&text).to_string();
+        let line = match self.redactions.is_empty() {
+            true => line,
+            false => super::inputs::redact(&line, &self.redactions),
+        };
         if self.echo {
             let mut err = std::io::stderr().lock();
             // Losing a log line on a closed stderr is not worth failing the build.
@@ -77,5 +95,13 @@ mod tests {
         assert_eq!(log.tail(), ["three", "fo"]);
         log.finish();
         assert_eq!(log.tail(), ["three", "fo"]);
+    }
+
+    #[test]
+    fn secret_values_never_reach_the_tail() {
+        let mut log = LogTail::new(3, false).redacting(vec![b"hunter2\n".to_vec()]);
+        log.push(b"auth: hunt");
+        log.push(b"er2 and hunter2\nok\n");
+        assert_eq!(log.tail(), ["auth: [secret] and [secret]", "ok"]);
     }
 }

@@ -8,6 +8,8 @@ pub mod cache;
 mod container;
 pub mod docker;
 pub mod host;
+pub mod input_files;
+pub mod inputs;
 pub mod known_releases;
 pub mod leftovers;
 pub mod limits;
@@ -17,6 +19,7 @@ pub(crate) mod memory_probe;
 mod output;
 pub mod owner;
 pub mod scratch;
+mod ssh_agent;
 mod upload;
 
 use crate::cancel::StopSignal;
@@ -86,6 +89,9 @@ pub struct BuildRequest {
     /// The builder container's memory and process limits (`--memory`, `--pids-limit`; the Docker
     /// builder only).
     pub limits: Limits,
+    /// What the build is given besides the sources: its environment, secrets, SSH agents, Hex
+    /// repositories, CA trust, whether assets are built ([`inputs`]).
+    pub inputs: inputs::BuilderInputs,
 }
 
 /// One release the builder assembled.
@@ -135,6 +141,8 @@ impl Assembled {
 pub enum BuilderError {
     #[error(transparent)]
     Project(#[from] ProjectError),
+    #[error(transparent)]
+    Inputs(#[from] inputs::InputError),
     #[error("no Docker engine answers at {addr}: start dockerd (scripts/setup.sh does) or set DOCKER_HOST ({detail})")]
     NoEngine { addr: String, detail: String },
     #[error(

@@ -62,6 +62,7 @@ fn request(project: Project, image: &str, pull: PullPolicy) -> BuildRequest {
         started: None,
         timeout: None,
         limits: Limits::default(),
+        inputs: Default::default(),
     }
 }
 

@@ -12,6 +12,7 @@
 
 use super::BuilderError;
 use super::docker::docker_err;
+use super::input_files::InputFile;
 use crate::project::Project;
 use bollard::Docker;
 use bollard::query_parameters::UploadToContainerOptionsBuilder;
@@ -30,6 +31,8 @@ pub(super) struct SourceUpload {
     project: Project,
     /// The size of the sources' tar.
     inner_len: u64,
+    /// Small files sent before the sources' tar (the builder's inputs: see `input_files.rs`).
+    extra: Vec<InputFile>,
 }
 
 /// Why the writing thread stopped early.
@@ -42,14 +45,16 @@ enum Stopped {
 
 impl SourceUpload {
     /// Counts the bytes of the sources' tar (blocking: reads every source file, keeps none).
-    pub(super) fn count(project: Project) -> Result<SourceUpload, BuilderError> {
+    pub(super) fn count(project: Project, extra: Vec<InputFile>) -> Result<SourceUpload, BuilderError> {
         let counted = project.write_source_tar(Counter::default())?;
-        Ok(SourceUpload { project, inner_len: counted.0 })
+        Ok(SourceUpload { project, inner_len: counted.0, extra })
     }
 
-    /// The size of the whole upload: a header, the sources' tar padded to a block, the end.
+    /// The size of the whole upload: the extra files (a header each, padded contents), a header,
+    /// the sources' tar padded to a block, the end.
     pub(super) fn len(&self) -> u64 {
-        BLOCK + self.inner_len.div_ceil(BLOCK) * BLOCK + 2 * BLOCK
+        let extra: u64 = self.extra.iter().map(|f| BLOCK + (f.content.len() as u64).div_ceil(BLOCK) * BLOCK).sum();
+        extra + BLOCK + self.inner_len.div_ceil(BLOCK) * BLOCK + 2 * BLOCK
     }
 
     /// Starts the thread that writes the upload (`path` holding the sources' tar) into the
@@ -80,14 +85,13 @@ impl SourceUpload {
             std::io::ErrorKind::BrokenPipe => Stopped::Closed,
             _ => Stopped::Failed(BuilderError::Io { action: "cannot send the sources of", path: root.clone(), source }),
         };
-        let mut header = tar::Header::new_gnu();
-        header.set_path(path).map_err(io)?;
-        header.set_entry_type(tar::EntryType::Regular);
-        header.set_mode(0o600);
-        header.set_size(self.inner_len);
-        header.set_mtime(0);
-        header.set_cksum();
-        out.write_all(header.as_bytes()).map_err(io)?;
+        for file in &self.extra {
+            let size = file.content.len() as u64;
+            out.write_all(header(&file.path, size, file.mode).map_err(io)?.as_bytes()).map_err(io)?;
+            out.write_all(&file.content).map_err(io)?;
+            out.write_all(&vec![0u8; ((BLOCK - size % BLOCK) % BLOCK) as usize]).map_err(io)?;
+        }
+        out.write_all(header(path, self.inner_len, 0o600).map_err(io)?.as_bytes()).map_err(io)?;
         let mut limited = Limit { out, left: self.inner_len, over: false };
         let written = self.project.write_source_tar(&mut limited).map(|_| ());
         match written {
@@ -137,6 +141,18 @@ impl SourceUpload {
             (Ok(_), Ok(())) => Ok(()),
         }
     }
+}
+
+/// A regular file's tar header.
+fn header(path: &str, size: u64, mode: u32) -> std::io::Result<tar::Header> {
+    let mut header = tar::Header::new_gnu();
+    header.set_path(path)?;
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_mode(mode);
+    header.set_size(size);
+    header.set_mtime(0);
+    header.set_cksum();
+    Ok(header)
 }
 
 /// Counts what is written, keeps nothing.

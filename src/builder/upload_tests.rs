@@ -33,7 +33,7 @@ fn collect(upload: SourceUpload) -> (Vec<u8>, bool, Result<(), Stopped>) {
 #[test]
 fn the_upload_is_one_tar_holding_the_sources_tar() {
     let (_dir, project) = tiny_project();
-    let upload = SourceUpload::count(project.clone()).unwrap();
+    let upload = SourceUpload::count(project.clone(), Vec::new()).unwrap();
     let len = upload.len();
     let (bytes, failed, written) = collect(upload);
     assert!(!failed && written.is_ok(), "{written:?}");
@@ -51,9 +51,42 @@ fn the_upload_is_one_tar_holding_the_sources_tar() {
 }
 
 #[test]
+fn the_builder_inputs_come_first_with_their_modes() {
+    let (_dir, project) = tiny_project();
+    let extra = vec![
+        InputFile { path: "build/inputs/secrets/k".into(), content: b"s3cret\n".to_vec(), mode: 0o400 },
+        InputFile { path: "build/inputs/ca.pem".into(), content: vec![b'x'; 1000], mode: 0o444 },
+    ];
+    let upload = SourceUpload::count(project.clone(), extra).unwrap();
+    let len = upload.len();
+    let (bytes, failed, written) = collect(upload);
+    assert!(!failed && written.is_ok(), "{written:?}");
+    assert_eq!(bytes.len() as u64, len);
+    let mut outer = tar::Archive::new(bytes.as_slice());
+    let mut seen = Vec::new();
+    for entry in outer.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().to_string_lossy().into_owned();
+        let mode = entry.header().mode().unwrap();
+        let mut content = Vec::new();
+        entry.read_to_end(&mut content).unwrap();
+        seen.push((path, mode, content.len()));
+    }
+    let inner_len = project.write_source_tar(Vec::new()).unwrap().len();
+    assert_eq!(
+        seen,
+        [
+            ("build/inputs/secrets/k".to_string(), 0o400, 7),
+            ("build/inputs/ca.pem".to_string(), 0o444, 1000),
+            ("build/src.tar".to_string(), 0o600, inner_len)
+        ]
+    );
+}
+
+#[test]
 fn sources_that_change_after_they_were_counted_fail_the_upload() {
     let (dir, project) = tiny_project();
-    let upload = SourceUpload::count(project.clone()).unwrap();
+    let upload = SourceUpload::count(project.clone(), Vec::new()).unwrap();
     std::fs::write(dir.path().join("lib/more.ex"), "defmodule More do end\n").unwrap();
     let (_, failed, written) = collect(upload);
     assert!(failed, "the body ended as if whole");
@@ -67,7 +100,7 @@ fn sources_that_change_after_they_were_counted_fail_the_upload() {
         }
         other => panic!("expected SourcesChanged, got {other:?}"),
     }
-    let upload = SourceUpload::count(project).unwrap();
+    let upload = SourceUpload::count(project, Vec::new()).unwrap();
     std::fs::remove_file(dir.path().join("lib/tiny.ex")).unwrap();
     let (_, failed, written) = collect(upload);
     assert!(failed);
@@ -83,7 +116,7 @@ fn sources_that_change_after_they_were_counted_fail_the_upload() {
 fn the_upload_of_a_large_file_streams_with_constant_memory() {
     const SIZE: u64 = 200 << 20;
     let work = |dir: &std::path::Path| {
-        let upload = SourceUpload::count(Project::open(dir).unwrap()).unwrap();
+        let upload = SourceUpload::count(Project::open(dir).unwrap(), Vec::new()).unwrap();
         let (bytes, failed, written) = collect_counting(upload);
         assert!(!failed && written.is_ok(), "{written:?}");
         bytes

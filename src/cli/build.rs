@@ -116,6 +116,8 @@ pub struct BuildArgs {
     pub push: Option<String>,
     #[command(flatten)]
     pub registry: super::registry::RegistryArgs,
+    #[command(flatten)]
+    pub supply: super::supply::SupplyArgs,
     /// Keep releases/COOKIE in the image (by default it is left out and a cookie is made at start
     /// unless RELEASE_COOKIE is set).
     #[arg(long)]
@@ -146,6 +148,33 @@ pub struct BuildArgs {
     /// The most processes and threads the builder container may have [default: 4096].
     #[arg(long, value_name = "N")]
     pub pids_limit: Option<i64>,
+    /// An environment variable of the builder (not of the image): KEY=VALUE, repeatable (e.g.
+    /// HEX_MIRROR, HTTPS_PROXY).
+    #[arg(long = "build-env", value_name = "KEY=VALUE")]
+    pub build_env: Vec<String>,
+    /// A secret for the build only, as /run/secrets/ID (and, with build_env=NAME, the build's
+    /// variable NAME): id=ID,env=VAR or id=ID,src=FILE. Never in the image, caches or logs.
+    #[arg(long = "secret", value_name = "id=ID,env=VAR|src=FILE[,build_env=NAME]")]
+    pub secrets: Vec<String>,
+    /// Forward an SSH agent into the build for private git dependencies: `default` (SSH_AUTH_SOCK)
+    /// or ID=SOCKET; repeatable. No key file is copied.
+    #[arg(long = "ssh", value_name = "default|ID=SOCKET")]
+    pub ssh: Vec<String>,
+    /// The CA bundle (PEM) the build trusts besides the builder image's own [default: this
+    /// machine's: SSL_CERT_FILE or /etc/ssl/certs/ca-certificates.crt]; `none`: only the image's.
+    #[arg(long, value_name = "FILE|none")]
+    pub build_ca: Option<String>,
+    /// A Hex client archive (hex-VERSION.ez) to install when the builder has no Hex (kept in the
+    /// build cache volume).
+    #[arg(long, value_name = "FILE")]
+    pub hex_client: Option<PathBuf>,
+    /// Phoenix assets: `auto` runs assets.setup, compile, assets.deploy before the release when the
+    /// project has an assets.deploy alias; `skip` never [default: auto].
+    #[arg(long, value_name = "auto|skip")]
+    pub assets: Option<String>,
+    /// `[[hex.repos]]` of the settings file (no flag).
+    #[arg(skip)]
+    pub hex_repos: Vec<crate::builder::inputs::HexRepo>,
 }
 
 /// Validated build settings.
@@ -202,6 +231,11 @@ pub struct BuildSettings {
     /// Several `--triple`s: each platform's triple, builder image and base, in the order given
     /// (the first is `triple`); empty for a one-platform build.
     pub platforms: Vec<super::platforms::PlatformBuild>,
+    /// What the build is given besides the sources (`--build-env`, `--secret`, `--ssh`,
+    /// `--build-ca`, `--hex-client`, `--assets`, `[[hex.repos]]`).
+    pub inputs: crate::builder::inputs::BuilderInputs,
+    /// `--sbom`, `--sbom-dir`, `--sign-key` (docs/supply-chain.md).
+    pub supply: crate::supply::SupplySettings,
 }
 
 /// The runtime user as given on the command line.
@@ -334,6 +368,7 @@ impl BuildArgs {
             None => None,
         };
         let registry = self.registry.options(push.as_ref().map(|p| p.reference.registry.as_str()))?;
+        let supply = self.supply.settings(push.is_some())?;
         if let Some(p) = &push {
             // Bare tags name the pushed repository for --load and archives too.
             self.tags = self.tags.iter().map(|t| p.qualify(t)).collect();
@@ -344,7 +379,10 @@ impl BuildArgs {
             None => crate::layer::Compression::default(),
         };
         let (timeout, limits) = self.builder_limits()?;
+        let inputs = self.builder_inputs()?;
         Ok(BuildSettings {
+            supply,
+            inputs,
             timeout,
             limits,
             push,

@@ -87,7 +87,7 @@ impl BuildArgs {
         self.load |= c.load == Some(true);
         self.include_cookie |= c.include_cookie == Some(true);
         self.no_cache |= c.no_cache == Some(true);
-        Ok(())
+        self.merge_inputs(c)
     }
 }
 

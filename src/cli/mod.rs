@@ -2,14 +2,17 @@
 
 mod build;
 mod build_config;
+mod build_inputs;
 mod k8s;
 mod platforms;
 mod registry;
+mod supply;
 
 pub use build::{BuildArgs, BuildSettings, BuilderKind};
 pub use k8s::{ClusterArg, K8sArgs, ResolveArgs};
 pub use platforms::PlatformBuild;
 pub use registry::{PushArgs, PushSettings, RegistryArgs};
+pub use supply::{SupplyArgs, VerifyArgs};
 
 use clap::{Parser, Subcommand};
 
@@ -47,6 +50,8 @@ pub enum Command {
     Resolve(ResolveArgs),
     /// The caches: the Docker builder's volumes (ls, prune) and the blob store (verify, gc).
     Cache(CacheArgs),
+    /// Check an image in a registry: its signature, SBOM and provenance against a public key.
+    Verify(Box<VerifyArgs>),
 }
 
 #[derive(Debug, clap::Args)]

@@ -141,6 +141,7 @@ async fn assemble(
         started,
         timeout: Some(s.timeout),
         limits: s.limits,
+        inputs: s.inputs.clone(),
     };
     let what = if s.release.as_deref() == Some("all") { "releases" } else { "release" };
     Ok(match (s.builder, docker) {
@@ -194,6 +195,8 @@ async fn finish(
             ui::step(format!("Image of release {}", release.name));
         }
         let image = layer_and_assemble(s, project, release, assembled, base.as_ref(), store).await?;
+        // What the SBOM and provenance say, kept with the image (and the SBOM to --sbom-dir).
+        crate::supply::gather::record(s, project, release, assembled, base.as_ref(), &image, store)?;
         if i + 1 == releases.len() {
             // Every layer is written: the release files go while the image is written out.
             removal = assembled.take_files().map(|files| tokio::task::spawn_blocking(move || drop(files)));
@@ -306,6 +309,10 @@ async fn layer_and_assemble(
     if !base_has_path {
         env.insert(0, ("PATH".to_string(), DEFAULT_PATH.to_string()));
     }
+    let phoenix_bare = releases::is_phoenix_without_server(release);
+    if phoenix_bare && !s.env.iter().any(|(k, _)| k == "PHX_SERVER") {
+        env.push(("PHX_SERVER".to_string(), "true".to_string()));
+    }
     env.extend(s.env.clone());
     let (entrypoint, cmd) = releases::start_command(release, s.cmd.as_deref(), &format!("/{TINI_PATH}"), APP_DIR)?;
     let settings = ConfigSettings {
@@ -315,7 +322,7 @@ async fn layer_and_assemble(
         user: Some(format!("{}:{}", user.uid, user.gid)),
         working_dir: Some(format!("/{APP_DIR}")),
         env,
-        exposed_ports: match s.ports.is_empty() && releases::is_phoenix(release) {
+        exposed_ports: match s.ports.is_empty() && (releases::is_phoenix(release) || phoenix_bare) {
             true => vec![releases::PHOENIX_PORT.to_string()],
             false => s.ports.clone(),
         },

@@ -15,10 +15,12 @@
 //!
 //! See docs/config.md for every key.
 
+mod hex;
 mod k8s;
 mod trust;
 
-pub use k8s::K8sConfig;
+pub use hex::{HexConfig, HexRepoConfig};
+pub use k8s::{K8sConfig, MigrateValue};
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -138,6 +140,18 @@ pub struct ProjectConfig {
     pub memory: Option<String>,
     /// `--pids-limit`: the most processes the builder container may have.
     pub pids_limit: Option<i64>,
+    /// `--build-env`: the builder's environment, `KEY = "VALUE"` pairs.
+    pub build_env: Option<BTreeMap<String, String>>,
+    /// `--build-ca`: the CA bundle the build trusts (default: this machine's).
+    pub build_ca: Option<PathBuf>,
+    /// `--assets`: `auto` or `skip`.
+    pub assets: Option<String>,
+    /// `--secret` (only in a file named with `--config`, never the project's own).
+    pub secrets: Option<Vec<String>>,
+    /// `--ssh` (only in a file named with `--config`, never the project's own).
+    pub ssh: Option<Vec<String>>,
+    /// Hex repositories and client.
+    pub hex: Option<HexConfig>,
     /// Settings of `release-oci k8s`.
     pub k8s: Option<K8sConfig>,
     /// The directory the file is in (set by [`ProjectConfig::load`], not a key).
@@ -196,7 +210,12 @@ impl ProjectConfig {
     }
 
     fn check(&self) -> Result<(), String> {
-        for (table, map) in [("env", &self.env), ("labels", &self.labels), ("annotations", &self.annotations)] {
+        for (table, map) in [
+            ("env", &self.env),
+            ("labels", &self.labels),
+            ("annotations", &self.annotations),
+            ("build_env", &self.build_env),
+        ] {
             if let Some(map) = map
                 && let Some(key) = map.keys().find(|k| k.is_empty() || k.contains('='))
             {
@@ -205,6 +224,12 @@ impl ProjectConfig {
         }
         if let Some(c) = &self.compression {
             c.parse::<crate::layer::Compression>().map_err(|e| format!("compression: {e}"))?;
+        }
+        if let Some(a) = &self.assets {
+            a.parse::<crate::builder::inputs::AssetsMode>().map_err(|e| format!("assets: {e}"))?;
+        }
+        if let Some(hex) = &self.hex {
+            hex.check()?;
         }
         self.triple_list().map(|_| ())
     }

@@ -88,3 +88,22 @@ fn bad_map_keys_are_refused() {
     let e = ProjectConfig::load(&path).unwrap_err().to_string();
     assert!(e.contains("env: key \"A=B\""), "{e}");
 }
+
+#[test]
+fn k8s_migration_keys() {
+    let c = ProjectConfig::parse(
+        "[k8s]\nmigrate = true\nmigrate_init = true\nenv_from = [\"app-secrets\"]\nphx_host = \"app.example.com\"\n",
+    )
+    .unwrap();
+    let k = c.k8s.unwrap();
+    assert_eq!(k.migrate, Some(MigrateValue::Enabled(true)));
+    assert_eq!(k.migrate_init, Some(true));
+    assert_eq!(k.env_from, Some(vec!["app-secrets".to_string()]));
+    assert_eq!(k.phx_host.as_deref(), Some("app.example.com"));
+    let k = ProjectConfig::parse("[k8s]\nmigrate = \"eval App.Release.migrate()\"\n").unwrap().k8s.unwrap();
+    assert_eq!(k.migrate, Some(MigrateValue::Command("eval App.Release.migrate()".into())));
+    let e = ProjectConfig::parse("[k8s]\n\nmigrate = 1\n").unwrap_err();
+    assert_eq!(e.line, 3, "{}", e.message);
+    let e = ProjectConfig::parse("[k8s]\nenv_form = [\"a\"]\n").unwrap_err();
+    assert!(e.message.contains("unknown key `env_form` in [k8s]") && e.message.contains("env_from"), "{}", e.message);
+}

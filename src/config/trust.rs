@@ -25,6 +25,12 @@ impl ProjectConfig {
         if self.cache_dir.is_some() {
             return Err(refuse("cache_dir", "would move this machine's blob cache", "--cache-dir DIR"));
         }
+        if self.secrets.is_some() {
+            return Err(refuse("secrets", "would hand this machine's secrets to the project's build", "--secret"));
+        }
+        if self.ssh.is_some() {
+            return Err(refuse("ssh", "would hand this machine's SSH agent to the project's build", "--ssh"));
+        }
         if self.load == Some(true) {
             return Err(refuse("load = true", "would load the image into this machine's engine", "--load"));
         }
@@ -44,6 +50,19 @@ impl ProjectConfig {
         }
         if let Some(p) = &self.tini {
             out.push(("tini", p.clone(), "--tini"));
+        }
+        if let Some(p) = &self.build_ca {
+            out.push(("build_ca", p.clone(), "--build-ca"));
+        }
+        if let Some(hex) = &self.hex {
+            if let Some(p) = &hex.client {
+                out.push(("hex.client", p.clone(), "--hex-client"));
+            }
+            for r in hex.repos.iter().flatten() {
+                if let Some(p) = &r.public_key {
+                    out.push(("hex.repos.public_key", p.clone(), "--config FILE"));
+                }
+            }
         }
         if let Some(crate::base::BaseRef::Layout { dir, .. }) = self.base.as_deref().and_then(|b| b.parse().ok()) {
             out.push(("base", dir, "--base oci:DIR"));

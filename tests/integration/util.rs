@@ -100,6 +100,13 @@ impl Drop for ProjectCopy {
     }
 }
 
+impl ProjectCopy {
+    /// An empty project directory (its cache volumes removed on drop, like a copy's).
+    pub fn empty() -> ProjectCopy {
+        ProjectCopy(tempfile::Builder::new().prefix("release-oci-project-").tempdir().expect("tempdir"))
+    }
+}
+
 /// Copies an example into a temp dir (so tests can change it).
 pub fn copy_example(name: &str) -> ProjectCopy {
     let dir = tempfile::Builder::new().prefix(&format!("release-oci-{name}-")).tempdir().expect("tempdir");

@@ -133,6 +133,15 @@ pub(super) fn is_phoenix(release: &Release) -> bool {
         && release.apps.iter().any(|a| a.name == "phoenix")
 }
 
+/// A Phoenix release without `mix phx.gen.release`'s `bin/server`: `start` would run the
+/// endpoint without its server, so such an image sets PHX_SERVER=true (unless the user set it)
+/// and exposes Phoenix's port too (docs/runtime.md).
+pub(super) fn is_phoenix_without_server(release: &Release) -> bool {
+    release.flavour == Flavour::Mix
+        && !release.root.join("bin/server").is_file()
+        && release.apps.iter().any(|a| a.name == "phoenix")
+}
+
 /// The port a Phoenix release listens on by default (`PORT` in its runtime.exs, else 4000).
 pub(super) const PHOENIX_PORT: &str = "4000/tcp";
 

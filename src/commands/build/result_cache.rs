@@ -123,8 +123,13 @@ pub(crate) fn settings_parts(k: &mut KeyBuilder, s: &BuildSettings) {
         timeout: _,
         // What the builder container may use (memory, processes), not what it makes.
         limits: _,
+        // The SBOM, signatures and provenance go beside the image, not into it.
+        supply: _,
+        // The build env, secret ids (never values), agents, Hex repositories and client, assets.
+        inputs,
     } = s;
-    let parts: [(&str, String); 20] = [
+    let parts: [(&str, String); 21] = [
+        ("inputs", inputs.key_part()),
         ("triple", triple.to_string()),
         ("host", format!("{:?}", crate::triple::Triple::host())),
         ("builder", format!("{builder:?}")),
@@ -236,6 +241,7 @@ pub(super) async fn reuse(
             c.release, c.version, c.image.manifest_digest
         ));
         super::write_outputs(s, &c.image, &outputs, store, docker).await?;
+        crate::supply::gather::reused(s, &c.image, store)?;
         // No base image was read: a registry base's layers are uploaded, not mounted.
         crate::commands::push::push_built(s, &c.image, None, store).await?;
         built.push(BuiltImage { release: c.release, version: c.version, image: c.image });

@@ -97,7 +97,10 @@ fn a_phoenix_release_starts_its_server_by_default() {
         version: "1.7.24".into(),
         dir: "phoenix-1.7.24".into(),
     });
-    assert!(is_phoenix(&rel));
+    assert!(is_phoenix(&rel) && !is_phoenix_without_server(&rel));
+    std::fs::remove_file(rel.root.join("bin/server")).unwrap();
+    assert!(!is_phoenix(&rel) && is_phoenix_without_server(&rel), "phx.new without phx.gen.release");
+    std::fs::write(rel.root.join("bin/server"), "#!/bin/sh\n").unwrap();
     let tini = "/usr/local/bin/tini";
     assert_eq!(start_command(&rel, None, tini, "app").unwrap().1, ["/app/bin/server"]);
     assert_eq!(start_command(&rel, Some("start"), tini, "app").unwrap().1, ["start"], "--cmd start still works");
