@@ -5,6 +5,9 @@
 //! that does, or an error before anything is compiled that names each requirement, its file and
 //! every builder's versions. See docs/toolchain.md.
 
+#[path = "toolchain_catalogue.rs"]
+pub mod catalogue;
+
 use std::cmp::Ordering;
 use std::fmt;
 use std::path::Path;

@@ -46,6 +46,12 @@ pub struct BuildArgs {
     /// Builder image (default: release-oci/builder:debian-bookworm for gnu, :musl for x86_64 musl).
     #[arg(long, env = "RELEASE_OCI_BUILDER_IMAGE")]
     pub builder_image: Option<String>,
+    /// A registry repository of builders tagged like the official hexpm/elixir
+    /// (ELIXIR-erlang-OTP-debian-SUITE-DATE-slim), e.g. 127.0.0.1:5000/hexpm/elixir: when the
+    /// project's pins are not met by the default builder, the newest tag that meets them is
+    /// pulled and made into a builder (docs/toolchain.md).
+    #[arg(long, value_name = "REPO")]
+    pub builder_catalogue: Option<String>,
     /// Whether to pull a missing builder image [default: missing].
     #[arg(long, value_enum)]
     pub pull: Option<PullArg>,
@@ -184,6 +190,8 @@ pub struct BuildSettings {
     pub triple: Triple,
     pub builder: BuilderKind,
     pub builder_image: String,
+    /// `--builder-catalogue`: the repository of builders the pins choose from (docs/toolchain.md).
+    pub builder_catalogue: Option<crate::registry::Reference>,
     pub pull_missing: bool,
     pub mix_env: String,
     /// The rebar3 profile (rebar3 projects).
@@ -380,6 +388,7 @@ impl BuildArgs {
         };
         let (timeout, limits) = self.builder_limits()?;
         let inputs = self.builder_inputs()?;
+        let builder_catalogue = self.builder_catalogue.as_deref().map(parse_catalogue).transpose()?;
         Ok(BuildSettings {
             supply,
             inputs,
@@ -388,6 +397,7 @@ impl BuildArgs {
             push,
             registry,
             builder_image: self.builder_image.unwrap_or_else(|| triple.default_builder_image().to_string()),
+            builder_catalogue,
             triple,
             project: self.project,
             builder: self.builder.unwrap_or(BuilderKind::Docker),
@@ -419,6 +429,18 @@ impl BuildArgs {
             platforms,
         })
     }
+}
+
+/// `--builder-catalogue REPO`: a repository, without a tag or digest (its tags are the catalogue).
+fn parse_catalogue(repo: &str) -> anyhow::Result<crate::registry::Reference> {
+    let r: crate::registry::Reference = repo.parse().with_context(|| format!("--builder-catalogue {repo:?}"))?;
+    if r.tag.is_some() || r.digest.is_some() {
+        bail!(
+            "--builder-catalogue {repo:?}: name the repository only (its tags are the catalogue), e.g. {}",
+            r.repository_ref()
+        );
+    }
+    Ok(r)
 }
 
 #[cfg(test)]

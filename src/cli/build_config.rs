@@ -105,6 +105,7 @@ impl BuildArgs {
             self.pull = Some(enum_value::<PullArg>("pull", p)?);
         }
         fill(&mut self.builder_image, c.builder_image.clone());
+        fill(&mut self.builder_catalogue, c.builder_catalogue.clone());
         if self.timeout.is_none()
             && let Some(t) = &c.timeout
         {
@@ -312,6 +313,23 @@ load = true
             e.contains(&file.display().to_string()) && e.contains("memory = \"lots\": \"lots\" is not a size"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_builder_catalogue_comes_from_the_projects_own_file_or_the_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("release-oci.toml"), "builder_catalogue = \"127.0.0.1:5000/hexpm/elixir\"\n")
+            .unwrap();
+        let s = args(dir.path(), &[]).validate().unwrap();
+        let c = s.builder_catalogue.unwrap();
+        assert_eq!((c.registry.as_str(), c.repository.as_str()), ("127.0.0.1:5000", "hexpm/elixir"));
+        let s = args(dir.path(), &["--builder-catalogue", "ghcr.io/team/elixir"]).validate().unwrap();
+        assert_eq!(s.builder_catalogue.unwrap().repository_ref(), "ghcr.io/team/elixir");
+        let e = format!(
+            "{:#}",
+            args(dir.path(), &["--builder-catalogue", "r.io/hexpm/elixir:1.18"]).validate().unwrap_err()
+        );
+        assert!(e.contains("name the repository only") && e.contains("r.io/hexpm/elixir"), "{e}");
     }
 
     #[test]

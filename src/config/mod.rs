@@ -94,6 +94,8 @@ pub struct ProjectConfig {
     pub builder: Option<String>,
     /// `--builder-image`.
     pub builder_image: Option<String>,
+    /// `--builder-catalogue`: a registry repository of builders (`HOST/hexpm/elixir`).
+    pub builder_catalogue: Option<String>,
     /// `--pull`: `missing` or `never`.
     pub pull: Option<String>,
     /// `--mix-env`.

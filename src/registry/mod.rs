@@ -19,6 +19,7 @@ pub mod pull;
 pub mod push;
 mod reference;
 mod retry;
+mod tags;
 mod upload;
 
 pub use client::Client;

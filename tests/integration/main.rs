@@ -6,6 +6,7 @@ mod util;
 
 mod build_limits;
 mod build_run;
+mod builder_catalogue;
 mod builder_sandbox;
 mod cache;
 mod config_file;

@@ -87,6 +87,8 @@ pub(crate) fn settings_parts(k: &mut KeyBuilder, s: &BuildSettings) {
         builder,
         // The image's id is keyed (by the caller), not its name.
         builder_image: _,
+        // Resolved to a builder image (keyed by its id) before the key is made.
+        builder_catalogue: _,
         pull_missing: _,
         mix_env,
         profile,

@@ -3,11 +3,14 @@
 //! builder that is present and does is used (the newest such), with the Debian runtime of the same
 //! suite for `--base debian`; when none does, the build stops before anything runs. The default
 //! builder is kept whenever it satisfies the pins, so an unpinned project's digests do not move
-//! when a newer builder is installed.
+//! when a newer builder is installed. With `--builder-catalogue`, the catalogue takes the place of
+//! the other local builders (`catalogue`).
+
+mod catalogue;
 
 use crate::base::BaseRef;
 use crate::cli::{BuildSettings, BuilderKind};
-use crate::toolchain::{self, Builder, Version};
+use crate::toolchain::{self, Builder, Pin, Version};
 use crate::ui;
 
 const ELIXIR_LABEL: &str = "org.release-oci.elixir-version";
@@ -24,6 +27,13 @@ pub(super) async fn choose(mut s: BuildSettings) -> anyhow::Result<BuildSettings
     if pins.is_empty() {
         return Ok(s);
     }
+    if let Some(catalogue) = &s.builder_catalogue
+        && s.triple.libc == crate::triple::Libc::Musl
+    {
+        // The catalogue's images are Debian's, and the musl builder carries no version labels.
+        let (catalogue, triple) = (catalogue.repository_ref(), s.triple.to_string());
+        return Err(toolchain::catalogue::CatalogueError::Musl { catalogue, triple }.into());
+    }
     let docker = crate::builder::docker::connect().await?;
     let mut builders = Vec::new();
     for image in s.triple.known_builder_images() {
@@ -31,26 +41,46 @@ pub(super) async fn choose(mut s: BuildSettings) -> anyhow::Result<BuildSettings
             builders.push(b);
         }
     }
-    let project = s.project.display().to_string();
     // A default builder that is missing or carries no version labels cannot be judged: it is
     // kept, and the build goes on as without pins (a missing image is reported as ever).
     let Some(default_builder) = builders.iter().find(|b| b.image == default) else { return Ok(s) };
     if default_builder.elixir.is_none() || default_builder.otp.is_none() {
         return Ok(s);
     }
-    let chosen = if pins.iter().all(|p| p.allows(default_builder)) {
-        default_builder.clone()
-    } else {
-        toolchain::choose(&project, &pins, &builders)?.clone()
-    };
     let wants = pins.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
-    ui::step(format!("Builder {chosen} for {wants}"));
-    if chosen.image != default {
-        if s.base == BaseRef::Daemon(s.triple.distro_base_image().to_string()) {
-            s.base = BaseRef::Daemon(chosen.image.replacen("/builder:", "/runtime:", 1));
-        }
-        s.builder_image = chosen.image;
+    if pins.iter().all(|p| p.allows(default_builder)) {
+        ui::step(format!("Builder {default_builder} for {wants}"));
+        return Ok(s);
     }
+    if let Some(catalogue) = s.builder_catalogue.clone() {
+        return from_catalogue(s, &docker, &catalogue, &pins, &wants).await;
+    }
+    let chosen = toolchain::choose(&s.project.display().to_string(), &pins, &builders)?.clone();
+    ui::step(format!("Builder {chosen} for {wants}"));
+    if s.base == BaseRef::Daemon(s.triple.distro_base_image().to_string()) {
+        s.base = BaseRef::Daemon(chosen.image.replacen("/builder:", "/runtime:", 1));
+    }
+    s.builder_image = chosen.image;
+    Ok(s)
+}
+
+/// `s` with the derived builder of the newest catalogue tag that meets `pins`; `--base debian`
+/// becomes the runtime of the tag's Debian suite.
+async fn from_catalogue(
+    mut s: BuildSettings,
+    docker: &bollard::Docker,
+    catalogue: &crate::registry::Reference,
+    pins: &[Pin],
+    wants: &str,
+) -> anyhow::Result<BuildSettings> {
+    let chosen = catalogue::builder(docker, &s, catalogue, pins).await?;
+    ui::step(format!("Builder {} from the catalogue {} for {wants}", chosen.builder, chosen.reference));
+    let distro = s.triple.distro_base_image();
+    if s.base == BaseRef::Daemon(distro.to_string()) {
+        let suite = format!("debian-{}", chosen.tag.suite);
+        s.base = BaseRef::Daemon(distro.replacen("debian-bookworm", &suite, 1));
+    }
+    s.builder_image = chosen.builder.image;
     Ok(s)
 }
 
