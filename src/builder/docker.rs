@@ -278,7 +278,13 @@ async fn run(
         Some(Ok(status)) => status.status_code,
         Some(Err(DockerError::DockerContainerWaitError { code, .. })) => code,
         Some(Err(e)) => return Err(docker_err(format!("waiting for container {name}"))(e)),
-        None => 0,
+        // No status is no success: the output may be cut short.
+        None => {
+            let detail = std::io::Error::other("the engine ended the wait without an exit status");
+            return Err(docker_err(format!("waiting for container {name}"))(bollard::errors::Error::IOError {
+                err: detail,
+            }));
+        }
     };
     if exit_code != 0 {
         return Err(failed(docker, req, name, exit_code, log.tail()).await);

@@ -76,7 +76,10 @@ mod tests {
         for (bad, why) in [
             ("[[hex.repos]]\nname = \"a b\"\nurl = \"https://x\"\n", "not a repository name"),
             ("[[hex.repos]]\nname = \"a\"\nurl = \"ftp://x\"\n", "not an http(s) URL"),
-            ("[[hex.repos]]\nname = \"a\"\nurl = \"https://x\"\n[[hex.repos]]\nname = \"a\"\nurl = \"https://y\"\n", "twice"),
+            (
+                "[[hex.repos]]\nname = \"a\"\nurl = \"https://x\"\n[[hex.repos]]\nname = \"a\"\nurl = \"https://y\"\n",
+                "twice",
+            ),
         ] {
             let err = ProjectConfig::parse(bad).unwrap().hex.unwrap().check().unwrap_err();
             assert!(err.contains(why), "{bad}: {err}");
