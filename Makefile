@@ -14,7 +14,7 @@ MIX_EXAMPLES := $(EXAMPLES) umbrella
 # Examples' mix builds go outside the tree, so they never end up in a build context.
 MIX_BUILD_ROOT ?= $(CURDIR)/target/mix
 
-.PHONY: help setup build demo test test-pure test-examples check-examples fmt fmt-check clippy clean bench bench-push bench-minimal-base bench-rebuild
+.PHONY: help setup build demo test test-pure test-examples check-examples fmt fmt-check clippy clean bench bench-push bench-minimal-base bench-rebuild bench-phoenix
 
 help:
 	@echo "make setup           install Docker and tools (Debian, root), start dockerd, build the base images"
@@ -85,7 +85,11 @@ fmt-check:
 	@for ex in $(MIX_EXAMPLES); do (cd examples/$$ex && MIX_BUILD_ROOT=$(MIX_BUILD_ROOT)/$$ex mix format --check-formatted); done
 
 # Benchmarks: each part writes bench/results/PART.md; `bench` runs them all.
-bench: bench-push bench-minimal-base bench-rebuild
+bench: bench-push bench-minimal-base bench-rebuild bench-phoenix
+
+# The Phoenix app against its generated Dockerfile (bench/phoenix.sh; needs ../shared/hex).
+bench-phoenix: setup
+	bash bench/phoenix.sh
 
 bench-push: setup
 	bash bench/push.sh
