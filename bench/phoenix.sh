@@ -77,33 +77,27 @@ printf '[[hex.repos]]\nname = "hexpm"\nurl = "%s"\npublic_key = "keys/hex.pem"\n
 (cd "$A" && mix hex.repo set hexpm --url "$REPO" --public-key keys/hex.pem >/dev/null && mix deps.get >/dev/null)
 rm -rf "$A/deps" "$A/_build"
 
-# `mix phx.gen.release --docker`, in the builder image (its Elixir compiles the deps).
+# `mix phx.gen.release --docker`, in the builder image (its Elixir compiles the deps). The task asks
+# Docker Hub which hexpm/elixir tag to name in FROM (unreachable here); the FROM images are build
+# arguments anyway, so its Dockerfile template is rendered as the task does, with the task's
+# binding and this builder's versions.
+GEN_DOCKER='otp = File.read!(Path.join([:code.root_dir(), "releases", :erlang.system_info(:otp_release), "OTP_VERSION"])) |> String.trim()
+binding = [app_namespace: Mix.Phoenix.base(), otp_app: Mix.Phoenix.otp_app(), assets_dir_exists?: File.dir?("assets"),
+  debian: "trixie", debian_vsn: "20250428", elixir_vsn: System.version(), otp_vsn: otp]
+Mix.Phoenix.copy_from([".", :phoenix], "priv/templates/phx.gen.release", binding, [{:eex, "Dockerfile.eex", "Dockerfile"}, {:eex, "dockerignore.eex", ".dockerignore"}])'
 log "mix phx.gen.release --docker (in $BUILDER)"
-docker run --rm -v "$A:/app" -w /app -e MIX_HOME=/tmp/mix -e HEX_HOME=/tmp/hex "$BUILDER" sh -c "
+docker run --rm -v "$A:/app" -w /app -e MIX_HOME=/tmp/mix -e HEX_HOME=/tmp/hex -e GEN_DOCKER="$GEN_DOCKER" "$BUILDER" sh -c "
   mix archive.install tools/hex-2.5.1.ez --force >/dev/null &&
   mix local.rebar rebar3 /usr/local/bin/rebar3 --force >/dev/null &&
   mix hex.repo set hexpm --url $REPO --public-key keys/hex.pem >/dev/null &&
-  mix deps.get >/dev/null && mix phx.gen.release --docker >/dev/null &&
+  mix deps.get >/dev/null && mix phx.gen.release >/dev/null &&
+  mix run --no-start -e \"\$GEN_DOCKER\" &&
   rm -rf deps _build && chown -R $(id -u):$(id -g) /app" >"$WORK/gen.log" 2>&1 || { tail -30 "$WORK/gen.log"; exit 1; }
 cp "$A/Dockerfile" "$WORK/Dockerfile.generated"
 # What needs the internet, replaced (the images have the packages; Hex from the kit; hexpm local).
-python3 - "$A/Dockerfile" "$REPO" <<'EOF'
-import re, sys
-path, repo = sys.argv[1], sys.argv[2]
-s = open(path).read()
-s = re.sub(r'RUN apt-get update[^\n]*(\n[^\n]*\\\n)*[^\n]*\n', '', s)
-s = re.sub(r'RUN apt-get[^\n]*\\\n(\s+[^\n]*\\\n)*\s+[^\n]*\n', '', s)
-s = re.sub(r'# Set the locale\nRUN sed[^\n]*\n', '', s)
-s = s.replace('ENV LANG en_US.UTF-8', 'ENV LANG C.UTF-8').replace('ENV LC_ALL en_US.UTF-8', 'ENV LC_ALL C.UTF-8')
-s = s.replace('RUN mix local.hex --force && \\\n    mix local.rebar --force',
-              'COPY tools/hex-2.5.1.ez keys/hex.pem ./\nRUN mix archive.install ./hex-2.5.1.ez --force && \\\n'
-              '    mix local.rebar rebar3 /usr/local/bin/rebar3 --force && \\\n'
-              f'    mix hex.repo set hexpm --url {repo} --public-key ./hex.pem')
-s = s.replace('COPY assets assets', 'COPY assets assets\nCOPY tools tools')
-open(path, 'w').write(s)
-EOF
+python3 "$ROOT/bench/phoenix_dockerfile.py" "$A/Dockerfile" "$REPO"
 grep -q "archive.install" "$A/Dockerfile" || { log "the generated Dockerfile changed shape: mix local.hex not found"; exit 1; }
-if grep -q "apt-get" "$A/Dockerfile"; then log "apt-get left in the Dockerfile"; exit 1; fi
+if grep -q "^RUN apt-get" "$A/Dockerfile"; then log "apt-get left in the Dockerfile"; cat "$A/Dockerfile" >&2; exit 1; fi
 
 RAW=$WORK/raw.tsv
 : >"$RAW"
