@@ -72,7 +72,8 @@ defmodule Mix.Tasks.ReleaseOci.Assemble do
     spec = System.get_env("RELEASE_OCI_HEX_REPOS") || ""
 
     if spec != "" and Code.ensure_loaded?(Hex) do
-      Hex.start()
+      # apply/3: Hex is an archive, not known when this file compiles.
+      apply(Hex, :start, [])
 
       for line <- String.split(spec, "\n", trim: true) do
         [name, url, key, auth] = String.split(line, " ")
@@ -91,9 +92,9 @@ defmodule Mix.Tasks.ReleaseOci.Assemble do
               end
           end
 
-        Hex.State.update!(:repos, fn repos ->
+        apply(Hex.State, :update!, [:repos, fn repos ->
           Map.update(repos, name, Map.merge(%{public_key: nil, auth_key: nil}, repo), &Map.merge(&1, repo))
-        end)
+        end])
 
         say("hex repository #{name}: #{url}")
       end
@@ -116,9 +117,9 @@ defmodule Mix.Tasks.ReleaseOci.Assemble do
   defp fetch_hint do
     repos =
       if Code.ensure_loaded?(Hex) and Process.whereis(Hex.State) do
-        mirror = Hex.State.fetch!(:mirror_url)
+        mirror = apply(Hex.State, :fetch!, [:mirror_url])
 
-        for {name, repo} <- Hex.State.fetch!(:repos) do
+        for {name, repo} <- apply(Hex.State, :fetch!, [:repos]) do
           url = if name == "hexpm" and mirror, do: mirror, else: repo.url
           "#{name} at #{url}"
         end
