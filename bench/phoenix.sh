@@ -101,6 +101,7 @@ if grep -q "^RUN apt-get" "$A/Dockerfile"; then log "apt-get left in the Dockerf
 
 RAW=$WORK/raw.tsv
 : >"$RAW"
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 TAG_RO=release-oci-bench/phoenix:ph-$$-ro
 TAG_DF=release-oci-bench/phoenix:ph-$$-df
 ro_build() { "$BIN" -q build "$A" --hex-client "$KIT/hex-2.5.1.ez" --base "$RUNTIME" --pull never --load --tag "$TAG_RO"; }
@@ -132,16 +133,17 @@ for tag in "$TAG_RO" "$TAG_DF"; do
   [ "$ok" = 1 ] || { log "$tag does not serve the change"; exit 1; }
 done
 
-python3 - "$RAW" "$OUT_MD" "$ROOT/BENCHMARKS.md" "$RUNS" "$DOCKER_BUILD_DESC" "$(git -C "$ROOT" rev-parse --short HEAD)" <<'EOF'
+LOAD="load average (1/5/15 min) before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)"
+python3 - "$RAW" "$OUT_MD" "$ROOT/BENCHMARKS.md" "$RUNS" "$DOCKER_BUILD_DESC" "$(git -C "$ROOT" rev-parse --short HEAD)" "$LOAD" <<'EOF'
 import statistics, sys, datetime, os
-raw, out_md, bench_md, runs, docker_desc, commit = sys.argv[1:7]
+raw, out_md, bench_md, runs, docker_desc, commit, load = sys.argv[1:8]
 rows = [l.split('\t') for l in open(raw).read().split('\n') if l]
 med = lambda case, tool: statistics.median(float(r[2]) for r in rows if r[0] == case and r[1] == tool)
 lines = [
     '## Phoenix app (phx.new 1.7.24), Hex packages from a local repository',
     '',
     f'Written by `bench/phoenix.sh` (`make bench-phoenix`), {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC, commit {commit}; '
-    f'{os.cpu_count()} cores; docker build: {docker_desc}. Medians of {runs} runs. Builder `release-oci/builder:debian-trixie`, '
+    f'{os.cpu_count()} cores, {load}; docker build: {docker_desc}. Medians of {runs} runs. Builder `release-oci/builder:debian-trixie`, '
     'runtime `release-oci/runtime:debian-trixie` for both; the Dockerfile is the one `mix phx.gen.release --docker` generated '
     'for the app, with its apt-get and `mix local.hex` steps replaced (no internet: docs/benchmarks.md). Both build the assets '
     '(esbuild, phx.digest). Ratio = release-oci / Dockerfile.',
