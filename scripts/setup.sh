@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares a Debian (bookworm) machine, as root, for building and testing release-oci:
 #   1. installs the Debian packages that are missing (Docker engine, debootstrap, OCI tools,
-#      Erlang/Elixir for the examples, tini, git),
+#      Erlang/Elixir for the examples, tini, git, PostgreSQL for the Phoenix migration tests),
 #   2. starts dockerd in the background when no engine answers,
 #   3. builds the local base images (base-images/build-local.sh skips those that exist),
 #   4. installs kubernetes-validate (PyPI) for the Kubernetes manifest tests.
@@ -11,7 +11,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PACKAGES=(docker.io debootstrap skopeo umoci docker-registry erlang-nox erlang-dev elixir
           tini git ca-certificates curl apache2-utils openssl python3-venv busybox-static zlib1g-dev pigz
-          qemu-user-static binfmt-support openssh-server openssh-client)
+          qemu-user-static binfmt-support openssh-server openssh-client postgresql)
 DOCKERD_LOG=/var/log/release-oci-dockerd.log
 DOCKERD_WAIT=${DOCKERD_WAIT:-60}
 
