@@ -11,6 +11,9 @@
 #                              the umbrella's apps, rebar3's project apps) and its dependencies
 #                              (mix's deps_paths, rebar3's _build libs and rebar.lock)
 #                   releases   mix: lines "NAME configured|inferred APP,APP...", the releases chosen
+#                   licenses   lines "APP<TAB>LICENCE<TAB>...": the licences each dependency declares
+#                              (Hex metadata: deps/NAME/hex_metadata.config; rebar3 also the
+#                              `licenses` of its .app), for the SBOM (src/supply/builder_out.rs)
 #                   tini       a static tini
 #   PROJECT_KIND  mix or rebar3 (default: mix when there is a mix.exs, else rebar3)
 #   MIX_ENV       the Mix environment (default: prod)
@@ -175,7 +178,7 @@ if [ -n "$use_cache" ]; then
 fi
 
 mkdir -p "$OUT"
-rm -rf "$OUT/rel" "$OUT/apps" "$OUT/tini" "$OUT/releases" "$OUT/relx"
+rm -rf "$OUT/rel" "$OUT/apps" "$OUT/tini" "$OUT/releases" "$OUT/relx" "$OUT/licenses"
 
 # tini first: fail before a long build when there is none.
 TINI_CANDIDATES="/sbin/tini-static /usr/bin/tini-static /usr/local/bin/tini-static /sbin/tini /usr/bin/tini /usr/local/bin/tini"
@@ -274,6 +277,21 @@ end,
 Deps = lists:usort(Built ++ Locked) -- Own,
 Lines = [io_lib:format("own ~s~n", [A]) || A <- Own] ++ [io_lib:format("dep ~s~n", [A]) || A <- Deps],
 ok = file:write_file(filename:join(Out, "apps"), Lines),
+Consult = fun(F) -> case file:consult(F) of {ok, T} -> T; _ -> [] end end,
+Licenses = fun(Dir) ->
+    Name = filename:basename(Dir),
+    Meta = proplists:get_value(<<"licenses">>, Consult(filename:join(Dir, "hex_metadata.config")), []),
+    App = case Consult(filename:join([Dir, "ebin", Name ++ ".app"])) of [{application, _, P} | _] -> proplists:get_value(licenses, P, []); _ -> [] end,
+    Ls = [string:trim(re:replace(X, "[\t\r\n]+", " ", [global, unicode, {return, binary}])) || X <- case Meta of [] -> App; _ -> Meta end, is_list(X) orelse is_binary(X)],
+    [L || L <- Ls, L =/= <<>>]
+end,
+LicDirs = [D || P <- ["_build/" ++ Profile ++ "/lib/*", "_build/default/lib/*"], D <- filelib:wildcard(P), filelib:is_dir(D), lists:member(list_to_atom(filename:basename(D)), Deps)],
+LicNames = lists:usort([filename:basename(D) || D <- LicDirs]),
+_ = try
+    LicLines = [[N, [[<<"\t">>, L] || L <- Ls], <<"\n">>] || N <- LicNames, D <- [hd([X || X <- LicDirs, filename:basename(X) =:= N])], Ls <- [Licenses(D)], Ls =/= []],
+    ok = file:write_file(filename:join(Out, "licenses"), unicode:characters_to_binary(LicLines))
+catch _:_ -> io:format("==> licences of the dependencies: not listed~n")
+end,
 halt().
 '
 

@@ -51,6 +51,12 @@ defmodule Mix.Tasks.ReleaseOci.Assemble do
     {chosen, own} = choose(out)
     count = length(chosen)
 
+    try do
+      write_licenses(out)
+    rescue
+      e -> say("licences of the dependencies: not listed (#{Exception.message(e)})")
+    end
+
     for {name, how} <- chosen do
       path = if count == 1, do: Path.join(out, "rel"), else: Path.join([out, "rel", "#{name}"])
       assemble(name, how, path, own)
@@ -265,6 +271,29 @@ defmodule Mix.Tasks.ReleaseOci.Assemble do
 
     File.write!(Path.join(out, "apps"), Enum.map(own, &"own #{&1}\n") ++ Enum.map(deps, &"dep #{&1}\n"))
     {chosen, own}
+  end
+
+  # The licences each Hex dependency declares in its package metadata
+  # (deps/NAME/hex_metadata.config), for the SBOM: OUT/licenses, one line per dependency that
+  # declares some, NAME then each licence, tab-separated.
+  defp write_licenses(out) do
+    lines =
+      for {app, path} <- Enum.sort(Mix.Project.deps_paths()),
+          licenses = hex_licenses(Path.join(path, "hex_metadata.config")),
+          licenses != [] do
+        Enum.join([to_string(app) | licenses], "\t") <> "\n"
+      end
+
+    File.write!(Path.join(out, "licenses"), lines)
+  end
+
+  defp hex_licenses(file) do
+    with {:ok, terms} <- :file.consult(file),
+         {_, list} when is_list(list) <- List.keyfind(terms, "licenses", 0) do
+      for l <- list, is_binary(l), l = String.trim(String.replace(l, ~r/[\t\r\n]+/, " ")), l != "", do: l
+    else
+      _ -> []
+    end
   end
 
   defp release_args(name, how, path) do

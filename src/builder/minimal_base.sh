@@ -240,5 +240,37 @@ if [ "${MINIMAL_BASE:-}" = 1 ]; then
     rm -rf "$ROOT$CP_REAL/right"
     why add /usr/share/zoneinfo "time zone database (--tzdata)"
   fi
+  # The distribution packages the gathered files come from, for the SBOM (src/supply/builder_out.rs):
+  # $BASE_OUT/packages has "PATH<TAB>PACKAGE<TAB>VERSION<TAB>ARCH" for each regular file of $ROOT
+  # that a package of this machine's dpkg database lists, under its own path or, with merged /usr,
+  # the other one (/lib/X and /usr/lib/X); links (busybox's applets, /bin/sh) are nobody's.
+  # $BASE_OUT/distro: /etc/os-release's ID. No dpkg here (Alpine): no file.
+  if [ -d /var/lib/dpkg/info ] && command -v dpkg-query >/dev/null 2>&1; then
+    (cd "$ROOT" && find . -type f) | sed 's|^\.||' >"$BASE_OUT/files"
+    dpkg-query -W -f '${binary:Package}\t${Version}\t${Architecture}\n' >"$BASE_OUT/installed" ||
+      die "minimal base: dpkg-query cannot list the installed packages"
+    find /var/lib/dpkg/info -name '*.list' | LC_ALL=C sort >"$BASE_OUT/lists"
+    # One list file a line, no spaces in dpkg's names: split into words on purpose.
+    # shellcheck disable=SC2046
+    LC_ALL=C awk -v files="$BASE_OUT/files" -v installed="$BASE_OUT/installed" '
+      BEGIN {
+        while ((getline l < files) > 0) want[l] = 1
+        while ((getline l < installed) > 0) { split(l, f, "\t"); pkg[f[1]] = f[2] "\t" f[3] }
+      }
+      FNR == 1 { name = FILENAME; sub(/^.*\//, "", name); sub(/\.list$/, "", name) }
+      {
+        other = $0
+        if ($0 ~ /^\/usr\/(bin|sbin|lib|lib32|lib64|libx32)\//) other = substr($0, 5)
+        else if ($0 ~ /^\/(bin|sbin|lib|lib32|lib64|libx32)\//) other = "/usr" $0
+        if (($0 in want) && !($0 in owner) && (name in pkg)) owner[$0] = name
+        if ((other in want) && !(other in owner) && (name in pkg)) owner[other] = name
+      }
+      END { for (p in owner) printf "%s\t%s\t%s\n", p, owner[p], pkg[owner[p]] }
+    ' $(cat "$BASE_OUT/lists") </dev/null | LC_ALL=C sort >"$BASE_OUT/packages"
+    rm -f "$BASE_OUT/files" "$BASE_OUT/installed" "$BASE_OUT/lists"
+    distro=$(sed -n 's/^ID=//p' /etc/os-release 2>/dev/null | tr -d '"')
+    printf '%s\n' "${distro:-debian}" >"$BASE_OUT/distro"
+    say "minimal base: files of $(cut -f2 "$BASE_OUT/packages" | LC_ALL=C sort -u | wc -l | tr -d ' ') ${distro:-debian} packages"
+  fi
   say "minimal base: $(find "$ROOT" | wc -l | tr -d ' ') paths, $(du -sk "$ROOT" | cut -f1) KiB"
 fi

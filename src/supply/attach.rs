@@ -1,16 +1,17 @@
 //! Attaching the SBOM, signatures and attestations to a pushed image (or index):
 //!
-//! - the SBOM as an OCI 1.1 referrer: a manifest with `artifactType: application/spdx+json`, the
-//!   empty config, the SPDX document as its layer and the image as its `subject`. A registry that
-//!   answers without `OCI-Subject` has no referrers API: then the referrers tag schema of the
-//!   distribution spec is kept by the client (the tag `sha256-<hex>` holds an image index of the
+//! - the SBOM as an OCI 1.1 referrer: a manifest with `artifactType: application/spdx+json` (or
+//!   `application/vnd.cyclonedx+json`), the empty config, the document as its layer and the image
+//!   as its `subject`. A registry that answers without `OCI-Subject` has no referrers API: then
+//!   the referrers tag schema of the distribution spec is kept by the client (the tag `sha256-<hex>` holds an image index of the
 //!   referrers; read, the descriptor added once, written back);
 //! - with a signing key, cosign's signature image at `sha256-<hex>.sig` and its attestation
-//!   image at `sha256-<hex>.att` (the SLSA provenance, and the SBOM as a signed SPDX predicate),
+//!   image at `sha256-<hex>.att` (the SLSA provenance, and the SBOM as a signed predicate),
 //!   each merged with what is there (other signers' layers are kept).
 //!
 //! Every failure is an error: a push whose signature could not be written fails.
 
+use super::SbomFormat;
 use super::keys::Signer;
 use super::sign::{self, ArtifactManifest, Descriptor};
 use crate::digest::Digest;
@@ -47,8 +48,10 @@ pub struct Subject {
 /// What is attached to one image.
 #[derive(Debug, Clone, Default)]
 pub struct Attachments {
-    /// The SPDX document.
+    /// The SBOM document.
     pub sbom: Option<Vec<u8>>,
+    /// Its format (media type and attestation predicate type).
+    pub sbom_format: super::SbomFormat,
     /// The in-toto statement (signed and attached only with a signer).
     pub provenance: Option<Vec<u8>>,
     /// `org.opencontainers.image.created` of the SBOM's referrer manifest.
@@ -85,7 +88,7 @@ pub async fn attach<R: Registry>(
     };
     let mut done = Attached::default();
     if let Some(sbom) = &a.sbom {
-        let (digest, tag) = push_sbom(reg, repo, subject, sbom, a.created.as_deref()).await?;
+        let (digest, tag) = push_sbom(reg, repo, subject, (sbom, a.sbom_format), a.created.as_deref()).await?;
         done.sbom = Some(digest);
         done.referrers_tag = tag;
     }
@@ -102,9 +105,10 @@ pub async fn attach<R: Registry>(
         layers.push(sign::attestation_layer(&envelope, super::provenance::PREDICATE_TYPE));
     }
     if let Some(sbom) = &a.sbom {
-        let envelope = sign::dsse_envelope(&sbom_statement(sbom, &subject.digest), signer);
+        let predicate_type = a.sbom_format.predicate_type();
+        let envelope = sign::dsse_envelope(&sbom_statement(sbom, predicate_type, &subject.digest), signer);
         put_blob(reg, repo, &envelope, "SBOM attestation").await.map_err(err("SBOM attestation"))?;
-        layers.push(sign::attestation_layer(&envelope, SPDX_PREDICATE_TYPE));
+        layers.push(sign::attestation_layer(&envelope, predicate_type));
     }
     if !layers.is_empty() {
         done.attestations = layers.len();
@@ -113,15 +117,15 @@ pub async fn attach<R: Registry>(
     Ok(done)
 }
 
-/// An in-toto statement with the SBOM as its SPDX predicate (what `cosign attest --type
-/// spdxjson` makes).
-pub fn sbom_statement(sbom: &[u8], digest: &Digest) -> Vec<u8> {
+/// An in-toto statement with the SBOM as its predicate of `predicate_type` (what `cosign attest
+/// --type spdxjson|cyclonedx` makes), named as the SBOM names its subject.
+pub fn sbom_statement(sbom: &[u8], predicate_type: &str, digest: &Digest) -> Vec<u8> {
     let predicate: serde_json::Value = serde_json::from_slice(sbom).unwrap_or(serde_json::Value::Null);
-    let name = predicate["name"].as_str().unwrap_or("image").to_string();
+    let name = predicate["name"].as_str().or(predicate["metadata"]["component"]["name"].as_str()).unwrap_or("image");
     let v = serde_json::json!({
         "_type": super::provenance::STATEMENT_TYPE,
         "subject": [{"name": name, "digest": {"sha256": digest.hex()}}],
-        "predicateType": SPDX_PREDICATE_TYPE,
+        "predicateType": predicate_type,
         "predicate": predicate,
     });
     serde_json::to_vec(&v).unwrap_or_default()
@@ -159,9 +163,11 @@ async fn merge_push<R: Registry>(reg: &R, repo: &str, tag: &str, new: Vec<Descri
 }
 
 /// The SBOM's referrer manifest for `subject`.
-pub fn sbom_manifest(subject: &Subject, sbom: &[u8], created: Option<&str>) -> Vec<u8> {
-    let mut layer = Descriptor::of(super::sbom::MEDIA_SPDX, sbom);
-    layer.annotations.insert("org.opencontainers.image.title".into(), "sbom.spdx.json".into());
+pub fn sbom_manifest(subject: &Subject, sbom: (&[u8], SbomFormat), created: Option<&str>) -> Vec<u8> {
+    let (sbom, format) = sbom;
+    let mut layer = Descriptor::of(format.media_type(), sbom);
+    let title = if format == SbomFormat::Cyclonedx { "sbom.cdx.json" } else { "sbom.spdx.json" };
+    layer.annotations.insert("org.opencontainers.image.title".into(), title.into());
     let mut config = Descriptor::of(MEDIA_EMPTY, b"{}");
     config.data = Some("e30=".into());
     let mut annotations = BTreeMap::new();
@@ -171,7 +177,7 @@ pub fn sbom_manifest(subject: &Subject, sbom: &[u8], created: Option<&str>) -> V
     let m = ArtifactManifest {
         schema_version: 2,
         media_type: MEDIA_OCI_MANIFEST.into(),
-        artifact_type: Some(super::sbom::MEDIA_SPDX.into()),
+        artifact_type: Some(format.media_type().into()),
         config,
         layers: vec![layer],
         subject: Some(Descriptor {
@@ -192,7 +198,7 @@ async fn push_sbom<R: Registry>(
     reg: &R,
     repo: &str,
     subject: &Subject,
-    sbom: &[u8],
+    sbom: (&[u8], SbomFormat),
     created: Option<&str>,
 ) -> Result<(Digest, bool), AttachError> {
     let err = |source| AttachError::Registry {
@@ -202,14 +208,14 @@ async fn push_sbom<R: Registry>(
         source,
     };
     put_blob(reg, repo, b"{}", "empty config").await.map_err(err)?;
-    put_blob(reg, repo, sbom, "SBOM").await.map_err(err)?;
+    put_blob(reg, repo, sbom.0, "SBOM").await.map_err(err)?;
     let manifest = sbom_manifest(subject, sbom, created);
     let digest = Digest::of(&manifest);
     if reg.put_referrer(repo, digest.as_str(), MEDIA_OCI_MANIFEST, &manifest).await.map_err(err)? {
         return Ok((digest, false));
     }
     let mut d = Descriptor::of(MEDIA_OCI_MANIFEST, &manifest);
-    d.artifact_type = Some(super::sbom::MEDIA_SPDX.into());
+    d.artifact_type = Some(sbom.1.media_type().into());
     if let Some(c) = created {
         d.annotations.insert("org.opencontainers.image.created".into(), c.into());
     }

@@ -15,6 +15,7 @@ fn signer(seed: u8) -> Signer {
 fn attachments() -> Attachments {
     Attachments {
         sbom: Some(br#"{"spdxVersion":"SPDX-2.3","name":"a"}"#.to_vec()),
+        sbom_format: SbomFormat::Spdx,
         provenance: Some(br#"{"_type":"https://in-toto.io/Statement/v1"}"#.to_vec()),
         created: Some("1970-01-01T00:00:00Z".into()),
     }
@@ -102,9 +103,36 @@ fn signatures_and_attestations_in_cosigns_tags_other_signers_kept() {
 
 #[test]
 fn sbom_statement_wraps_the_document() {
-    let s = sbom_statement(br#"{"name":"x 1 linux/amd64"}"#, &subject().digest);
+    let s = sbom_statement(br#"{"name":"x 1 linux/amd64"}"#, SPDX_PREDICATE_TYPE, &subject().digest);
     let v: serde_json::Value = serde_json::from_slice(&s).unwrap();
     assert_eq!(v["predicateType"], SPDX_PREDICATE_TYPE);
     assert_eq!(v["predicate"]["name"], "x 1 linux/amd64");
     assert_eq!(v["subject"][0]["digest"]["sha256"], subject().digest.hex());
+    let cdx = br#"{"bomFormat":"CycloneDX","metadata":{"component":{"name":"x"}}}"#;
+    let v: serde_json::Value =
+        serde_json::from_slice(&sbom_statement(cdx, crate::supply::cyclonedx::PREDICATE_TYPE, &subject().digest))
+            .unwrap();
+    assert_eq!(v["predicateType"], "https://cyclonedx.org/bom");
+    assert_eq!(v["subject"][0]["name"], "x");
+}
+
+#[test]
+fn a_cyclonedx_sbom_is_a_referrer_of_its_media_type_and_attested_as_cyclonedx() {
+    let reg = FakeRegistry::default();
+    let s = subject();
+    let a = Attachments {
+        sbom: Some(br#"{"bomFormat":"CycloneDX","specVersion":"1.6"}"#.to_vec()),
+        sbom_format: SbomFormat::Cyclonedx,
+        ..attachments()
+    };
+    let done = run(attach(&reg, "r", "h/r", &s, &a, Some(&signer(1)))).unwrap();
+    let referrer = manifest(&reg, done.sbom.unwrap().as_str());
+    assert_eq!(referrer["artifactType"], "application/vnd.cyclonedx+json");
+    assert_eq!(referrer["layers"][0]["mediaType"], "application/vnd.cyclonedx+json");
+    let tag = manifest(&reg, &referrers_tag(&s.digest));
+    assert_eq!(tag["manifests"][0]["artifactType"], "application/vnd.cyclonedx+json");
+    let att = manifest(&reg, &sign::cosign_tag(&s.digest, "att"));
+    let types: Vec<&str> =
+        att["layers"].as_array().unwrap().iter().map(|l| l["annotations"]["predicateType"].as_str().unwrap()).collect();
+    assert_eq!(types, ["https://slsa.dev/provenance/v1", "https://cyclonedx.org/bom"]);
 }

@@ -5,6 +5,7 @@
 //! made it. Paths of this machine are left out, so two builds of the same inputs in different
 //! directories have the same facts.
 
+use super::builder_out::DistroPackage;
 use super::lock::LockEntry;
 use crate::digest::Digest;
 use crate::store::BlobStore;
@@ -62,7 +63,7 @@ pub struct AppFact {
     pub origin: Origin,
 }
 
-/// The lock file (`mix.lock`) and its entries.
+/// The lock file (`mix.lock`, or `rebar.lock` for rebar3 projects) and its entries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockFact {
     pub file: String,
@@ -108,6 +109,13 @@ pub struct Facts {
     /// `org.opencontainers.image.vendor` (annotation or label): the supplier of the image and the
     /// project's applications.
     pub vendor: Option<String>,
+    /// The licences the dependencies' package metadata declares, by application name, as written
+    /// there (Hex's `licenses`; see [`super::builder_out`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub licenses: BTreeMap<String, Vec<String>>,
+    /// The distribution packages whose files the minimal base took.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub base_packages: Vec<DistroPackage>,
     /// The build's parameters (flags that shape the image; never a secret value).
     pub parameters: BTreeMap<String, serde_json::Value>,
     /// release-oci's version.
@@ -229,6 +237,18 @@ pub(crate) mod tests {
                 repository: Some("https://example.com/acme/hello.git".into()),
             },
             vendor: Some("ACME".into()),
+            licenses: BTreeMap::from([
+                ("jason".to_string(), vec!["Apache-2.0".to_string()]),
+                ("plug_x".to_string(), vec!["MIT License".to_string(), "Acme Licence".to_string()]),
+                ("credo".to_string(), vec!["MIT".to_string()]),
+            ]),
+            base_packages: vec![DistroPackage {
+                distro: "debian".into(),
+                name: "libc6".into(),
+                version: "2.36-9+deb12u7".into(),
+                arch: "amd64".into(),
+                files: 3,
+            }],
             parameters: BTreeMap::from([("mix_env".to_string(), serde_json::json!("prod"))]),
             tool_version: "0.1.0".into(),
         }

@@ -3,18 +3,20 @@
 //! and, when pushing, the attachments rendered from the facts kept for the image.
 
 use super::attach::Attachments;
+use super::builder_out::{self, DistroPackage};
 use super::facts::{AppFact, Facts, FactsError, ImageFact, LockFact, SourceFact, origin};
-use super::{SbomFormat, SupplySettings, lock, provenance, sbom};
+use super::{SbomFormat, SupplySettings, lock, provenance, rebar_lock};
 use crate::builder::Assembled;
 use crate::cli::BuildSettings;
 use crate::digest::Digest;
 use crate::image::{BaseImage, Image};
-use crate::project::Project;
+use crate::project::{Project, ProjectKind};
 use crate::release::Release;
 use crate::store::BlobStore;
 use anyhow::Context;
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
 const VENDOR: &str = "org.opencontainers.image.vendor";
 
@@ -60,6 +62,11 @@ pub fn record(
             repository: s.source_url.clone().or_else(|| project.and_then(Project::git_remote_url)),
         },
         vendor: s.annotations.get(VENDOR).or_else(|| s.labels.get(VENDOR)).cloned(),
+        licenses: match builder_out_dir(s, assembled) {
+            Some(out) => builder_out::read_licenses(&out)?,
+            None => BTreeMap::new(),
+        },
+        base_packages: minimal_base_packages(base, assembled)?,
         parameters: parameters(s),
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
     };
@@ -77,12 +84,14 @@ pub fn reused(s: &BuildSettings, image: &Image, store: &BlobStore) -> anyhow::Re
 }
 
 fn write_sbom_file(supply: &SupplySettings, facts: &Facts, digest: &Digest) -> anyhow::Result<()> {
-    let (Some(dir), SbomFormat::Spdx) = (&supply.sbom_dir, supply.sbom) else { return Ok(()) };
+    let Some(dir) = &supply.sbom_dir else { return Ok(()) };
+    let (Some(name), Some(bytes)) = (supply.sbom.file_name(facts), supply.sbom.render(facts, digest)) else {
+        return Ok(());
+    };
     std::fs::create_dir_all(dir).with_context(|| format!("--sbom-dir {}: cannot create it", dir.display()))?;
-    let path = dir.join(sbom::file_name(facts));
+    let path = dir.join(name);
     let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("--sbom-dir {}", dir.display()))?;
-    std::io::Write::write_all(&mut tmp, &sbom::render(facts, digest))
-        .with_context(|| format!("writing {}", path.display()))?;
+    std::io::Write::write_all(&mut tmp, &bytes).with_context(|| format!("writing {}", path.display()))?;
     tmp.persist(&path).with_context(|| format!("writing {}", path.display()))?;
     crate::ui::step(format!("Wrote the SBOM {}", path.display()));
     Ok(())
@@ -95,23 +104,65 @@ pub fn for_push(supply: &SupplySettings, image: &Digest, store: &BlobStore) -> R
     }
     let facts = Facts::load(store, image)?;
     Ok(Some(Attachments {
-        sbom: (supply.sbom == SbomFormat::Spdx).then(|| sbom::render(&facts, image)),
+        sbom: supply.sbom.render(&facts, image),
+        sbom_format: supply.sbom,
         provenance: supply.signing.is_some().then(|| provenance::statement(&facts, image)),
         created: Some(facts.created.clone()),
     }))
 }
 
-/// `mix.lock` of the project: its digest and entries (None when there is none).
+/// The project's lock file (`mix.lock`; `rebar.lock` for rebar3): its digest and entries (None
+/// when there is none).
 fn lock_fact(project: &Project) -> anyhow::Result<Option<LockFact>> {
-    let path = project.root.join("mix.lock");
+    let file = match project.kind {
+        ProjectKind::Mix => "mix.lock",
+        ProjectKind::Rebar3 => "rebar.lock",
+    };
+    let path = project.root.join(file);
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
     let text = String::from_utf8_lossy(&bytes);
-    let entries = lock::parse_mix_lock(&text, &path.display().to_string())?;
-    Ok(Some(LockFact { file: "mix.lock".into(), digest: Digest::of(&bytes), entries }))
+    let shown = path.display().to_string();
+    let entries = match project.kind {
+        ProjectKind::Mix => lock::parse_mix_lock(&text, &shown)?,
+        ProjectKind::Rebar3 => rebar_lock::parse_rebar_lock(&text, &shown)?,
+    };
+    Ok(Some(LockFact { file: file.into(), digest: Digest::of(&bytes), entries }))
+}
+
+/// The builder's output directory (`OUT`: `apps`, `tini`, `rel/`, `base/`), None for a release
+/// built elsewhere (`--from-release`).
+fn builder_out_dir(s: &BuildSettings, assembled: &Assembled) -> Option<PathBuf> {
+    if s.from_release.is_some() {
+        return None;
+    }
+    if let Some(base) = &assembled.base_dir {
+        return base.parent().map(Path::to_path_buf);
+    }
+    // OUT/rel, or OUT/rel/NAME when several releases were assembled.
+    assembled.release_dir.ancestors().skip(1).take(2).find(|d| d.join("apps").is_file()).map(Path::to_path_buf)
+}
+
+/// The distribution packages of the files the minimal base's layer has (none for other bases).
+fn minimal_base_packages(base: Option<&BaseImage>, assembled: &Assembled) -> anyhow::Result<Vec<DistroPackage>> {
+    let (Some(base), Some(base_dir)) = (base, &assembled.base_dir) else { return Ok(Vec::new()) };
+    if base.name != crate::minimal::BASE_NAME || base.digest.is_some() {
+        return Ok(Vec::new());
+    }
+    // The layer's files taken from the builder, as the base was planned (the release after
+    // --slim-erts); links and generated files belong to no package.
+    let plan = crate::minimal::plan(base_dir, &base_dir.with_file_name("rel"))?;
+    let files: BTreeSet<String> = plan
+        .spec
+        .entries
+        .iter()
+        .filter(|e| matches!(e.kind, crate::layer::EntryKind::File { .. }))
+        .map(|e| e.path.trim_start_matches('/').to_string())
+        .collect();
+    Ok(builder_out::read_base_packages(base_dir, &files)?)
 }
 
 /// The flags that shape the image, by name; values that may be secret are left out (`--env`

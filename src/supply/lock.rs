@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("{file}: cannot parse it ({reason} at byte {at}); is it a mix.lock written by mix?")]
+#[error("{file}: cannot parse it ({reason} at offset {at}); is it a lock file written by mix or rebar3?")]
 pub struct LockError {
     pub file: String,
     pub reason: String,

@@ -83,6 +83,52 @@ pub fn statement(facts: &Facts, digest: &Digest) -> Vec<u8> {
     serde_json::to_vec(&v).unwrap_or_default()
 }
 
+/// The statement for an image index, made from its images' statements (`images`: each image's
+/// digest and statement, in the index's order): the index as the subject, the first image's build
+/// definition and run details with the images' `platform`s and `triple`s as lists, and as resolved
+/// dependencies each image (by digest) then every distinct dependency of any of them. None when
+/// no image has a statement.
+pub fn index_statement(index: &Digest, images: &[(&Digest, &[u8])]) -> Option<Vec<u8>> {
+    let parsed: Vec<(&Digest, Value)> = images
+        .iter()
+        .filter_map(|(d, b)| Some((*d, serde_json::from_slice::<Value>(b).ok()?)))
+        .filter(|(_, s)| s["subject"][0].is_object() && s["predicate"]["buildDefinition"].is_object())
+        .collect();
+    let mut v = parsed.first()?.1.clone();
+    let def = |s: &Value| s["predicate"]["buildDefinition"].clone();
+    let each = |k: &str| parsed.iter().map(|(_, s)| def(s)["externalParameters"][k].clone()).collect::<Vec<_>>();
+    let (platforms, triples) = (each("platform"), each("triple"));
+    let mut resolved: Vec<Value> = parsed
+        .iter()
+        .zip(&platforms)
+        .map(|((d, _), p)| json!({"name": format!("image {}", p.as_str().unwrap_or("?")), "digest": digest_set(d.as_str())}))
+        .collect();
+    let mut builders: Vec<Value> = Vec::new();
+    for (_, s) in &parsed {
+        for r in def(s)["resolvedDependencies"].as_array().into_iter().flatten() {
+            if !resolved.contains(r) {
+                resolved.push(r.clone());
+            }
+        }
+        for b in s["predicate"]["runDetails"]["builder"]["builderDependencies"].as_array().into_iter().flatten() {
+            if !builders.contains(b) {
+                builders.push(b.clone());
+            }
+        }
+    }
+    v["subject"][0]["digest"] = digest_set(index.as_str());
+    let external = &mut v["predicate"]["buildDefinition"]["externalParameters"];
+    if let Some(map) = external.as_object_mut() {
+        map.remove("platform");
+        map.remove("triple");
+        map.insert("platforms".into(), Value::Array(platforms));
+        map.insert("triples".into(), Value::Array(triples));
+    }
+    v["predicate"]["buildDefinition"]["resolvedDependencies"] = Value::Array(resolved);
+    v["predicate"]["runDetails"]["builder"]["builderDependencies"] = Value::Array(builders);
+    Some(serde_json::to_vec(&v).unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,5 +155,34 @@ mod tests {
         assert_eq!(run["builder"]["version"]["release-oci"], "0.1.0");
         assert_eq!(run["builder"]["builderDependencies"][0]["digest"]["sha256"], Digest::of(b"builder").hex());
         assert!(run["metadata"].get("startedOn").is_none(), "no time that varies");
+    }
+
+    #[test]
+    fn an_index_statement_names_the_index_and_each_image() {
+        let mut arm = sample();
+        arm.platform = "linux/arm64/v8".into();
+        arm.triple = "aarch64-unknown-linux-gnu".into();
+        arm.builder = Some(crate::supply::facts::ImageFact { name: "b-arm64".into(), digest: None });
+        let (a, b, index) = (Digest::of(b"amd64"), Digest::of(b"arm64"), Digest::of(b"index"));
+        let (sa, sb) = (statement(&sample(), &a), statement(&arm, &b));
+        assert_eq!(index_statement(&index, &[]), None);
+        assert_eq!(index_statement(&index, &[(&a, b"{}")]), None, "not a statement");
+        let bytes = index_statement(&index, &[(&a, &sa), (&b, &sb)]).unwrap();
+        assert_eq!(bytes, index_statement(&index, &[(&a, &sa), (&b, &sb)]).unwrap(), "deterministic");
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["subject"][0]["digest"]["sha256"], index.hex());
+        assert_eq!(v["subject"][0]["name"], "hello_web");
+        assert_eq!(v["predicateType"], PREDICATE_TYPE);
+        let ext = &v["predicate"]["buildDefinition"]["externalParameters"];
+        assert_eq!(ext["platforms"], json!(["linux/amd64", "linux/arm64/v8"]));
+        assert_eq!(ext["triples"], json!(["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"]));
+        assert!(ext.get("platform").is_none());
+        let deps = v["predicate"]["buildDefinition"]["resolvedDependencies"].as_array().unwrap();
+        assert_eq!(deps[0], json!({"name": "image linux/amd64", "digest": {"sha256": a.hex()}}));
+        assert_eq!(deps[1], json!({"name": "image linux/arm64/v8", "digest": {"sha256": b.hex()}}));
+        // The source, lock and base once (the same for both), after the images.
+        assert_eq!(deps.len(), 5, "{deps:#?}");
+        let builders = v["predicate"]["runDetails"]["builder"]["builderDependencies"].as_array().unwrap();
+        assert_eq!(builders.len(), 2, "{builders:#?}");
     }
 }

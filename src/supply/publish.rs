@@ -41,8 +41,8 @@ pub async fn push_image<R: Registry>(
 }
 
 /// An index: each image (by digest) with its own attachments (`per_image`, in the order of
-/// `images`), then the index by digest and its signature (its SBOMs and provenance are the
-/// platforms'), then the index's tags.
+/// `images`), then the index by digest, its signature and a provenance made from its images'
+/// (its SBOMs are the platforms'), then the index's tags.
 #[allow(clippy::too_many_arguments)]
 pub async fn push_index<R: Registry>(
     reg: &R,
@@ -67,7 +67,18 @@ pub async fn push_index<R: Registry>(
         report(&subject.digest, &done);
     }
     let subject = Subject { digest: Digest::of(bytes), media_type: media_type.to_string(), size: bytes.len() as u64 };
-    let done = attach(reg, &target.repository, docker_reference, &subject, &Attachments::default(), signer).await?;
+    // The index's own provenance, made from its images' (so `cosign verify-attestation` of the
+    // tag, which names the index, finds one); its SBOMs are the images'.
+    let statements: Vec<(&Digest, &[u8])> = images
+        .iter()
+        .zip(per_image)
+        .filter_map(|(i, a)| Some((&i.manifest_digest, a.provenance.as_deref()?)))
+        .collect();
+    let own = Attachments {
+        provenance: super::provenance::index_statement(&subject.digest, &statements),
+        ..Attachments::default()
+    };
+    let done = attach(reg, &target.repository, docker_reference, &subject, &own, signer).await?;
     report(&subject.digest, &done);
     put_tags(reg, target, media_type, bytes).await?;
     Ok(summary)
@@ -131,7 +142,12 @@ mod tests {
         };
         let target = PushTarget { repository: "r".into(), tags: vec!["1".into(), "1".into()], ..Default::default() };
         let signer = Signer::new(p256::ecdsa::SigningKey::from_bytes(&[3u8; 32].into()).unwrap());
-        let a = Attachments { sbom: Some(b"{}".to_vec()), provenance: Some(b"{}".to_vec()), created: None };
+        let a = Attachments {
+            sbom: Some(b"{}".to_vec()),
+            sbom_format: crate::supply::SbomFormat::Spdx,
+            provenance: Some(b"{}".to_vec()),
+            created: None,
+        };
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         rt.block_on(push_image(&reg, &image, &target, &Bars::hidden(), "h/r", &a, Some(&signer))).unwrap();
         let puts: Vec<String> = reg.calls().into_iter().filter(|c| c.starts_with("PUT ")).collect();
@@ -218,9 +234,15 @@ mod tests {
     fn an_index_signs_every_platform_and_itself_before_its_tags() {
         let reg = FakeRegistry::default();
         let images = [image(1), image(2)];
+        let facts = crate::supply::facts::tests::sample();
         let per_image: Vec<Attachments> = images
             .iter()
-            .map(|_| Attachments { sbom: Some(b"{}".to_vec()), provenance: Some(b"{}".to_vec()), created: None })
+            .map(|i| Attachments {
+                sbom: Some(b"{}".to_vec()),
+                sbom_format: crate::supply::SbomFormat::Spdx,
+                provenance: Some(crate::supply::provenance::statement(&facts, &i.manifest_digest)),
+                created: None,
+            })
             .collect();
         let index = br#"{"schemaVersion":2,"manifests":[]}"#;
         let target = PushTarget { repository: "r".into(), tags: vec!["v1".into()], ..Default::default() };
@@ -244,7 +266,13 @@ mod tests {
             assert!(puts.contains(&sig), "{sig} in {puts:?}");
         }
         let att = |d: &Digest| puts.contains(&format!("PUT r sha256-{}.att", d.hex()));
-        assert!(images.iter().all(|i| att(&i.manifest_digest)) && !att(&Digest::of(index)), "{puts:?}");
+        assert!(images.iter().all(|i| att(&i.manifest_digest)) && att(&Digest::of(index)), "{puts:?}");
+        // The index's attestation is its provenance alone (no SBOM of its own).
+        let tag = format!("sha256-{}.att", Digest::of(index).hex());
+        let att_image = rt.block_on(reg.get_manifest("r", &tag)).unwrap();
+        let m: crate::supply::sign::ArtifactManifest = serde_json::from_slice(&att_image.bytes).unwrap();
+        let types: Vec<&str> = m.layers.iter().map(|l| l.annotations["predicateType"].as_str()).collect();
+        assert_eq!(types, [crate::supply::provenance::PREDICATE_TYPE]);
         assert_eq!(puts.last().map(String::as_str), Some("PUT r v1"), "{puts:?}");
     }
 }

@@ -4,21 +4,24 @@
 //! image's `created`, from SOURCE_DATE_EPOCH).
 //!
 //! Packages: the image (`pkg:oci/NAME@sha256%3A...`, described by the document), ERTS and every
-//! application of the release's `.rel` file (contained in the image), every `mix.lock` entry
-//! (`pkg:hex/NAME@VERSION` with the lock's SHA-256, git ones with their URL and commit; the same
-//! package as the application when the release has it), and the base image (the image is its
-//! `DESCENDANT_OF`). See docs/supply-chain.md for the relationships and suppliers.
+//! application of the release's `.rel` file (contained in the image), every entry of the lock
+//! file (`mix.lock` or `rebar.lock`: `pkg:hex/NAME@VERSION` with the lock's SHA-256, git ones with
+//! their URL and commit; the same package as the application when the release has it), the
+//! distribution packages whose files the minimal base took (`pkg:deb/...`), and the base image
+//! (the image is its `DESCENDANT_OF`). Dependencies declare the licences their package metadata
+//! names. See docs/supply-chain.md for the relationships and suppliers.
 
-use super::facts::{AppFact, Facts, ImageFact, Origin};
+use super::facts::{Facts, Origin};
+use super::license::Refs;
 use super::lock::{LockEntry, LockSource};
+use super::sbom_packages::{Ctx, base_package, distro_package, erts_package, image_package};
 use crate::digest::Digest;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
 pub const MEDIA_SPDX: &str = "application/spdx+json";
-const OTP_SUPPLIER: &str = "Organization: Ericsson AB";
-const ELIXIR_SUPPLIER: &str = "Organization: The Elixir Team";
-const NOASSERTION: &str = "NOASSERTION";
+pub(super) const NOASSERTION: &str = "NOASSERTION";
+const IMAGE_ID: &str = "SPDXRef-Image";
 
 #[derive(Debug, Serialize)]
 pub struct Document {
@@ -35,6 +38,18 @@ pub struct Document {
     pub creation_info: CreationInfo,
     pub packages: Vec<Package>,
     pub relationships: Vec<Relationship>,
+    /// The licences named by `LicenseRef-`s (names that are no SPDX identifier).
+    #[serde(rename = "hasExtractedLicensingInfos", skip_serializing_if = "Vec::is_empty")]
+    pub extracted_licenses: Vec<ExtractedLicense>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ExtractedLicense {
+    #[serde(rename = "licenseId")]
+    pub id: String,
+    pub name: String,
+    #[serde(rename = "extractedText")]
+    pub text: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -60,7 +75,7 @@ pub struct Package {
     #[serde(rename = "licenseConcluded")]
     pub license_concluded: &'static str,
     #[serde(rename = "licenseDeclared")]
-    pub license_declared: &'static str,
+    pub license_declared: String,
     #[serde(rename = "copyrightText")]
     pub copyright_text: &'static str,
     #[serde(rename = "externalRefs", skip_serializing_if = "Vec::is_empty")]
@@ -123,39 +138,24 @@ pub fn file_name(facts: &Facts) -> String {
 }
 
 pub fn document(facts: &Facts, digest: &Digest) -> Document {
-    let image_id = "SPDXRef-Image".to_string();
     let vendor = facts.vendor.as_deref().map_or_else(|| NOASSERTION.to_string(), |v| format!("Organization: {v}"));
     let mut packages = vec![image_package(facts, digest, &vendor)];
-    let mut rels = vec![rel("SPDXRef-DOCUMENT", "DESCRIBES", &image_id)];
+    let mut rels = vec![rel("SPDXRef-DOCUMENT", "DESCRIBES", IMAGE_ID)];
     if let Some(erts) = &facts.erts {
         let id = spdx_id("ERTS", erts);
-        packages.push(simple_package(&id, "erts", erts, OTP_SUPPLIER, "Apache-2.0", "LIBRARY"));
-        rels.push(rel(&image_id, "CONTAINS", &id));
+        packages.push(erts_package(&id, erts));
+        rels.push(rel(IMAGE_ID, "CONTAINS", &id));
     }
-    let lock: BTreeMap<&str, &LockEntry> =
-        facts.lock.iter().flat_map(|l| &l.entries).map(|e| (e.name.as_str(), e)).collect();
-    let own: Vec<String> =
-        facts.apps.iter().filter(|a| a.origin == Origin::Own).map(|a| spdx_id("App", &a.name)).collect();
-    for app in &facts.apps {
-        let id = spdx_id("App", &app.name);
-        packages.push(app_package(app, lock.get(app.name.as_str()).copied(), &vendor));
-        rels.push(rel(&image_id, "CONTAINS", &id));
-        if app.origin == Origin::Dependency {
-            rels.extend(own.iter().map(|o| rel(o, "DEPENDS_ON", &id)));
-        }
+    let mut ctx = Ctx { facts, vendor, refs: Refs::default() };
+    release_packages(&mut ctx, &mut packages, &mut rels);
+    for d in &facts.base_packages {
+        let p = distro_package(d);
+        rels.push(rel(IMAGE_ID, "CONTAINS", &p.spdx_id));
+        packages.push(p);
     }
-    let in_release = |name: &str| facts.apps.iter().any(|a| a.name == name);
-    for entry in lock.values().filter(|e| !in_release(&e.name)) {
-        let id = spdx_id("Lock", &entry.name);
-        packages.push(lock_package(&id, entry, None));
-        // In the lock but not in the release: a dependency of another environment (dev, test)
-        // or of the build alone (runtime: false).
-        rels.extend(own.iter().map(|o| rel(&id, "DEV_DEPENDENCY_OF", o)));
-    }
-    rels.extend(lock_dependencies(&lock, &in_release));
     if let Some(base) = &facts.base {
         packages.push(base_package(base));
-        rels.push(rel(&image_id, "DESCENDANT_OF", "SPDXRef-Base"));
+        rels.push(rel(IMAGE_ID, "DESCENDANT_OF", "SPDXRef-Base"));
     }
     Document {
         spdx_version: "SPDX-2.3",
@@ -174,6 +174,44 @@ pub fn document(facts: &Facts, digest: &Digest) -> Document {
         },
         packages,
         relationships: rels,
+        extracted_licenses: ctx.refs.extracted().iter().map(extracted_license).collect(),
+    }
+}
+
+/// The release's applications and the lock's entries, with their relationships.
+fn release_packages(ctx: &mut Ctx, packages: &mut Vec<Package>, rels: &mut Vec<Relationship>) {
+    let facts = ctx.facts;
+    let lock: BTreeMap<&str, &LockEntry> =
+        facts.lock.iter().flat_map(|l| &l.entries).map(|e| (e.name.as_str(), e)).collect();
+    let own: Vec<String> =
+        facts.apps.iter().filter(|a| a.origin == Origin::Own).map(|a| spdx_id("App", &a.name)).collect();
+    for app in &facts.apps {
+        let id = spdx_id("App", &app.name);
+        packages.push(ctx.app_package(app, lock.get(app.name.as_str()).copied()));
+        rels.push(rel(IMAGE_ID, "CONTAINS", &id));
+        if app.origin == Origin::Dependency {
+            rels.extend(own.iter().map(|o| rel(o, "DEPENDS_ON", &id)));
+        }
+    }
+    let in_release = |name: &str| facts.apps.iter().any(|a| a.name == name);
+    for entry in lock.values().filter(|e| !in_release(&e.name)) {
+        let id = spdx_id("Lock", &entry.name);
+        packages.push(ctx.lock_package(&id, entry, None));
+        // In the lock but not in the release: a dependency of another environment (dev, test)
+        // or of the build alone (runtime: false).
+        rels.extend(own.iter().map(|o| rel(&id, "DEV_DEPENDENCY_OF", o)));
+    }
+    rels.extend(lock_dependencies(&lock, &in_release));
+}
+
+fn extracted_license(e: &super::license::Extracted) -> ExtractedLicense {
+    ExtractedLicense {
+        id: e.id.clone(),
+        name: e.name.clone(),
+        text: format!(
+            "The package metadata names the licence \"{}\", which is no SPDX license identifier; its text is not in the metadata.",
+            e.name
+        ),
     }
 }
 
@@ -194,143 +232,8 @@ fn rel(from: &str, kind: &'static str, to: &str) -> Relationship {
     Relationship { from: from.to_string(), kind, to: to.to_string() }
 }
 
-fn purl_ref(locator: String) -> ExternalRef {
-    ExternalRef { category: "PACKAGE-MANAGER", kind: "purl", locator }
-}
-
-fn simple_package(
-    id: &str,
-    name: &str,
-    version: &str,
-    supplier: &str,
-    license: &'static str,
-    purpose: &'static str,
-) -> Package {
-    Package {
-        spdx_id: id.to_string(),
-        name: name.to_string(),
-        version_info: version.to_string(),
-        supplier: supplier.to_string(),
-        download_location: NOASSERTION.into(),
-        files_analyzed: false,
-        checksums: Vec::new(),
-        license_concluded: NOASSERTION,
-        license_declared: license,
-        copyright_text: NOASSERTION,
-        external_refs: Vec::new(),
-        purpose,
-        comment: None,
-    }
-}
-
-fn image_package(facts: &Facts, digest: &Digest, vendor: &str) -> Package {
-    let mut p = simple_package("SPDXRef-Image", &facts.release, &facts.version, vendor, NOASSERTION, "CONTAINER");
-    let (os, arch) = facts.platform.split_once('/').unwrap_or(("linux", &facts.platform));
-    let arch = arch.split('/').next().unwrap_or(arch);
-    p.external_refs.push(purl_ref(format!("{}?arch={arch}&os={os}", image_purl(&facts.release, digest.as_str()))));
-    p.checksums.push(Checksum { algorithm: "SHA256", value: digest.hex().to_string() });
-    p.comment = Some(format!("OCI image manifest {digest} for {} ({})", facts.platform, facts.triple));
-    p
-}
-
-fn app_package(app: &AppFact, lock: Option<&LockEntry>, vendor: &str) -> Package {
-    let id = spdx_id("App", &app.name);
-    let (supplier, license) = match app.origin {
-        Origin::Otp => (OTP_SUPPLIER, "Apache-2.0"),
-        Origin::Elixir => (ELIXIR_SUPPLIER, "Apache-2.0"),
-        // A dependency without a lock entry is a path dependency: the project's own code.
-        Origin::Own | Origin::Dependency => (vendor, NOASSERTION),
-    };
-    let purpose = if app.origin == Origin::Own { "APPLICATION" } else { "LIBRARY" };
-    match lock {
-        Some(entry) if app.origin == Origin::Dependency => lock_package(&id, entry, Some(&app.version)),
-        _ => simple_package(&id, &app.name, &app.version, supplier, license, purpose),
-    }
-}
-
-/// A lock entry as a package; `version` is the release's (the lock's when it has none).
-fn lock_package(id: &str, entry: &LockEntry, version: Option<&str>) -> Package {
-    match &entry.source {
-        LockSource::Hex { package, version: lock_version, repo, outer_checksum, inner_checksum, .. } => {
-            let version = version.unwrap_or(lock_version);
-            let supplier = format!("Organization: Hex repository {repo}");
-            let mut p = simple_package(id, &entry.name, version, &supplier, NOASSERTION, "LIBRARY");
-            let checksum = outer_checksum.as_deref().unwrap_or(inner_checksum);
-            p.checksums.push(Checksum { algorithm: "SHA256", value: checksum.to_lowercase() });
-            let (namespace, download) = match repo.split_once(':') {
-                Some((_, org)) => (format!("{org}/"), NOASSERTION.to_string()),
-                None if repo == "hexpm" => {
-                    (String::new(), format!("https://repo.hex.pm/tarballs/{package}-{lock_version}.tar"))
-                }
-                None => (String::new(), NOASSERTION.to_string()),
-            };
-            p.download_location = download;
-            p.external_refs.push(purl_ref(format!("pkg:hex/{namespace}{package}@{lock_version}")));
-            p.comment = Some(format!("mix.lock: hex {package} {lock_version} from {repo}"));
-            p
-        }
-        LockSource::Git { url, rev } => {
-            let mut p =
-                simple_package(id, &entry.name, version.unwrap_or(rev), &git_supplier(url), NOASSERTION, "LIBRARY");
-            p.download_location = format!("git+{url}@{rev}");
-            if let Some(purl) = github_purl(url, rev) {
-                p.external_refs.push(purl_ref(purl));
-            }
-            p.comment = Some(format!("mix.lock: git {url} at {rev}"));
-            p
-        }
-        LockSource::Other { scm } => {
-            let mut p =
-                simple_package(id, &entry.name, version.unwrap_or(NOASSERTION), NOASSERTION, NOASSERTION, "LIBRARY");
-            p.comment = Some(format!("mix.lock: {scm} dependency"));
-            p
-        }
-    }
-}
-
-/// `https://HOST/OWNER/REPO.git` → `Organization: HOST/OWNER`.
-fn git_supplier(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r).replace(':', "/");
-    let mut parts = rest.split('/').filter(|p| !p.is_empty());
-    match (parts.next(), parts.next()) {
-        (Some(host), Some(owner)) => format!("Organization: {host}/{owner}"),
-        _ => NOASSERTION.to_string(),
-    }
-}
-
-/// `pkg:github/OWNER/REPO@COMMIT` for a GitHub URL.
-fn github_purl(url: &str, rev: &str) -> Option<String> {
-    let rest = url.split_once("github.com").map(|(_, r)| r.trim_start_matches([':', '/']))?;
-    let mut parts = rest.trim_end_matches('/').trim_end_matches(".git").split('/');
-    let (owner, repo) = (parts.next()?, parts.next()?);
-    Some(format!("pkg:github/{}/{}@{rev}", owner.to_lowercase(), repo.to_lowercase()))
-}
-
-fn base_package(base: &ImageFact) -> Package {
-    let (name, tag) = split_image_name(&base.name);
-    let version = base.digest.clone().or(tag.clone()).unwrap_or_else(|| NOASSERTION.to_string());
-    let mut p = simple_package("SPDXRef-Base", &base.name, &version, NOASSERTION, NOASSERTION, "CONTAINER");
-    if let Some(d) = &base.digest {
-        let mut purl = image_purl(&name, d);
-        if let Some(t) = tag {
-            purl.push_str(&format!("?tag={t}"));
-        }
-        p.external_refs.push(purl_ref(purl));
-    }
-    p.comment = Some("the base image".into());
-    p
-}
-
-/// `host/path/name:tag` → (`name`, `tag`).
-fn split_image_name(full: &str) -> (String, Option<String>) {
-    let last = full.rsplit('/').next().unwrap_or(full);
-    let last = last.split('@').next().unwrap_or(last);
-    match last.split_once(':') {
-        Some((n, t)) => (n.to_string(), Some(t.to_string())),
-        None => (last.to_string(), None),
-    }
-}
+#[cfg(test)]
+use super::sbom_packages::{git_supplier, github_purl, split_image_name};
 
 #[cfg(test)]
 #[path = "sbom_tests.rs"]

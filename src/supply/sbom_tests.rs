@@ -73,6 +73,60 @@ fn every_lock_entry_with_purl_checksum_and_place() {
 }
 
 #[test]
+fn dependencies_declare_their_metadata_licences_and_others_noassertion() {
+    let doc = doc();
+    assert_eq!(package(&doc, "SPDXRef-App-jason")["licenseDeclared"], "Apache-2.0");
+    // Not an SPDX identifier: a LicenseRef the document defines, with the name as given.
+    assert_eq!(package(&doc, "SPDXRef-App-plug-x")["licenseDeclared"], "MIT AND LicenseRef-Acme-Licence");
+    let extracted = doc["hasExtractedLicensingInfos"].as_array().unwrap();
+    assert_eq!(extracted.len(), 1, "{extracted:?}");
+    assert_eq!(extracted[0]["licenseId"], "LicenseRef-Acme-Licence");
+    assert_eq!(extracted[0]["name"], "Acme Licence");
+    assert!(extracted[0]["extractedText"].as_str().unwrap().contains("Acme Licence"));
+    // A dev dependency in the lock with metadata, and the OTP, Elixir and own apps.
+    assert_eq!(package(&doc, "SPDXRef-Lock-credo")["licenseDeclared"], "MIT");
+    assert_eq!(package(&doc, "SPDXRef-App-kernel")["licenseDeclared"], "Apache-2.0");
+    assert_eq!(package(&doc, "SPDXRef-App-hello-web")["licenseDeclared"], "NOASSERTION");
+    let mut f = sample();
+    f.licenses.clear();
+    let doc: Value = serde_json::from_slice(&render(&f, &Digest::of(b"manifest"))).unwrap();
+    assert_eq!(package(&doc, "SPDXRef-App-jason")["licenseDeclared"], "NOASSERTION");
+    assert!(doc.get("hasExtractedLicensingInfos").is_none());
+}
+
+#[test]
+fn the_minimal_base_lists_its_debian_packages() {
+    let doc = doc();
+    let libc = package(&doc, "SPDXRef-Deb-libc6-amd64");
+    assert_eq!(libc["name"], "libc6");
+    assert_eq!(libc["versionInfo"], "2.36-9+deb12u7");
+    assert_eq!(libc["supplier"], "Organization: Debian");
+    assert_eq!(libc["externalRefs"][0]["referenceLocator"], "pkg:deb/debian/libc6@2.36-9%2Bdeb12u7?arch=amd64");
+    assert!(has_rel(&doc, "SPDXRef-Image", "CONTAINS", "SPDXRef-Deb-libc6-amd64"));
+}
+
+#[test]
+fn rebar_lock_entries_are_hex_packages_with_their_checksum() {
+    let mut f = sample();
+    let text = "{\"1.2.0\",\n[{<<\"cowlib\">>,{pkg,<<\"cowlib\">>,<<\"2.12.1\">>},1}]}.\n[\n{pkg_hash,[\n \
+                {<<\"cowlib\">>, <<\"AA\">>}]},\n{pkg_hash_ext,[\n {<<\"cowlib\">>, <<\"BB\">>}]}\n].\n";
+    let entries = crate::supply::rebar_lock::parse_rebar_lock(text, "rebar.lock").unwrap();
+    f.lock = Some(crate::supply::facts::LockFact { file: "rebar.lock".into(), digest: Digest::of(b"l"), entries });
+    let doc: Value = serde_json::from_slice(&render(&f, &Digest::of(b"m"))).unwrap();
+    let cowlib = package(&doc, "SPDXRef-Lock-cowlib");
+    assert_eq!(cowlib["externalRefs"][0]["referenceLocator"], "pkg:hex/cowlib@2.12.1");
+    assert_eq!(cowlib["checksums"][0]["checksumValue"], "bb");
+    assert_eq!(cowlib["downloadLocation"], "NOASSERTION");
+    assert!(cowlib["comment"].as_str().unwrap().starts_with("rebar.lock: hex cowlib 2.12.1"));
+    // The old layout has no hash: no checksum rather than an empty one.
+    let entries =
+        crate::supply::rebar_lock::parse_rebar_lock("[{<<\"a\">>,{pkg,<<\"a\">>,<<\"1.0.0\">>},0}].", "r").unwrap();
+    f.lock = Some(crate::supply::facts::LockFact { file: "rebar.lock".into(), digest: Digest::of(b"l"), entries });
+    let doc: Value = serde_json::from_slice(&render(&f, &Digest::of(b"m"))).unwrap();
+    assert!(package(&doc, "SPDXRef-Lock-a").get("checksums").is_none());
+}
+
+#[test]
 fn ids_are_unique_and_every_relationship_names_a_package() {
     let doc = doc();
     let ids: Vec<&str> = doc["packages"].as_array().unwrap().iter().map(|p| p["SPDXID"].as_str().unwrap()).collect();

@@ -1,9 +1,11 @@
 //! `release-oci verify`'s checks of one image in a registry against a public key: the cosign
-//! signature (`.sig`), the SBOM (a referrer, through the referrers API or the referrers tag, and
-//! its signed SPDX attestation), and the SLSA provenance (`.att`). Each check says whether it
+//! signature (`.sig`) of the manifest the registry serves under the digest, the SBOM (an SPDX or
+//! CycloneDX referrer, through the referrers API or the referrers tag, and its signed
+//! attestation), and the SLSA provenance (`.att`). Each check says whether it
 //! passed, is missing, or is wrong, and why.
 
-use super::attach::{SPDX_PREDICATE_TYPE, parse_index, referrers_tag};
+use super::SbomFormat;
+use super::attach::{parse_index, referrers_tag};
 use super::sign::{self, ArtifactManifest, Descriptor};
 use crate::digest::Digest;
 use crate::registry::{Progress, Registry, RegistryError};
@@ -115,12 +117,34 @@ pub async fn verify_manifest<R: Registry>(
     store: &BlobStore,
 ) -> Result<Report, RegistryError> {
     let r = Reader { reg, repo, store };
+    // A signature is worth something only for the bytes the registry serves under the digest.
+    let signature = match served(reg, repo, digest).await? {
+        Some(wrong) => wrong,
+        None => signature(&r, digest, key).await?,
+    };
     Ok(Report {
         digest: digest.clone(),
-        signature: signature(&r, digest, key).await?,
+        signature,
         sbom: sbom(&r, digest, key).await?,
         provenance: provenance(&r, digest, key).await?,
     })
+}
+
+/// None when the registry serves the manifest `digest` names (its bytes hash to it), else what
+/// is wrong.
+async fn served<R: Registry>(reg: &R, repo: &str, digest: &Digest) -> Result<Option<Outcome>, RegistryError> {
+    let other = |found: &str| {
+        Outcome::Wrong(format!(
+            "the registry serves a manifest with digest {found} for {digest}: not the image that was signed"
+        ))
+    };
+    match reg.get_manifest(repo, digest.as_str()).await {
+        Ok(m) if Digest::of(&m.bytes) == *digest => Ok(None),
+        Ok(m) => Ok(Some(other(Digest::of(&m.bytes).as_str()))),
+        Err(RegistryError::DigestMismatch { found, .. }) => Ok(Some(other(&found))),
+        Err(RegistryError::NotFound { .. }) => Ok(Some(Outcome::Missing(format!("no manifest {digest} in {repo}")))),
+        Err(e) => Err(e),
+    }
 }
 
 async fn signature<R: Registry>(
@@ -174,11 +198,12 @@ fn names_subject(statement: &Value, digest: &Digest) -> bool {
     statement["subject"].as_array().is_some_and(|s| s.iter().any(|s| s["digest"]["sha256"] == digest.hex()))
 }
 
-/// The SBOM referrer of `digest`: through the referrers API, else the referrers tag.
+/// The SBOM referrer of `digest` (SPDX first, else CycloneDX): through the referrers API, else
+/// the referrers tag.
 async fn sbom_descriptor<R: Registry>(
     r: &Reader<'_, R>,
     digest: &Digest,
-) -> Result<Option<(Descriptor, &'static str)>, RegistryError> {
+) -> Result<Option<(Descriptor, &'static str, SbomFormat)>, RegistryError> {
     let (index, via) = match r.reg.get_referrers(r.repo, digest).await? {
         Some(m) => (m, "the referrers API"),
         None => match r.reg.get_manifest(r.repo, &referrers_tag(digest)).await {
@@ -188,13 +213,39 @@ async fn sbom_descriptor<R: Registry>(
         },
     };
     let list = parse_index(&index.bytes, &index.media_type).map(|i| i.manifests).unwrap_or_default();
-    Ok(list.into_iter().find(|d| d.artifact_type.as_deref() == Some(super::sbom::MEDIA_SPDX)).map(|d| (d, via)))
+    for format in [SbomFormat::Spdx, SbomFormat::Cyclonedx] {
+        if let Some(d) = list.iter().find(|d| d.artifact_type.as_deref() == Some(format.media_type())) {
+            return Ok(Some((d.clone(), via, format)));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether `doc` is an SBOM of `format` about the image `digest`: a summary, or what is wrong.
+fn about(doc: &Value, format: SbomFormat, digest: &Digest) -> Result<String, String> {
+    match format {
+        SbomFormat::Cyclonedx => {
+            let hashes = doc["metadata"]["component"]["hashes"].as_array().cloned().unwrap_or_default();
+            if doc["bomFormat"] != "CycloneDX" || !hashes.iter().any(|h| h["content"] == digest.hex()) {
+                return Err("the SBOM is not a CycloneDX document about this image".into());
+            }
+            let n = doc["components"].as_array().map_or(0, Vec::len);
+            Ok(format!("CycloneDX {}, {n} components", doc["specVersion"].as_str().unwrap_or("?")))
+        }
+        SbomFormat::Spdx | SbomFormat::None => {
+            let namespace = doc["documentNamespace"].as_str();
+            if doc["spdxVersion"] != "SPDX-2.3" || !namespace.is_some_and(|n| n.ends_with(digest.hex())) {
+                return Err("the SBOM is not an SPDX 2.3 document about this image".into());
+            }
+            Ok(format!("SPDX 2.3, {} packages", doc["packages"].as_array().map_or(0, Vec::len)))
+        }
+    }
 }
 
 async fn sbom<R: Registry>(r: &Reader<'_, R>, digest: &Digest, key: &VerifyingKey) -> Result<Outcome, RegistryError> {
-    let Some((d, via)) = sbom_descriptor(r, digest).await? else {
+    let Some((d, via, format)) = sbom_descriptor(r, digest).await? else {
         return Ok(Outcome::Missing(format!(
-            "no SPDX referrer (neither the referrers API nor {})",
+            "no SPDX or CycloneDX referrer (neither the referrers API nor {})",
             referrers_tag(digest)
         )));
     };
@@ -212,18 +263,17 @@ async fn sbom<R: Registry>(r: &Reader<'_, R>, digest: &Digest, key: &VerifyingKe
         Ok(v) => v,
         Err(e) => return Ok(Outcome::Wrong(format!("the SBOM is not JSON ({e})"))),
     };
-    if doc["spdxVersion"] != "SPDX-2.3" || !doc["documentNamespace"].as_str().is_some_and(|n| n.ends_with(digest.hex()))
-    {
-        return Ok(Outcome::Wrong("the SBOM is not an SPDX 2.3 document about this image".into()));
-    }
-    let signed = r.attestations(digest, SPDX_PREDICATE_TYPE, key).await?.unwrap_or_default();
+    let summary = match about(&doc, format, digest) {
+        Ok(s) => s,
+        Err(wrong) => return Ok(Outcome::Wrong(wrong)),
+    };
+    let signed = r.attestations(digest, format.predicate_type(), key).await?.unwrap_or_default();
     if !signed.iter().any(|s| names_subject(s, digest) && s["predicate"] == doc) {
         return Ok(Outcome::Wrong(format!(
-            "the SBOM (found through {via}) has no SPDX attestation signed by this key"
+            "the SBOM (found through {via}) has no attestation of it signed by this key"
         )));
     }
-    let n = doc["packages"].as_array().map_or(0, Vec::len);
-    Ok(Outcome::Ok(format!("SPDX 2.3, {n} packages, through {via}, signed")))
+    Ok(Outcome::Ok(format!("{summary}, through {via}, signed")))
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ fn pushed(reg: &FakeRegistry, signer: Option<&Signer>) -> Digest {
         Subject { digest: digest.clone(), media_type: MEDIA_OCI_MANIFEST.into(), size: manifest.len() as u64 };
     let a = Attachments {
         sbom: Some(crate::supply::sbom::render(&sample(), &digest)),
+        sbom_format: crate::supply::SbomFormat::Spdx,
         provenance: Some(crate::supply::provenance::statement(&sample(), &digest)),
         created: Some("1970-01-01T00:00:00Z".into()),
     };
@@ -70,4 +71,38 @@ fn a_signature_moved_to_another_image_is_wrong() {
     reg.add_manifest("r", &sign::cosign_tag(&other, "sig"), MEDIA_OCI_MANIFEST, &sig.bytes);
     let r = check(&reg, &other, &signer(1));
     assert!(matches!(&r.signature, Outcome::Wrong(s) if s.contains("another image")), "{r:?}");
+}
+
+#[test]
+fn other_bytes_served_under_a_signed_digest_are_wrong() {
+    let reg = FakeRegistry::default();
+    let digest = pushed(&reg, Some(&signer(1)));
+    let key = ("r".to_string(), digest.to_string());
+    let mut stored = reg.manifests.lock().unwrap()[&key].clone();
+    stored.bytes = br#"{"schemaVersion":2,"changed":1}"#.to_vec();
+    reg.manifests.lock().unwrap().insert(key, stored);
+    let r = check(&reg, &digest, &signer(1));
+    assert!(matches!(&r.signature, Outcome::Wrong(s) if s.contains("serves a manifest with digest")), "{r:?}");
+    assert!(!r.passed());
+}
+
+#[test]
+fn a_cyclonedx_sbom_passes_when_signed() {
+    let reg = FakeRegistry::default();
+    let manifest = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","c":1}"#;
+    let digest = reg.add_manifest("r", "1", MEDIA_OCI_MANIFEST, manifest);
+    let subject =
+        Subject { digest: digest.clone(), media_type: MEDIA_OCI_MANIFEST.into(), size: manifest.len() as u64 };
+    let a = Attachments {
+        sbom: Some(crate::supply::cyclonedx::render(&sample(), &digest)),
+        sbom_format: crate::supply::SbomFormat::Cyclonedx,
+        provenance: Some(crate::supply::provenance::statement(&sample(), &digest)),
+        created: None,
+    };
+    run(attach(&reg, "r", "h/r", &subject, &a, Some(&signer(1)))).unwrap();
+    let r = check(&reg, &digest, &signer(1));
+    assert!(r.passed(), "{r:?}");
+    assert!(matches!(&r.sbom, Outcome::Ok(s) if s.starts_with("CycloneDX 1.6")), "{r:?}");
+    let r = check(&reg, &digest, &signer(2));
+    assert!(matches!(&r.sbom, Outcome::Wrong(s) if s.contains("signed by this key")), "{r:?}");
 }

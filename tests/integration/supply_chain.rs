@@ -13,11 +13,11 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const PASSWORD: &str = "release-oci test password";
-const VENDOR: &str = "org.opencontainers.image.vendor=release-oci tests";
+pub(crate) const PASSWORD: &str = "release-oci test password";
+pub(crate) const VENDOR: &str = "org.opencontainers.image.vendor=release-oci tests";
 /// A git dependency the project does not use (mix ignores unused lock entries, and a lock with Hex
 /// entries would need Hex in the builder): the SBOM lists it all the same.
-const GIT_LOCK: &str = r#"%{
+pub(crate) const GIT_LOCK: &str = r#"%{
   "plug_x": {:git, "https://github.com/acme/plug_x.git", "0123456789abcdef0123456789abcdef01234567", [branch: "main"]},
 }
 "#;
@@ -29,28 +29,28 @@ const HEX_LOCK: &str = r#"%{
 }
 "#;
 
-fn tool(name: &str) -> Command {
+pub(crate) fn tool(name: &str) -> Command {
     let found = std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()));
     assert!(found, "this test needs `{name}`; run `make setup` (scripts/setup-supply-chain.sh installs it)");
     Command::new(name)
 }
 
 /// `cosign generate-key-pair` in `dir`: (cosign.key, cosign.pub).
-fn key_pair(dir: &Path) -> (PathBuf, PathBuf) {
+pub(crate) fn key_pair(dir: &Path) -> (PathBuf, PathBuf) {
     let mut c = tool("cosign");
     c.arg("generate-key-pair").current_dir(dir).env("COSIGN_PASSWORD", PASSWORD);
     ok(c);
     (dir.join("cosign.key"), dir.join("cosign.pub"))
 }
 
-fn cosign(args: &[&str], reference: &str, public: &Path) -> std::process::Output {
+pub(crate) fn cosign(args: &[&str], reference: &str, public: &Path) -> std::process::Output {
     let mut c = tool("cosign");
     c.args(args).arg("--key").arg(public).args(["--insecure-ignore-tlog=true", "--allow-insecure-registry", reference]);
     run(c)
 }
 
 /// GET `/v2/...` of the registry (manifests of any kind).
-fn get(addr: &str, path: &str) -> Vec<u8> {
+pub(crate) fn get(addr: &str, path: &str) -> Vec<u8> {
     let mut c = tool("curl");
     c.args(["-sSf", "-H"])
         .arg("Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json")
@@ -61,7 +61,7 @@ fn get(addr: &str, path: &str) -> Vec<u8> {
 }
 
 /// The SBOM of `digest`, found through the referrers tag `sha256-<hex>`.
-fn sbom_through_referrers_tag(addr: &str, repo: &str, digest: &str) -> Vec<u8> {
+pub(crate) fn sbom_through_referrers_tag(addr: &str, repo: &str, digest: &str) -> Vec<u8> {
     let tag = digest.replace(':', "-");
     let index: Value = serde_json::from_slice(&get(addr, &format!("{repo}/manifests/{tag}"))).expect("index");
     assert_eq!(index["mediaType"], "application/vnd.oci.image.index.v1+json");
@@ -79,7 +79,7 @@ fn sbom_through_referrers_tag(addr: &str, repo: &str, digest: &str) -> Vec<u8> {
 }
 
 /// The statement of the provenance (`.att`) of `digest`.
-fn provenance_payload(addr: &str, repo: &str, digest: &str) -> Vec<u8> {
+pub(crate) fn provenance_payload(addr: &str, repo: &str, digest: &str) -> Vec<u8> {
     use base64::Engine as _;
     let att: Value =
         serde_json::from_slice(&get(addr, &format!("{repo}/manifests/{}.att", digest.replace(':', "-")))).expect("att");
@@ -95,7 +95,7 @@ fn provenance_payload(addr: &str, repo: &str, digest: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD.decode(envelope["payload"].as_str().expect("payload")).expect("base64")
 }
 
-fn validators_pass(sbom: &Path) {
+pub(crate) fn validators_pass(sbom: &Path) {
     for (name, args) in [("pyspdxtools", vec!["-i"]), ("sbomcheck", vec![])] {
         let mut c = tool(name);
         c.args(args).arg(sbom);
@@ -106,7 +106,7 @@ fn validators_pass(sbom: &Path) {
 }
 
 /// `{app, "vsn"}` pairs of a `.rel` file (erts left out).
-fn rel_apps(rel: &str) -> Vec<(String, String)> {
+pub(crate) fn rel_apps(rel: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for part in rel.split('{').skip(1) {
         let Some((name, rest)) = part.split_once(',') else { continue };
@@ -123,7 +123,7 @@ fn rel_apps(rel: &str) -> Vec<(String, String)> {
 }
 
 /// `"name": {:hex, :name, "vsn", ...}` → (name, vsn); `{:git, url, rev, ...}` → (name, rev).
-fn lock_entries(lock: &str) -> Vec<(String, String)> {
+pub(crate) fn lock_entries(lock: &str) -> Vec<(String, String)> {
     lock.lines()
         .filter_map(|l| {
             let (name, rest) = l.trim().strip_prefix('"')?.split_once("\":")?;
@@ -134,7 +134,7 @@ fn lock_entries(lock: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn assert_lists(sbom: &Value, wanted: &[(String, String)], what: &str) {
+pub(crate) fn assert_lists(sbom: &Value, wanted: &[(String, String)], what: &str) {
     let packages = sbom["packages"].as_array().expect("packages");
     assert!(!wanted.is_empty(), "no {what} to look for");
     for (name, version) in wanted {
@@ -146,9 +146,13 @@ fn assert_lists(sbom: &Value, wanted: &[(String, String)], what: &str) {
 }
 
 /// The `.rel` file of hello_web from the image's layers in an OCI layout.
-fn rel_from_layout(layout: &Path) -> String {
+pub(crate) fn rel_from_layout(layout: &Path) -> String {
+    rel_in_manifest(layout, &layout_manifest(layout))
+}
+
+/// The `.rel` file of hello_web from the layers of `manifest` (its blobs in the layout `layout`).
+pub(crate) fn rel_in_manifest(layout: &Path, manifest: &Value) -> String {
     use std::io::Read;
-    let manifest = layout_manifest(layout);
     for l in manifest["layers"].as_array().expect("layers") {
         let hex = l["digest"].as_str().expect("digest").trim_start_matches("sha256:");
         let f = std::fs::File::open(layout.join("blobs/sha256").join(hex)).expect("layer");
@@ -164,6 +168,52 @@ fn rel_from_layout(layout: &Path) -> String {
         }
     }
     panic!("no hello_web.rel in {}", layout.display())
+}
+
+/// The version of the Debian package `name` in `image` (`dpkg-query -W`).
+pub(crate) fn deb_version(image: &str, platform: &str, name: &str) -> String {
+    let o = docker(&[
+        "run",
+        "--rm",
+        "--platform",
+        platform,
+        "--entrypoint",
+        "dpkg-query",
+        image,
+        "-W",
+        "-f",
+        "${Version}",
+        name,
+    ]);
+    assert!(o.status.success(), "dpkg-query {name} in {image}: {}", text(&o.stderr));
+    text(&o.stdout).trim().to_string()
+}
+
+/// The SBOM lists the Debian packages the minimal base took from `builder` (its `arch`): libc6 and
+/// busybox-static at the versions the builder has, as `pkg:deb/debian/NAME@VERSION?arch=ARCH`
+/// with Debian as the supplier; none of another architecture.
+pub(crate) fn assert_debian_packages(sbom: &Value, builder: &str, platform: &str, arch: &str) {
+    let packages = sbom["packages"].as_array().expect("packages");
+    let debs: Vec<&Value> = packages
+        .iter()
+        .filter(|p| p["externalRefs"][0]["referenceLocator"].as_str().is_some_and(|l| l.starts_with("pkg:deb/")))
+        .collect();
+    for name in ["libc6", "busybox-static"] {
+        let version = deb_version(builder, platform, name);
+        let encoded = version.replace(':', "%3A").replace('+', "%2B");
+        let want = format!("pkg:deb/debian/{name}@{encoded}?arch={arch}");
+        let p = debs
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no Debian package {name} in the SBOM: {debs:#?}"));
+        assert_eq!(p["externalRefs"][0]["referenceLocator"], want.as_str());
+        assert_eq!(p["versionInfo"], version.as_str());
+        assert_eq!(p["supplier"], "Organization: Debian");
+    }
+    for p in &debs {
+        let purl = p["externalRefs"][0]["referenceLocator"].as_str().expect("purl");
+        assert!(purl.ends_with(&format!("?arch={arch}")) || purl.ends_with("?arch=all"), "{purl}");
+    }
 }
 
 struct SignedBuild {
@@ -194,7 +244,7 @@ fn signed_build(reference: &str, key: &Path) -> SignedBuild {
     SignedBuild { digest, sbom_dir, layout, _project: project }
 }
 
-fn only_file(dir: &Path) -> PathBuf {
+pub(crate) fn only_file(dir: &Path) -> PathBuf {
     let files: Vec<PathBuf> = std::fs::read_dir(dir).expect("dir").map(|e| e.expect("entry").path()).collect();
     assert_eq!(files.len(), 1, "{files:?}");
     files[0].clone()
@@ -229,6 +279,8 @@ fn signed_push_passes_cosign_and_release_oci_verify_and_a_changed_byte_fails() {
     let doc: Value = serde_json::from_slice(&sbom).expect("json");
     assert_lists(&doc, &rel_apps(&rel_from_layout(b.layout.path())), "application");
     assert_lists(&doc, &lock_entries(GIT_LOCK), "mix.lock entry");
+    // The minimal base (the default) came from the builder's Debian packages.
+    assert_debian_packages(&doc, "release-oci/builder:debian-bookworm", "linux/amd64", "amd64");
 
     // One byte changed in the manifest pushed under the tag: no signature for it.
     let manifest = String::from_utf8(get(&reg.addr(), "hello/web/manifests/1")).expect("utf-8");
