@@ -3,7 +3,9 @@
 //! there, with every blob of its image(s) still in the store, needs no builder and no layering:
 //! only its outputs are written. What goes into the fingerprint is decided by the caller
 //! (`commands::build::result_cache`); this module hashes named parts, hashes the project's source
-//! tar, and reads and writes the entries. See docs/build-cache.md.
+//! tar, and reads and writes the entries. Each entry names the project it was built from, so that
+//! `release-oci cache prune --project DIR` forgets that project's results ([`ResultCache::forget`]).
+//! See docs/build-cache.md.
 
 use crate::digest::{DiffId, Digest, HashingWriter};
 use crate::image::Image;
@@ -31,6 +33,12 @@ pub enum ResultCacheError {
     },
     #[error("cannot serialise the result cache entry")]
     Json(#[from] serde_json::Error),
+    #[error("cannot remove the result cache records in {path}: delete the directory by hand")]
+    Forget {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// The fingerprint of a build: 64 hex digits.
@@ -105,6 +113,9 @@ pub struct CachedImage {
 #[derive(serde::Serialize, serde::Deserialize)]
 struct EntryJson {
     format: String,
+    /// The project directory the images were built from (absent in entries of older versions).
+    #[serde(default)]
+    project: Option<PathBuf>,
     images: Vec<ImageJson>,
 }
 
@@ -196,10 +207,12 @@ impl ResultCache {
         Some(CachedImage { release: i.release, version: i.version, image })
     }
 
-    /// Records `images` for `key` (replacing an older entry): temp file + rename.
-    pub fn record(&self, key: &Fingerprint, images: &[CachedImage]) -> Result<(), ResultCacheError> {
+    /// Records `images`, built from `project`, for `key` (replacing an older entry): temp file +
+    /// rename.
+    pub fn record(&self, key: &Fingerprint, project: &Path, images: &[CachedImage]) -> Result<(), ResultCacheError> {
         let entry = EntryJson {
             format: FORMAT.to_string(),
+            project: Some(project.to_path_buf()),
             images: images
                 .iter()
                 .map(|c| ImageJson {
@@ -237,6 +250,44 @@ impl ResultCache {
         tmp.persist(&dest).map_err(|e| ResultCacheError::Write { path: dest.clone(), source: e.error })?;
         Ok(())
     }
+
+    /// Removes the entries of `project` (every entry when `None`), and those that do not say which
+    /// project they are of: the next build of it runs. Returns the entries removed.
+    pub fn forget(&self, project: Option<&Path>) -> Result<Vec<PathBuf>, ResultCacheError> {
+        let failed = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ResultCacheError::Forget { path, source }
+        };
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(failed(&self.dir)(e)),
+        };
+        let mut removed = Vec::new();
+        for entry in entries {
+            let path = entry.map_err(failed(&self.dir))?.path();
+            if path.extension().is_some_and(|e| e == "json") && entry_is_of(&path, project) {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => removed.push(path),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(failed(&path)(e)),
+                }
+            }
+        }
+        removed.sort();
+        Ok(removed)
+    }
+}
+
+/// Whether the entry at `path` is of `project` (any, when `None`); an entry that does not say
+/// (an older or damaged one) is of every project.
+fn entry_is_of(path: &Path, project: Option<&Path>) -> bool {
+    let Some(project) = project else { return true };
+    let recorded = std::fs::read(path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<EntryJson>(&bytes).ok())
+        .and_then(|entry| entry.project);
+    recorded.is_none_or(|p| p == project)
 }
 
 #[cfg(test)]

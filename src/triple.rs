@@ -42,6 +42,33 @@ impl fmt::Display for Platform {
     }
 }
 
+/// The repository namespace of release-oci's own builder and runtime images. They are made on
+/// this machine (`make setup`: scripts/setup.sh, base-images/build-local.sh) and only ever looked
+/// up in the local engine: unqualified, `release-oci/...` is a Docker Hub name, and whoever holds
+/// it there would get the sources of every build that pulled it.
+pub const OWN_IMAGES: &str = "release-oci/";
+
+/// Whether `image` is one of release-oci's own (made locally, never pulled).
+pub fn is_own_image(image: &str) -> bool {
+    image.starts_with(OWN_IMAGES)
+}
+
+/// Why a builder image the engine does not have is not pulled, or `None` when it is:
+/// release-oci's own images never are, others when `allowed` (`--pull missing` on an image the
+/// user named).
+pub fn pull_refusal(image: &str, allowed: bool) -> Option<String> {
+    if is_own_image(image) {
+        Some(format!(
+            "release-oci's own images are made on this machine, never pulled: run `make setup` \
+             (scripts/setup.sh) to build {image}"
+        ))
+    } else if !allowed {
+        Some("not in the engine's image store, and pulling is off".to_string())
+    } else {
+        None
+    }
+}
+
 pub const SUPPORTED: &[&str] = &[
     "x86_64-unknown-linux-gnu",
     "x86_64-unknown-linux-musl",
@@ -206,6 +233,24 @@ mod tests {
         let t: Triple = "aarch64-unknown-linux-gnu".parse().unwrap();
         assert_eq!(t.default_builder_image(), "release-oci/builder:debian-bookworm-arm64");
         assert_eq!(t.distro_base_image(), "release-oci/runtime:debian-bookworm-arm64");
+    }
+
+    /// Regression: a default image missing from the engine was pulled (`--pull missing` is the
+    /// default), i.e. fetched from Docker Hub's `release-oci/*`, whoever holds it.
+    #[test]
+    fn own_images_are_never_pulled() {
+        for t in SUPPORTED {
+            let t: Triple = t.parse().unwrap();
+            let images = [t.default_builder_image(), t.distro_base_image()];
+            for image in images.into_iter().chain(t.known_builder_images()) {
+                let why = pull_refusal(image, true).unwrap_or_else(|| panic!("{image} would be pulled"));
+                assert!(why.contains("make setup") && why.contains(image), "{why}");
+            }
+        }
+        assert_eq!(pull_refusal("ghcr.io/team/builder:1", true), None);
+        assert_eq!(pull_refusal("hexpm/elixir:1.18.4-erlang-27.3-debian-bookworm-20250610-slim", true), None);
+        assert!(pull_refusal("ghcr.io/team/builder:1", false).unwrap().contains("pulling is off"));
+        assert!(!is_own_image("docker.io/release-oci/builder:x"), "a qualified name is the user's choice");
     }
 
     #[test]

@@ -36,7 +36,8 @@ pub const DEBIAN_ALIAS: (&str, &str) = ("debian", "release-oci/runtime:debian-bo
 #[derive(Debug, thiserror::Error)]
 pub enum BaseError {
     #[error(
-        "base image {name} is not in the Docker engine; build it (base-images/build-local.sh makes the default ones) or pass another --base"
+        "base image {name} is not in the Docker engine (a base is never pulled into it): run `make setup` \
+         (scripts/setup.sh) to build release-oci's own, `docker pull` another image first, or pass another --base"
     )]
     NotFound { name: String },
     #[error("cannot read base image {name} from the Docker engine")]

@@ -175,16 +175,16 @@ pub(super) fn docker_err(action: impl Into<String>) -> impl FnOnce(DockerError) 
     move |source| BuilderError::Docker { action, source }
 }
 
-/// The builder image's id: present locally (pulled, bounded in time, when missing and allowed)
-/// and for the target's architecture.
+/// The builder image's id: present locally (pulled, bounded in time, when missing and allowed;
+/// release-oci's own images never are: [`crate::triple::pull_refusal`]) and for the target's
+/// architecture.
 async fn ensure_image(docker: &Docker, req: &BuildRequest) -> Result<String, BuilderError> {
     let image = &req.builder_image;
     let platform = req.triple.platform();
     let info = match docker.inspect_image(image).await {
         Ok(info) => info,
         Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => {
-            if req.pull == PullPolicy::Never {
-                let detail = "not in the engine's image store, and pulling is off".to_string();
+            if let Some(detail) = crate::triple::pull_refusal(image, req.pull == PullPolicy::Missing) {
                 return Err(BuilderError::ImageMissing { image: image.clone(), detail });
             }
             pull(docker, image, &platform.to_string()).await?;

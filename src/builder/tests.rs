@@ -166,11 +166,25 @@ async fn docker_missing_image_is_named() {
 async fn docker_missing_image_that_cannot_be_pulled_is_named() {
     let docker = docker().await;
     let (_dir, project) = tiny_project(false);
-    let image = "release-oci/no-such-builder:nope";
+    // A registry that refuses the connection: the pull fails at once, and nothing is fetched.
+    let image = "127.0.0.1:9/release-oci-test/no-such-builder:nope";
     let err = assemble(&docker, &request(project, image, PullPolicy::Missing)).await.unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, BuilderError::ImageMissing { .. }), "{msg}");
     assert!(msg.contains(image) && msg.contains("pulling it") && msg.contains("base-images/build-local.sh"), "{msg}");
+}
+
+/// Regression: release-oci's own image names were pulled (from Docker Hub) when missing.
+#[cfg(feature = "integration")]
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_missing_own_image_is_not_pulled_even_when_pulling_is_allowed() {
+    let docker = docker().await;
+    let (_dir, project) = tiny_project(false);
+    let image = "release-oci/no-such-builder:nope";
+    let err = assemble(&docker, &request(project, image, PullPolicy::Missing)).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, BuilderError::ImageMissing { .. }), "{msg}");
+    assert!(msg.contains("never pulled") && msg.contains("make setup") && !msg.contains("pulling it"), "{msg}");
 }
 
 #[cfg(feature = "integration")]

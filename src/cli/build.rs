@@ -1,12 +1,11 @@
-//! `release-oci build` flags and their validation.
+//! `release-oci build` flags, and their validation: the flags over the settings file over the
+//! defaults ([`BuildArgs::validate`]), each step on typed values (`build_flags`, `build_config`,
+//! `build_options`, `build_settings`).
 
-use crate::base::BaseRef;
-use crate::plan::User;
-use crate::sink::Target;
-use crate::triple::Triple;
-use anyhow::{Context, bail};
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use super::build_options::BuildOptions;
+use super::build_settings::BuildSettings;
+use anyhow::bail;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BuilderKind {
@@ -52,7 +51,9 @@ pub struct BuildArgs {
     /// pulled and made into a builder (docs/toolchain.md).
     #[arg(long, value_name = "REPO")]
     pub builder_catalogue: Option<String>,
-    /// Whether to pull a missing builder image [default: missing].
+    /// Whether to pull a builder image the engine does not have [default: missing]. Only an image
+    /// named with --builder-image (or `builder_image`) is ever pulled: release-oci's own default
+    /// images are made on this machine (`make setup`).
     #[arg(long, value_enum)]
     pub pull: Option<PullArg>,
     /// MIX_ENV for the build [default: prod].
@@ -178,269 +179,75 @@ pub struct BuildArgs {
     /// project has an assets.deploy alias; `skip` never [default: auto].
     #[arg(long, value_name = "auto|skip")]
     pub assets: Option<String>,
-    /// `[[hex.repos]]` of the settings file (no flag).
-    #[arg(skip)]
-    pub hex_repos: Vec<crate::builder::inputs::HexRepo>,
 }
 
-/// Validated build settings.
-#[derive(Debug, Clone)]
-pub struct BuildSettings {
-    pub project: PathBuf,
-    pub triple: Triple,
-    pub builder: BuilderKind,
-    pub builder_image: String,
-    /// `--builder-catalogue`: the repository of builders the pins choose from (docs/toolchain.md).
-    pub builder_catalogue: Option<crate::registry::Reference>,
-    pub pull_missing: bool,
-    pub mix_env: String,
-    /// The rebar3 profile (rebar3 projects).
-    pub profile: String,
-    /// The release to build: a name, `all`, or None for the project's default.
-    pub release: Option<String>,
-    /// An already assembled release to layer (no builder).
-    pub from_release: Option<PathBuf>,
-    /// The tini binary for `from_release` builds (None: from the builder image).
-    pub tini: Option<PathBuf>,
-    /// The start command (None: the release's default).
-    pub cmd: Option<String>,
-    /// Image name for the default tags `NAME:VERSION` (None: the release name).
-    pub image_name: Option<String>,
-    pub base: BaseRef,
-    /// `--slim-erts`: leave out the ERTS tools a server never runs.
-    pub slim_erts: bool,
-    /// `--tzdata`: the time zone database in the minimal base.
-    pub tzdata: bool,
-    pub user: UserSpec,
-    pub env: Vec<(String, String)>,
-    pub ports: Vec<String>,
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
-    pub outputs: Vec<Target>,
-    pub load: bool,
-    pub tags: Vec<String>,
-    /// `--push`: the repository and tags to push to.
-    pub push: Option<super::registry::PushSettings>,
-    /// How to reach registries (push target and registry base images).
-    pub registry: crate::registry::RegistryOptions,
-    pub include_cookie: bool,
-    pub source_url: Option<String>,
-    pub cache_dir: PathBuf,
-    /// `--no-cache`: no build cache volume.
-    pub no_cache: bool,
-    /// How the layers release-oci writes are compressed (base image layers keep theirs).
-    pub compression: crate::layer::Compression,
-    /// Seconds since the epoch for every timestamp (SOURCE_DATE_EPOCH, else 0).
-    pub epoch: u64,
-    /// `--timeout`: the longest the builder container may run.
-    pub timeout: std::time::Duration,
-    /// `--memory`, `--pids-limit`: the builder container's limits.
-    pub limits: crate::builder::Limits,
-    /// Several `--triple`s: each platform's triple, builder image and base, in the order given
-    /// (the first is `triple`); empty for a one-platform build.
-    pub platforms: Vec<super::platforms::PlatformBuild>,
-    /// What the build is given besides the sources (`--build-env`, `--secret`, `--ssh`,
-    /// `--build-ca`, `--hex-client`, `--assets`, `[[hex.repos]]`).
-    pub inputs: crate::builder::inputs::BuilderInputs,
-    /// `--sbom`, `--sbom-dir`, `--sign-key` (docs/supply-chain.md).
-    pub supply: crate::supply::SupplySettings,
-}
-
-/// The runtime user as given on the command line.
+/// Which settings file `build` reads (`--config`, `--no-config`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UserSpec {
-    Ids { uid: u32, gid: u32 },
-    Name(String),
-}
-
-impl UserSpec {
-    /// Resolves against the base's /etc/passwd.
-    pub fn resolve(&self, passwd: &str) -> anyhow::Result<User> {
-        match self {
-            UserSpec::Ids { uid, gid } => {
-                let existing = passwd.lines().find(|l| l.split(':').nth(2) == Some(&uid.to_string()));
-                let (name, home) = match existing {
-                    Some(l) => {
-                        let f: Vec<&str> = l.split(':').collect();
-                        (f[0].to_string(), f.get(5).copied().unwrap_or("/").to_string())
-                    }
-                    None => ("app".to_string(), "/app".to_string()),
-                };
-                Ok(User { name, uid: *uid, gid: *gid, home })
-            }
-            UserSpec::Name(n) => {
-                let line = passwd.lines().find(|l| l.split(':').next() == Some(n.as_str())).with_context(|| {
-                    format!("user {n:?} is not in the base image's /etc/passwd; pass --user UID[:GID]")
-                })?;
-                let f: Vec<&str> = line.split(':').collect();
-                if f.len() < 6 {
-                    bail!("malformed /etc/passwd line for {n:?} in the base image");
-                }
-                Ok(User { name: n.clone(), uid: f[2].parse()?, gid: f[3].parse()?, home: f[5].to_string() })
-            }
-        }
-    }
-}
-
-const DEFAULT_TRIPLE: &str = "x86_64-unknown-linux-gnu";
-const DEFAULT_USER: &str = "10001:10001";
-/// `--timeout`'s default: a cold build of a large project takes minutes, a hung one forever.
-pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60 * 60);
-
-fn key_value(kind: &str, s: &str) -> anyhow::Result<(String, String)> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-        _ => bail!("--{kind} {s:?} is not KEY=VALUE"),
-    }
-}
-
-fn parse_user(s: &str) -> anyhow::Result<UserSpec> {
-    if s == "root" {
-        return Ok(UserSpec::Ids { uid: 0, gid: 0 });
-    }
-    let (u, g) = s.split_once(':').map_or((s, None), |(u, g)| (u, Some(g)));
-    match u.parse::<u32>() {
-        Ok(uid) => {
-            let gid = match g {
-                Some(g) => g.parse().with_context(|| format!("--user {s:?}: group must be a number"))?,
-                None => uid,
-            };
-            Ok(UserSpec::Ids { uid, gid })
-        }
-        Err(_) if g.is_none() && !u.is_empty() => Ok(UserSpec::Name(u.to_string())),
-        Err(_) => bail!("--user {s:?} is not UID[:GID], a user name, or root"),
-    }
-}
-
-fn parse_port(s: &str) -> anyhow::Result<String> {
-    let (num, proto) = s.split_once('/').unwrap_or((s, "tcp"));
-    let n: u16 = num.parse().with_context(|| format!("--port {s:?} is not a port number"))?;
-    if n == 0 || !matches!(proto, "tcp" | "udp" | "sctp") {
-        bail!("--port {s:?} is not PORT[/tcp|udp|sctp]");
-    }
-    Ok(format!("{n}/{proto}"))
+pub enum ConfigSource {
+    /// `PROJECT/release-oci.toml` when there is one: the checkout's own, which may shape the image
+    /// but not act on this machine (docs/trust.md).
+    Project,
+    /// The file named with `--config`: the user's own.
+    File(PathBuf),
+    /// `--no-config`.
+    None,
 }
 
 impl BuildArgs {
-    /// `--timeout`, `--memory` and `--pids-limit`: the builder container's limits.
-    fn builder_limits(&self) -> anyhow::Result<(std::time::Duration, crate::builder::Limits)> {
-        let timeout = match &self.timeout {
-            Some(t) => crate::time::parse_duration(t).with_context(|| format!("--timeout {t:?}"))?,
-            None => DEFAULT_TIMEOUT,
-        };
-        let limits = crate::builder::Limits::from_flags(self.memory.as_deref(), self.pids_limit).map_err(|e| {
-            let flag = match (&e, self.memory.as_deref()) {
-                (crate::builder::limits::LimitError::Pids { value }, _) => format!("--pids-limit {value}"),
-                (_, memory) => format!("--memory {:?}", memory.unwrap_or_default()),
-            };
-            anyhow::Error::new(e).context(flag)
-        })?;
-        Ok((timeout, limits))
+    /// The settings: the flags over the settings file over the defaults.
+    pub fn validate(self) -> anyhow::Result<BuildSettings> {
+        let source = self.config_source();
+        BuildSettings::resolve(self.options()?, &source)
     }
 
-    pub fn validate(mut self) -> anyhow::Result<BuildSettings> {
-        let image_name = self.apply_config()?;
-        let triples = super::platforms::parse_triples(&self.triple, DEFAULT_TRIPLE)?;
-        let triple: Triple = triples[0].clone();
-        let base = super::platforms::base_for(&triple, self.base.as_deref(), self.from_release.is_some())?;
-        let platforms = super::platforms::platforms(&self, &triples)?;
-        if self.tzdata && base != BaseRef::Minimal {
-            bail!("--tzdata adds the time zone database to the minimal base; the base {base} brings its own (or not)");
+    fn config_source(&self) -> ConfigSource {
+        match (&self.config, self.no_config) {
+            (_, true) => ConfigSource::None,
+            (Some(path), false) => ConfigSource::File(path.clone()),
+            (None, false) => ConfigSource::Project,
         }
-        if base == BaseRef::Minimal && self.from_release.is_some() {
-            bail!(
-                "the minimal base is made from the builder's files, and --from-release runs no builder: \
-                 use --base debian or another image"
-            );
-        }
-        let outputs = self
-            .outputs
-            .iter()
-            .map(|o| o.parse::<Target>().with_context(|| format!("--output {o:?}")))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        let epoch = match std::env::var("SOURCE_DATE_EPOCH") {
-            Ok(s) if !s.trim().is_empty() => {
-                s.trim().parse().with_context(|| format!("SOURCE_DATE_EPOCH={s:?} is not a whole number of seconds"))?
-            }
-            _ => 0,
-        };
-        for t in &self.tags {
-            if t.is_empty() || t.chars().any(|c| c.is_whitespace() || c.is_ascii_uppercase()) {
-                bail!("--tag {t:?} is not a valid image name (lowercase, no spaces)");
-            }
-        }
-        let push = match &self.push {
-            Some(r) => {
-                Some(super::registry::PushSettings::new(r, &self.tags).with_context(|| format!("--push {r:?}"))?)
-            }
-            None => None,
-        };
-        let registry = self.registry.options(push.as_ref().map(|p| p.reference.registry.as_str()))?;
-        let supply = self.supply.settings(push.is_some())?;
-        if let Some(p) = &push {
-            // Bare tags name the pushed repository for --load and archives too.
-            self.tags = self.tags.iter().map(|t| p.qualify(t)).collect();
-        }
-        let compression = match &self.compression {
-            Some(c) => c.parse().with_context(|| format!("--compression {c:?}"))?,
-            None if self.load && outputs.is_empty() && push.is_none() => crate::layer::Compression::None,
-            None => crate::layer::Compression::default(),
-        };
-        let (timeout, limits) = self.builder_limits()?;
-        let inputs = self.builder_inputs()?;
-        let builder_catalogue = self.builder_catalogue.as_deref().map(parse_catalogue).transpose()?;
-        Ok(BuildSettings {
-            supply,
-            inputs,
-            timeout,
-            limits,
-            push,
-            registry,
-            builder_image: self.builder_image.unwrap_or_else(|| triple.default_builder_image().to_string()),
-            builder_catalogue,
-            triple,
-            project: self.project,
-            builder: self.builder.unwrap_or(BuilderKind::Docker),
-            pull_missing: self.pull.unwrap_or(PullArg::Missing) == PullArg::Missing,
-            mix_env: self.mix_env.unwrap_or_else(|| "prod".into()),
-            profile: self.profile.unwrap_or_else(|| "prod".into()),
-            release: self.release,
-            from_release: self.from_release,
-            tini: self.tini,
-            cmd: self.cmd,
-            image_name,
-            base,
-            slim_erts: self.slim_erts,
-            tzdata: self.tzdata,
-            user: parse_user(self.user.as_deref().unwrap_or(DEFAULT_USER))?,
-            env: self.env.iter().map(|e| key_value("env", e)).collect::<anyhow::Result<_>>()?,
-            ports: self.ports.iter().map(|p| parse_port(p)).collect::<anyhow::Result<_>>()?,
-            labels: self.labels.iter().map(|e| key_value("label", e)).collect::<anyhow::Result<_>>()?,
-            annotations: self.annotations.iter().map(|e| key_value("annotation", e)).collect::<anyhow::Result<_>>()?,
-            outputs,
-            load: self.load,
-            tags: self.tags,
-            include_cookie: self.include_cookie,
-            source_url: self.source_url,
-            cache_dir: self.cache_dir.unwrap_or_else(crate::store::BlobStore::default_root),
-            no_cache: self.no_cache,
-            compression,
-            epoch,
-            platforms,
-        })
     }
 }
 
-/// `--builder-catalogue REPO`: a repository, without a tag or digest (its tags are the catalogue).
-fn parse_catalogue(repo: &str) -> anyhow::Result<crate::registry::Reference> {
-    let r: crate::registry::Reference = repo.parse().with_context(|| format!("--builder-catalogue {repo:?}"))?;
-    if r.tag.is_some() || r.digest.is_some() {
-        bail!(
-            "--builder-catalogue {repo:?}: name the repository only (its tags are the catalogue), e.g. {}",
-            r.repository_ref()
-        );
+/// `build` flags given once for several projects (`release-oci resolve -- FLAGS`): parsed once,
+/// then made into each project's settings with its own settings file.
+#[derive(Debug, Clone)]
+pub struct BuildTemplate {
+    flags: BuildOptions,
+    config: ConfigSource,
+}
+
+/// `build`'s flags alone, to parse them as `release-oci build` would.
+#[derive(Debug, clap::Parser)]
+#[command(name = "release-oci build")]
+struct BuildOnly {
+    #[command(flatten)]
+    args: BuildArgs,
+}
+
+impl BuildTemplate {
+    /// Parses `flags` (no project directory, no `--push`: each project gets its own).
+    pub fn parse(flags: &[String]) -> anyhow::Result<BuildTemplate> {
+        use clap::{CommandFactory, FromArgMatches};
+        let argv = std::iter::once("release-oci build").chain(flags.iter().map(String::as_str));
+        let matches = BuildOnly::command().try_get_matches_from(argv)?;
+        if matches.value_source("project") == Some(clap::parser::ValueSource::CommandLine) {
+            bail!("a project directory among the build flags: the YAML names the projects to build");
+        }
+        let args = BuildOnly::from_arg_matches(&matches)?.args;
+        if let Some(push) = &args.push {
+            bail!("--push {push} among the build flags: each project is pushed to --push-to PREFIX/RELEASE");
+        }
+        Ok(BuildTemplate { config: args.config_source(), flags: args.options()? })
     }
-    Ok(r)
+
+    /// The settings of `project`, pushed to `push`.
+    pub fn settings(&self, project: &Path, push: &str) -> anyhow::Result<BuildSettings> {
+        let mut flags = self.flags.clone();
+        flags.project = project.to_path_buf();
+        flags.output.push = Some(push.to_string());
+        BuildSettings::resolve(flags, &self.config)
+    }
 }
 
 #[cfg(test)]

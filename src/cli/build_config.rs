@@ -1,128 +1,193 @@
-//! `release-oci.toml` under the `build` flags: every flag left out on the command line takes the
-//! file's value (flags and their environment variables win). Lists of pairs (`env`, `labels`,
-//! `annotations`) are merged key by key, `ports` are added together, `tags` and `outputs` given
-//! on the command line replace the file's. Relative paths in the file are relative to the file.
+//! `release-oci.toml` under the `build` flags: the file's keys read into typed [`FileOptions`]
+//! (relative paths made relative to the file), for [`super::build_options::BuildOptions::over`].
+//! A project's own file is checked first: it may shape the image, not act on this machine.
 
-use super::build::{BuildArgs, BuilderKind, DEFAULT_TIMEOUT, PullArg};
+use super::build::{ConfigSource, PullArg};
+use super::build_inputs::hex_repo;
+use super::build_options::{
+    BaseChoice, BuilderOptions, CaChoice, FileOptions, ImageOptions, InputOptions, OutputOptions,
+};
+use super::build_settings::{DEFAULT_TIMEOUT, UserSpec};
+use super::values::{check_tags, parse_catalogue, parse_port, parse_user, pids};
 use crate::base::BaseRef;
 use crate::builder::limits::{DEFAULT_MEMORY, DEFAULT_PIDS_LIMIT, format_memory, parse_memory};
-use crate::config::{ConfigError, ProjectConfig};
+use crate::config::{ConfigError, HexConfig, PortValue, ProjectConfig, UserValue};
 use crate::sink::Target;
 use anyhow::Context;
 use clap::ValueEnum;
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
-impl BuildArgs {
-    /// Reads the project's settings file (unless `--no-config`) and fills in the flags that were
-    /// not given. Returns the image name (`name`) the file sets, if any.
-    pub(super) fn apply_config(&mut self) -> anyhow::Result<Option<String>> {
-        let config = if self.no_config {
-            None
-        } else if let Some(path) = &self.config {
-            Some(ProjectConfig::load(path)?)
-        } else {
+/// The settings file `source` names, read; `None` when there is none.
+pub(super) fn load(project: &Path, source: &ConfigSource) -> anyhow::Result<Option<FileOptions>> {
+    let (config, path) = match source {
+        ConfigSource::None => return Ok(None),
+        ConfigSource::File(path) => (ProjectConfig::load(path)?, path.clone()),
+        ConfigSource::Project => match ProjectConfig::load_for_project(project)? {
+            None => return Ok(None),
             // The checkout's own file: it may shape the image, not act on this machine.
-            let found = ProjectConfig::load_for_project(&self.project)?;
-            if let Some(c) = &found {
-                c.check_untrusted()?;
-                check_untrusted_limits(c)?;
-            }
-            found
-        };
-        match config {
             Some(c) => {
-                self.merge(&c).with_context(|| format!("in {}", c.dir.join(crate::config::FILE_NAME).display()))?;
-                Ok(c.name)
+                c.check_untrusted()?;
+                check_untrusted_limits(&c)?;
+                (c, project.join(crate::config::FILE_NAME))
             }
-            None => Ok(None),
-        }
+        },
+    };
+    file_options(config).with_context(|| format!("in {}", path.display())).map(Some)
+}
+
+/// The file's keys as typed options.
+fn file_options(c: ProjectConfig) -> anyhow::Result<FileOptions> {
+    // Every key by name: a new key does not compile until it is read here.
+    #[rustfmt::skip]
+    let ProjectConfig {
+        name, tags, triple, triples, builder, builder_image, builder_catalogue, pull, mix_env, profile, release,
+        from_release, tini, base, slim_erts, tzdata, user, cmd, env, ports, labels, annotations, outputs, load,
+        include_cookie, source_url, sbom, sbom_dir, cache_dir, no_cache, compression, timeout, memory, pids_limit,
+        build_env, build_ca, assets, secrets, ssh, hex,
+        // `release-oci k8s`'s table (`cli::k8s`), not a build setting.
+        k8s: _,
+        dir,
+    } = c;
+    let at = Dir(dir);
+    let triples = crate::config::triple_list(triple.as_deref(), triples.as_deref()).map_err(anyhow::Error::msg)?;
+    let builder = BuilderOptions {
+        triples: triples.iter().map(|t| t.parse()).collect::<Result<_, _>>()?,
+        builder: key("builder", builder, enum_value)?,
+        builder_image,
+        builder_catalogue: key("builder_catalogue", builder_catalogue, |r| parse_catalogue(&r))?,
+        pull: key("pull", pull, enum_value::<PullArg>)?,
+        mix_env,
+        profile,
+        release,
+        from_release: from_release.map(|p| at.path(&p)),
+        tini: tini.map(|p| at.path(&p)),
+        no_cache: no_cache == Some(true),
+        timeout: key("timeout", timeout, |t| crate::time::parse_duration(&t))?,
+        memory: key("memory", memory, |m| parse_memory(&m))?,
+        pids_limit: key("pids_limit", pids_limit, pids)?,
+    };
+    let image = ImageOptions {
+        name,
+        base: key("base", base, |b| at.base(&b))?,
+        slim_erts: slim_erts == Some(true),
+        tzdata: tzdata == Some(true),
+        user: key("user", user, user_value)?,
+        cmd,
+        env: pairs(env),
+        ports: ports.into_iter().flatten().map(port_value).collect::<anyhow::Result<_>>()?,
+        labels: pairs(labels),
+        annotations: pairs(annotations),
+        include_cookie: include_cookie == Some(true),
+        source_url,
+        compression: key("compression", compression, |c| c.parse())?,
+    };
+    let output = OutputOptions {
+        outputs: outputs.into_iter().flatten().map(|o| at.output(&o)).collect::<anyhow::Result<_>>()?,
+        load: load == Some(true),
+        tags: check_tags("tags", tags.unwrap_or_default())?,
+        cache_dir: cache_dir.map(|p| at.path(&p)),
+        sbom: key("sbom", sbom, enum_value)?,
+        sbom_dir: sbom_dir.map(|p| at.path(&p)),
+        // Flags only: where the image is pushed, with which key and credentials.
+        push: None,
+        sign_key: None,
+        registry: Default::default(),
+    };
+    let inputs = at.inputs(build_env, build_ca, assets, secrets, ssh, hex)?;
+    Ok(FileOptions { builder, image, output, inputs })
+}
+
+/// `KEY = VALUE` parsed; an error names the key and the value.
+fn key<T: std::fmt::Debug, U, E: Into<anyhow::Error>>(
+    name: &str,
+    value: Option<T>,
+    parse: impl FnOnce(T) -> Result<U, E>,
+) -> anyhow::Result<Option<U>> {
+    value
+        .map(|v| {
+            let shown = format!("{name} = {v:?}");
+            parse(v).map_err(Into::into).context(shown)
+        })
+        .transpose()
+}
+
+/// The directory of the file: its relative paths are relative to it.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn path(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() { p.to_path_buf() } else { self.0.join(p) }
     }
 
-    fn merge(&mut self, c: &ProjectConfig) -> anyhow::Result<()> {
-        if self.triple.is_empty() {
-            self.triple = c.triple_list().map_err(anyhow::Error::msg)?;
-        }
-        self.merge_builder(c)?;
-        fill(&mut self.mix_env, c.mix_env.clone());
-        fill(&mut self.profile, c.profile.clone());
-        fill(&mut self.release, c.release.clone());
-        fill(&mut self.cmd, c.cmd.clone());
-        fill(&mut self.source_url, c.source_url.clone());
-        fill(&mut self.user, c.user.as_ref().map(ToString::to_string));
-        fill(&mut self.from_release, c.from_release.as_deref().map(|p| c.resolve_path(p)));
-        fill(&mut self.tini, c.tini.as_deref().map(|p| c.resolve_path(p)));
-        fill(&mut self.cache_dir, c.cache_dir.as_deref().map(|p| c.resolve_path(p)));
-        fill(&mut self.compression, c.compression.clone());
-        if self.base.is_none()
-            && let Some(b) = &c.base
-        {
-            let base = match b.parse::<BaseRef>()? {
-                BaseRef::Layout { dir, tag } => BaseRef::Layout { dir: c.resolve_path(&dir), tag },
-                other => other,
-            };
-            self.base = Some(base.to_string());
-        }
-        self.env = merge_pairs(c.env.as_ref(), &self.env);
-        self.labels = merge_pairs(c.labels.as_ref(), &self.labels);
-        self.annotations = merge_pairs(c.annotations.as_ref(), &self.annotations);
-        if let Some(ports) = &c.ports {
-            let mut all: Vec<String> = ports.iter().map(ToString::to_string).collect();
-            all.append(&mut self.ports);
-            self.ports = all;
-        }
-        if self.tags.is_empty() {
-            self.tags = c.tags.clone().unwrap_or_default();
-        }
-        if self.outputs.is_empty()
-            && let Some(outputs) = &c.outputs
-        {
-            for o in outputs {
-                let target = match o.parse::<Target>().with_context(|| format!("outputs: {o:?}"))? {
-                    Target::OciLayout { dir, tag } => Target::OciLayout { dir: c.resolve_path(&dir), tag },
-                    Target::Archive { path } => Target::Archive { path: c.resolve_path(&path) },
-                };
-                self.outputs.push(target.to_string());
+    fn base(&self, b: &str) -> anyhow::Result<BaseChoice> {
+        Ok(match b.parse()? {
+            BaseChoice::Image(BaseRef::Layout { dir, tag }) => {
+                BaseChoice::Image(BaseRef::Layout { dir: self.path(&dir), tag })
             }
-        }
-        self.load |= c.load == Some(true);
-        self.include_cookie |= c.include_cookie == Some(true);
-        self.no_cache |= c.no_cache == Some(true);
-        self.merge_inputs(c)
+            other => other,
+        })
+    }
+
+    fn output(&self, o: &str) -> anyhow::Result<Target> {
+        Ok(match o.parse::<Target>().with_context(|| format!("outputs: {o:?}"))? {
+            Target::OciLayout { dir, tag } => Target::OciLayout { dir: self.path(&dir), tag },
+            Target::Archive { path } => Target::Archive { path: self.path(&path) },
+        })
+    }
+
+    /// The builder's inputs; `secrets` and `ssh` only reach here from a `--config` file.
+    fn inputs(
+        &self,
+        build_env: Option<BTreeMap<String, String>>,
+        build_ca: Option<PathBuf>,
+        assets: Option<String>,
+        secrets: Option<Vec<String>>,
+        ssh: Option<Vec<String>>,
+        hex: Option<HexConfig>,
+    ) -> anyhow::Result<InputOptions> {
+        let HexConfig { client, repos } = hex.unwrap_or_default();
+        Ok(InputOptions {
+            build_env: pairs(build_env),
+            secrets: secrets.unwrap_or_default(),
+            ssh: ssh.unwrap_or_default(),
+            build_ca: build_ca
+                .map(|p| if p == Path::new("none") { CaChoice::None } else { CaChoice::File(self.path(&p)) }),
+            hex_client: client.map(|p| self.path(&p)),
+            assets: key("assets", assets, |a| a.parse())?,
+            hex_repos: repos.into_iter().flatten().map(|r| hex_repo(r, |p| self.path(p))).collect::<Result<_, _>>()?,
+        })
     }
 }
 
-impl BuildArgs {
-    /// The keys of the builder: which, its image, pulling it, and its limits.
-    fn merge_builder(&mut self, c: &ProjectConfig) -> anyhow::Result<()> {
-        if self.builder.is_none()
-            && let Some(b) = &c.builder
-        {
-            self.builder = Some(enum_value::<BuilderKind>("builder", b)?);
-        }
-        if self.pull.is_none()
-            && let Some(p) = &c.pull
-        {
-            self.pull = Some(enum_value::<PullArg>("pull", p)?);
-        }
-        fill(&mut self.builder_image, c.builder_image.clone());
-        fill(&mut self.builder_catalogue, c.builder_catalogue.clone());
-        if self.timeout.is_none()
-            && let Some(t) = &c.timeout
-        {
-            crate::time::parse_duration(t).with_context(|| format!("timeout = {t:?}"))?;
-            self.timeout = Some(t.clone());
-        }
-        if self.memory.is_none()
-            && let Some(m) = &c.memory
-        {
-            parse_memory(m).with_context(|| format!("memory = {m:?}"))?;
-            self.memory = Some(m.clone());
-        }
-        if self.pids_limit.is_none() {
-            self.pids_limit = c.pids_limit;
-        }
-        Ok(())
+fn pairs(map: Option<BTreeMap<String, String>>) -> Vec<(String, String)> {
+    map.unwrap_or_default().into_iter().collect()
+}
+
+fn user_value(u: UserValue) -> anyhow::Result<UserSpec> {
+    match u {
+        UserValue::Id(uid) => Ok(UserSpec::Ids { uid, gid: uid }),
+        UserValue::Text(s) => parse_user(&s),
     }
+}
+
+fn port_value(p: PortValue) -> anyhow::Result<String> {
+    match &p {
+        PortValue::Number(n) => parse_port(&n.to_string()),
+        PortValue::Text(s) => parse_port(s),
+    }
+    .with_context(|| format!("ports: {p}"))
+}
+
+fn enum_value<T: ValueEnum>(value: String) -> anyhow::Result<T> {
+    T::from_str(&value, false).map_err(|_| {
+        let names: Vec<String> = T::value_variants()
+            .iter()
+            .filter_map(|v| v.to_possible_value())
+            .map(|p| p.get_name().to_string())
+            .collect();
+        anyhow::anyhow!("expected one of {}", names.join(", "))
+    })
 }
 
 /// A project's own file may lower the builder's limits, not raise them: more time, memory or
@@ -153,194 +218,6 @@ fn check_untrusted_limits(c: &ProjectConfig) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn fill<T>(flag: &mut Option<T>, from_file: Option<T>) {
-    if flag.is_none() {
-        *flag = from_file;
-    }
-}
-
-fn enum_value<T: ValueEnum>(key: &str, value: &str) -> anyhow::Result<T> {
-    T::from_str(value, false).map_err(|_| {
-        let names: Vec<String> = T::value_variants()
-            .iter()
-            .filter_map(|v| v.to_possible_value())
-            .map(|p| p.get_name().to_string())
-            .collect();
-        anyhow::anyhow!("{key} = {value:?}: expected one of {}", names.join(", "))
-    })
-}
-
-/// The file's `KEY = VALUE` pairs whose key the command line does not set, then the command line's.
-fn merge_pairs(from_file: Option<&BTreeMap<String, String>>, cli: &[String]) -> Vec<String> {
-    let cli_keys: Vec<&str> = cli.iter().map(|kv| kv.split_once('=').map_or(kv.as_str(), |(k, _)| k)).collect();
-    let mut out: Vec<String> = from_file
-        .into_iter()
-        .flatten()
-        .filter(|(k, _)| !cli_keys.contains(&k.as_str()))
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    out.extend(cli.iter().cloned());
-    out
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Wrap {
-        #[command(flatten)]
-        args: BuildArgs,
-    }
-
-    fn args(project: &std::path::Path, extra: &[&str]) -> BuildArgs {
-        let mut argv = vec!["x".to_string(), project.display().to_string()];
-        argv.extend(extra.iter().map(|s| s.to_string()));
-        Wrap::parse_from(argv).args
-    }
-
-    const FILE: &str = r#"
-release = "web_only"
-mix_env = "staging"
-user = 1000
-builder = "host"
-ports = [4000]
-env = { A = "from-file", B = "from-file" }
-tags = ["app:{release}"]
-outputs = ["oci:out", "docker-archive:/abs/img.tar"]
-base = "oci:base-layout:v1"
-load = true
-"#;
-
-    /// `FILE` as the user's own settings (`--config`): every key is taken.
-    fn users_file(dir: &std::path::Path) -> String {
-        let file = dir.join("release-oci.toml");
-        std::fs::write(&file, FILE).unwrap();
-        file.display().to_string()
-    }
-
-    #[test]
-    fn the_file_fills_in_what_the_command_line_leaves_out() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = users_file(dir.path());
-        let s = args(dir.path(), &["--config", &file]).validate().unwrap();
-        assert_eq!(s.release.as_deref(), Some("web_only"));
-        assert_eq!(s.mix_env, "staging");
-        assert_eq!(s.builder, BuilderKind::Host);
-        assert_eq!(s.ports, ["4000/tcp"]);
-        assert_eq!(s.tags, ["app:{release}"]);
-        assert!(s.load);
-        let env: BTreeMap<_, _> = s.env.iter().cloned().collect();
-        assert_eq!(env["A"], "from-file");
-        let out: Vec<String> = s.outputs.iter().map(ToString::to_string).collect();
-        assert_eq!(out, [format!("oci:{}", dir.path().join("out").display()), "docker-archive:/abs/img.tar".into()]);
-        assert_eq!(s.base, BaseRef::Layout { dir: dir.path().join("base-layout"), tag: Some("v1".into()) });
-    }
-
-    #[test]
-    fn flags_win() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = users_file(dir.path());
-        let s = args(
-            dir.path(),
-            &[
-                "--config",
-                &file,
-                "--release",
-                "all",
-                "--mix-env",
-                "prod",
-                "--user",
-                "2000",
-                "-e",
-                "A=cli",
-                "-p",
-                "5000",
-                "-t",
-                "x:y",
-            ],
-        )
-        .validate()
-        .unwrap();
-        assert_eq!(s.release.as_deref(), Some("all"));
-        assert_eq!(s.mix_env, "prod");
-        assert_eq!(s.tags, ["x:y"]);
-        assert_eq!(s.ports, ["4000/tcp", "5000/tcp"]);
-        let env: BTreeMap<_, _> = s.env.iter().cloned().collect();
-        assert_eq!((env["A"].as_str(), env["B"].as_str()), ("cli", "from-file"));
-        assert_eq!(s.env.iter().filter(|(k, _)| k == "A").count(), 1);
-        let s = args(dir.path(), &["--no-config"]).validate().unwrap();
-        assert_eq!((s.release, s.mix_env.as_str(), s.load), (None, "prod", false));
-    }
-
-    #[test]
-    fn the_projects_own_file_cannot_act_on_the_host_but_the_same_flags_can() {
-        let dir = tempfile::tempdir().unwrap();
-        users_file(dir.path());
-        let e = format!("{:#}", args(dir.path(), &[]).validate().unwrap_err());
-        assert!(
-            e.contains("builder = \"host\" would run the project's code") && e.contains("pass --builder host"),
-            "{e}"
-        );
-        std::fs::write(dir.path().join("release-oci.toml"), "release = \"web_only\"\n").unwrap();
-        let s =
-            args(dir.path(), &["--builder", "host", "--load", "-o", "docker-archive:/abs/img.tar"]).validate().unwrap();
-        assert_eq!((s.builder, s.load, s.release.as_deref()), (BuilderKind::Host, true, Some("web_only")));
-    }
-
-    #[test]
-    fn builder_limits_come_from_the_file_and_only_a_users_file_may_raise_them() {
-        use crate::builder::Limits;
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("release-oci.toml");
-        std::fs::write(&file, "timeout = \"30m\"\nmemory = \"2g\"\npids_limit = 1000\n").unwrap();
-        let s = args(dir.path(), &[]).validate().unwrap();
-        assert_eq!((s.timeout.as_secs(), s.limits), (1800, Limits { memory: 2 << 30, pids: 1000 }));
-        let s = args(dir.path(), &["--memory", "512m", "--pids-limit", "50", "--timeout", "5m"]).validate().unwrap();
-        assert_eq!((s.timeout.as_secs(), s.limits), (300, Limits { memory: 512 << 20, pids: 50 }));
-        std::fs::write(&file, "memory = \"64g\"\ntimeout = \"3h\"\n").unwrap();
-        let e = format!("{:#}", args(dir.path(), &[]).validate().unwrap_err());
-        assert!(e.contains("timeout = \"3h\" is more than the default, 1h") && e.contains("pass --timeout 3h"), "{e}");
-        let s = args(dir.path(), &["--config", &file.display().to_string()]).validate().unwrap();
-        assert_eq!((s.timeout.as_secs(), s.limits.memory), (3 * 3600, 64 << 30));
-        std::fs::write(&file, "pids_limit = 100000\n").unwrap();
-        let e = format!("{:#}", args(dir.path(), &[]).validate().unwrap_err());
-        assert!(e.contains("pids_limit = 100000 is more than the default, 4096"), "{e}");
-        std::fs::write(&file, "memory = \"lots\"\n").unwrap();
-        let e = format!("{:#}", args(dir.path(), &[]).validate().unwrap_err());
-        assert!(
-            e.contains(&file.display().to_string()) && e.contains("memory = \"lots\": \"lots\" is not a size"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn the_builder_catalogue_comes_from_the_projects_own_file_or_the_flag() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("release-oci.toml"), "builder_catalogue = \"127.0.0.1:5000/hexpm/elixir\"\n")
-            .unwrap();
-        let s = args(dir.path(), &[]).validate().unwrap();
-        let c = s.builder_catalogue.unwrap();
-        assert_eq!((c.registry.as_str(), c.repository.as_str()), ("127.0.0.1:5000", "hexpm/elixir"));
-        let s = args(dir.path(), &["--builder-catalogue", "ghcr.io/team/elixir"]).validate().unwrap();
-        assert_eq!(s.builder_catalogue.unwrap().repository_ref(), "ghcr.io/team/elixir");
-        let e = format!(
-            "{:#}",
-            args(dir.path(), &["--builder-catalogue", "r.io/hexpm/elixir:1.18"]).validate().unwrap_err()
-        );
-        assert!(e.contains("name the repository only") && e.contains("r.io/hexpm/elixir"), "{e}");
-    }
-
-    #[test]
-    fn bad_values_name_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("release-oci.toml");
-        std::fs::write(&file, "builder = \"podman\"\n").unwrap();
-        let e = format!("{:#}", args(dir.path(), &[]).validate().unwrap_err());
-        assert!(e.contains(&file.display().to_string()) && e.contains("expected one of docker, host"), "{e}");
-        std::fs::write(&file, "[k8s]\nreplicas = 1\nflavour = 2\n").unwrap();
-        let e = format!("{:#}", args(dir.path(), &[]).validate().unwrap_err());
-        assert!(e.contains(":3:1: unknown key `flavour` in [k8s]"), "{e}");
-    }
-}
+#[path = "build_config_tests.rs"]
+mod tests;

@@ -1,13 +1,14 @@
 //! `release-oci k8s` and `release-oci resolve` flags, and their validation into a [`k8s::Spec`].
 //! The `[k8s]` table of `release-oci.toml` fills in the flags that are not given.
 
-use crate::config::{K8sConfig, ProjectConfig, UserValue};
+use crate::config::{K8sConfig, MigrateValue, ProjectConfig, UserValue};
 use crate::k8s::{self, Spec, Termination, naming};
 use anyhow::{Context, bail};
 use settings::{
     ClusterInputs, MigrateInputs, check_health, check_namespace, check_phx_host, cluster_settings, image_warnings,
     merge_env, merge_env_from, migration,
 };
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 #[path = "k8s_settings.rs"]
@@ -122,6 +123,23 @@ struct TopLevel {
     release_dir: Option<PathBuf>,
 }
 
+/// The `[k8s]` keys that are merged with their flags rather than replaced by them: lists and
+/// tables (the file's, then the flags'), and the migration (`--migrate` alone keeps the file's
+/// command).
+#[derive(Debug, Default)]
+struct FileMerged {
+    env: Option<BTreeMap<String, String>>,
+    env_from: Option<Vec<String>>,
+    migrate: Option<MigrateValue>,
+    migrate_init: Option<bool>,
+}
+
+/// The defaults of what neither a flag nor the file sets.
+const DEFAULT_PORT: u16 = 4000;
+const DEFAULT_USER: &str = "10001:10001";
+const DEFAULT_GRACE_PERIOD: u32 = 30;
+const DEFAULT_PRE_STOP_DELAY: u32 = 5;
+
 impl K8sArgs {
     /// The manifests' spec, and warnings for stderr.
     pub fn validate(self) -> anyhow::Result<(Spec, Vec<String>)> {
@@ -138,85 +156,108 @@ impl K8sArgs {
         self.merge(c, top)
     }
 
+    /// The flags over the `[k8s]` table over the defaults.
     fn merge(self, c: K8sConfig, top: TopLevel) -> anyhow::Result<(Spec, Vec<String>)> {
-        // Every key of the [k8s] table, by name: a new key cannot be left out of the merge.
-        let K8sConfig {
-            image: c_image,
-            namespace: c_namespace,
-            name: c_name,
-            replicas: c_replicas,
-            port: c_port,
-            health: c_health,
-            cluster: c_cluster,
-            cookie_secret: c_cookie_secret,
-            cookie_secret_key: c_cookie_secret_key,
-            cluster_domain: c_cluster_domain,
-            dist_port: c_dist_port,
-            cpu: c_cpu,
-            memory: c_memory,
-            tmp_size: c_tmp_size,
-            grace_period: c_grace_period,
-            pre_stop_delay: c_pre_stop_delay,
-            push_to: _,
-            env: c_env,
-            migrate: c_migrate,
-            migrate_init: c_migrate_init,
-            env_from: c_env_from,
-            phx_host: c_phx_host,
-        } = c;
-        let (release, name) = release_and_name(self.release.or(top.release), self.name.or(c_name), &self.project)?;
-        let image = self.image.or(c_image).unwrap_or_else(|| default_image(&self.project));
-        let port = self.port.or(c_port).unwrap_or(4000);
-        anyhow::ensure!(port != 0, "--port 0 is not a port");
-        let (cluster, cookie_secret) = cluster_settings(
-            ClusterInputs {
-                cluster: self.cluster,
-                file_cluster: c_cluster,
-                cookie_secret: self.cookie_secret.or(c_cookie_secret),
-                cookie_secret_key: self.cookie_secret_key.or(c_cookie_secret_key),
-                dist_port: self.dist_port.or(c_dist_port),
-                domain: self.cluster_domain.or(c_cluster_domain),
-            },
-            port,
-        )?;
-        let (uid, gid) = parse_user(&self.user.or(top.user.map(|u| u.to_string())).unwrap_or("10001:10001".into()))?;
-        let termination = Termination::new(
-            self.grace_period.or(c_grace_period).unwrap_or(30),
-            self.pre_stop_delay.or(c_pre_stop_delay).unwrap_or(5),
-        )?;
-        let env = merge_env(c_env, &self.env)?;
-        let migration = migration(MigrateInputs {
-            flag: self.migrate,
-            flag_init: self.migrate_init,
-            file: c_migrate,
-            file_init: c_migrate_init,
-            project: &self.project,
-            release_dir: top.release_dir.as_deref(),
-        })?;
-        let spec = Spec {
-            name,
-            release,
-            namespace: check_namespace(self.namespace.or(c_namespace))?,
-            replicas: i32::try_from(self.replicas.or(c_replicas).unwrap_or(1)).context("--replicas is too large")?,
-            port,
-            health: check_health(self.health.or(c_health))?,
-            uid,
-            gid,
-            cpu: self.cpu.or(c_cpu).map(|s| s.parse()).transpose().context("--cpu")?,
-            memory: self.memory.or(c_memory).map(|s| s.parse()).transpose().context("--memory")?,
-            tmp_size: self.tmp_size.or(c_tmp_size).map(|s| s.parse()).transpose().context("--tmp-size")?,
-            termination,
-            cookie_secret,
-            cluster,
-            env_from: merge_env_from(c_env_from, self.env_from)?,
-            phx_host: check_phx_host(self.phx_host.or(c_phx_host), &env)?,
-            env,
-            migration,
-            image,
-        };
+        let (args, file) = self.over(c)?;
+        let spec = args.spec(file, top)?;
         let warnings = image_warnings(&spec);
         Ok((spec, warnings))
     }
+
+    /// Each flag left out takes the table's value (typed, as the flag would be); the keys merged
+    /// otherwise come back in [`FileMerged`].
+    fn over(mut self, c: K8sConfig) -> anyhow::Result<(K8sArgs, FileMerged)> {
+        // Every key of the table, by name: a new key does not compile until it is merged here.
+        #[rustfmt::skip]
+        let K8sConfig {
+            image, namespace, name, replicas, port, health, cluster, cookie_secret, cookie_secret_key,
+            cluster_domain, dist_port, cpu, memory, tmp_size, grace_period, pre_stop_delay, env, migrate,
+            migrate_init, env_from, phx_host,
+            // `release-oci resolve`'s (commands/resolve.rs): where the images it builds are pushed.
+            push_to: _,
+        } = c;
+        fill(&mut self.image, image);
+        fill(&mut self.namespace, namespace);
+        fill(&mut self.name, name);
+        fill(&mut self.replicas, replicas);
+        fill(&mut self.port, port);
+        fill(&mut self.health, health);
+        fill(&mut self.cluster, cluster.as_deref().map(cluster_value).transpose()?);
+        fill(&mut self.cookie_secret, cookie_secret);
+        fill(&mut self.cookie_secret_key, cookie_secret_key);
+        fill(&mut self.cluster_domain, cluster_domain);
+        fill(&mut self.dist_port, dist_port);
+        fill(&mut self.cpu, cpu);
+        fill(&mut self.memory, memory);
+        fill(&mut self.tmp_size, tmp_size);
+        fill(&mut self.grace_period, grace_period);
+        fill(&mut self.pre_stop_delay, pre_stop_delay);
+        fill(&mut self.phx_host, phx_host);
+        Ok((self, FileMerged { env, env_from, migrate, migrate_init }))
+    }
+
+    /// The spec of the merged flags, with the defaults.
+    fn spec(self, file: FileMerged, top: TopLevel) -> anyhow::Result<Spec> {
+        #[rustfmt::skip]
+        let K8sArgs {
+            project, image, name, release, namespace, replicas, port, health, cluster, cookie_secret,
+            cookie_secret_key, dist_port, cluster_domain, cpu, memory, tmp_size, user, grace_period, pre_stop_delay,
+            env, env_from, phx_host, migrate, migrate_init, no_config: _,
+        } = self;
+        let (release, name) = release_and_name(release.or(top.release), name, &project)?;
+        let port = port.unwrap_or(DEFAULT_PORT);
+        anyhow::ensure!(port != 0, "--port 0 is not a port");
+        let (cluster, cookie_secret) = cluster_settings(
+            ClusterInputs { cluster, cookie_secret, cookie_secret_key, dist_port, domain: cluster_domain },
+            port,
+        )?;
+        let (uid, gid) = parse_user(&user.or(top.user.map(|u| u.to_string())).unwrap_or(DEFAULT_USER.into()))?;
+        let env = merge_env(file.env, &env)?;
+        let migration = migration(MigrateInputs {
+            flag: migrate,
+            flag_init: migrate_init,
+            file: file.migrate,
+            file_init: file.migrate_init,
+            project: &project,
+            release_dir: top.release_dir.as_deref(),
+        })?;
+        Ok(Spec {
+            image: image.unwrap_or_else(|| default_image(&project)),
+            namespace: check_namespace(namespace)?,
+            replicas: i32::try_from(replicas.unwrap_or(1)).context("--replicas is too large")?,
+            health: check_health(health)?,
+            cpu: cpu.map(|s| s.parse()).transpose().context("--cpu")?,
+            memory: memory.map(|s| s.parse()).transpose().context("--memory")?,
+            tmp_size: tmp_size.map(|s| s.parse()).transpose().context("--tmp-size")?,
+            termination: Termination::new(
+                grace_period.unwrap_or(DEFAULT_GRACE_PERIOD),
+                pre_stop_delay.unwrap_or(DEFAULT_PRE_STOP_DELAY),
+            )?,
+            env_from: merge_env_from(file.env_from, env_from)?,
+            phx_host: check_phx_host(phx_host, &env)?,
+            name,
+            release,
+            port,
+            uid,
+            gid,
+            cookie_secret,
+            cluster,
+            env,
+            migration,
+        })
+    }
+}
+
+fn fill<T>(flag: &mut Option<T>, from_file: Option<T>) {
+    if flag.is_none() {
+        *flag = from_file;
+    }
+}
+
+/// `[k8s] cluster = "dns"`: the strategies `--cluster` takes.
+fn cluster_value(value: &str) -> anyhow::Result<ClusterArg> {
+    <ClusterArg as clap::ValueEnum>::from_str(value, false)
+        .map_err(|_| anyhow::anyhow!("[k8s] cluster = {value:?}: the only strategy is \"dns\""))
 }
 
 /// The release's name (the flag or file, else read from the project's files) and the objects'.
@@ -278,3 +319,7 @@ impl ResolveArgs {
 #[cfg(test)]
 #[path = "k8s_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "k8s_key_tests.rs"]
+mod key_tests;

@@ -8,10 +8,9 @@ use anyhow::{Context, bail};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// The clustering inputs, flag and file value each.
+/// The clustering inputs (each the flag, else the file's value).
 pub(super) struct ClusterInputs {
     pub(super) cluster: Option<ClusterArg>,
-    pub(super) file_cluster: Option<String>,
     pub(super) cookie_secret: Option<String>,
     pub(super) cookie_secret_key: Option<String>,
     pub(super) dist_port: Option<u16>,
@@ -72,11 +71,7 @@ pub(super) type ClusterAndCookie = (Option<Cluster>, Option<(String, String)>);
 
 /// The clustering (`--cluster dns`, epmd-less port, DNS domain) and the cookie's Secret and key.
 pub(super) fn cluster_settings(i: ClusterInputs, port: u16) -> anyhow::Result<ClusterAndCookie> {
-    let cluster = match (i.cluster, i.file_cluster.as_deref()) {
-        (Some(ClusterArg::Dns), _) | (None, Some("dns")) => true,
-        (None, None) => false,
-        (None, Some(other)) => bail!("[k8s] cluster = {other:?}: the only strategy is \"dns\""),
-    };
+    let cluster = i.cluster == Some(ClusterArg::Dns);
     if cluster && i.cookie_secret.is_none() {
         bail!(
             "--cluster dns needs --cookie-secret NAME: every node must share one cookie, read from a Secret \

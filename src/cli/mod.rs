@@ -2,13 +2,21 @@
 
 mod build;
 mod build_config;
+mod build_flags;
 mod build_inputs;
+mod build_options;
+mod build_settings;
 mod k8s;
 mod platforms;
 mod registry;
 mod supply;
+mod values;
 
-pub use build::{BuildArgs, BuildSettings, BuilderKind};
+pub use build::{BuildArgs, BuildTemplate, BuilderKind, ConfigSource, PullArg};
+pub use build_options::{
+    BaseChoice, BuildOptions, BuilderOptions, CaChoice, ImageOptions, InputOptions, OutputOptions,
+};
+pub use build_settings::{BuildSettings, UserSpec, may_pull_builder};
 pub use k8s::{ClusterArg, K8sArgs, ResolveArgs};
 pub use platforms::PlatformBuild;
 pub use registry::{PushArgs, PushSettings, RegistryArgs};
@@ -67,8 +75,12 @@ pub struct CacheArgs {
 pub enum CacheCommand {
     /// List the volumes: name, project, triple, MIX_ENV, builder image, builder containers using it.
     Ls,
-    /// Remove the volumes no build is using now.
-    Prune,
+    /// Remove the volumes no build is using now, and the blob store's result cache records (of
+    /// the project, with --project): the next build runs the builder.
+    Prune {
+        #[command(flatten)]
+        store: StoreArg,
+    },
     /// Hash every blob of the blob store; list the damaged ones (path, expected digest, what was
     /// found). Exits with 1 when any is damaged, also with --repair.
     Verify {
@@ -135,5 +147,10 @@ mod tests {
         assert!(matches!(cache(&["verify"]), CacheCommand::Verify { repair: false, .. }));
         assert_eq!(cache(&["gc", "--cache-dir", "/tmp/s"]), CacheCommand::Gc { store: StoreArg { cache_dir: dir } });
         assert_eq!(cache(&["ls"]), CacheCommand::Ls);
+        let dir = Some(std::path::PathBuf::from("/tmp/s"));
+        assert_eq!(
+            cache(&["prune", "--cache-dir", "/tmp/s"]),
+            CacheCommand::Prune { store: StoreArg { cache_dir: dir } }
+        );
     }
 }

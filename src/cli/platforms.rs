@@ -1,10 +1,14 @@
 //! `--triple` given several times (or `triples` in release-oci.toml): one build per platform, each
 //! with its triple's builder image and base, combined into one image index by the build command.
 
-use super::build::{BuildArgs, BuilderKind};
+use super::build::BuilderKind;
+use super::build_options::{BaseChoice, BuilderOptions};
 use crate::base::{BaseRef, DEBIAN_ALIAS};
 use crate::triple::{Libc, Triple};
 use anyhow::{Context, bail};
+
+/// The target when none is asked for.
+const DEFAULT_TRIPLE: &str = "x86_64-unknown-linux-gnu";
 
 /// One platform of a multi-platform build.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,42 +18,56 @@ pub struct PlatformBuild {
     pub base: BaseRef,
 }
 
-/// The triples asked for (the default when none), each once.
-pub(super) fn parse_triples(given: &[String], default: &str) -> anyhow::Result<Vec<Triple>> {
+/// The target triple, its base, and each platform's settings when several triples are asked for.
+pub(super) fn targets(
+    b: &BuilderOptions,
+    base: Option<&BaseChoice>,
+) -> anyhow::Result<(Triple, BaseRef, Vec<PlatformBuild>)> {
+    let triples = check_triples(&b.triples)?;
+    let triple = triples[0].clone();
+    let base_ref = base_for(&triple, base, b.from_release.is_some())?;
+    let platforms = platforms(b, base, &triples)?;
+    Ok((triple, base_ref, platforms))
+}
+
+/// The triples asked for (the default when none), each platform once.
+fn check_triples(given: &[Triple]) -> anyhow::Result<Vec<Triple>> {
     if given.is_empty() {
-        return Ok(vec![default.parse()?]);
+        return Ok(vec![DEFAULT_TRIPLE.parse()?]);
     }
     let mut out: Vec<Triple> = Vec::new();
-    for t in given {
-        let triple: Triple = t.parse()?;
+    for triple in given {
         if out.iter().any(|o| o.platform() == triple.platform()) {
-            bail!("--triple {t}: the platform {} is already asked for; an image index has one image per platform", {
+            bail!(
+                "--triple {triple}: the platform {} is already asked for; an image index has one image per platform",
                 triple.platform()
-            });
+            );
         }
-        out.push(triple);
+        out.push(triple.clone());
     }
     Ok(out)
 }
 
-/// The base for `triple`: the flag (`debian` is the Debian runtime image of the triple's
+/// The base for `triple`: the one asked for (`debian`: the Debian runtime image of the triple's
 /// architecture), else the triple's default. No builder runs for a prebuilt release, so there is
 /// nothing to make a minimal base from: its default is the distribution image.
-pub(super) fn base_for(triple: &Triple, arg: Option<&str>, prebuilt: bool) -> anyhow::Result<BaseRef> {
-    let debian = || BaseRef::Daemon(triple.distro_base_image().to_string());
-    Ok(match arg {
-        Some(b) => match b.parse::<BaseRef>()? {
-            // The config file stores the alias resolved (docker-daemon:…debian-bookworm).
-            BaseRef::Daemon(name) if name == DEBIAN_ALIAS.1 && triple.libc == Libc::Gnu => debian(),
-            other => other,
-        },
-        None if prebuilt => debian(),
+pub(super) fn base_for(triple: &Triple, choice: Option<&BaseChoice>, prebuilt: bool) -> anyhow::Result<BaseRef> {
+    let distro = || BaseRef::Daemon(triple.distro_base_image().to_string());
+    Ok(match choice {
+        Some(BaseChoice::Debian) if triple.libc == Libc::Gnu => distro(),
+        Some(BaseChoice::Debian) => BaseRef::Daemon(DEBIAN_ALIAS.1.to_string()),
+        Some(BaseChoice::Image(b)) => b.clone(),
+        None if prebuilt => distro(),
         None => triple.default_base_image().parse()?,
     })
 }
 
 /// Each platform's settings when several triples are asked for; empty for one.
-pub(super) fn platforms(args: &BuildArgs, triples: &[Triple]) -> anyhow::Result<Vec<PlatformBuild>> {
+fn platforms(
+    args: &BuilderOptions,
+    base: Option<&BaseChoice>,
+    triples: &[Triple],
+) -> anyhow::Result<Vec<PlatformBuild>> {
     if triples.len() < 2 {
         return Ok(Vec::new());
     }
@@ -73,7 +91,7 @@ pub(super) fn platforms(args: &BuildArgs, triples: &[Triple]) -> anyhow::Result<
     triples
         .iter()
         .map(|t| {
-            let base = base_for(t, args.base.as_deref(), false)?;
+            let base = base_for(t, base, false)?;
             if let BaseRef::Daemon(name) = &base
                 && name != t.distro_base_image()
             {
@@ -91,6 +109,7 @@ pub(super) fn platforms(args: &BuildArgs, triples: &[Triple]) -> anyhow::Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::BuildArgs;
     use clap::Parser;
 
     fn args(extra: &[&str]) -> BuildArgs {
@@ -144,7 +163,7 @@ mod tests {
     fn debian_follows_the_triple() {
         let t: Triple = "aarch64-unknown-linux-gnu".parse().unwrap();
         assert_eq!(
-            base_for(&t, Some("debian"), false).unwrap(),
+            base_for(&t, Some(&BaseChoice::Debian), false).unwrap(),
             BaseRef::Daemon("release-oci/runtime:debian-bookworm-arm64".into())
         );
         assert_eq!(base_for(&t, None, true).unwrap(), BaseRef::Daemon(t.distro_base_image().into()));

@@ -24,22 +24,33 @@ impl SupplyArgs {
     /// Validated settings: the key is opened here (a wrong key or password fails before the
     /// build, so before anything is pushed).
     pub fn settings(&self, pushes: bool) -> anyhow::Result<SupplySettings> {
-        let signing = match &self.sign_key {
-            Some(path) if !pushes => {
-                bail!("--sign-key {} signs what is pushed: add --push REF", path.display())
-            }
-            Some(path) => {
-                let signer = Signer::open_with_env(path).with_context(|| format!("--sign-key {}", path.display()))?;
-                Some(SignerSource::Key { path: path.clone(), signer })
-            }
-            None => None,
-        };
-        let sbom = self.sbom.unwrap_or_default();
-        if sbom == SbomFormat::None && self.sbom_dir.is_some() {
-            bail!("--sbom-dir writes the SBOM, and --sbom none makes none");
-        }
-        Ok(SupplySettings { sbom, sbom_dir: self.sbom_dir.clone(), signing })
+        settings(self.sbom, self.sbom_dir.clone(), self.sign_key.clone(), pushes)
     }
+}
+
+/// The supply-chain settings of `--sbom` (or `sbom`), `--sbom-dir` (or `sbom_dir`) and
+/// `--sign-key`, for a build that `pushes` or not.
+pub(super) fn settings(
+    sbom: Option<SbomFormat>,
+    sbom_dir: Option<PathBuf>,
+    sign_key: Option<PathBuf>,
+    pushes: bool,
+) -> anyhow::Result<SupplySettings> {
+    let signing = match sign_key {
+        Some(path) if !pushes => {
+            bail!("--sign-key {} signs what is pushed: add --push REF", path.display())
+        }
+        Some(path) => {
+            let signer = Signer::open_with_env(&path).with_context(|| format!("--sign-key {}", path.display()))?;
+            Some(SignerSource::Key { path, signer })
+        }
+        None => None,
+    };
+    let sbom = sbom.unwrap_or_default();
+    if sbom == SbomFormat::None && sbom_dir.is_some() {
+        bail!("--sbom-dir (or sbom_dir) writes the SBOM, and --sbom none (or sbom = \"none\") makes none");
+    }
+    Ok(SupplySettings { sbom, sbom_dir, signing })
 }
 
 #[derive(Debug, clap::Args)]

@@ -1,9 +1,11 @@
 //! `release-oci cache ls|prune`: the Docker builder's build cache volumes (labelled
-//! `org.release-oci.role=build-cache`); `release-oci cache verify|gc`: the blob store. See
-//! docs/build-cache.md.
+//! `org.release-oci.role=build-cache`), and for `prune` the blob store's result cache records
+//! too (a pruned project's next build runs the builder); `release-oci cache verify|gc`: the blob
+//! store. See docs/build-cache.md.
 
 use crate::builder::{self, cache};
 use crate::cli::{CacheArgs, CacheCommand, StoreArg};
+use crate::result_cache::{ResultCache, ResultCacheError};
 use crate::sink::human_size;
 use crate::store::{BlobStore, GcReport, REPAIR_HINT, StoreError, VerifyReport};
 use anyhow::Context;
@@ -34,6 +36,12 @@ pub enum CacheError {
         #[source]
         source: StoreError,
     },
+    #[error("cannot forget the result cache records of the blob store {root}")]
+    Forget {
+        root: PathBuf,
+        #[source]
+        source: ResultCacheError,
+    },
     #[error("{count} damaged blob(s) in the blob store {root} (listed on stdout); {REPAIR_HINT} to move them aside")]
     Damaged { count: usize, root: PathBuf },
     #[error(
@@ -58,8 +66,31 @@ pub async fn run(args: &CacheArgs) -> anyhow::Result<String> {
             }
         }
         CacheCommand::Gc { store } => Ok(gc(store)?),
-        CacheCommand::Ls | CacheCommand::Prune => volumes(args).await,
+        CacheCommand::Ls => volumes(args).await,
+        CacheCommand::Prune { store } => {
+            let project = canonical_project(args)?;
+            let mut out = forget_results(store, project.as_deref())?;
+            out.push_str(&volumes(args).await?);
+            Ok(out)
+        }
     }
+}
+
+/// `--project DIR`, canonical (as builds record it).
+fn canonical_project(args: &CacheArgs) -> anyhow::Result<Option<PathBuf>> {
+    args.project.as_ref().map(|p| p.canonicalize().with_context(|| format!("--project {}", p.display()))).transpose()
+}
+
+/// `cache prune`: the result cache records of `project` (all without it) removed, one line each.
+pub fn forget_results(arg: &StoreArg, project: Option<&std::path::Path>) -> Result<String, CacheError> {
+    let store = open(arg)?;
+    let root = store.root().to_path_buf();
+    let removed = ResultCache::new(&store).forget(project).map_err(|source| CacheError::Forget { root, source })?;
+    let mut out = String::new();
+    for path in removed {
+        let _ = writeln!(out, "removed result cache record {}", path.display());
+    }
+    Ok(out)
 }
 
 fn open(arg: &StoreArg) -> Result<BlobStore, CacheError> {
@@ -130,13 +161,10 @@ fn gc_text(report: &GcReport) -> String {
 
 /// `cache ls` and `cache prune`: the builder's volumes, through Docker.
 async fn volumes(args: &CacheArgs) -> anyhow::Result<String> {
-    let project = match &args.project {
-        Some(p) => Some(p.canonicalize().with_context(|| format!("--project {}", p.display()))?.display().to_string()),
-        None => None,
-    };
+    let project = canonical_project(args)?.map(|p| p.display().to_string());
     let docker = builder::docker::connect().await?;
     let mut out = String::new();
-    if args.command == CacheCommand::Ls {
+    if matches!(args.command, CacheCommand::Ls) {
         for v in cache::list(&docker, project.as_deref()).await? {
             let used = if v.used_by.is_empty() { "-".to_string() } else { v.used_by.join(",") };
             writeln!(
@@ -167,6 +195,36 @@ mod tests {
         let arg = StoreArg { cache_dir: Some(dir.path().to_path_buf()) };
         let store = open(&arg).unwrap();
         (dir, arg, store)
+    }
+
+    /// Regression: `cache prune --project DIR` left the project's result cache records, and the
+    /// next build reused its image instead of building.
+    #[test]
+    fn prune_forgets_the_results_of_the_project_only() {
+        let (_dir, arg, store) = store();
+        let cache = ResultCache::new(&store);
+        let image = crate::image::Image {
+            manifest: b"{}".to_vec(),
+            manifest_digest: store.put(b"{}").unwrap().0,
+            config: b"{}".to_vec(),
+            config_digest: store.put(b"{}").unwrap().0,
+            layers: Vec::new(),
+            os: "linux".into(),
+            architecture: "amd64".into(),
+            variant: None,
+        };
+        let images = [crate::result_cache::CachedImage { release: "a".into(), version: "1".into(), image }];
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let key = |v: &str| crate::result_cache::KeyBuilder::new().part("p", v).finish();
+        cache.record(&key("a"), &a.path().canonicalize().unwrap(), &images).unwrap();
+        cache.record(&key("b"), &b.path().canonicalize().unwrap(), &images).unwrap();
+        let args = CacheArgs { command: CacheCommand::Prune { store: arg.clone() }, project: Some(a.path().into()) };
+        let project = canonical_project(&args).unwrap();
+        let out = forget_results(&arg, project.as_deref()).unwrap();
+        assert!(out.starts_with("removed result cache record ") && out.contains(key("a").hex()), "{out}");
+        assert_eq!((cache.lookup(&key("a")), cache.lookup(&key("b")).is_some()), (None, true));
+        assert!(forget_results(&arg, None).unwrap().contains(key("b").hex()));
+        assert_eq!(cache.lookup(&key("b")), None);
     }
 
     #[test]

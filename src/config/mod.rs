@@ -1,6 +1,8 @@
 //! `release-oci.toml`: the project's own settings, at the project root. Every `build` flag has a
-//! key (the flag's name with `_` for `-`); flags given on the command line win (the merge is in
-//! `cli::build`). Unknown keys and wrong types are errors that name the key and its line.
+//! key (the flag's name with `_` for `-`), except those of registries and credentials (`--push`,
+//! `--insecure-registry`, `--ca-cert`, `--username`, `--password-stdin`, `--sign-key`); flags
+//! given on the command line win (the typed merge is in `cli::build_config` and
+//! `cli::build_options`). Unknown keys and wrong types are errors that name the key and its line.
 //!
 //! ```toml
 //! release = "web_only"                # or "all"
@@ -110,6 +112,10 @@ pub struct ProjectConfig {
     pub tini: Option<PathBuf>,
     /// `--base`.
     pub base: Option<String>,
+    /// `--slim-erts`: leave out the ERTS tools a server never runs.
+    pub slim_erts: Option<bool>,
+    /// `--tzdata`: the time zone database in the minimal base.
+    pub tzdata: Option<bool>,
     /// `--user`.
     pub user: Option<UserValue>,
     /// `--cmd`: the start command (`start`, `foreground`, or a script in the release's `bin/`).
@@ -130,6 +136,10 @@ pub struct ProjectConfig {
     pub include_cookie: Option<bool>,
     /// `--source-url`.
     pub source_url: Option<String>,
+    /// `--sbom`: `spdx` or `none`.
+    pub sbom: Option<String>,
+    /// `--sbom-dir`: where each image's SBOM is also written.
+    pub sbom_dir: Option<PathBuf>,
     /// `--cache-dir`.
     pub cache_dir: Option<PathBuf>,
     /// `--no-cache`: no build cache volume.
@@ -194,21 +204,7 @@ impl ProjectConfig {
     /// The triples the file asks for: `triple`, or the `triples` list (several build one image per
     /// platform, combined into one image index).
     pub fn triple_list(&self) -> Result<Vec<String>, String> {
-        match (&self.triple, &self.triples) {
-            (Some(t), None) => Ok(vec![t.clone()]),
-            (None, None) => Ok(Vec::new()),
-            (None, Some(list)) => {
-                let mut seen = Vec::new();
-                for t in list {
-                    if seen.contains(t) {
-                        return Err(format!("`triples` lists {t} twice"));
-                    }
-                    seen.push(t.clone());
-                }
-                Ok(seen)
-            }
-            (Some(_), Some(_)) => Err("set either `triple` or `triples`, not both".into()),
-        }
+        triple_list(self.triple.as_deref(), self.triples.as_deref())
     }
 
     fn check(&self) -> Result<(), String> {
@@ -230,10 +226,40 @@ impl ProjectConfig {
         if let Some(a) = &self.assets {
             a.parse::<crate::builder::inputs::AssetsMode>().map_err(|e| format!("assets: {e}"))?;
         }
+        if let Some(s) = &self.sbom {
+            use clap::ValueEnum;
+            crate::supply::SbomFormat::from_str(s, false).map_err(|_| {
+                let known: Vec<String> = crate::supply::SbomFormat::value_variants()
+                    .iter()
+                    .filter_map(|v| v.to_possible_value().map(|p| p.get_name().to_string()))
+                    .collect();
+                format!("sbom: {s:?} is not one of {}", known.join(", "))
+            })?;
+        }
         if let Some(hex) = &self.hex {
             hex.check()?;
         }
         self.triple_list().map(|_| ())
+    }
+}
+
+/// The triples of `triple` or of `triples` (one image per platform, in one image index): each
+/// once, never both keys.
+pub fn triple_list(triple: Option<&str>, triples: Option<&[String]>) -> Result<Vec<String>, String> {
+    match (triple, triples) {
+        (Some(t), None) => Ok(vec![t.to_string()]),
+        (None, None) => Ok(Vec::new()),
+        (None, Some(list)) => {
+            let mut seen: Vec<String> = Vec::new();
+            for t in list {
+                if seen.contains(t) {
+                    return Err(format!("`triples` lists {t} twice"));
+                }
+                seen.push(t.clone());
+            }
+            Ok(seen)
+        }
+        (Some(_), Some(_)) => Err("set either `triple` or `triples`, not both".into()),
     }
 }
 

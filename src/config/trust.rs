@@ -54,6 +54,9 @@ impl ProjectConfig {
         if let Some(p) = &self.build_ca {
             out.push(("build_ca", p.clone(), "--build-ca"));
         }
+        if let Some(p) = &self.sbom_dir {
+            out.push(("sbom_dir", p.clone(), "--sbom-dir"));
+        }
         if let Some(hex) = &self.hex {
             if let Some(p) = &hex.client {
                 out.push(("hex.client", p.clone(), "--hex-client"));
@@ -129,6 +132,7 @@ mod tests {
             ("from_release = \"/etc\"", "--from-release"),
             ("tini = \"../../bin/tini\"", "--tini"),
             ("base = \"oci:/var/lib/layout\"", "--base oci:DIR"),
+            ("sbom_dir = \"../sboms\"", "--sbom-dir"),
         ] {
             let err = config(dir.path(), text).check_untrusted().unwrap_err().to_string();
             assert!(err.contains(&format!("pass {flag}")), "{text}: {err}");
@@ -140,7 +144,8 @@ mod tests {
     fn what_shapes_the_image_inside_the_project_is_allowed() {
         let dir = tempfile::tempdir().unwrap();
         let text = "builder = \"docker\"\nload = false\noutputs = [\"oci:out\", \"docker-archive:dist/app.tar\"]\n\
-                    from_release = \"rel\"\nbase = \"oci:base:v1\"\nports = [4000]\n";
+                    from_release = \"rel\"\nbase = \"oci:base:v1\"\nports = [4000]\n\
+                    slim_erts = true\ntzdata = true\nsbom = \"none\"\nsbom_dir = \"dist/sbom\"\n";
         config(dir.path(), text).check_untrusted().unwrap();
     }
 

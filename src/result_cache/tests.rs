@@ -1,6 +1,7 @@
 use super::*;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 
 #[test]
 fn the_fingerprint_is_stable_and_every_part_counts() {
@@ -97,7 +98,7 @@ fn entries_round_trip_while_every_blob_is_there() {
     let other = KeyBuilder::new().part("x", "2").finish();
     assert_eq!(cache.lookup(&key), None);
     let img = CachedImage { release: "x".into(), version: "0.1.0".into(), image: image(&store) };
-    cache.record(&key, std::slice::from_ref(&img)).unwrap();
+    cache.record(&key, Path::new("/src/x"), std::slice::from_ref(&img)).unwrap();
     assert_eq!(cache.lookup(&key), Some(vec![img.clone()]));
     assert_eq!(cache.lookup(&other), None);
     // No temp files left beside the entry.
@@ -124,4 +125,33 @@ fn entries_round_trip_while_every_blob_is_there() {
     assert_eq!(cache.lookup(&key), None);
     fs::write(&entry, "{").unwrap();
     assert_eq!(cache.lookup(&key), None);
+}
+
+/// Regression: `cache prune --project DIR` left the project's results, so the next build
+/// "reused" an image the user meant to rebuild.
+#[test]
+fn forget_removes_the_entries_of_a_project_and_those_that_do_not_say() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::open(dir.path()).unwrap();
+    let cache = ResultCache::new(&store);
+    assert_eq!(cache.forget(Some(Path::new("/src/a"))).unwrap(), Vec::<PathBuf>::new(), "no results yet");
+    let img = CachedImage { release: "x".into(), version: "0.1.0".into(), image: image(&store) };
+    let key = |v: &str| KeyBuilder::new().part("x", v).finish();
+    let (a1, a2, b, old) = (key("a1"), key("a2"), key("b"), key("old"));
+    for (k, project) in [(&a1, "/src/a"), (&a2, "/src/a"), (&b, "/src/b"), (&old, "/src/b")] {
+        cache.record(k, Path::new(project), std::slice::from_ref(&img)).unwrap();
+    }
+    // An entry of an older version, without its project.
+    let old_entry = dir.path().join(DIR).join(format!("{}.json", old.hex()));
+    let text = fs::read_to_string(&old_entry).unwrap().replace("\"project\": \"/src/b\",", "");
+    assert!(!text.contains("/src/b"), "{text}");
+    fs::write(&old_entry, text).unwrap();
+    assert!(cache.lookup(&old).is_some(), "an entry without a project is still read");
+
+    let removed = cache.forget(Some(Path::new("/src/a"))).unwrap();
+    assert_eq!(removed.len(), 3, "{removed:?}");
+    assert_eq!((cache.lookup(&a1), cache.lookup(&a2), cache.lookup(&old)), (None, None, None));
+    assert!(cache.lookup(&b).is_some(), "another project's result is kept");
+    assert_eq!(cache.forget(None).unwrap().len(), 1);
+    assert_eq!(cache.lookup(&b), None);
 }

@@ -174,3 +174,36 @@ fn a_reused_result_writes_every_output_and_a_missing_blob_means_a_build() {
     assert_eq!(d3, d1);
     assert!(f.store.path().join("blobs/sha256").join(&layer).is_file(), "the layer was written again");
 }
+
+/// Regressions: an image removed from the engine is loaded again when its result is reused (not
+/// assumed there), and `cache prune --project` forgets the project's results, so the next build
+/// runs the builder instead of "reusing" an image.
+#[test]
+fn a_removed_image_is_loaded_again_and_prune_forgets_the_result() {
+    let f = Fixture::new();
+    let tag = f.tag("pruned");
+    // A setting of this run only: the image id is this test's alone, so removing the tag removes
+    // the image (and no other test's).
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let unique = format!("RESULT_CACHE_RUN={}-{nanos}", std::process::id());
+    let (d1, log) = f.build(&tag, &["--env", &unique]);
+    assert!(log.contains(ASSEMBLING), "{log}");
+    let id = image_id(&tag);
+    docker_ok(&["rmi", &tag]);
+    assert!(!docker(&["image", "inspect", &id]).status.success(), "the image {id} is still in the engine");
+
+    let (d2, log) = f.build(&tag, &["--env", &unique]);
+    assert_eq!(d2, d1);
+    assert!(log.contains(&format!("{REUSED} hello_web 0.1.0 {d1}")), "not reused:\n{log}");
+    assert!(!log.contains("tagged only"), "the removed image was taken as present:\n{log}");
+    assert_eq!(image_id(&tag), id, "the same image is in the engine again");
+    assert_eq!(answer(&tag), "hello from hello_web 0.1.0\n");
+
+    let mut c = release_oci();
+    c.env("RELEASE_OCI_CACHE", f.store.path()).args(["cache", "prune", "--project"]).arg(f.project.path());
+    let pruned = ok(c);
+    assert!(pruned.contains("removed result cache record "), "{pruned}");
+    let (d3, log) = f.build(&tag, &["--env", &unique]);
+    assert!(log.contains(ASSEMBLING) && !log.contains(REUSED), "a pruned project's result was reused:\n{log}");
+    assert_eq!(d3, d1, "built again, the same image");
+}

@@ -78,3 +78,26 @@ fn source_date_epoch_is_in_the_key() {
     };
     assert_ne!(args("0"), args("1700000000"));
 }
+
+#[test]
+fn a_reused_result_says_so_and_how_to_build_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::open(dir.path()).unwrap();
+    let (manifest_digest, _) = store.put(b"{}").unwrap();
+    let image = crate::image::Image {
+        manifest: b"{}".to_vec(),
+        manifest_digest: manifest_digest.clone(),
+        config: b"{}".to_vec(),
+        config_digest: manifest_digest.clone(),
+        layers: Vec::new(),
+        os: "linux".into(),
+        architecture: "amd64".into(),
+        variant: None,
+    };
+    let line = reuse_line(&CachedImage { release: "app".into(), version: "1.0.0".into(), image });
+    assert!(
+        line.starts_with(&format!("No change since the last build: reusing app 1.0.0 {manifest_digest}")),
+        "{line}"
+    );
+    assert!(line.contains("--no-cache") && line.contains("cache prune --project"), "{line}");
+}
