@@ -10,7 +10,8 @@
 
 use std::fmt;
 use std::future::Future;
-use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
 
 /// A signal that stops a build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,38 +58,59 @@ pub struct Interrupted {
 #[error("cannot listen for SIGINT and SIGTERM: {0}")]
 pub struct ListenError(#[source] std::io::Error);
 
-/// The listener for SIGINT and SIGTERM; the first one that comes is kept.
+/// The listener for SIGINT and SIGTERM; the first one that comes is kept. Clones share it: the
+/// platforms of a multi-platform build, built at the same time, each race their work against a
+/// clone, and blocking work polls [`Signals::received`].
+#[derive(Clone)]
 pub struct Signals {
-    int: Signal,
-    term: Signal,
-    got: Option<StopSignal>,
+    got: watch::Receiver<Option<StopSignal>>,
 }
 
 impl Signals {
     /// Starts listening: from now on SIGINT and SIGTERM are this listener's to act on.
     pub fn listen() -> Result<Signals, ListenError> {
-        let int = signal(SignalKind::interrupt()).map_err(ListenError)?;
-        let term = signal(SignalKind::terminate()).map_err(ListenError)?;
-        Ok(Signals { int, term, got: None })
+        let mut int = signal(SignalKind::interrupt()).map_err(ListenError)?;
+        let mut term = signal(SignalKind::terminate()).map_err(ListenError)?;
+        let (tx, got) = watch::channel(None);
+        tokio::spawn(async move {
+            let s = tokio::select! {
+                Some(()) = int.recv() => StopSignal::Int,
+                Some(()) = term.recv() => StopSignal::Term,
+                // The signal driver is gone (the runtime shuts down): no signal will come.
+                else => return,
+            };
+            let _ = tx.send(Some(s));
+            // Later signals are this process's too: keep them from ending it until every clone
+            // of the listener is gone.
+            tokio::select! {
+                _ = tx.closed() => {}
+                _ = async { loop { tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} } } } => {}
+            }
+        });
+        Ok(Signals { got })
+    }
+
+    /// The signal that came, if one did: for blocking work that checks between its steps.
+    pub fn received(&self) -> Option<StopSignal> {
+        *self.got.borrow()
     }
 
     /// Resolves with the first signal (at once when it came already). Cancel-safe.
-    pub async fn recv(&mut self) -> StopSignal {
-        if let Some(s) = self.got {
-            return s;
+    pub async fn recv(&self) -> StopSignal {
+        let mut got = self.got.clone();
+        loop {
+            if let Some(s) = *got.borrow_and_update() {
+                return s;
+            }
+            if got.changed().await.is_err() {
+                // The listener is gone (the runtime shuts down): no signal will come.
+                return std::future::pending().await;
+            }
         }
-        let s = tokio::select! {
-            Some(()) = self.int.recv() => StopSignal::Int,
-            Some(()) = self.term.recv() => StopSignal::Term,
-            // The signal driver is gone (the runtime shuts down): no signal will come.
-            else => std::future::pending().await,
-        };
-        self.got = Some(s);
-        s
     }
 
     /// Runs `work` unless a signal comes first (or came already): then `work` is dropped.
-    pub async fn run<T>(&mut self, work: impl Future<Output = T>) -> Result<T, Interrupted> {
+    pub async fn run<T>(&self, work: impl Future<Output = T>) -> Result<T, Interrupted> {
         tokio::select! {
             biased;
             signal = self.recv() => Err(Interrupted { signal }),
@@ -111,13 +133,18 @@ mod tests {
     /// A signal that comes while no stage is racing is kept for the next stage.
     #[tokio::test]
     async fn a_signal_between_stages_stops_the_next_one() {
-        let mut signals = Signals::listen().unwrap();
+        let signals = Signals::listen().unwrap();
+        let clone = signals.clone();
         assert_eq!(signals.run(async { 1 }).await, Ok(1));
+        assert_eq!(clone.received(), None);
         // SAFETY: raising a signal this process listens for.
         assert_eq!(unsafe { libc::raise(libc::SIGTERM) }, 0);
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         let stopped = signals.run(std::future::pending::<()>()).await;
         assert_eq!(stopped, Err(Interrupted { signal: StopSignal::Term }));
         assert_eq!(signals.run(async { 2 }).await, Err(Interrupted { signal: StopSignal::Term }));
+        // Every clone (another platform's build, blocking work) sees the same signal.
+        assert_eq!(clone.received(), Some(StopSignal::Term));
+        assert_eq!(clone.run(std::future::pending::<()>()).await, Err(Interrupted { signal: StopSignal::Term }));
     }
 }

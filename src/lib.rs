@@ -18,6 +18,7 @@ pub mod image;
 pub mod k8s;
 pub mod layer;
 pub mod minimal;
+pub mod output;
 pub mod plan;
 pub mod prebuilt;
 pub mod project;

@@ -50,27 +50,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = args.validate()?;
             // With --push, stdout names the pushed image: REPOSITORY@DIGEST.
             let pushed = settings.push.as_ref().map(|p| p.reference.repository_ref());
+            let plan = commands::build::BuildPlan::new(settings)?;
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            // Several platforms: one image index; stdout shows its digest.
-            if !settings.platforms.is_empty() {
-                let index = rt.block_on(commands::build::multi::run(settings))?;
-                match &pushed {
-                    Some(repo) => out(format!("{repo}@{index}\n")),
-                    None => out(format!("{index}\n")),
-                }
-                return Ok(());
-            }
-            let built = rt.block_on(commands::build::run_all(settings))?;
-            // Several releases: one `RELEASE DIGEST` line each.
-            let several = built.len() > 1;
-            for b in built {
-                let image = b.image;
-                match (&pushed, several) {
-                    (Some(repo), _) => out(format!("{repo}@{}\n", image.manifest_digest)),
-                    (None, false) => out(format!("{}\n", image.manifest_digest)),
-                    (None, true) => out(format!("{} {}\n", b.release, image.manifest_digest)),
-                }
-            }
+            out(rt.block_on(plan.run())?.stdout(pushed.as_deref()));
         }
         Command::Inspect(args) => out(commands::inspect::run(&args)?),
         Command::K8s(args) => out(commands::k8s::run(*args)?),

@@ -23,11 +23,27 @@ pub fn step(msg: impl AsRef<str>) {
     }
 }
 
+tokio::task_local! {
+    /// What the lines of the running task start with: its platform, when several build at once.
+    static LABEL: String;
+}
+
+/// Runs `work` with every line it prints (steps, details, the builder's log) starting with
+/// `[label] `: the platforms of a multi-platform build run at the same time.
+pub async fn labelled<F: std::future::Future>(label: String, work: F) -> F::Output {
+    LABEL.scope(format!("[{label}] "), work).await
+}
+
+/// The running task's label (`[linux/arm64] `), or nothing.
+pub fn label() -> String {
+    LABEL.try_with(Clone::clone).unwrap_or_default()
+}
+
 /// One line on stderr. A closed stderr (the reader went away) loses the line rather than
 /// panicking: the build goes on and still cleans up after itself.
 fn say(line: std::fmt::Arguments) {
     use std::io::Write;
-    let _ = writeln!(std::io::stderr().lock(), "{line}");
+    let _ = writeln!(std::io::stderr().lock(), "{}{line}", label());
 }
 
 /// Prints a detail line under a step.

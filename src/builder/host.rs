@@ -3,11 +3,12 @@
 //! the host's architecture and libc: the release embeds the host's ERTS.
 
 use super::{ASSEMBLE_SH, Assembled, BuildRequest, BuilderError, LOG_TAIL_LINES, LogTail};
+use crate::cancel::Signals;
 use crate::project::{Project, ProjectError};
 use crate::triple::Triple;
 use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::Duration;
 
@@ -20,43 +21,20 @@ const MIX_PATH_VARS: &[&str] = &["MIX_BUILD_PATH", "MIX_BUILD_ROOT", "MIX_DEPS_P
 /// Assembles the release of `req.project` on this machine (`req.builder_image` and `req.pull` do
 /// not apply). The build log streams to stderr as it comes.
 pub fn assemble(req: &BuildRequest) -> Result<Assembled, BuilderError> {
+    assemble_stoppable(req, None)
+}
+
+/// [`assemble`], stopped by a signal from `stop`: the script's process group is killed, and the
+/// temporary directory is removed before the error returns.
+pub fn assemble_stoppable(req: &BuildRequest, stop: Option<&Signals>) -> Result<Assembled, BuilderError> {
     check_host(&req.triple, Triple::host())?;
     let dir = tempfile::Builder::new().prefix("release-oci-host-build-").tempdir().map_err(|source| {
         BuilderError::Io { action: "cannot create a directory in", path: std::env::temp_dir(), source }
     })?;
     let src = dir.path().join("src");
     let out = dir.path().join("out");
-
     copy_sources(&req.project, &src)?;
-
-    let (mut reader, writer) =
-        std::io::pipe().map_err(|source| BuilderError::Spawn { program: "sh".into(), source })?;
-    let writer_err = writer.try_clone().map_err(|source| BuilderError::Spawn { program: "sh".into(), source })?;
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg(ASSEMBLE_SH)
-        .arg("assemble.sh")
-        .current_dir(&src)
-        .env("SRC", &src)
-        .env("OUT", &out)
-        .env("MIX_ENV", &req.mix_env)
-        .env("PROFILE", &req.profile)
-        .env("PROJECT_KIND", req.project.kind().as_str())
-        .env("LANG", "C.UTF-8")
-        .stdin(Stdio::null())
-        .stdout(writer)
-        .stderr(writer_err);
-    match &req.release {
-        Some(release) => cmd.env("RELEASE_NAME", release),
-        None => cmd.env_remove("RELEASE_NAME"),
-    };
-    for (k, v) in req.minimal_base.iter().flat_map(|m| m.env()) {
-        cmd.env(k, v);
-    }
-    for var in MIX_PATH_VARS {
-        cmd.env_remove(var);
-    }
-    host_inputs(req, dir.path(), &mut cmd)?;
+    let (mut cmd, mut reader) = script(req, dir.path(), &src, &out)?;
     let mut child = cmd.spawn().map_err(|source| BuilderError::Spawn { program: "sh".into(), source })?;
     // `cmd` holds the pipe's write ends: drop them so the read ends when the script does.
     drop(cmd);
@@ -77,7 +55,7 @@ pub fn assemble(req: &BuildRequest) -> Result<Assembled, BuilderError> {
         }
         let _ = done_tx.send(());
     });
-    let status = child.wait().map_err(|source| BuilderError::Spawn { program: "sh".into(), source })?;
+    let status = wait(&mut child, stop)?;
     // The output ends with the script, unless something it started in the background (epmd)
     // still holds the pipe: then do not wait for it.
     let _ = done_rx.recv_timeout(OUTPUT_GRACE);
@@ -90,6 +68,64 @@ pub fn assemble(req: &BuildRequest) -> Result<Assembled, BuilderError> {
         return Err(BuilderError::HostBuildFailed { exit_code: status.code(), log_tail });
     }
     Assembled::from_output(dir, &out, None)
+}
+
+/// The script's command, in its own process group, its output into the returned pipe.
+fn script(
+    req: &BuildRequest,
+    dir: &Path,
+    src: &Path,
+    out: &Path,
+) -> Result<(Command, std::io::PipeReader), BuilderError> {
+    use std::os::unix::process::CommandExt;
+    let spawn_err = |source| BuilderError::Spawn { program: "sh".into(), source };
+    let (reader, writer) = std::io::pipe().map_err(spawn_err)?;
+    let writer_err = writer.try_clone().map_err(spawn_err)?;
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(ASSEMBLE_SH)
+        .arg("assemble.sh")
+        .current_dir(src)
+        .env("SRC", src)
+        .env("OUT", out)
+        .env("MIX_ENV", &req.mix_env)
+        .env("PROFILE", &req.profile)
+        .env("PROJECT_KIND", req.project.kind().as_str())
+        .env("LANG", "C.UTF-8")
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(writer_err);
+    match &req.release {
+        Some(release) => cmd.env("RELEASE_NAME", release),
+        None => cmd.env_remove("RELEASE_NAME"),
+    };
+    for (k, v) in req.minimal_base.iter().flat_map(|m| m.env()) {
+        cmd.env(k, v);
+    }
+    for var in MIX_PATH_VARS {
+        cmd.env_remove(var);
+    }
+    host_inputs(req, dir, &mut cmd)?;
+    Ok((cmd, reader))
+}
+
+/// Waits for the script; a signal from `stop` kills its process group (Mix, the BEAM, epmd).
+fn wait(child: &mut Child, stop: Option<&Signals>) -> Result<ExitStatus, BuilderError> {
+    let spawn_err = |source| BuilderError::Spawn { program: "sh".into(), source };
+    let Some(stop) = stop else { return child.wait().map_err(spawn_err) };
+    loop {
+        if let Some(status) = child.try_wait().map_err(spawn_err)? {
+            return Ok(status);
+        }
+        if let Some(signal) = stop.received() {
+            // SAFETY: signalling the process group this build made for the script.
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            let _ = child.wait();
+            return Err(BuilderError::Interrupted { signal, container: None });
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// The builder's inputs on this machine: the build env, secrets and Hex settings as files under

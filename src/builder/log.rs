@@ -69,7 +69,7 @@ impl LogTail {
         if self.echo {
             let mut err = std::io::stderr().lock();
             // Losing a log line on a closed stderr is not worth failing the build.
-            let _ = writeln!(err, "{PREFIX}{line}");
+            let _ = writeln!(err, "{}{PREFIX}{line}", crate::ui::label());
         }
         if self.lines.len() == self.capacity {
             self.lines.pop_front();

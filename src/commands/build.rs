@@ -2,8 +2,11 @@
 //! outputs. One image per release; see [`releases`] for how several are named.
 
 mod base_preload;
+mod build_plan;
+mod image_config;
 mod minimal_base;
 pub mod multi;
+mod outputs;
 mod prepare;
 mod releases;
 mod result_cache;
@@ -13,22 +16,19 @@ use crate::base;
 use crate::builder::{self, Assembled, BuildRequest, PullPolicy};
 use crate::cancel::Signals;
 use crate::cli::{BuildSettings, BuilderKind};
-use crate::image::{self, ConfigSettings, Image};
+use crate::image::{self, Artifact, Image};
 use crate::layer::{self, TarOptions};
 use crate::plan::{self, APP_DIR, PlanInput, TINI_PATH};
 use crate::prebuilt;
 use crate::project::Project;
 use crate::release::Release;
-use crate::sink::{self, Target};
+use crate::sink::Blobs;
 use crate::store::BlobStore;
 use crate::{time, ui};
 use anyhow::{Context, bail};
+pub use build_plan::{BuildPlan, Built};
 use prepare::{Prepared, Start};
-use std::collections::BTreeMap;
 use std::sync::Arc;
-
-/// The PATH Docker itself gives a container whose image sets none.
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// One image the build made.
 #[derive(Debug, Clone)]
@@ -80,7 +80,8 @@ pub async fn run_all_with(s: BuildSettings, signals: &mut Signals) -> anyhow::Re
     let (releases, outputs) = read_releases(&s, &assembled)?;
     let s = minimal_base::slim_erts(s, &releases)?;
     // Temporary files are removed as their owners drop, when a signal stops this.
-    let work = finish(&s, project.as_ref(), &releases, &outputs, &mut assembled, &store, docker.as_ref(), preload);
+    let build = Build { s: &s, project: project.as_ref(), store: &store, docker: docker.as_ref() };
+    let work = finish(&build, &releases, &outputs, &mut assembled, preload);
     let built = signals.run(work).await??;
     if let (Some(key), Some(d)) = (&cache_key, &docker) {
         signals.run(result_cache::record(&s, key, &built, &store, d)).await?;
@@ -156,36 +157,54 @@ async fn assemble(
         }
         _ => {
             ui::step(format!("Assembling the {what} on this machine ({})", s.triple));
-            signals.run(tokio::task::spawn_blocking(move || builder::host::assemble(&req))).await???
+            // The blocking build polls the signals itself: it stops the script and removes its
+            // temporary directory before the error returns.
+            let stop = signals.clone();
+            tokio::task::spawn_blocking(move || builder::host::assemble_stoppable(&req, Some(&stop))).await??
         }
     })
 }
 
-// The build's state, passed down as it is; a struct for it would only be used here.
-#[allow(clippy::too_many_arguments)]
-async fn finish(
-    s: &BuildSettings,
-    project: Option<&Project>,
-    releases: &[Release],
-    outputs: &[releases::ReleaseOutputs],
-    assembled: &mut Assembled,
-    store: &BlobStore,
-    docker: Option<&bollard::Docker>,
+/// What every stage after the builder reads.
+struct Build<'a> {
+    s: &'a BuildSettings,
+    project: Option<&'a Project>,
+    store: &'a BlobStore,
+    docker: Option<&'a bollard::Docker>,
+}
+
+/// The base image (the minimal one made from the builder's files, the preloaded one, or read now).
+async fn read_base(
+    b: &Build<'_>,
+    assembled: &Assembled,
     preload: Option<base_preload::Preload>,
-) -> anyhow::Result<Vec<BuiltImage>> {
+) -> anyhow::Result<Option<image::BaseImage>> {
+    let s = b.s;
     let task = ui::task(format!("Reading base image {}", s.base));
-    let platform = s.triple.platform();
     let base = match &s.base {
-        base::BaseRef::Minimal => Some(minimal_base::make_base(s, assembled, store).await?),
+        base::BaseRef::Minimal => Some(minimal_base::make_base(s, assembled, b.store).await?),
         other => match preload {
             Some(p) => p.finish().await?,
-            None => base::load_with(other, docker, &platform, store, &s.registry).await?,
+            None => base::load_with(other, b.docker, &s.triple.platform(), b.store, &s.registry).await?,
         },
     };
     task.done(match &base {
         Some(b) => format!("{} layers", b.layers.len()),
         None => "scratch".into(),
     });
+    Ok(base)
+}
+
+/// The base, then each release's layers, image, supply-chain facts and outputs.
+async fn finish(
+    b: &Build<'_>,
+    releases: &[Release],
+    outputs: &[releases::ReleaseOutputs],
+    assembled: &mut Assembled,
+    preload: Option<base_preload::Preload>,
+) -> anyhow::Result<Vec<BuiltImage>> {
+    let (s, project, store) = (b.s, b.project, b.store);
+    let base = read_base(b, assembled, preload).await?;
     check_base_erts(s, releases, base.as_ref(), store)?;
 
     let mut built = Vec::new();
@@ -201,9 +220,8 @@ async fn finish(
             // Every layer is written: the release files go while the image is written out.
             removal = assembled.take_files().map(|files| tokio::task::spawn_blocking(move || drop(files)));
         }
-        write_outputs(s, &image, outputs, store, docker).await?;
-        // The registry last: a sink like the others, after the local ones.
-        super::push::push_built(s, &image, base.as_ref(), store).await?;
+        let cx = outputs::OutputContext { docker: b.docker, base: base.as_ref(), load_platform: None };
+        write_image(s, &image, outputs, &cx, store).await?;
         built.push(BuiltImage { release: release.name.clone(), version: release.version.clone(), image });
     }
     if let Some(removal) = removal {
@@ -262,6 +280,23 @@ async fn layer_and_assemble(
     if s.slim_erts {
         minimal_base::leave_out_slimmed(&mut specs, release, APP_DIR);
     }
+    let layers = write_layers(s, specs, store).await?;
+    let created = time::rfc3339(s.epoch);
+    let mut annotations = image_config::annotations(s, project, release, base, &created);
+    // Labels carry the same facts (the engine shows labels, not manifest annotations).
+    let mut labels = annotations.clone();
+    labels.extend(s.labels.clone());
+    annotations.extend(s.annotations.clone());
+    let settings = image_config::config_settings(s, release, base, &user, labels, created)?;
+    Ok(image::assemble(base, layers, &settings, &annotations, store)?)
+}
+
+/// The layers of `specs`, written (or reused from the layer cache) off the async runtime.
+async fn write_layers(
+    s: &BuildSettings,
+    specs: Vec<layer::LayerSpec>,
+    store: &BlobStore,
+) -> anyhow::Result<Vec<layer::LayerBlob>> {
     let task = ui::task(format!("Writing {} layers", specs.len()));
     let opts = TarOptions { mtime: s.epoch };
     let store2 = store.clone();
@@ -272,95 +307,18 @@ async fn layer_and_assemble(
     let mut summary = written.iter().map(|w| format!("{} {}", w.blob.name, ui::bytes(w.blob.size))).collect::<Vec<_>>();
     summary.push(format!("{compression}, {reused} of {} reused from the layer cache", written.len()));
     task.done(summary.join(", "));
-    let layers: Vec<layer::LayerBlob> = written.into_iter().map(|w| w.blob).collect();
-
-    let created = time::rfc3339(s.epoch);
-    let mut annotations = BTreeMap::new();
-    annotations.insert("org.opencontainers.image.version".to_string(), release.version.clone());
-    annotations.insert("org.opencontainers.image.title".to_string(), release.name.clone());
-    annotations.insert("org.opencontainers.image.created".to_string(), created.clone());
-    if let Some(rev) = project.and_then(Project::git_revision) {
-        annotations.insert("org.opencontainers.image.revision".to_string(), rev);
-    }
-    if let Some(src) = s.source_url.clone().or_else(|| project.and_then(Project::git_remote_url)) {
-        annotations.insert("org.opencontainers.image.source".to_string(), src);
-    }
-    if let Some(b) = base {
-        annotations.extend(minimal_base::base_annotations(b));
-    }
-    // Labels carry the same facts (the engine shows labels, not manifest annotations).
-    let mut labels = annotations.clone();
-    labels.extend(s.labels.clone());
-    annotations.extend(s.annotations.clone());
-
-    let mut env = vec![
-        ("LANG".to_string(), "C.UTF-8".to_string()),
-        // The release writes runtime config, pipes and the cookie here; /tmp stays writable under
-        // a read-only root filesystem (tmpfs / emptyDir).
-        ("RELEASE_TMP".to_string(), "/tmp".to_string()),
-        ("HOME".to_string(), user.home.clone()),
-    ];
-    env.extend(releases::flavour_env(release));
-    // Engines fill in a PATH when an image has none, but not every runtime does: set the usual one.
-    let base_has_path = base
-        .and_then(|b| b.config.config().as_ref())
-        .and_then(|c| c.env().as_ref())
-        .is_some_and(|env| env.iter().any(|e| e.starts_with("PATH=")));
-    if !base_has_path {
-        env.insert(0, ("PATH".to_string(), DEFAULT_PATH.to_string()));
-    }
-    let phoenix_bare = releases::is_phoenix_without_server(release);
-    if phoenix_bare && !s.env.iter().any(|(k, _)| k == "PHX_SERVER") {
-        env.push(("PHX_SERVER".to_string(), "true".to_string()));
-    }
-    env.extend(s.env.clone());
-    let (entrypoint, cmd) = releases::start_command(release, s.cmd.as_deref(), &format!("/{TINI_PATH}"), APP_DIR)?;
-    let settings = ConfigSettings {
-        platform: s.triple.platform(),
-        entrypoint,
-        cmd,
-        user: Some(format!("{}:{}", user.uid, user.gid)),
-        working_dir: Some(format!("/{APP_DIR}")),
-        env,
-        exposed_ports: match s.ports.is_empty() && (releases::is_phoenix(release) || phoenix_bare) {
-            true => vec![releases::PHOENIX_PORT.to_string()],
-            false => s.ports.clone(),
-        },
-        labels,
-        stop_signal: Some("SIGTERM".into()),
-        created,
-    };
-    Ok(image::assemble(base, layers, &settings, &annotations, store)?)
+    Ok(written.into_iter().map(|w| w.blob).collect())
 }
 
-async fn write_outputs(
+/// Writes `image` to the outputs `names` gives it, the registry last.
+async fn write_image(
     s: &BuildSettings,
     image: &Image,
-    outputs: &releases::ReleaseOutputs,
+    names: &releases::ReleaseOutputs,
+    cx: &outputs::OutputContext<'_>,
     store: &BlobStore,
-    docker: Option<&bollard::Docker>,
 ) -> anyhow::Result<()> {
-    let tags = &outputs.tags;
-    for out in &outputs.targets {
-        let (out, image, store, tags) = (out.clone(), image.clone(), store.clone(), tags.clone());
-        let what = out.to_string();
-        tokio::task::spawn_blocking(move || match &out {
-            Target::OciLayout { dir, tag } => sink::write_oci_layout(&image, &store, dir, tag.as_deref()),
-            Target::Archive { path } => sink::write_archive(&image, &store, path, &tags),
-        })
-        .await?
-        .with_context(|| format!("writing {what}"))?;
-        ui::step(format!("Wrote {what}"));
-    }
-    if s.load {
-        let docker = docker.context("--load needs the Docker engine")?;
-        // A Docker base is in the engine: its layers need not be sent.
-        let hints: Vec<String> = match &s.base {
-            base::BaseRef::Daemon(name) => vec![name.clone()],
-            _ => vec![],
-        };
-        crate::engine::load_with_hints(docker, image, store, tags, &hints).await?;
-        ui::step(format!("Loaded into the Docker engine as {}", tags.join(", ")));
-    }
+    let sinks = outputs::outputs(s, names, cx)?;
+    sinks.write(&Artifact::Image(image.clone()), &Blobs::Store(store.clone())).await?;
     Ok(())
 }

@@ -1,10 +1,12 @@
 //! The OCI image model: the image config (the base's, with our settings applied) and the image
 //! manifest, both serialised canonically (sorted keys, no whitespace) into the blob store.
 
+mod artifact;
 mod assemble;
 mod index;
 mod json;
 
+pub use artifact::Artifact;
 pub use assemble::{assemble, oci_digest};
 pub use index::{BuiltIndex, index};
 pub use json::canonical_json;

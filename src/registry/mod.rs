@@ -13,7 +13,7 @@ mod download;
 #[cfg(test)]
 pub(crate) mod fake;
 #[cfg(test)]
-mod http_fake;
+pub(crate) mod http_fake;
 mod progress;
 pub mod pull;
 pub mod push;

@@ -2,6 +2,7 @@
 //! `docker load` archive; and reading them back (`inspect`, layout base images).
 
 mod archive;
+mod blobs;
 mod files;
 mod fsutil;
 mod layout;
@@ -10,9 +11,10 @@ mod read;
 mod report;
 
 pub use archive::{write_archive, write_archive_to, write_engine_archive_to};
+pub use blobs::{BlobLocation, Blobs, LayoutFiles};
 pub use files::{EntryType, LayerEntry, LayerListing, list_layer};
 pub use layout::{write_oci_index, write_oci_layout};
-pub use read::{IndexEntry, load_base_from_layout, load_base_from_layout_for, read_image, read_index};
+pub use read::{IndexEntry, image_at, load_base_from_layout, load_base_from_layout_for, read_image, read_index};
 pub use report::{ImageInfo, LayerInfo, human_size};
 
 use std::fmt;

@@ -1,23 +1,19 @@
 //! Reading an image back from a layout directory or an archive: for `inspect`, and for using a
 //! layout as the base image.
 
+use super::blobs::LayoutFiles;
 use super::layout::ref_name;
 use super::report::{ImageInfo, LayerInfo};
 use super::{SinkError, Target};
 use crate::digest::{DiffId, Digest};
-use crate::image::BaseImage;
+use crate::image::{BaseImage, Image};
 use crate::layer::LayerBlob;
 use crate::store::BlobStore;
 use crate::triple::Platform;
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest};
-use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
-
-/// JSON documents (index, manifests, configs) larger than this are refused.
-const MAX_JSON: u64 = 64 * 1024 * 1024;
+use std::path::Path;
 
 const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
@@ -27,12 +23,12 @@ const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+
 pub fn read_image(target: &Target) -> Result<ImageInfo, SinkError> {
     let (loaded, location) = match target {
         Target::OciLayout { dir, tag } => {
-            let mut src = Source::Dir(dir.clone());
-            (load(&mut src, tag.as_deref())?, target.to_string())
+            let src = LayoutFiles::Dir(dir.clone());
+            (load(&src, tag.as_deref())?, target.to_string())
         }
         Target::Archive { path } => {
-            let mut src = Source::archive(path)?;
-            (load(&mut src, None)?, target.to_string())
+            let src = LayoutFiles::archive(path)?;
+            (load(&src, None)?, target.to_string())
         }
     };
     let diff_ids = loaded.config.rootfs().diff_ids();
@@ -58,6 +54,47 @@ pub fn read_image(target: &Target) -> Result<ImageInfo, SinkError> {
     })
 }
 
+/// The image at `target` (the tagged one, or the only one) as the image model, its blobs left
+/// where they are: what `release-oci push` sends on.
+pub fn image_at(target: &Target) -> Result<(Image, LayoutFiles), SinkError> {
+    let (src, tag) = match target {
+        Target::OciLayout { dir, tag } => (LayoutFiles::Dir(dir.clone()), tag.as_deref()),
+        Target::Archive { path } => (LayoutFiles::archive(path)?, None),
+    };
+    let loaded = load(&src, tag)?;
+    let location = target.to_string();
+    let diff_ids = loaded.config.rootfs().diff_ids();
+    if diff_ids.len() != loaded.manifest.layers().len() {
+        let reason = format!(
+            "the manifest has {} layers but the config lists {} diff_ids",
+            loaded.manifest.layers().len(),
+            diff_ids.len()
+        );
+        return Err(SinkError::Unsupported { location, reason });
+    }
+    let mut layers = Vec::new();
+    for (d, diff_id) in loaded.manifest.layers().iter().zip(diff_ids) {
+        let digest = sha256_of(d, &location)?;
+        let diff_id: DiffId = diff_id.parse().map_err(|_| SinkError::Unsupported {
+            location: location.clone(),
+            reason: format!("diff_id {diff_id:?} is not a sha256 digest"),
+        })?;
+        let name = format!("layer {}", &digest.hex()[..12]);
+        layers.push(LayerBlob { name, digest, diff_id, size: d.size(), media_type: d.media_type().to_string() });
+    }
+    let image = Image {
+        manifest: loaded.manifest_bytes,
+        manifest_digest: loaded.manifest_digest,
+        config: loaded.config_bytes,
+        config_digest: loaded.config_digest,
+        layers,
+        os: loaded.config.os().to_string(),
+        architecture: loaded.config.architecture().to_string(),
+        variant: loaded.config.variant().clone(),
+    };
+    Ok((image, src))
+}
+
 /// Uses the image tagged `tag` (or the only one) of the layout at `dir` as a base: copies its
 /// layer blobs into `store`, checking their digests.
 pub fn load_base_from_layout(dir: &Path, tag: Option<&str>, store: &BlobStore) -> Result<BaseImage, SinkError> {
@@ -75,7 +112,7 @@ pub fn load_base_from_layout_for(
         Some(t) => format!("oci:{}:{t}", dir.display()),
         None => format!("oci:{}", dir.display()),
     };
-    let loaded = load_for(&mut Source::Dir(dir.to_path_buf()), tag, platform)?;
+    let loaded = load_for(&LayoutFiles::Dir(dir.to_path_buf()), tag, platform)?;
     let diff_ids = loaded.config.rootfs().diff_ids();
     if diff_ids.len() != loaded.manifest.layers().len() {
         return Err(SinkError::Unsupported {
@@ -129,11 +166,13 @@ fn copy_into_store(src: &Path, expected: &Digest, store: &BlobStore, location: &
 struct Loaded {
     manifest_digest: Digest,
     manifest: ImageManifest,
+    manifest_bytes: Vec<u8>,
     config_digest: Digest,
     config: ImageConfiguration,
+    config_bytes: Vec<u8>,
 }
 
-fn load(src: &mut Source, tag: Option<&str>) -> Result<Loaded, SinkError> {
+fn load(src: &LayoutFiles, tag: Option<&str>) -> Result<Loaded, SinkError> {
     load_for(src, tag, None)
 }
 
@@ -148,9 +187,9 @@ pub struct IndexEntry {
 
 /// The platforms of the image at `target` when it is an image index (`None` for one image).
 pub fn read_index(target: &Target) -> Result<Option<(Digest, Vec<IndexEntry>)>, SinkError> {
-    let mut src = match target {
-        Target::OciLayout { dir, .. } => Source::Dir(dir.clone()),
-        Target::Archive { path } => Source::archive(path)?,
+    let src = match target {
+        Target::OciLayout { dir, .. } => LayoutFiles::Dir(dir.clone()),
+        Target::Archive { path } => LayoutFiles::archive(path)?,
     };
     let tag = match target {
         Target::OciLayout { tag, .. } => tag.as_deref(),
@@ -168,12 +207,12 @@ pub fn read_index(target: &Target) -> Result<Option<(Digest, Vec<IndexEntry>)>, 
         return Ok(None);
     }
     let digest = sha256_of(&desc, &location)?;
-    let (_, entries) = index_entries(&mut src, &digest)?;
+    let (_, entries) = index_entries(&src, &digest)?;
     Ok(Some((digest, entries)))
 }
 
 /// The entries of the index blob `digest`, with their descriptors.
-fn index_entries(src: &mut Source, digest: &Digest) -> Result<(Vec<Descriptor>, Vec<IndexEntry>), SinkError> {
+fn index_entries(src: &LayoutFiles, digest: &Digest) -> Result<(Vec<Descriptor>, Vec<IndexEntry>), SinkError> {
     let location = src.location();
     let bytes = src.read_blob(digest, "image index")?;
     let inner: ImageIndex = serde_json::from_slice(&bytes).map_err(|source| SinkError::Json {
@@ -199,7 +238,7 @@ fn index_entries(src: &mut Source, digest: &Digest) -> Result<(Vec<Descriptor>, 
     Ok((inner.manifests().clone(), entries))
 }
 
-fn load_for(src: &mut Source, tag: Option<&str>, platform: Option<&Platform>) -> Result<Loaded, SinkError> {
+fn load_for(src: &LayoutFiles, tag: Option<&str>, platform: Option<&Platform>) -> Result<Loaded, SinkError> {
     let location = src.location();
     let json_err = |what: &str| {
         let location = location.clone();
@@ -247,12 +286,12 @@ fn load_for(src: &mut Source, tag: Option<&str>, platform: Option<&Platform>) ->
         });
     }
     let manifest_digest = sha256_of(&desc, &location)?;
-    let bytes = src.read_blob(&manifest_digest, "manifest")?;
-    let manifest: ImageManifest = serde_json::from_slice(&bytes).map_err(json_err("the manifest"))?;
+    let manifest_bytes = src.read_blob(&manifest_digest, "manifest")?;
+    let manifest: ImageManifest = serde_json::from_slice(&manifest_bytes).map_err(json_err("the manifest"))?;
     let config_digest = sha256_of(manifest.config(), &location)?;
-    let bytes = src.read_blob(&config_digest, "config")?;
-    let config: ImageConfiguration = serde_json::from_slice(&bytes).map_err(json_err("the image config"))?;
-    Ok(Loaded { manifest_digest, manifest, config_digest, config })
+    let config_bytes = src.read_blob(&config_digest, "config")?;
+    let config: ImageConfiguration = serde_json::from_slice(&config_bytes).map_err(json_err("the image config"))?;
+    Ok(Loaded { manifest_digest, manifest, manifest_bytes, config_digest, config, config_bytes })
 }
 
 /// The index entry tagged `tag`, or the only image.
@@ -281,77 +320,4 @@ fn sha256_of(d: &Descriptor, location: &str) -> Result<Digest, SinkError> {
         location: location.to_string(),
         reason: format!("digest {} is not sha256", d.digest()),
     })
-}
-
-/// The files of a layout: a directory, or a tar indexed by entry name.
-enum Source {
-    Dir(PathBuf),
-    Archive { path: PathBuf, file: File, entries: HashMap<String, (u64, u64)> },
-}
-
-impl Source {
-    fn archive(path: &Path) -> Result<Source, SinkError> {
-        let file = File::open(path).map_err(SinkError::io(path))?;
-        let mut entries = HashMap::new();
-        let mut ar = tar::Archive::new(&file);
-        for entry in ar.entries().map_err(SinkError::io(path))? {
-            let entry = entry.map_err(SinkError::io(path))?;
-            let name = String::from_utf8_lossy(&entry.path_bytes()).trim_start_matches("./").to_string();
-            entries.insert(name, (entry.raw_file_position(), entry.size()));
-        }
-        Ok(Source::Archive { path: path.to_path_buf(), file, entries })
-    }
-
-    fn location(&self) -> String {
-        match self {
-            Source::Dir(dir) => format!("oci:{}", dir.display()),
-            Source::Archive { path, .. } => format!("docker-archive:{}", path.display()),
-        }
-    }
-
-    fn read(&mut self, name: &str) -> Result<Vec<u8>, SinkError> {
-        let missing = |location: String| SinkError::NotALayout { location, reason: format!("{name} is missing") };
-        let too_big = |location: String| SinkError::Unsupported { location, reason: format!("{name} is too large") };
-        match self {
-            Source::Dir(dir) => {
-                let path = dir.join(name);
-                let meta = match fs::metadata(&path) {
-                    Ok(m) => m,
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                        return Err(missing(self.location()));
-                    }
-                    Err(e) => return Err(SinkError::Io { path, source: e }),
-                };
-                if meta.len() > MAX_JSON {
-                    return Err(too_big(self.location()));
-                }
-                fs::read(&path).map_err(SinkError::io(path))
-            }
-            Source::Archive { path, file, entries } => {
-                let Some(&(offset, size)) = entries.get(name) else {
-                    return Err(missing(self.location()));
-                };
-                if size > MAX_JSON {
-                    return Err(too_big(self.location()));
-                }
-                let mut buf = vec![0u8; size as usize];
-                file.read_exact_at(&mut buf, offset).map_err(SinkError::io(path.clone()))?;
-                Ok(buf)
-            }
-        }
-    }
-
-    fn read_blob(&mut self, digest: &Digest, what: &str) -> Result<Vec<u8>, SinkError> {
-        let bytes = self.read(&format!("blobs/sha256/{}", digest.hex()))?;
-        let found = Digest::of(&bytes);
-        if found != *digest {
-            return Err(SinkError::DigestMismatch {
-                location: self.location(),
-                what: what.to_string(),
-                expected: digest.to_string(),
-                found: found.to_string(),
-            });
-        }
-        Ok(bytes)
-    }
 }

@@ -148,8 +148,19 @@ fn two_platforms_make_one_index_pushed_under_one_tag_with_shared_app_layers() {
         .args(["--triple", X86_64, "--triple", AARCH64, "--port", "4000", "--push", &reference])
         .arg("--output")
         .arg(format!("oci:{}:1", layout.display()));
-    let pushed = ok(c);
+    let o = run(c);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let pushed = text(&o.stdout);
     let (repo, index_digest) = pushed.trim().split_once('@').expect("REPO@DIGEST on stdout");
+    // The platforms build at the same time: each one's lines are labelled, and the arm64
+    // builder starts before the amd64 builder's log ends.
+    let log = text(&o.stderr);
+    let lines: Vec<&str> = log.lines().collect();
+    let arm_starts = "[linux/arm64/v8] ==> Assembling the release in a builder container";
+    let amd_log = "[linux/amd64]   │ ";
+    let arm = lines.iter().position(|l| l.starts_with(arm_starts)).expect("the labelled arm64 builder step");
+    let last_amd = lines.iter().rposition(|l| l.starts_with(amd_log)).expect("labelled amd64 builder lines");
+    assert!(arm < last_amd, "the platforms were built one after the other:\n{log}");
     assert_eq!(repo, format!("{}/multi/hello", reg.addr()));
 
     // The registry holds an index under the tag, with one manifest per platform.

@@ -4,13 +4,13 @@
 //! tag, `--load` loads the image of this machine's platform (the engine holds one platform per
 //! name). See docs/multi-platform.md.
 
+use super::outputs::{self, OutputContext};
 use super::releases;
 use crate::cancel::Signals;
 use crate::cli::BuildSettings;
 use crate::digest::Digest;
-use crate::image::{self, BuiltIndex, Image};
-use crate::registry::{self, Client, PushTarget};
-use crate::sink::{self, Target};
+use crate::image::{self, Artifact, Image};
+use crate::sink::Blobs;
 use crate::store::BlobStore;
 use crate::triple::Triple;
 use crate::ui;
@@ -19,14 +19,6 @@ use std::collections::BTreeMap;
 
 /// Builds every platform of `s.platforms` and writes the index; returns its digest.
 pub async fn run(s: BuildSettings) -> anyhow::Result<Digest> {
-    if let Some(Target::Archive { path }) = s.outputs.iter().find(|o| matches!(o, Target::Archive { .. })) {
-        bail!(
-            "docker-archive:{} holds the image of one platform, and this build makes {}: write oci:DIR[:TAG] or \
-             --push the index",
-            path.display(),
-            s.platforms.len()
-        );
-    }
     let host = Triple::host().map(|h| h.platform());
     let loaded = if s.load {
         let p = s.platforms.iter().find(|p| Some(p.triple.platform()) == host).with_context(|| {
@@ -43,25 +35,44 @@ pub async fn run(s: BuildSettings) -> anyhow::Result<Digest> {
     let store = BlobStore::open(&s.cache_dir).with_context(|| format!("blob cache {}", s.cache_dir.display()))?;
 
     // One listener for every platform's build and the index: no signal is lost between them.
-    let mut signals = Signals::listen()?;
-    let mut built = Vec::new();
-    for (i, p) in s.platforms.iter().enumerate() {
-        ui::step(format!("Platform {}/{}: {} ({})", i + 1, s.platforms.len(), p.triple.platform(), p.triple));
-        let mut one = s.clone();
-        one.triple = p.triple.clone();
-        one.builder_image = p.builder_image.clone();
-        one.base = p.base.clone();
-        one.outputs = Vec::new();
-        one.load = false;
-        one.push = None;
-        one.platforms = Vec::new();
-        let mut images = Box::pin(super::run_all_with(one, &mut signals)).await?;
-        if images.len() != 1 {
-            bail!("the build for {} made {} images, where one was expected", p.triple, images.len());
-        }
-        built.push(images.remove(0));
-    }
+    let signals = Signals::listen()?;
+    let built = build_platforms(&s, &signals).await?;
     signals.run(write_index(&s, built, &store, loaded)).await?
+}
+
+/// The settings of platform `p`'s own build: its triple, builder and base; no outputs (the index
+/// is what is written).
+fn platform_settings(s: &BuildSettings, p: &crate::cli::PlatformBuild) -> BuildSettings {
+    let mut one = s.clone();
+    one.triple = p.triple.clone();
+    one.builder_image = p.builder_image.clone();
+    one.base = p.base.clone();
+    one.outputs = Vec::new();
+    one.load = false;
+    one.push = None;
+    one.platforms = Vec::new();
+    one
+}
+
+/// Builds every platform at the same time, one builder each, their lines labelled with the
+/// platform. Every build runs to its end (a failed one does not abandon the others' builder
+/// containers mid-run); the first failure, in platform order, is the result.
+async fn build_platforms(s: &BuildSettings, signals: &Signals) -> anyhow::Result<Vec<super::BuiltImage>> {
+    let n = s.platforms.len();
+    let builds = s.platforms.iter().enumerate().map(|(i, p)| {
+        let one = platform_settings(s, p);
+        let mut signals = signals.clone();
+        let label = p.triple.platform().to_string();
+        ui::labelled(label, async move {
+            ui::step(format!("Platform {}/{n}: {} ({})", i + 1, p.triple.platform(), p.triple));
+            let mut images = Box::pin(super::run_all_with(one, &mut signals)).await?;
+            if images.len() != 1 {
+                bail!("the build for {} made {} images, where one was expected", p.triple, images.len());
+            }
+            Ok(images.remove(0))
+        })
+    });
+    futures_util::future::join_all(builds).await.into_iter().collect()
 }
 
 /// The index of the images `built`, written to the outputs, loaded (the `loaded` platform's
@@ -90,25 +101,14 @@ async fn write_index(
         index.images.iter().map(Image::platform).collect::<Vec<_>>().join(", ")
     ));
 
-    let outputs = releases::outputs_for(s, &name, &version, false)?;
-    for out in &outputs.targets {
-        if let Target::OciLayout { dir, tag } = out {
-            let (index, store, dir2, tag) = (index.clone(), store.clone(), dir.clone(), tag.clone());
-            tokio::task::spawn_blocking(move || sink::write_oci_index(&index, &store, &dir2, tag.as_deref()))
-                .await?
-                .with_context(|| format!("writing {out}"))?;
-            ui::step(format!("Wrote {out}"));
-        }
-    }
-    if let Some(platform) = loaded {
-        let image = index.images.iter().find(|i| i.platform() == platform.to_string()).context("no host image")?;
-        let docker = crate::builder::docker::connect().await?;
-        crate::engine::load(&docker, image, store, &outputs.tags).await?;
-        ui::step(format!("Loaded the {platform} image into the Docker engine as {}", outputs.tags.join(", ")));
-    }
-    if s.push.is_some() {
-        push(s, &index, store).await?;
-    }
+    let names = releases::outputs_for(s, &name, &version, false)?;
+    let docker = match loaded {
+        Some(_) => Some(crate::builder::docker::connect().await?),
+        None => None,
+    };
+    let cx = OutputContext { docker: docker.as_ref(), base: None, load_platform: loaded };
+    let sinks = outputs::outputs(s, &names, &cx)?;
+    sinks.write(&Artifact::Index(index.clone()), &Blobs::Store(store.clone())).await?;
     Ok(index.digest)
 }
 
@@ -126,45 +126,4 @@ fn shared_annotations(images: &[Image]) -> BTreeMap<String, String> {
         shared.retain(|k, v| theirs.get(k) == Some(v));
     }
     shared
-}
-
-async fn push(s: &BuildSettings, index: &BuiltIndex, store: &BlobStore) -> anyhow::Result<()> {
-    let Some(settings) = &s.push else { return Ok(()) };
-    let r = &settings.reference;
-    ui::step(format!("Pushing the index to {} (tags: {})", r.repository_ref(), settings.tags.join(", ")));
-    let start = std::time::Instant::now();
-    let scopes = vec![format!("repository:{}:pull,push", r.repository)];
-    let client = Client::connect(&r.registry, &s.registry, scopes).await?;
-    let target = PushTarget {
-        repository: r.repository.clone(),
-        tags: settings.tags.clone(),
-        mount_from: None,
-        mountable: Default::default(),
-    };
-    let images: Vec<_> = index.images.iter().map(|i| crate::commands::push::from_store(i, store)).collect();
-    let bars = registry::Bars::new();
-    let summary = if s.supply.attaches() {
-        // Each platform's SBOM, signature and provenance, then the index's signature, then the tags.
-        let per_image = index
-            .images
-            .iter()
-            .map(|i| {
-                crate::supply::gather::for_push(&s.supply, &i.manifest_digest, store).map(Option::unwrap_or_default)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let bytes = (index.bytes.as_slice(), image::MEDIA_TYPE_INDEX);
-        let reference = r.repository_ref();
-        let signer = s.supply.signer();
-        crate::supply::publish::push_index(&client, &images, &per_image, bytes, &target, &bars, &reference, signer)
-            .await?
-    } else {
-        registry::push::push_index(&client, &images, &index.bytes, image::MEDIA_TYPE_INDEX, &target, &bars).await?
-    };
-    ui::detail(format!(
-        "done in {:.1}s: {}@{}: {summary}",
-        start.elapsed().as_secs_f64(),
-        r.repository_ref(),
-        index.digest
-    ));
-    Ok(())
 }

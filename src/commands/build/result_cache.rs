@@ -238,21 +238,28 @@ pub(super) async fn reuse(
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut built = Vec::new();
     for (c, outputs) in hit.into_iter().zip(outputs) {
-        ui::step(format!(
-            "No change since the last build: reusing {} {} {}",
-            c.release, c.version, c.image.manifest_digest
-        ));
-        super::write_outputs(s, &c.image, &outputs, store, docker).await?;
+        ui::step(reuse_line(&c));
         crate::supply::gather::reused(s, &c.image, store)?;
         // No base image was read: a registry base's layers are uploaded, not mounted.
-        crate::commands::push::push_built(s, &c.image, None, store).await?;
+        let cx = super::outputs::OutputContext { docker, base: None, load_platform: None };
+        super::write_image(s, &c.image, &outputs, &cx, store).await?;
         built.push(BuiltImage { release: c.release, version: c.version, image: c.image });
     }
     Ok(built)
 }
 
-/// Records what the build made under `key`, unless the base changed while it ran (the key would
-/// not describe the image). A failure is logged, never fatal: the image is built.
+/// What stderr says of a reused result: which image, and how to build it again instead.
+fn reuse_line(c: &CachedImage) -> String {
+    format!(
+        "No change since the last build: reusing {} {} {} (the result cache; --no-cache or \
+         `release-oci cache prune --project DIR` builds again)",
+        c.release, c.version, c.image.manifest_digest
+    )
+}
+
+/// Records what the build made under `key` with its project (`cache prune --project` forgets it),
+/// unless the base changed while it ran (the key would not describe the image). A failure is
+/// logged, never fatal: the image is built.
 pub(super) async fn record(s: &BuildSettings, key: &Key, built: &[BuiltImage], store: &BlobStore, docker: &Docker) {
     let now = base_identity(s, docker, store).await.ok().flatten();
     if now.as_deref() != Some(key.base.as_str()) {
@@ -263,7 +270,9 @@ pub(super) async fn record(s: &BuildSettings, key: &Key, built: &[BuiltImage], s
         .iter()
         .map(|b| CachedImage { release: b.release.clone(), version: b.version.clone(), image: b.image.clone() })
         .collect();
-    if let Err(e) = ResultCache::new(store).record(&key.fingerprint, &images) {
+    // The project's canonical directory, as `Project::open` and `cache prune --project` make it.
+    let project = s.project.canonicalize().unwrap_or_else(|_| s.project.clone());
+    if let Err(e) = ResultCache::new(store).record(&key.fingerprint, &project, &images) {
         tracing::warn!(error = %e, "cannot record the build in the result cache");
     }
 }
