@@ -6,11 +6,11 @@ use std::path::PathBuf;
 
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct SupplyArgs {
-    /// The SBOM of every image: spdx (SPDX 2.3 JSON, attached to pushed images as an OCI referrer)
-    /// or none [default: spdx].
-    #[arg(long, value_enum, value_name = "spdx|none")]
+    /// The SBOM of every image: spdx (SPDX 2.3 JSON), cyclonedx (CycloneDX 1.6 JSON), attached to
+    /// pushed images as an OCI referrer, or none [default: spdx].
+    #[arg(long, value_enum, value_name = "spdx|cyclonedx|none")]
     pub sbom: Option<SbomFormat>,
-    /// Also write each image's SBOM into DIR (NAME-VERSION-OS-ARCH.spdx.json).
+    /// Also write each image's SBOM into DIR (NAME-VERSION-OS-ARCH.spdx.json, or .cdx.json).
     #[arg(long, value_name = "DIR")]
     pub sbom_dir: Option<PathBuf>,
     /// Sign the pushed image (cosign's format, `cosign verify --key` checks it) and attach its SLSA

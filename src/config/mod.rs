@@ -136,7 +136,7 @@ pub struct ProjectConfig {
     pub include_cookie: Option<bool>,
     /// `--source-url`.
     pub source_url: Option<String>,
-    /// `--sbom`: `spdx` or `none`.
+    /// `--sbom`: `spdx`, `cyclonedx` or `none`.
     pub sbom: Option<String>,
     /// `--sbom-dir`: where each image's SBOM is also written.
     pub sbom_dir: Option<PathBuf>,

@@ -6,13 +6,18 @@ use super::{ArtifactKind, OutputError, Sink, Written};
 use crate::image::Artifact;
 use crate::sink::{self, Blobs, Target};
 use crate::store::BlobStore;
+use crate::supply::SupplySettings;
+use crate::supply::attach::{Subject, sbom_manifest};
 use futures_util::future::BoxFuture;
 use std::path::PathBuf;
 
-/// `oci:DIR[:TAG]`: an image or an index, named `TAG` in `index.json`.
+/// `oci:DIR[:TAG]`: an image or an index, named `TAG` in `index.json`; with `referrers`, each
+/// image's SBOM next to it as an OCI referrer (an untagged entry with an `artifactType`).
 pub struct LayoutSink {
     pub dir: PathBuf,
     pub tag: Option<String>,
+    /// What to attach, from the facts the build recorded in the blob store.
+    pub referrers: Option<SupplySettings>,
 }
 
 /// `docker-archive:PATH`: one image, with `tags` as its `RepoTags`.
@@ -41,6 +46,36 @@ fn store_of(blobs: &Blobs, sink: &str) -> Result<BlobStore, OutputError> {
     })
 }
 
+/// Each image's SBOM (as the build recorded its facts) into the layout at `dir`, as a referrer of
+/// the image: the SBOM and an empty config as blobs, the referrer manifest, an `index.json` entry.
+fn write_sboms(
+    artifact: &Artifact,
+    supply: &SupplySettings,
+    store: &BlobStore,
+    dir: &std::path::Path,
+) -> Result<(), sink::SinkError> {
+    let location = format!("oci:{}", dir.display());
+    let store_err = |source| sink::SinkError::Store { location: location.clone(), source };
+    for image in artifact.images() {
+        let facts = crate::supply::gather::for_push(supply, &image.manifest_digest, store).map_err(|e| {
+            sink::SinkError::Unsupported { location: location.clone(), reason: format!("the SBOM's facts: {e}") }
+        })?;
+        let Some((sbom, a)) = facts.and_then(|a| a.sbom.clone().map(|s| (s, a))) else { continue };
+        let subject = Subject {
+            digest: image.manifest_digest.clone(),
+            media_type: crate::image::MEDIA_TYPE_MANIFEST.into(),
+            size: image.manifest.len() as u64,
+        };
+        let manifest = sbom_manifest(&subject, (&sbom, a.sbom_format), a.created.as_deref());
+        let (sbom_digest, _) = store.put(&sbom).map_err(store_err)?;
+        let (empty, _) = store.put(b"{}").map_err(store_err)?;
+        let (digest, size) = store.put(&manifest).map_err(store_err)?;
+        let blobs = [&sbom_digest, &empty, &digest];
+        sink::write_oci_referrer((&digest, size, a.sbom_format.media_type()), &blobs, store, dir)?;
+    }
+    Ok(())
+}
+
 /// Runs `write` on a blocking thread (file copies and hashing stay off the runtime).
 async fn blocking(
     sink: String,
@@ -63,9 +98,16 @@ impl Sink for LayoutSink {
         Box::pin(async move {
             let store = store_of(blobs, &self.name())?;
             let (artifact, dir, tag) = (artifact.clone(), self.dir.clone(), self.tag.clone());
-            blocking(self.name(), move || match &artifact {
-                Artifact::Image(image) => sink::write_oci_layout(image, &store, &dir, tag.as_deref()),
-                Artifact::Index(index) => sink::write_oci_index(index, &store, &dir, tag.as_deref()),
+            let supply = self.referrers.clone();
+            blocking(self.name(), move || {
+                match &artifact {
+                    Artifact::Image(image) => sink::write_oci_layout(image, &store, &dir, tag.as_deref())?,
+                    Artifact::Index(index) => sink::write_oci_index(index, &store, &dir, tag.as_deref())?,
+                }
+                match supply {
+                    Some(supply) => write_sboms(&artifact, &supply, &store, &dir),
+                    None => Ok(()),
+                }
             })
             .await
         })

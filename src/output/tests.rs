@@ -43,7 +43,7 @@ fn setup() -> (tempfile::TempDir, BlobStore) {
 
 fn file_sinks(dir: &Path) -> Outputs {
     let mut out = Outputs::new();
-    out.push(LayoutSink { dir: dir.join("layout"), tag: Some("1.0".into()) });
+    out.push(LayoutSink { dir: dir.join("layout"), tag: Some("1.0".into()), referrers: None });
     out.push(ArchiveSink { path: dir.join("image.tar"), tags: vec!["hello:1.0".into()] });
     out
 }
@@ -109,9 +109,12 @@ async fn an_image_read_from_a_layout_is_not_copied_into_another_file_sink() {
     let (dir, store) = setup();
     let built = image(&store, "x", "amd64");
     let layout = dir.path().join("src");
-    LayoutSink { dir: layout.clone(), tag: None }.write(&Artifact::Image(built), &Blobs::Store(store)).await.unwrap();
+    LayoutSink { dir: layout.clone(), tag: None, referrers: None }
+        .write(&Artifact::Image(built), &Blobs::Store(store))
+        .await
+        .unwrap();
     let (read, files) = image_at(&Target::OciLayout { dir: layout, tag: None }).unwrap();
-    let sink = LayoutSink { dir: dir.path().join("copy"), tag: None };
+    let sink = LayoutSink { dir: dir.path().join("copy"), tag: None, referrers: None };
     let err = sink.write(&Artifact::Image(read), &Blobs::Layout(files)).await.unwrap_err().to_string();
     assert!(err.contains("not in the blob store") && err.contains("skopeo"), "{err}");
     assert!(!dir.path().join("copy").exists());

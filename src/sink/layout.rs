@@ -33,6 +33,21 @@ pub fn write_oci_index(index: &BuiltIndex, store: &BlobStore, dir: &Path, tag: O
     write_entry(&index.blob_digests(), entry, store, dir, tag)
 }
 
+/// Writes an artifact that refers to an image of the layout (an SBOM referrer: `manifest` has a
+/// `subject`) into the layout at `dir`: its blobs, and an untagged `index.json` entry with its
+/// `artifactType`, which readers that pick an image leave aside.
+pub fn write_oci_referrer(
+    manifest: (&Digest, u64, &str),
+    blob_digests: &[&Digest],
+    store: &BlobStore,
+    dir: &Path,
+) -> Result<(), SinkError> {
+    let (digest, size, artifact_type) = manifest;
+    let mut entry = Descriptor::new(MediaType::ImageManifest, size, crate::image::oci_digest(digest)?);
+    entry.set_artifact_type(Some(MediaType::Other(artifact_type.to_string())));
+    write_entry(blob_digests, entry, store, dir, None)
+}
+
 /// Places `blobs` (from the store) into the layout at `dir` and puts `ours` into its `index.json`,
 /// holding the layout's lock throughout (see [`LayoutLock`]). A failed first write into a layout
 /// removes it again (and the directories made for it); a failed write into an existing layout

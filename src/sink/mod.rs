@@ -13,7 +13,7 @@ mod report;
 pub use archive::{write_archive, write_archive_to, write_engine_archive_to};
 pub use blobs::{BlobLocation, Blobs, LayoutFiles};
 pub use files::{EntryType, LayerEntry, LayerListing, list_layer};
-pub use layout::{write_oci_index, write_oci_layout};
+pub use layout::{write_oci_index, write_oci_layout, write_oci_referrer};
 pub use read::{IndexEntry, image_at, load_base_from_layout, load_base_from_layout_for, read_image, read_index};
 pub use report::{ImageInfo, LayerInfo, human_size};
 

@@ -303,7 +303,8 @@ fn select(index: &ImageIndex, tag: Option<&str>, location: &str) -> Result<Descr
         });
     }
     let mut distinct: Vec<&Descriptor> = Vec::new();
-    for d in index.manifests() {
+    // Referrers (an SBOM next to the image: an entry with an artifactType) are not images.
+    for d in index.manifests().iter().filter(|d| d.artifact_type().is_none()) {
         if !distinct.iter().any(|x| x.digest() == d.digest()) {
             distinct.push(d);
         }

@@ -112,3 +112,43 @@ fn inspect_into_a_closed_pipe_does_not_panic() {
     assert!(!err.contains("panicked"), "{err}");
     assert_ne!(o.status.code(), Some(101), "{err}");
 }
+
+/// A tagged layout gets each image's SBOM next to it as an OCI referrer (an untagged entry with
+/// an artifactType whose manifest's subject is the image); tools that pick by tag, and
+/// `inspect` of the layout without a tag, still find the image. An untagged layout stays one entry.
+#[test]
+fn a_tagged_layout_carries_the_sbom_as_a_referrer_of_the_image() {
+    let project = copy_example("hello_web");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (layout, sboms, plain) = (dir.path().join("oci"), dir.path().join("sbom"), dir.path().join("plain"));
+    let mut c = release_oci();
+    c.arg("build").arg(project.path());
+    c.arg("-o").arg(format!("oci:{}:1.0", layout.display())).arg("-o").arg(format!("oci:{}", plain.display()));
+    c.arg("--sbom-dir").arg(&sboms);
+    let digest = ok(c).trim().to_string();
+    let read = |p: std::path::PathBuf| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(p).expect("read")).expect("json")
+    };
+    let index = read(layout.join("index.json"));
+    let entries = index["manifests"].as_array().expect("manifests");
+    assert_eq!(entries.len(), 2, "{index}");
+    let image =
+        entries.iter().find(|e| e["annotations"]["org.opencontainers.image.ref.name"] == "1.0").expect("tagged");
+    assert_eq!(image["digest"], digest.as_str());
+    let referrer = entries.iter().find(|e| e["artifactType"] == "application/spdx+json").expect("SBOM entry");
+    let blob = |d: &serde_json::Value| {
+        layout.join("blobs/sha256").join(d.as_str().expect("digest").trim_start_matches("sha256:"))
+    };
+    let manifest = read(blob(&referrer["digest"]));
+    assert_eq!(manifest["subject"]["digest"], digest.as_str(), "{manifest}");
+    let sbom = std::fs::read(blob(&manifest["layers"][0]["digest"])).expect("SBOM blob");
+    let written = std::fs::read_dir(&sboms).expect("sbom dir").flatten().next().expect("an SBOM file").path();
+    assert_eq!(sbom, std::fs::read(&written).expect("SBOM file"), "{}", written.display());
+    // The image is still what the layout means, by tag and without one.
+    let out = docker_free_ok("skopeo", &["inspect", &format!("oci:{}:1.0", layout.display())]);
+    assert!(out.contains(&digest), "{out}");
+    let mut c = release_oci();
+    c.arg("inspect").arg(format!("oci:{}", layout.display()));
+    assert!(ok(c).contains(&digest));
+    assert_eq!(read(plain.join("index.json"))["manifests"].as_array().expect("manifests").len(), 1);
+}

@@ -26,7 +26,12 @@ pub(super) fn outputs(s: &BuildSettings, names: &ReleaseOutputs, cx: &OutputCont
     let mut out = Outputs::new();
     for target in &names.targets {
         match target {
-            Target::OciLayout { dir, tag } => out.push(LayoutSink { dir: dir.clone(), tag: tag.clone() }),
+            Target::OciLayout { dir, tag } => out.push(LayoutSink {
+                dir: dir.clone(),
+                tag: tag.clone(),
+                // Only next to a tagged image: tools reading an untagged layout expect one entry.
+                referrers: tag.as_ref().map(|_| s.supply.clone()),
+            }),
             Target::Archive { path } => out.push(ArchiveSink { path: path.clone(), tags: names.tags.clone() }),
         }
     }
