@@ -15,6 +15,7 @@
 pub mod attach;
 pub mod builder_out;
 pub mod cyclonedx;
+pub mod dpkg_status;
 pub mod erl_term;
 pub mod facts;
 pub mod gather;

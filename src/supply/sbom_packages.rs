@@ -139,9 +139,12 @@ pub(super) fn distro_package(d: &DistroPackage) -> Package {
     let id = spdx_id("Deb", &format!("{}-{}", d.name, d.arch));
     let mut p = simple_package(&id, &d.name, &d.version, &supplier, NOASSERTION, "LIBRARY");
     p.external_refs.push(purl_ref(deb_purl(d)));
-    let files = if d.files == 1 { "1 file".to_string() } else { format!("{} files", d.files) };
-    p.comment =
-        Some(format!("{} package {} {} ({}): {files} in the minimal base", d.distro, d.name, d.version, d.arch));
+    let files = match d.files {
+        0 => "installed in the base image".to_string(),
+        1 => "1 file in the minimal base".to_string(),
+        n => format!("{n} files in the minimal base"),
+    };
+    p.comment = Some(format!("{} package {} {} ({}): {files}", d.distro, d.name, d.version, d.arch));
     p
 }
 

@@ -169,3 +169,24 @@ fn a_cyclonedx_sbom_is_pushed_signed_and_verified_by_cosign_and_release_oci() {
     assert_eq!(named("plug_x")["scope"], "excluded");
     assert!(named("libc6")["purl"].as_str().expect("purl").starts_with("pkg:deb/debian/libc6@"));
 }
+
+/// A distribution base (`--base debian`): the SBOM lists the base image's installed Debian
+/// packages (its dpkg database) at the versions `dpkg-query` reports in that image.
+#[test]
+fn a_distribution_base_lists_its_installed_debian_packages() {
+    let project = copy_example("hello_web");
+    let sboms = tempfile::tempdir().expect("tempdir");
+    let mut c = release_oci();
+    c.arg("build").arg(project.path()).args(["--base", "debian", "--no-cache"]).arg("--sbom-dir").arg(sboms.path());
+    ok(c);
+    let file = std::fs::read_dir(sboms.path()).expect("sbom dir").flatten().next().expect("an SBOM").path();
+    let doc: Value = serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("json");
+    let runtime = "release-oci/runtime:debian-bookworm";
+    for name in ["libc6", "base-files", "libssl3"] {
+        let p = package(&doc, name);
+        let version = deb_version(runtime, "linux/amd64", name);
+        assert_eq!(p["versionInfo"], version.as_str(), "{p}");
+        let purl = p["externalRefs"][0]["referenceLocator"].as_str().expect("purl");
+        assert!(purl.starts_with(&format!("pkg:deb/debian/{name}@")) && purl.ends_with("?arch=amd64"), "{purl}");
+    }
+}
