@@ -16,6 +16,7 @@ pub mod attach;
 pub mod builder_out;
 pub mod cyclonedx;
 pub mod dpkg_status;
+pub mod index_sbom;
 pub mod erl_term;
 pub mod facts;
 pub mod gather;

@@ -4,6 +4,7 @@
 
 use super::Signer;
 use super::attach::{Attached, Attachments, Subject, attach};
+use super::index_sbom::PlatformSbom;
 use crate::digest::Digest;
 use crate::registry::{Bars, PushImage, PushSummary, PushTarget, Registry, RegistryError};
 use crate::ui;
@@ -75,13 +76,29 @@ pub async fn push_index<R: Registry>(
         .filter_map(|(i, a)| Some((&i.manifest_digest, a.provenance.as_deref()?)))
         .collect();
     let own = Attachments {
+        sbom: index_sbom(&subject.digest, images, per_image),
+        sbom_format: super::SbomFormat::Spdx,
         provenance: super::provenance::index_statement(&subject.digest, &statements),
-        ..Attachments::default()
+        created: per_image.first().and_then(|a| a.created.clone()),
     };
     let done = attach(reg, &target.repository, docker_reference, &subject, &own, signer).await?;
     report(&subject.digest, &done);
     put_tags(reg, target, media_type, bytes).await?;
     Ok(summary)
+}
+
+/// The index's own SBOM, tying the platforms' SPDX SBOMs together (none for CycloneDX).
+fn index_sbom(index: &Digest, images: &[PushImage], per_image: &[Attachments]) -> Option<Vec<u8>> {
+    let platforms = images
+        .iter()
+        .zip(per_image)
+        .map(|(i, a)| match (a.sbom_format, &a.sbom) {
+            (super::SbomFormat::Spdx, Some(sbom)) => Some(PlatformSbom { image: &i.manifest_digest, sbom }),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let created = per_image.first()?.created.as_deref().unwrap_or("1970-01-01T00:00:00Z");
+    super::index_sbom::render(index, &platforms, created)
 }
 
 async fn put_tags<R: Registry>(
@@ -189,7 +206,7 @@ mod tests {
             &self,
             repo: &str,
             d: &Digest,
-            size: Option<u64>,
+            size: u64,
             store: &crate::store::BlobStore,
             p: &crate::registry::Progress,
         ) -> Result<u64, RegistryError> {

@@ -20,7 +20,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 pub const MEDIA_SPDX: &str = "application/spdx+json";
-pub(super) const NOASSERTION: &str = "NOASSERTION";
+pub(crate) const NOASSERTION: &str = "NOASSERTION";
 const IMAGE_ID: &str = "SPDXRef-Image";
 
 #[derive(Debug, Serialize)]

@@ -177,6 +177,30 @@ fn sboms_per_platform(p: &Pushed) {
     }
 }
 
+/// The index's own SBOM: through the referrers tag, valid, the index CONTAINS each platform's
+/// image, each described by that platform's SBOM (named with its SHA-256).
+fn index_sbom(p: &Pushed) {
+    let sbom = sbom_through_referrers_tag(&p.reg.addr(), p.repo, &p.index);
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("index.spdx.json");
+    std::fs::write(&file, &sbom).expect("write");
+    validators_pass(&file);
+    let doc: Value = serde_json::from_slice(&sbom).expect("json");
+    assert_eq!(doc["packages"][0]["checksums"][0]["checksumValue"], p.index.trim_start_matches("sha256:"), "{doc}");
+    for (n, (d, _)) in p.platforms.iter().enumerate() {
+        let package = &doc["packages"][n + 1];
+        assert_eq!(package["checksums"][0]["checksumValue"], d.trim_start_matches("sha256:"), "{doc}");
+        let platform_sbom = sbom_through_referrers_tag(&p.reg.addr(), p.repo, d);
+        let sum = &doc["externalDocumentRefs"][n]["checksum"]["checksumValue"];
+        assert_eq!(sum.as_str(), Some(sha256_hex(&platform_sbom).as_str()), "{doc}");
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
 #[test]
 fn a_signed_multi_platform_index_verifies_per_platform_and_a_changed_byte_fails() {
     require_arm64();
@@ -185,6 +209,7 @@ fn a_signed_multi_platform_index_verifies_per_platform_and_a_changed_byte_fails(
     let p = signed_index(&key);
     all_verify(&p, &public);
     sboms_per_platform(&p);
+    index_sbom(&p);
     let (addr, repo) = (p.reg.addr(), p.repo);
 
     // One byte changed in the index, pushed under the tag: no signature names it.
