@@ -38,9 +38,11 @@ setup:
 base-musl: setup
 	bash base-images/musl/build.sh
 
-# aarch64 under emulation: qemu-aarch64 registered in binfmt_misc (F flag) and the arm64 builder
-# and runtime images from Debian's arm64 packages (an unchanged recipe is skipped). See
-# docs/multi-platform.md.
+# aarch64 under emulation: qemu-user 10 (bookworm-backports; 7.2 crashes the BEAM's JIT) with
+# qemu-aarch64 registered in binfmt_misc (F flag), and the arm64 builder and runtime images from
+# Debian's arm64 packages, JIT ERTS included (an unchanged recipe is skipped; to rebuild just
+# these: FORCE=1 bash scripts/setup-emulation.sh, since FORCE=1 on make rebuilds every image).
+# See docs/multi-platform.md.
 .PHONY: setup-arm64
 setup-arm64: setup
 	bash scripts/setup-emulation.sh

@@ -42,9 +42,11 @@ die_with_log() { tail -n 30 "$1" >&2; log "$2 (full log: $1)"; exit 1; }
 # An image is up to date when it exists and carries the recipe label of this script's recipe for
 # it: a changed package list (or recipe version) rebuilds the image, an unchanged one is kept.
 RECIPE_VERSION=2
-# Foreign architectures: 3 = arm64-rootfs.sh (mmdebstrap, set up on the host); 2 was debootstrap
-# and apt-get upgrade under qemu-user. Bump it when arm64-rootfs.sh makes a different rootfs.
-FOREIGN_RECIPE_VERSION=3
+# Foreign architectures: 4 = arm64-rootfs.sh, the builder with Debian's own (JIT) beam.smp, run
+# under qemu-user 10 (scripts/setup-emulation.sh); 3 was the same rootfs whose builder then got an
+# interpreter beam.smp (arm64-interp-erts.sh, gone), 2 debootstrap and apt-get upgrade under
+# qemu-user. Bump it when arm64-rootfs.sh makes a different rootfs.
+FOREIGN_RECIPE_VERSION=4
 # amd64 keeps its historical recipe (no architecture in it), so existing images stay valid.
 recipe_of() {
   local arch='' version=$RECIPE_VERSION
@@ -211,10 +213,13 @@ if [ "$ARCH" = "$HOST_ARCH" ]; then
   docker run --rm -e HOME=/tmp "$BUILDER_TAG" rebar3 version >/dev/null ||
     { log "rebar3 does not run in $BUILDER_TAG"; exit 1; }
 else
-  # Not the BEAM under qemu-user here: bookworm's OTP 25 JIT crashes under qemu 7.2 (see
-  # docs/multi-platform.md); the escript and a foreign binary are checked instead.
-  docker run --rm --platform "linux/$ARCH" "$BUILDER_TAG" sh -c 'test -x /usr/local/bin/rebar3 && uname -m' >/dev/null ||
-    { log "$BUILDER_TAG does not run under emulation"; exit 1; }
+  # Debian's arm64 Erlang/OTP is the JIT build: it must start under the emulation (qemu-user 7.2
+  # crashed it; scripts/setup-emulation.sh installs 10 or newer) and say so, and rebar3 must run.
+  flavor=$(docker run --rm --platform "linux/$ARCH" -e HOME=/tmp "$BUILDER_TAG" sh -c \
+    'rebar3 version >/dev/null && erl -noshell -eval "io:format(\"~s\", [erlang:system_info(emu_flavor)]), halt()."') ||
+    { log "the BEAM or rebar3 does not run in $BUILDER_TAG under emulation (qemu-aarch64: $(qemu-aarch64 --version 2>/dev/null | head -n 1); scripts/setup-emulation.sh installs qemu-user 10)"; exit 1; }
+  [ "$flavor" = jit ] || { log "$BUILDER_TAG: emu_flavor is '$flavor', expected jit (Debian's arm64 beam.smp)"; exit 1; }
+  log "$BUILDER_TAG: the BEAM runs under emulation (emu_flavor $flavor)"
 fi
 version_labels "$BUILDER_TAG"
 log "done: $BUILDER_TAG $RUNTIME_TAG"

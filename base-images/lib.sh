@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# base-images/lib.sh: what the image recipes share; sourced (bash) by build-local.sh,
-# musl/build.sh and arm64-interp-erts.sh. The caller defines `log MESSAGE...` (its prefix) and,
+# base-images/lib.sh: what the image recipes share; sourced (bash) by build-local.sh and
+# musl/build.sh. The caller defines `log MESSAGE...` (its prefix) and,
 # for `run`, sets RUN_LOGS to the directory of the steps' logs.
 
 # run NAME CMD...: one step of a recipe. CMD (a program or a function of the caller) runs in a

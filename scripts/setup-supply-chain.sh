@@ -35,26 +35,9 @@ quiet() {
 [ "$(id -u)" = 0 ] || die "run as root (writes /usr/local/bin and /opt/release-oci)"
 command -v apt-get >/dev/null || die "this script needs a Debian-based system (apt-get, dpkg-deb)"
 
-# The URI of this machine's main Debian archive: the first `URIs:` of a deb822 stanza (or `deb`
-# line) whose suites are not the security archive's. No archive host is named in this script.
-debian_archive_uri() {
-  local f uri
-  shopt -s nullglob
-  for f in /etc/apt/sources.list.d/*.sources; do
-    uri=$(awk '
-      /^$/ { if (uris != "" && suites !~ /-security/ && types ~ /deb/) { print uris; exit } uris = ""; suites = ""; types = "" }
-      /^URIs:/ { uris = $2 } /^Suites:/ { suites = $0 } /^Types:/ { types = $0 }
-      END { if (uris != "" && suites !~ /-security/) print uris }' "$f" | head -n 1)
-    if [ -n "$uri" ]; then shopt -u nullglob; printf '%s\n' "$uri"; return 0; fi
-  done
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [ -f "$f" ] || continue
-    uri=$(awk '$1 == "deb" && $3 !~ /-security/ { for (i = 2; i <= NF; i++) if ($i ~ /:\/\//) { print $i; exit } }' "$f")
-    if [ -n "$uri" ]; then shopt -u nullglob; printf '%s\n' "$uri"; return 0; fi
-  done
-  shopt -u nullglob
-  return 1
-}
+# debian_archive_uri: the URI of this machine's main Debian archive (no archive host is named here).
+# shellcheck source=scripts/debian-archive.sh
+source "$(dirname "${BASH_SOURCE[0]}")/debian-archive.sh"
 
 # Debian builds cosign without a version stamp (`cosign version` says "devel"), so the package
 # version and the binary's SHA-256 are recorded next to the venv when it is installed.

@@ -11,7 +11,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PACKAGES=(docker.io debootstrap skopeo umoci docker-registry erlang-nox erlang-dev elixir
           tini git ca-certificates curl apache2-utils openssl python3-venv busybox-static zlib1g-dev pigz
-          qemu-user-static binfmt-support openssh-server openssh-client postgresql)
+          openssh-server openssh-client postgresql)
+# qemu-user (10 or newer, from bookworm-backports) is scripts/setup-emulation.sh's (make setup-arm64).
 DOCKERD_LOG=/var/log/release-oci-dockerd.log
 DOCKERD_WAIT=${DOCKERD_WAIT:-60}
 

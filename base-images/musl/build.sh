@@ -5,7 +5,9 @@
 #   release-oci/builder:musl   a Debian bookworm rootfs (gcc/make, git, busybox-static, tini-static,
 #                              CA certificates, tzdata, musl-tools) with Erlang/OTP built for musl
 #                              in /usr/local/lib/erlang (its ERTS and NIFs use musl's loader,
-#                              OpenSSL is linked statically into crypto), Debian's Elixir, rebar3,
+#                              OpenSSL is linked statically into crypto, ncurses' terminal library
+#                              with the common terminals built in statically into beam.smp, for
+#                              `bin/NAME remote`), Debian's Elixir, rebar3,
 #                              CC=musl-gcc for NIFs and a static zlib for musl (-lz)
 #   release-oci/runtime:musl   musl's loader, a static busybox and CA certificates (the base for
 #                              --from-release and `--base release-oci/runtime:musl`)
@@ -14,8 +16,8 @@
 #   FORCE=1 base-images/musl/build.sh  # rebuild
 #
 # Erlang/OTP is the version of Debian's erlang source package (the one Debian's Elixir is built
-# for), with Debian's patches; OpenSSL is Debian's openssl source. Both are compiled with Debian's
-# musl-gcc on this machine, the rootfs comes from debootstrap. See docs/musl.md for the choices.
+# for), with Debian's patches; OpenSSL and ncurses are Debian's openssl and ncurses sources. All are
+# compiled with Debian's musl-gcc on this machine, the rootfs comes from debootstrap. See docs/musl.md for the choices.
 # An image whose recipe label equals the hash of this directory's files is left alone.
 set -euo pipefail
 
@@ -61,9 +63,9 @@ BUILD=$WORK/build
 rm -rf "$BUILD" "$LOGS"
 mkdir -p "$BUILD" "$LOGS"
 
-# Host tools: musl-gcc, dpkg-source, debootstrap, a C toolchain, the kernel's headers and perl
-# (OpenSSL's Configure).
-install_missing musl-tools musl-dev dpkg-dev debootstrap gcc make linux-libc-dev perl xz-utils
+# Host tools: musl-gcc, dpkg-source, debootstrap, a C toolchain, the kernel's headers, perl
+# (OpenSSL's Configure), tic and infocmp (ncurses' built-in terminal descriptions).
+install_missing musl-tools musl-dev dpkg-dev debootstrap gcc make linux-libc-dev perl xz-utils ncurses-bin
 
 # A private apt state: this machine's Debian sources as deb and deb-src lines, for `apt-get
 # source` and `apt-get download` without touching the system's apt.
@@ -71,14 +73,16 @@ private_apt "$BUILD/apt" || die "cannot make a private apt state in $BUILD/apt"
 run apt-update "${APT[@]}" update
 
 # Sources: Erlang/OTP as Debian ships it (its version is the one Debian's elixir is built for),
-# zlib and OpenSSL; each falls back to the suite's own version when an update's files are missing.
+# zlib, OpenSSL and ncurses; each falls back to the suite's own version when an update's files are
+# missing.
 SRC=$BUILD/src
 mkdir -p "$SRC"
 get_sources() {
   cd "$SRC"
-  fetch_source "$SUITE" erlang zlib openssl
+  fetch_source "$SUITE" erlang zlib openssl ncurses
   dpkg-source -x erlang_*.dsc otp
   dpkg-source -x zlib_*.dsc zlib
+  dpkg-source -x ncurses_*.dsc ncurses
   mkdir openssl
   tar -xzf openssl_*.orig.tar.gz -C openssl --strip-components=1
 }
@@ -116,16 +120,42 @@ build_zlib() {
 }
 run zlib build_zlib
 
+# ncurses' terminal library (libtinfo) for the ERTS's line editor (the tty_sl driver): without it
+# IEx falls back to its limited shell and `bin/NAME remote` cannot reach the node. Static and
+# position independent, linked into beam.smp, with the descriptions of the common terminals
+# compiled in (--with-fallbacks; tic and infocmp of this machine make them from ncurses' own
+# terminfo.src), so the image needs no terminfo files: TERM must name one of them (`docker exec
+# -it` sets xterm). Terminfo directories, when an image has them, are looked up first.
+NCURSES=$BUILD/ncurses-musl
+NCURSES_TERMINALS=xterm,xterm-256color,xterm-color,vt100,vt220,linux,screen,screen-256color,tmux,tmux-256color,rxvt-unicode,ansi
+build_ncurses() {
+  cd "$SRC/ncurses"
+  CC=$MUSL_CC CFLAGS="-O2 -fPIC" ./configure --prefix="$NCURSES" --without-shared --with-normal \
+    --without-debug --without-profile --without-cxx --without-cxx-binding --without-ada \
+    --without-manpages --without-progs --without-tests --disable-db-install --with-termlib \
+    --with-fallbacks="$NCURSES_TERMINALS" --with-terminfo-dirs=/etc/terminfo:/lib/terminfo:/usr/share/terminfo \
+    --with-default-terminfo-dir=/usr/share/terminfo
+  make -j"$JOBS" -C include
+  make -j"$JOBS" -C ncurses libs
+  make -C include install
+  make -C ncurses install.libs
+  [ -f "$NCURSES/lib/libtinfo.a" ] || { echo "no $NCURSES/lib/libtinfo.a"; return 1; }
+}
+run ncurses build_ncurses
+
 # Erlang/OTP: the interpreter (--disable-jit: the JIT is C++, and Debian has no C++ library for
-# musl), no termcap (no ncurses for musl), OpenSSL linked statically into crypto.
+# musl), termcap from the static libtinfo above (configure finds -ltinfo in LDFLAGS' directory;
+# --with-termcap makes a missing one an error), OpenSSL linked statically into crypto.
 OTP_ROOT=$BUILD/otp-root
 build_otp() {
   local without=()
   for app in $OTP_WITHOUT; do without+=("--without-$app"); done
   cd "$SRC/otp"
   export ERL_TOP=$PWD
-  CC=$MUSL_CC CXX=false ./configure --prefix="$PREFIX" --disable-jit --without-termcap --without-javac \
-    --disable-sctp --disable-dynamic-ssl-lib --with-ssl="$SSL" "${without[@]}"
+  CC=$MUSL_CC CXX=false LDFLAGS="-L$NCURSES/lib" ./configure --prefix="$PREFIX" --disable-jit --with-termcap \
+    --without-javac --disable-sctp --disable-dynamic-ssl-lib --with-ssl="$SSL" "${without[@]}"
+  grep -qs '^#define HAVE_TERMCAP 1' erts/*/config.h ||
+    { echo "configure did not take the termcap library (HAVE_TERMCAP)"; return 1; }
   make -j"$JOBS"
   make install DESTDIR="$OTP_ROOT"
 }
@@ -243,6 +273,9 @@ EOF
 /tmp/z
 '
 run smoke-builder docker run --rm "$BUILDER_TAG" sh -euc "$SMOKE"
+# The line editor's driver opens on a terminal (a TERM of the built-in list, no terminfo files).
+run smoke-tty docker run --rm -t -e TERM=xterm "$BUILDER_TAG" erl -noshell -eval \
+  'P = open_port({spawn, "tty_sl -c -e"}, [eof]), port_close(P), io:format("tty_sl opens~n"), halt().'
 run smoke-runtime docker run --rm "$RUNTIME_TAG" sh -c 'test -x /lib/ld-musl-x86_64.so.1 && ls /etc/ssl/cert.pem'
 log "sha256(x) in $BUILDER_TAG: $(sed -n 1p "$LOGS/smoke-builder.log")"
 

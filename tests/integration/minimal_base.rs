@@ -99,7 +99,7 @@ pub(crate) fn rpc(c: &Container, name: &str, expr: &str) -> String {
 /// `bin/NAME remote` in the container under a pseudo-terminal (IEx's remote shell needs one, and
 /// `docker exec -it` needs one on this side: util-linux's `script` makes it). Types `expr` once
 /// the prompt of the release's node shows, and returns what was printed once `until` appears.
-fn remote(c: &Container, name: &str, expr: &str, until: &str) -> String {
+pub(crate) fn remote(c: &Container, name: &str, expr: &str, until: &str) -> String {
     let inner = format!("docker exec -it {} timeout 60 /app/bin/{name} remote", c.id);
     let mut child = Command::new("script")
         .args(["-qec", &inner, "/dev/null"])

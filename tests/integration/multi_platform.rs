@@ -1,7 +1,10 @@
-//! aarch64 and multi-platform builds, under emulation (qemu-user through binfmt_misc, set up by
+//! aarch64 and multi-platform builds, under emulation (qemu-user 10 through binfmt_misc, set up by
 //! `make setup-arm64`, scripts/setup-emulation.sh):
-//! - hello_web for aarch64-unknown-linux-gnu runs with `--platform linux/arm64`, answers HTTP, and
-//!   its `beam.smp` is an AArch64 ELF;
+//! - hello_web for aarch64-unknown-linux-gnu runs with `--platform linux/arm64`, answers HTTP, its
+//!   `beam.smp` is an AArch64 ELF and the BEAM in the image is Debian's JIT build (`emu_flavor` is
+//!   `jit`, in the running node and in a one-off `eval`);
+//! - zlib_nif for aarch64: its C NIF is compiled in the arm64 builder (an AArch64 ELF linking
+//!   zlib), loads and answers;
 //! - `--triple` twice makes one image index, pushed under one tag: skopeo sees both platforms and
 //!   the pure-Elixir application layers are the same blobs in both manifests;
 //! - native code for another machine is refused, naming the file inside the release.
@@ -41,7 +44,8 @@ fn require_emulation() {
             text(&o.stderr)
         );
     }
-    // Under qemu the builder needs the interpreter beam.smp (the JIT one crashes).
+    // The builder carries Debian's own arm64 Erlang/OTP, the JIT build, which needs qemu 10 or
+    // newer (7.2 crashed it). The interpreter beam.smp of the old set-up must be gone.
     let o = docker(&[
         "image",
         "inspect",
@@ -51,11 +55,46 @@ fn require_emulation() {
     ]);
     assert_eq!(
         text(&o.stdout).trim(),
-        "emu",
-        "{} has no interpreter ERTS (label org.release-oci.erts-flavor): `make setup-arm64` \
-         (base-images/arm64-interp-erts.sh) puts it in",
+        "",
+        "{} carries the interpreter beam.smp of the old set-up: `make setup-arm64` rebuilds it with Debian's JIT ERTS",
         ARM64_IMAGES[0]
     );
+    // The registered path is a link named `*-binfmt-P` (qemu then takes its arguments as binfmt_misc
+    // passes them): the version is asked of the file it names.
+    let registered = entry.lines().find_map(|l| l.strip_prefix("interpreter ")).unwrap_or_default();
+    let interpreter = std::fs::canonicalize(registered).unwrap_or_else(|_| PathBuf::from(registered));
+    let interpreter = interpreter.display();
+    let o = Command::new(interpreter.to_string()).arg("--version").output();
+    let version = o.as_ref().map(|o| text(&o.stdout)).unwrap_or_default();
+    let major: u32 = version
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("qemu-aarch64 version "))
+        .and_then(|v| v.split('.').next())
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        major >= 10,
+        "the registered qemu-aarch64 ({interpreter}) is not version 10 or newer ({version:?}): the BEAM's JIT \
+         crashes under older ones; `make setup-arm64` installs qemu-user from bookworm-backports"
+    );
+}
+
+/// `emu_flavor` of the BEAM of a running aarch64 container: in the node (rpc) and in a one-off
+/// `eval` (a second VM from the same ERTS).
+fn assert_jit(c: &Container, name: &str) {
+    let bin = format!("/app/bin/{name}");
+    for how in ["rpc", "eval"] {
+        let o = c.exec(&[&bin, how, "IO.puts(:erlang.system_info(:emu_flavor))"]);
+        assert!(
+            o.status.success(),
+            "{name} {how} failed:\n{}{}\nlogs:\n{}",
+            text(&o.stdout),
+            text(&o.stderr),
+            c.logs()
+        );
+        assert_eq!(text(&o.stdout).trim(), "jit", "{name} {how}: emu_flavor of the image's BEAM");
+    }
 }
 
 /// The JSON blob `digest` of the layout at `dir`.
@@ -129,6 +168,36 @@ fn aarch64_hello_web_runs_under_emulation_and_its_erts_is_aarch64() {
     assert!(body.contains("hello from hello_web"), "{body}");
     let arch = c.exec(&["uname", "-m"]);
     assert_eq!(text(&arch.stdout).trim(), "aarch64", "{}", text(&arch.stderr));
+    assert_jit(&c, "hello_web");
+    drop(c);
+    let _ = docker(&["rmi", "-f", &b.tag]);
+}
+
+#[test]
+fn aarch64_zlib_nif_is_compiled_for_aarch64_and_runs_under_emulation() {
+    require_emulation();
+    let b = build_example("zlib_nif", &["--triple", AARCH64]);
+    let layout = b.layout();
+    let manifest = layout_manifest(&layout);
+    let is_nif = |p: &str| p.ends_with("/priv/zlib_nif.so");
+    let (path, nif) = manifest["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .find_map(|l| file_in_layer(&layout, l["digest"].as_str().expect("digest"), &is_nif))
+        .expect("no priv/zlib_nif.so in the image");
+    assert_eq!(elf_machine(&nif), EM_AARCH64, "{path} is not an AArch64 ELF");
+    let elf = goblin::elf::Elf::parse(&nif).expect("zlib_nif.so is ELF");
+    assert!(elf.libraries.contains(&"libz.so.1"), "{path} does not link zlib: {:?}", elf.libraries);
+
+    let c = Container::start(&["--platform", "linux/arm64"], &b.tag, &[]);
+    let mut crc = flate2::Crc::new();
+    crc.update(b"release-oci");
+    let (status, body) = c.get("/?release-oci", Duration::from_secs(180));
+    assert_eq!((status, body), (200, format!("crc32(release-oci) = {}\n", crc.sum())), "logs:\n{}", c.logs());
+    assert_jit(&c, "zlib_nif");
+    let (code, _) = c.stop(30);
+    assert_eq!(code, 0, "exit code after docker stop; logs:\n{}", c.logs());
     drop(c);
     let _ = docker(&["rmi", "-f", &b.tag]);
 }

@@ -2,10 +2,12 @@
 //! base-images/musl/build.sh makes (`make base-musl`): hello_web answers HTTP on the default
 //! (minimal) base, `:crypto` and `:ssl` work, `docker stop` exits 0, `beam.smp` uses musl's loader
 //! and the image holds no glibc; it also runs on release-oci/runtime:musl; zlib_nif's C NIF is
-//! compiled with musl-gcc against musl's zlib and runs. A glibc ERTS built for
-//! the musl triple (and a musl ERTS for the gnu triple) is refused, naming the file.
+//! compiled with musl-gcc against musl's zlib and runs. `bin/hello_web remote` opens IEx's remote
+//! shell on the running node (the musl ERTS has ncurses' terminal library with the common
+//! terminals built in) on both bases. A glibc ERTS built for the musl triple (and a musl ERTS for
+//! the gnu triple) is refused, naming the file.
 
-use crate::minimal_base::{TLS_ROUND_TRIP, layer_digest, layer_files, rpc};
+use crate::minimal_base::{TLS_ROUND_TRIP, layer_digest, layer_files, remote, rpc};
 use crate::util::*;
 use sha2::Digest as _;
 use std::sync::OnceLock;
@@ -81,6 +83,28 @@ fn musl_hello_web_runs_answers_does_crypto_and_stops() {
     assert!(logs.contains("hello_web: application stopped"), "the stop callback did not run:\n{logs}");
 }
 
+/// `bin/NAME remote` (IEx's remote shell, under the terminal `docker exec -it` gives, TERM=xterm)
+/// reaches the running node and evaluates an expression there: the line editor's driver opens, so
+/// IEx does not fall back to its limited shell (which ignores --remsh and starts a local node).
+fn assert_remote_shell_reaches_the_node(c: &Container, name: &str) {
+    let node = rpc(c, name, "IO.puts(node())");
+    let node = node.trim();
+    assert!(node.starts_with(&format!("{name}@")), "{node}");
+    // The expression's own echo does not contain the marker; only its output does.
+    let out = remote(c, name, r#"IO.puts("remote-" <> "node=" <> to_string(node()))"#, "remote-node=");
+    assert!(!out.contains("limited shell"), "IEx ran its limited shell (no terminal driver):\n{out}");
+    assert!(out.contains(&format!("remote-node={node}")), "the remote shell did not reach the node:\n{out}");
+}
+
+#[test]
+fn musl_remote_shell_reaches_the_running_node() {
+    let b = musl_hello();
+    let c = Container::start(&["--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL"], &b.tag, &[]);
+    let (status, body) = c.get("/", Duration::from_secs(60));
+    assert_eq!(status, 200, "body: {body}\nlogs:\n{}", c.logs());
+    assert_remote_shell_reaches_the_node(&c, "hello_web");
+}
+
 #[test]
 fn musl_beam_smp_uses_the_musl_loader_and_the_image_has_no_glibc() {
     let b = musl_hello();
@@ -150,6 +174,7 @@ fn musl_hello_web_runs_on_the_musl_runtime_image() {
     let c = Container::start(&["--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL"], &b.tag, &[]);
     let (status, body) = c.get("/", Duration::from_secs(60));
     assert_eq!(status, 200, "body: {body}\nlogs:\n{}", c.logs());
+    assert_remote_shell_reaches_the_node(&c, "hello_web");
     let (code, _) = c.stop(10);
     assert_eq!(code, 0, "exit code after docker stop; logs:\n{}", c.logs());
 }
