@@ -1,6 +1,6 @@
 //! How a build stops on a signal. One listener for SIGINT and SIGTERM ([`Signals`]) is made when
 //! the build starts and handed down: every stage races its work against it, and the builder, which
-//! has a container to remove first, takes it along ([`crate::builder::docker::assemble`]). A signal
+//! has a container to remove first, takes it along (`builder::docker::assemble`). A signal
 //! that comes between two stages is kept for the next one, never lost. The build then fails with
 //! [`Interrupted`] (or the builder's own `Interrupted`), and the CLI exits with 128 + the signal's
 //! number, as a shell reports it: 130 for SIGINT (Ctrl-C), 143 for SIGTERM.

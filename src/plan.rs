@@ -86,6 +86,24 @@ pub struct PlanInput<'a> {
 /// Splits the release into layer specs (empty layers are left out).
 pub fn plan(input: &PlanInput<'_>) -> Result<Vec<LayerSpec>, LayerError> {
     let rel = input.release;
+    let runtime = runtime_layer(input);
+    let mut erts = LayerSpec { name: "erts".into(), entries: Vec::new() };
+    if let Some(v) = &rel.erts_version {
+        let d = format!("erts-{v}");
+        erts.add_tree(&rel.root.join(&d), &format!("{APP_DIR}/{d}"), 0, 0)?;
+    }
+    let [otp, deps, app] = lib_layers(input)?;
+    let release = release_layer(input)?;
+    // `release` before `app`: a one-line change gives a new `app` and leaves `release` as it was
+    // (docs/layers.md), so only the last layer is new.
+    Ok([runtime, erts, otp, deps, release, app]
+        .into_iter()
+        .filter(|l| l.entries.iter().any(|e| e.kind != EntryKind::Dir))
+        .collect())
+}
+
+/// tini and the accounts (`/etc/passwd`, `/etc/group`: the base's with the runtime user's).
+fn runtime_layer(input: &PlanInput<'_>) -> LayerSpec {
     let mut runtime = LayerSpec { name: "runtime".into(), entries: Vec::new() };
     push_parents(&mut runtime, TINI_PATH);
     runtime.entries.push(Entry {
@@ -99,17 +117,15 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Vec<LayerSpec>, LayerError> {
     push_parents(&mut runtime, "etc/passwd");
     runtime.entries.push(bytes_entry("etc/passwd", passwd.into_bytes()));
     runtime.entries.push(bytes_entry("etc/group", group.into_bytes()));
+    runtime
+}
 
-    let mut erts = LayerSpec { name: "erts".into(), entries: Vec::new() };
+/// `lib/`, application by application: `[otp, deps, app]`.
+fn lib_layers(input: &PlanInput<'_>) -> Result<[LayerSpec; 3], LayerError> {
+    let rel = input.release;
     let mut otp = LayerSpec { name: "otp".into(), entries: Vec::new() };
     let mut deps = LayerSpec { name: "deps".into(), entries: Vec::new() };
     let mut app = LayerSpec { name: "app".into(), entries: Vec::new() };
-    let mut release = LayerSpec { name: "release".into(), entries: Vec::new() };
-
-    if let Some(v) = &rel.erts_version {
-        let d = format!("erts-{v}");
-        erts.add_tree(&rel.root.join(&d), &format!("{APP_DIR}/{d}"), 0, 0)?;
-    }
     for entry in sorted_dir(&rel.root.join("lib"))? {
         let name = file_name(&entry);
         let app_name = rel
@@ -127,6 +143,14 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Vec<LayerSpec>, LayerError> {
         };
         spec.add_tree(&entry, &format!("{APP_DIR}/lib/{name}"), 0, 0)?;
     }
+    Ok([otp, deps, app])
+}
+
+/// Everything else at the release's top (`releases/`, `bin/`, ...), mutated (the cookie), and
+/// the entrypoint script.
+fn release_layer(input: &PlanInput<'_>) -> Result<LayerSpec, LayerError> {
+    let rel = input.release;
+    let mut release = LayerSpec { name: "release".into(), entries: Vec::new() };
     for entry in sorted_dir(&rel.root)? {
         let name = file_name(&entry);
         if name == "lib" || rel.erts_version.as_ref().is_some_and(|v| name == format!("erts-{v}")) {
@@ -145,13 +169,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Vec<LayerSpec>, LayerError> {
         uid: 0,
         gid: 0,
     });
-
-    // `release` before `app`: a one-line change gives a new `app` and leaves `release` as it was
-    // (docs/layers.md), so only the last layer is new.
-    Ok([runtime, erts, otp, deps, release, app]
-        .into_iter()
-        .filter(|l| l.entries.iter().any(|e| e.kind != EntryKind::Dir))
-        .collect())
+    Ok(release)
 }
 
 /// Drops `releases/COOKIE` (unless asked to keep it) and appends the cookie hook to `env.sh`

@@ -48,6 +48,11 @@ impl fmt::Display for Platform {
 /// it there would get the sources of every build that pulled it.
 pub const OWN_IMAGES: &str = "release-oci/";
 
+/// How the minimal base is named (`--base minimal`); the default runtime base of most triples.
+/// The `minimal` module re-exports it as `BASE_NAME`; it lives here so that `triple` stays below
+/// `minimal` in the module layers (docs/architecture.md).
+pub const MINIMAL_BASE_NAME: &str = "minimal";
+
 /// Whether `image` is one of release-oci's own (made locally, never pulled).
 pub fn is_own_image(image: &str) -> bool {
     image.starts_with(OWN_IMAGES)
@@ -190,8 +195,8 @@ impl Triple {
     /// for x86_64 musl (release-oci/builder:musl), the distribution image for the Alpine builder.
     pub fn default_base_image(&self) -> &'static str {
         match self.libc {
-            Libc::Gnu => crate::minimal::BASE_NAME,
-            Libc::Musl if self.arch == Arch::X86_64 => crate::minimal::BASE_NAME,
+            Libc::Gnu => MINIMAL_BASE_NAME,
+            Libc::Musl if self.arch == Arch::X86_64 => MINIMAL_BASE_NAME,
             Libc::Musl => self.distro_base_image(),
         }
     }

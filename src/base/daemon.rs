@@ -1,5 +1,6 @@
 //! A base image from the local Docker engine: `docker save` (the export API) streamed to a temp
-//! file, its uncompressed layers compressed into the store once and found again by diff_id.
+//! file, its uncompressed layers compressed into the store once and found again by diff_id. The
+//! store's work (checks, reads, the import) runs off the async runtime.
 
 use super::BaseError;
 use crate::digest::{DiffId, Digest};
@@ -11,10 +12,49 @@ use futures_util::StreamExt;
 use oci_spec::image::ImageConfiguration;
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
+use tokio::io::AsyncWriteExt;
 
 pub(super) async fn load(docker: &Docker, name: &str, store: &BlobStore) -> Result<BaseImage, BaseError> {
+    let engine = inspect(docker, name).await?;
+    let (store2, engine2) = (store.clone(), engine.clone());
+    // Everything cached already? Then no export at all.
+    let cached = blocking(name, move || engine2.cached_in(&store2)).await?;
+    if !cached {
+        export(docker, name, store).await?;
+    }
+    let repo_digest = engine.repo_digest.clone();
+    let (store2, name2) = (store.clone(), name.to_string());
+    let (config, layers) = blocking(name, move || read_stored(&name2, &engine, &store2)).await??;
+    Ok(BaseImage { name: name.to_string(), config, layers, digest: repo_digest })
+}
+
+/// What the engine says of an image.
+#[derive(Debug, Clone)]
+struct Engine {
+    /// The image id: the config's digest.
+    config_digest: Digest,
+    diff_ids: Vec<DiffId>,
+    /// The registry digest it was pulled by, if any.
+    repo_digest: Option<Digest>,
+}
+
+impl Engine {
+    /// Whether the store has the config and every layer (checking them may hash them).
+    fn cached_in(&self, store: &BlobStore) -> bool {
+        store.contains(&self.config_digest) && self.diff_ids.iter().all(|d| store.lookup_diff_id(d).is_some())
+    }
+}
+
+/// Runs store work (checks that may hash blobs, reads, the import) off the async runtime.
+async fn blocking<T: Send + 'static>(name: &str, work: impl FnOnce() -> T + Send + 'static) -> Result<T, BaseError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| BaseError::Invalid { name: name.to_string(), reason: e.to_string() })
+}
+
+async fn inspect(docker: &Docker, name: &str) -> Result<Engine, BaseError> {
     let inspect = docker.inspect_image(name).await.map_err(|e| match e {
         bollard::errors::Error::DockerResponseServerError { status_code: 404, .. } => {
             BaseError::NotFound { name: name.to_string() }
@@ -42,48 +82,70 @@ pub(super) async fn load(docker: &Docker, name: &str, store: &BlobStore) -> Resu
         .first()
         .and_then(|d| d.rsplit_once('@'))
         .and_then(|(_, d)| d.parse().ok());
+    Ok(Engine { config_digest, diff_ids, repo_digest })
+}
 
-    // Everything cached already? Then no export at all.
-    let cached = store.contains(&config_digest) && diff_ids.iter().all(|d| store.lookup_diff_id(d).is_some());
-    if !cached {
-        tracing::info!("exporting base image {name} from the Docker engine");
-        let tmp = tempfile::NamedTempFile::new_in(store.root())
-            .map_err(|e| BaseError::Io { name: name.into(), source: e })?;
-        let mut file = tmp.reopen().map_err(|e| BaseError::Io { name: name.into(), source: e })?;
-        let mut stream = docker.export_image(name);
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|source| BaseError::Docker { name: name.into(), source })?;
-            file.write_all(&chunk).map_err(|e| BaseError::Io { name: name.into(), source: e })?;
-        }
-        drop(file);
-        let (store2, name2, path) = (store.clone(), name.to_string(), tmp.path().to_path_buf());
-        tokio::task::spawn_blocking(move || import_saved(&path, &name2, &store2))
-            .await
-            .map_err(|e| invalid(&e.to_string()))??;
-        drop(tmp);
+/// `docker save` of `name` streamed to a temp file beside the store, then its config and layers
+/// imported into the store.
+async fn export(docker: &Docker, name: &str, store: &BlobStore) -> Result<(), BaseError> {
+    tracing::info!("exporting base image {name} from the Docker engine");
+    let io = |e| BaseError::Io { name: name.into(), source: e };
+    let root = store.root().to_path_buf();
+    let (tmp, file) = blocking(name, move || {
+        let tmp = tempfile::NamedTempFile::new_in(root)?;
+        let file = tmp.reopen()?;
+        Ok((tmp, file))
+    })
+    .await?
+    .map_err(io)?;
+    let mut file = tokio::fs::File::from_std(file);
+    let mut stream = docker.export_image(name);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|source| BaseError::Docker { name: name.into(), source })?;
+        file.write_all(&chunk).await.map_err(io)?;
     }
-    let config_path = store.blob_path(&config_digest);
-    let bytes = std::fs::read(&config_path).map_err(|e| BaseError::Io { name: name.into(), source: e })?;
-    if Digest::of(&bytes) != config_digest {
+    // Every write done before the file is read.
+    file.flush().await.map_err(io)?;
+    drop(file);
+    let (store, name2) = (store.clone(), name.to_string());
+    blocking(name, move || {
+        let imported = import_saved(tmp.path(), &name2, &store);
+        drop(tmp);
+        imported
+    })
+    .await?
+}
+
+/// The config and layers of the engine's image from the store, checked against the engine's
+/// image id and layer list.
+fn read_stored(
+    name: &str,
+    engine: &Engine,
+    store: &BlobStore,
+) -> Result<(ImageConfiguration, Vec<LayerBlob>), BaseError> {
+    let invalid = |reason: &str| BaseError::Invalid { name: name.to_string(), reason: reason.to_string() };
+    let io = |e| BaseError::Io { name: name.into(), source: e };
+    let bytes = std::fs::read(store.blob_path(&engine.config_digest)).map_err(io)?;
+    if Digest::of(&bytes) != engine.config_digest {
         return Err(invalid("the exported config does not match the engine's image id"));
     }
     let config: ImageConfiguration =
         serde_json::from_slice(&bytes).map_err(|e| invalid(&format!("bad config JSON: {e}")))?;
     let config_ids: Vec<String> = config.rootfs().diff_ids().clone();
-    if config_ids.iter().map(String::as_str).ne(diff_ids.iter().map(DiffId::as_str)) {
+    if config_ids.iter().map(String::as_str).ne(engine.diff_ids.iter().map(DiffId::as_str)) {
         return Err(invalid("the config's diff_ids differ from the engine's layer list"));
     }
-    let layers = diff_ids
-        .into_iter()
+    let layers = engine
+        .diff_ids
+        .iter()
         .map(|diff_id| {
-            let digest = store.lookup_diff_id(&diff_id).ok_or_else(|| invalid("a layer is missing after export"))?;
-            let size = std::fs::metadata(store.blob_path(&digest))
-                .map_err(|e| BaseError::Io { name: name.into(), source: e })?
-                .len();
-            Ok(LayerBlob { name: "base".into(), digest, diff_id, size, media_type: MEDIA_TYPE_LAYER_GZIP.into() })
+            let digest = store.lookup_diff_id(diff_id).ok_or_else(|| invalid("a layer is missing after export"))?;
+            let size = std::fs::metadata(store.blob_path(&digest)).map_err(io)?.len();
+            let (diff_id, media_type) = (diff_id.clone(), MEDIA_TYPE_LAYER_GZIP.into());
+            Ok(LayerBlob { name: "base".into(), digest, diff_id, size, media_type })
         })
         .collect::<Result<Vec<_>, BaseError>>()?;
-    Ok(BaseImage { name: name.to_string(), config, layers, digest: repo_digest })
+    Ok((config, layers))
 }
 
 #[derive(serde::Deserialize)]

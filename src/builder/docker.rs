@@ -235,62 +235,73 @@ async fn run(
 
     // Attached before the start, so nothing is missed (and the container has no log to replay).
     let attach = AttachContainerOptionsBuilder::default().stdout(true).stderr(true).stream(true).build();
-    let mut output = docker
+    let output = docker
         .attach_container(name, Some(attach))
         .await
         .map_err(docker_err(format!("attaching to container {name}")))?
         .output;
     let (tx, reading) = unpacker(Some(image_id))?;
-    let mut tx = Some(tx);
     docker.start_container(name, None).await.map_err(docker_err(format!("starting container {name}")))?;
     if let Some(started) = &req.started {
         started.notify_one();
     }
     // With -q the log is only kept for an error's tail.
     let mut log = LogTail::new(LOG_TAIL_LINES, !crate::ui::quiet()).redacting(req.inputs.redactions());
-    let mut sent = 0u64;
-    let read = async {
-        while let Some(chunk) = output.next().await {
-            match chunk.map_err(docker_err(format!("reading the output of container {name}")))? {
-                LogOutput::StdOut { message } => {
-                    sent += message.len() as u64;
-                    // A closed channel: the unpacking stopped early, and its error says why.
-                    if let Some(t) = &tx
-                        && t.send(message).await.is_err()
-                    {
-                        tx = None;
-                    }
-                }
-                other => log.push(other.as_ref()),
-            }
-        }
-        drop(tx);
-        Ok::<(), BuilderError>(())
-    };
     // Asked for now (the container runs), answered when it exits: not one more round trip after
     // the output ends.
     let wait = async { docker.wait_container(name, None).next().await };
-    let (read, waited) = tokio::join!(read, wait);
-    read?;
+    let (sent, waited) = tokio::join!(forward_output(output, tx, &mut log, name), wait);
+    let sent = sent?;
     log.finish();
-
-    let exit_code = match waited {
-        Some(Ok(status)) => status.status_code,
-        Some(Err(DockerError::DockerContainerWaitError { code, .. })) => code,
-        Some(Err(e)) => return Err(docker_err(format!("waiting for container {name}"))(e)),
-        // No status is no success: the output may be cut short.
-        None => {
-            let detail = std::io::Error::other("the engine ended the wait without an exit status");
-            return Err(docker_err(format!("waiting for container {name}"))(bollard::errors::Error::IOError {
-                err: detail,
-            }));
-        }
-    };
+    let exit_code = exit_code(waited, name)?;
     if exit_code != 0 {
         return Err(failed(docker, req, name, exit_code, log.tail()).await);
     }
     tracing::debug!(container = name, bytes = sent, "the builder's output arrived");
     Ok(reading)
+}
+
+/// The container's stdout (the tar of OUT) to the unpacker, its stderr to `log`; the bytes of
+/// stdout.
+async fn forward_output(
+    mut output: impl futures_util::Stream<Item = Result<LogOutput, DockerError>> + Unpin,
+    tx: tokio::sync::mpsc::Sender<bytes::Bytes>,
+    log: &mut LogTail,
+    name: &str,
+) -> Result<u64, BuilderError> {
+    let (mut tx, mut sent) = (Some(tx), 0u64);
+    while let Some(chunk) = output.next().await {
+        match chunk.map_err(docker_err(format!("reading the output of container {name}")))? {
+            LogOutput::StdOut { message } => {
+                sent += message.len() as u64;
+                // A closed channel: the unpacking stopped early, and its error says why.
+                if let Some(t) = &tx
+                    && t.send(message).await.is_err()
+                {
+                    tx = None;
+                }
+            }
+            other => log.push(other.as_ref()),
+        }
+    }
+    Ok(sent)
+}
+
+/// The exit code the engine's wait answered with.
+fn exit_code(
+    waited: Option<Result<bollard::models::ContainerWaitResponse, DockerError>>,
+    name: &str,
+) -> Result<i64, BuilderError> {
+    match waited {
+        Some(Ok(status)) => Ok(status.status_code),
+        Some(Err(DockerError::DockerContainerWaitError { code, .. })) => Ok(code),
+        Some(Err(e)) => Err(docker_err(format!("waiting for container {name}"))(e)),
+        // No status is no success: the output may be cut short.
+        None => {
+            let detail = std::io::Error::other("the engine ended the wait without an exit status");
+            Err(docker_err(format!("waiting for container {name}"))(bollard::errors::Error::IOError { err: detail }))
+        }
+    }
 }
 
 /// The error of a build that exited with `exit_code`: [`BuilderError::OutOfMemory`] when the

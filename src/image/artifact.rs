@@ -1,6 +1,6 @@
 //! The one value every source yields and every sink takes: an image, or an image index of
 //! several platforms (go-containerregistry's `v1.Image` / `v1.ImageIndex`). Its blobs live in a
-//! [`crate::sink::Blobs`]: the blob store, or the layout it was read from.
+//! `sink::Blobs`: the blob store, or the layout it was read from.
 
 use super::{BuiltIndex, Image, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST};
 use crate::digest::Digest;

@@ -5,7 +5,8 @@ use crate::digest::Digest;
 use crate::layer::LayerBlob;
 use crate::store::BlobStore;
 use oci_spec::image::{
-    Arch, Config, Descriptor, History, HistoryBuilder, ImageConfiguration, ImageManifestBuilder, MediaType, Os,
+    Arch, Config, Descriptor, History, HistoryBuilder, ImageConfiguration, ImageManifest, ImageManifestBuilder,
+    MediaType, Os,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -23,6 +24,38 @@ pub fn assemble(
     annotations: &BTreeMap<String, String>,
     store: &BlobStore,
 ) -> Result<Image, ImageError> {
+    let config = image_config(base, &layers, settings)?;
+    let config_bytes = canonical_json(&config).map_err(|source| ImageError::Json { what: "config", source })?;
+    let (config_digest, config_size) =
+        store.put(&config_bytes).map_err(|source| ImageError::Store { what: "config", source })?;
+
+    let mut all = base.map(|b| b.layers.clone()).unwrap_or_default();
+    all.extend(layers);
+    let manifest = manifest(&all, &config_digest, config_size, annotations)?;
+    let manifest_bytes = canonical_json(&manifest).map_err(|source| ImageError::Json { what: "manifest", source })?;
+    let (manifest_digest, _) =
+        store.put(&manifest_bytes).map_err(|source| ImageError::Store { what: "manifest", source })?;
+
+    let p = &settings.platform;
+    Ok(Image {
+        manifest: manifest_bytes,
+        manifest_digest,
+        config: config_bytes,
+        config_digest,
+        layers: all,
+        os: p.os.to_string(),
+        architecture: p.architecture.to_string(),
+        variant: p.variant.map(String::from),
+    })
+}
+
+/// The base's config (or an empty one) with `settings` applied and `layers` added to its
+/// `rootfs.diff_ids` and `history`.
+fn image_config(
+    base: Option<&BaseImage>,
+    layers: &[LayerBlob],
+    settings: &ConfigSettings,
+) -> Result<ImageConfiguration, ImageError> {
     let mut config = match base {
         Some(b) => {
             check_base(b, settings)?;
@@ -41,14 +74,17 @@ pub fn assemble(
     let mut diff_ids = config.rootfs().diff_ids().clone();
     diff_ids.extend(layers.iter().map(|l| l.diff_id.to_string()));
     config.rootfs_mut().set_diff_ids(diff_ids);
-    config.set_history(Some(history(base, &layers, settings)?));
+    config.set_history(Some(history(base, layers, settings)?));
+    Ok(config)
+}
 
-    let config_bytes = canonical_json(&config).map_err(|source| ImageError::Json { what: "config", source })?;
-    let (config_digest, config_size) =
-        store.put(&config_bytes).map_err(|source| ImageError::Store { what: "config", source })?;
-
-    let mut all = base.map(|b| b.layers.clone()).unwrap_or_default();
-    all.extend(layers);
+/// The manifest of the config (`config_digest`, `config_size`) and every layer, base's first.
+fn manifest(
+    all: &[LayerBlob],
+    config_digest: &Digest,
+    config_size: u64,
+    annotations: &BTreeMap<String, String>,
+) -> Result<ImageManifest, ImageError> {
     let descriptors = all
         .iter()
         .map(|l| Ok(Descriptor::new(MediaType::from(l.media_type.as_str()), l.size, oci_digest(&l.digest)?)))
@@ -56,27 +92,14 @@ pub fn assemble(
     let mut manifest = ImageManifestBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageManifest)
-        .config(Descriptor::new(MediaType::ImageConfig, config_size, oci_digest(&config_digest)?))
+        .config(Descriptor::new(MediaType::ImageConfig, config_size, oci_digest(config_digest)?))
         .layers(descriptors)
         .build()
         .map_err(|source| ImageError::Spec { what: "manifest", source })?;
     if !annotations.is_empty() {
         manifest.set_annotations(Some(annotations.iter().map(|(k, v)| (k.clone(), v.clone())).collect()));
     }
-    let manifest_bytes = canonical_json(&manifest).map_err(|source| ImageError::Json { what: "manifest", source })?;
-    let (manifest_digest, _) =
-        store.put(&manifest_bytes).map_err(|source| ImageError::Store { what: "manifest", source })?;
-
-    Ok(Image {
-        manifest: manifest_bytes,
-        manifest_digest,
-        config: config_bytes,
-        config_digest,
-        layers: all,
-        os: p.os.to_string(),
-        architecture: p.architecture.to_string(),
-        variant: p.variant.map(String::from),
-    })
+    Ok(manifest)
 }
 
 /// Our digest as oci-spec's.

@@ -58,6 +58,7 @@ pub struct LayerBlob {
 mod compress;
 mod import;
 mod spec;
+mod tar_entry;
 mod write;
 
 pub use compress::{

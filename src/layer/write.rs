@@ -7,17 +7,14 @@
 //! written (diff_id), then compressed with the pinned gzip configuration (or zstd at a fixed
 //! level) and hashed again by the store (digest).
 
+use super::tar_entry::append_entry;
 use super::{Compression, Entry, EntryKind, GZIP_LEVEL, LayerBlob, LayerError, LayerSpec, TarOptions};
 use crate::digest::{DiffId, HashingWriter};
 use crate::store::BlobStore;
 use flate2::GzBuilder;
 use rayon::prelude::*;
 use std::collections::HashSet;
-use std::fs::File;
-use std::io::{self, Read, Write};
-use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
-use tar::{EntryType, Header};
+use std::io::{self, Write};
 
 /// The gzip header's OS byte: 255, "unknown" (as Go's compress/gzip writes it).
 pub(crate) const GZIP_OS_UNKNOWN: u8 = 255;
@@ -208,153 +205,6 @@ fn check_path(path: &str) -> Result<(), LayerError> {
         return bad("has an empty, `.` or `..` component");
     }
     Ok(())
-}
-
-type TarOut<W> = tar::Builder<HashingWriter<W>>;
-
-fn append_entry<W: Write>(tar: &mut TarOut<W>, e: &Entry, opts: &TarOptions, layer: &str) -> Result<(), LayerError> {
-    let write_err = |source| LayerError::Write { layer: layer.to_string(), source };
-    let mut header = Header::new_gnu();
-    header.set_mode(e.mode & 0o7777);
-    header.set_uid(e.uid);
-    header.set_gid(e.gid);
-    header.set_mtime(opts.mtime);
-    header.set_size(0);
-    let mut name = e.path.as_bytes().to_vec();
-    match &e.kind {
-        EntryKind::Dir => {
-            header.set_entry_type(EntryType::Directory);
-            name.push(b'/');
-            set_name(tar, &mut header, &name).map_err(write_err)?;
-            header.set_cksum();
-            tar.append(&header, io::empty()).map_err(write_err)
-        }
-        EntryKind::Bytes(bytes) => {
-            header.set_entry_type(EntryType::Regular);
-            header.set_size(bytes.len() as u64);
-            set_name(tar, &mut header, &name).map_err(write_err)?;
-            header.set_cksum();
-            tar.append(&header, bytes.as_slice()).map_err(write_err)
-        }
-        EntryKind::Symlink { target } => {
-            let target = target.as_os_str().as_bytes();
-            if target.is_empty() || target.contains(&0) {
-                return Err(LayerError::InvalidPath {
-                    path: e.path.clone(),
-                    reason: "has an empty symlink target or one with NUL",
-                });
-            }
-            header.set_entry_type(EntryType::Symlink);
-            set_name(tar, &mut header, &name).map_err(write_err)?;
-            set_link_name(tar, &mut header, target).map_err(write_err)?;
-            header.set_cksum();
-            tar.append(&header, io::empty()).map_err(write_err)
-        }
-        EntryKind::File { source } => {
-            let file = File::open(source).map_err(|err| LayerError::io(source, err))?;
-            let meta = file.metadata().map_err(|err| LayerError::io(source, err))?;
-            if !meta.is_file() {
-                return Err(LayerError::UnsupportedFileType {
-                    path: source.clone(),
-                    kind: "directory or special file",
-                });
-            }
-            header.set_entry_type(EntryType::Regular);
-            header.set_size(meta.len());
-            set_name(tar, &mut header, &name).map_err(write_err)?;
-            header.set_cksum();
-            let mut reader = ExactReader { inner: file, remaining: meta.len(), problem: None };
-            match tar.append(&header, &mut reader) {
-                Ok(()) => Ok(()),
-                Err(err) => Err(match reader.problem.take() {
-                    Some(Problem::Read(source_err)) => LayerError::io(source, source_err),
-                    Some(Problem::Shrunk) => {
-                        LayerError::SourceChanged { layer: layer.to_string(), source_path: PathBuf::from(source) }
-                    }
-                    None => write_err(err),
-                }),
-            }
-        }
-    }
-}
-
-const NAME_LEN: usize = 100;
-
-/// Puts `name` in the header, preceded by a GNU long-name entry when it does not fit.
-fn set_name<W: Write>(tar: &mut TarOut<W>, header: &mut Header, name: &[u8]) -> io::Result<()> {
-    if name.len() > NAME_LEN {
-        long_entry(tar, b'L', name)?;
-    }
-    let field = &mut header.as_old_mut().name;
-    let n = name.len().min(NAME_LEN);
-    field.fill(0);
-    field[..n].copy_from_slice(&name[..n]);
-    Ok(())
-}
-
-/// Puts a symlink target in the header, preceded by a GNU long-link entry when it does not fit.
-fn set_link_name<W: Write>(tar: &mut TarOut<W>, header: &mut Header, target: &[u8]) -> io::Result<()> {
-    if target.len() > NAME_LEN {
-        long_entry(tar, b'K', target)?;
-    }
-    let field = &mut header.as_old_mut().linkname;
-    let n = target.len().min(NAME_LEN);
-    field.fill(0);
-    field[..n].copy_from_slice(&target[..n]);
-    Ok(())
-}
-
-/// A GNU `././@LongLink` entry (as GNU tar and the tar crate write it, with fixed metadata).
-fn long_entry<W: Write>(tar: &mut TarOut<W>, kind: u8, data: &[u8]) -> io::Result<()> {
-    let mut h = Header::new_gnu();
-    let name = b"././@LongLink";
-    h.as_old_mut().name[..name.len()].copy_from_slice(name);
-    h.set_mode(0o644);
-    h.set_uid(0);
-    h.set_gid(0);
-    h.set_mtime(0);
-    h.set_size(data.len() as u64 + 1);
-    h.set_entry_type(EntryType::new(kind));
-    h.set_cksum();
-    tar.append(&h, data.chain(&[0u8][..]))
-}
-
-enum Problem {
-    Read(io::Error),
-    Shrunk,
-}
-
-/// Reads exactly `remaining` bytes of a source file: fewer is an error (the file shrank while
-/// being written), more are not read. Remembers why it failed, so that the error can name the file.
-struct ExactReader {
-    inner: File,
-    remaining: u64,
-    problem: Option<Problem>,
-}
-
-impl Read for ExactReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.remaining == 0 {
-            return Ok(0);
-        }
-        let max = buf.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
-        match self.inner.read(&mut buf[..max]) {
-            Ok(0) => {
-                self.problem = Some(Problem::Shrunk);
-                Err(io::Error::new(io::ErrorKind::UnexpectedEof, "source file shrank"))
-            }
-            Ok(n) => {
-                self.remaining -= n as u64;
-                Ok(n)
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
-            Err(e) => {
-                let msg = e.to_string();
-                self.problem = Some(Problem::Read(e));
-                Err(io::Error::other(msg))
-            }
-        }
-    }
 }
 
 #[cfg(test)]

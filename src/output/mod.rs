@@ -10,7 +10,7 @@ mod registry;
 
 pub use engine::EngineSink;
 pub use files::{ArchiveSink, LayoutSink};
-pub use registry::{RegistrySink, push_image_of};
+pub use registry::{PushSettings, RegistrySink, push_image_of};
 
 use crate::image::Artifact;
 use crate::sink::Blobs;

@@ -3,7 +3,6 @@
 //! attachments (SBOM, signatures, provenance: `supply::publish`), the tags last.
 
 use super::{OutputError, Sink, Written};
-use crate::cli::PushSettings;
 use crate::digest::Digest;
 use crate::image::{Artifact, Image};
 use crate::registry::{self, BlobRef, BlobSource, Client, PushImage, PushSummary, PushTarget, RegistryOptions};
@@ -12,6 +11,15 @@ use crate::supply::{SupplySettings, attach::Attachments};
 use crate::ui;
 use futures_util::future::BoxFuture;
 use std::collections::HashSet;
+
+/// Where `--push` / `push` sends an image: the repository and the tags to set (`cli` makes it
+/// from the flags: `PushSettings::new`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushSettings {
+    pub reference: registry::Reference,
+    /// The reference's tag (or `latest`) first, then `--tag`s; no duplicates.
+    pub tags: Vec<String>,
+}
 
 pub struct RegistrySink {
     pub settings: PushSettings,

@@ -14,6 +14,7 @@ pub mod tini;
 use crate::builder::{Assembled, AssembledRelease, BuilderError};
 use crate::release::{Release, ReleaseError};
 use crate::triple::Triple;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 pub use elf::ElfError;
@@ -49,25 +50,60 @@ pub enum TiniSource<'a> {
 
 /// Reads the release at `path` (a directory, or a `.tar.gz`/`.tar` of one), checks that its
 /// native code is for `triple`, tells its applications apart (with the lock files of `project`,
-/// when there is one) and finds a tini for it.
+/// when there is one) and finds a tini for it. The files are read off the async runtime.
 pub async fn open(
     path: &Path,
     project: Option<&Path>,
     triple: &Triple,
     tini_source: TiniSource<'_>,
 ) -> Result<Assembled, PrebuiltError> {
-    let io = |source| PrebuiltError::Open { path: path.to_path_buf(), source };
-    let meta = std::fs::metadata(path).map_err(io)?;
-    let tmp = tempfile::Builder::new().prefix("release-oci-prebuilt-").tempdir().map_err(io)?;
-    let root = if meta.is_dir() {
-        path.canonicalize().map_err(io)?
+    let (path2, project2, triple2) = (path.to_path_buf(), project.map(Path::to_path_buf), triple.clone());
+    let (tmp, read) = blocking(path, move || -> Result<_, PrebuiltError> {
+        let io = |source| PrebuiltError::Open { path: path2.clone(), source };
+        let is_dir = std::fs::metadata(&path2).map_err(io)?.is_dir();
+        let tmp = tempfile::Builder::new().prefix("release-oci-prebuilt-").tempdir().map_err(io)?;
+        let read = read_release(&path2, is_dir, project2.as_deref(), &triple2, &tmp.path().join("rel"))?;
+        Ok((tmp, read))
+    })
+    .await??;
+    let tini = match tini_source {
+        TiniSource::File(p) => {
+            if !tokio::fs::metadata(&p).await.is_ok_and(|m| m.is_file()) {
+                return Err(tini::TiniError::Missing { path: p }.into());
+            }
+            p
+        }
+        TiniSource::Image { docker, image } => tini::from_image(docker, &image, triple, tmp.path()).await?,
+    };
+    let (tini2, triple2) = (tini.clone(), triple.clone());
+    blocking(path, move || elf::check_file(&tini2, &triple2)).await??;
+    let releases = vec![AssembledRelease { name: read.release.name.clone(), dir: read.root }];
+    Ok(Assembled::new(releases, tini, read.own, read.deps, None, Some(tmp))?)
+}
+
+/// A release read in place.
+struct ReadRelease {
+    /// The release directory (`path` itself, canonical, or where its tarball was extracted).
+    root: PathBuf,
+    release: Release,
+    own: BTreeSet<String>,
+    deps: BTreeSet<String>,
+}
+
+/// The release at `path` (a directory, else a tarball extracted to `dest`), its native code
+/// checked against `triple`, its applications told apart.
+fn read_release(
+    path: &Path,
+    is_dir: bool,
+    project: Option<&Path>,
+    triple: &Triple,
+    dest: &Path,
+) -> Result<ReadRelease, PrebuiltError> {
+    let root = if is_dir {
+        path.canonicalize().map_err(|source| PrebuiltError::Open { path: path.to_path_buf(), source })?
     } else {
-        let (tarball, dest) = (path.to_path_buf(), tmp.path().join("rel"));
-        let dest2 = dest.clone();
-        tokio::task::spawn_blocking(move || extract(&tarball, &dest2))
-            .await
-            .map_err(|e| io(std::io::Error::other(e.to_string())))??;
-        dest
+        extract(path, dest)?;
+        dest.to_path_buf()
     };
     if !root.join("releases").join("start_erl.data").is_file() {
         return Err(PrebuiltError::NotARelease { path: path.to_path_buf() });
@@ -76,18 +112,17 @@ pub async fn open(
     elf::check_release(&root, triple)?;
     let names: Vec<String> = release.apps.iter().map(|a| a.name.clone()).collect();
     let (own, deps) = apps::classify(&names, project);
-    let tini = match tini_source {
-        TiniSource::File(p) => {
-            if !p.is_file() {
-                return Err(tini::TiniError::Missing { path: p }.into());
-            }
-            p
-        }
-        TiniSource::Image { docker, image } => tini::from_image(docker, &image, triple, tmp.path()).await?,
-    };
-    elf::check_file(&tini, triple)?;
-    let releases = vec![AssembledRelease { name: release.name.clone(), dir: root }];
-    Ok(Assembled::new(releases, tini, own, deps, None, Some(tmp))?)
+    Ok(ReadRelease { root, release, own, deps })
+}
+
+/// Runs file work off the async runtime.
+async fn blocking<T: Send + 'static>(
+    path: &Path,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, PrebuiltError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| PrebuiltError::Open { path: path.to_path_buf(), source: std::io::Error::other(e.to_string()) })
 }
 
 /// Extracts a release tarball (gzip or not) into `dest`; the tar crate refuses entries that

@@ -122,7 +122,7 @@ impl Registry for Client {
         &self,
         repo: &str,
         digest: &Digest,
-        size: Option<u64>,
+        size: u64,
         store: &BlobStore,
         progress: &Progress,
     ) -> Result<u64, RegistryError> {

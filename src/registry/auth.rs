@@ -187,63 +187,9 @@ impl Bearer {
     async fn fetch(&self, http: &reqwest::Client, registry: &str) -> Result<Token, RegistryError> {
         let scopes = self.scopes.lock().await.clone();
         let what = format!("getting a token from {}", self.realm);
-        let mut url = reqwest::Url::parse(&self.realm).map_err(|e| RegistryError::Protocol {
-            registry: registry.to_string(),
-            what: what.clone(),
-            detail: format!("the realm is not a URL ({e})"),
-        })?;
-        let req = match &self.credential {
-            Credential::IdentityToken(refresh) => {
-                let mut form = vec![
-                    ("grant_type", "refresh_token".to_string()),
-                    ("client_id", "release-oci".to_string()),
-                    ("refresh_token", refresh.expose().to_string()),
-                    ("scope", scopes.join(" ")),
-                ];
-                if let Some(s) = &self.service {
-                    form.push(("service", s.clone()));
-                }
-                http.post(url).form(&form)
-            }
-            cred => {
-                {
-                    let mut q = url.query_pairs_mut();
-                    if let Some(s) = &self.service {
-                        q.append_pair("service", s);
-                    }
-                    for s in &scopes {
-                        q.append_pair("scope", s);
-                    }
-                }
-                let req = http.get(url);
-                match cred {
-                    Credential::Basic { username, password } => {
-                        req.header(reqwest::header::AUTHORIZATION, basic_header(username, password))
-                    }
-                    _ => req,
-                }
-            }
-        };
+        let req = self.token_request(http, &scopes, registry, &what)?;
         let resp = req.send().await.map_err(|e| transport_error(registry, &what, &e))?;
-        let status = resp.status();
-        if status == 401 || status == 403 {
-            return Err(RegistryError::Unauthorized {
-                registry: registry.to_string(),
-                repository: super::client::scope_repositories(&scopes),
-                detail: format!("the token service {} answered {status}", self.realm),
-            });
-        }
-        if status.is_server_error() || status == 429 {
-            return Err(RegistryError::Transient {
-                registry: registry.to_string(),
-                what,
-                detail: format!("the token service answered {status}"),
-                retry_after: None,
-            });
-        }
-        if !status.is_success() {
-            return Err(RegistryError::Protocol { registry: registry.to_string(), what, detail: status.to_string() });
-        }
+        self.check_answer(resp.status(), &scopes, registry, &what)?;
         let body = super::client::read_limited(resp, TOKEN_ANSWER_LIMIT)
             .await
             .map_err(|e| transport_error(registry, &what, &e))?
@@ -252,18 +198,100 @@ impl Bearer {
                 what: what.clone(),
                 detail: format!("the token service's answer is longer than {TOKEN_ANSWER_LIMIT} bytes"),
             })?;
-        let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {
-            registry: registry.to_string(),
-            what: what.clone(),
-            detail: format!("the token service's answer is not its JSON ({e})"),
-        })?;
-        let value = answer.token.or(answer.access_token).filter(|t| !t.is_empty()).ok_or_else(|| {
-            RegistryError::Protocol { registry: registry.to_string(), what, detail: "the answer holds no token".into() }
-        })?;
-        // The spec's minimum lifetime is 60 s when the server does not say.
-        let lifetime = Duration::from_secs(answer.expires_in.unwrap_or(60).max(1));
-        Ok(Token { value: Secret::new(value), expires: Instant::now() + lifetime })
+        token_of(&body, registry, what)
     }
+
+    /// The token request: an OAuth2 refresh-token POST for an identity token, else a GET with
+    /// the service and scopes (with the login as Basic auth, when there is one).
+    fn token_request(
+        &self,
+        http: &reqwest::Client,
+        scopes: &[String],
+        registry: &str,
+        what: &str,
+    ) -> Result<reqwest::RequestBuilder, RegistryError> {
+        let mut url = reqwest::Url::parse(&self.realm).map_err(|e| RegistryError::Protocol {
+            registry: registry.to_string(),
+            what: what.to_string(),
+            detail: format!("the realm is not a URL ({e})"),
+        })?;
+        if let Credential::IdentityToken(refresh) = &self.credential {
+            let mut form = vec![
+                ("grant_type", "refresh_token".to_string()),
+                ("client_id", "release-oci".to_string()),
+                ("refresh_token", refresh.expose().to_string()),
+                ("scope", scopes.join(" ")),
+            ];
+            if let Some(s) = &self.service {
+                form.push(("service", s.clone()));
+            }
+            return Ok(http.post(url).form(&form));
+        }
+        {
+            let mut q = url.query_pairs_mut();
+            if let Some(s) = &self.service {
+                q.append_pair("service", s);
+            }
+            for s in scopes {
+                q.append_pair("scope", s);
+            }
+        }
+        let req = http.get(url);
+        Ok(match &self.credential {
+            Credential::Basic { username, password } => {
+                req.header(reqwest::header::AUTHORIZATION, basic_header(username, password))
+            }
+            _ => req,
+        })
+    }
+
+    /// The token service's status as an error: refused logins, transient trouble, the rest.
+    fn check_answer(
+        &self,
+        status: reqwest::StatusCode,
+        scopes: &[String],
+        registry: &str,
+        what: &str,
+    ) -> Result<(), RegistryError> {
+        if status == 401 || status == 403 {
+            return Err(RegistryError::Unauthorized {
+                registry: registry.to_string(),
+                repository: super::client::scope_repositories(scopes),
+                detail: format!("the token service {} answered {status}", self.realm),
+            });
+        }
+        if status.is_server_error() || status == 429 {
+            return Err(RegistryError::Transient {
+                registry: registry.to_string(),
+                what: what.to_string(),
+                detail: format!("the token service answered {status}"),
+                retry_after: None,
+            });
+        }
+        if !status.is_success() {
+            return Err(RegistryError::Protocol {
+                registry: registry.to_string(),
+                what: what.to_string(),
+                detail: status.to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The token in the token service's JSON answer, with its expiry.
+fn token_of(body: &[u8], registry: &str, what: String) -> Result<Token, RegistryError> {
+    let answer: TokenAnswer = serde_json::from_slice(body).map_err(|e| RegistryError::Protocol {
+        registry: registry.to_string(),
+        what: what.clone(),
+        detail: format!("the token service's answer is not its JSON ({e})"),
+    })?;
+    let value = answer.token.or(answer.access_token).filter(|t| !t.is_empty()).ok_or_else(|| {
+        RegistryError::Protocol { registry: registry.to_string(), what, detail: "the answer holds no token".into() }
+    })?;
+    // The spec's minimum lifetime is 60 s when the server does not say.
+    let lifetime = Duration::from_secs(answer.expires_in.unwrap_or(60).max(1));
+    Ok(Token { value: Secret::new(value), expires: Instant::now() + lifetime })
 }
 
 fn sensitive(s: String) -> HeaderValue {

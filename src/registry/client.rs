@@ -391,28 +391,3 @@ fn describe_short(e: &RegistryError) -> String {
 #[cfg(test)]
 #[path = "client_tests.rs"]
 mod wire_tests;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn plain_http_only_for_loopback_or_named_registries() {
-        let opts = RegistryOptions { insecure: vec!["build.internal:5000".into()], ..Default::default() };
-        assert!(opts.allows_http("127.0.0.1:5000"));
-        assert!(opts.allows_http("localhost:5000"));
-        assert!(opts.allows_http("build.internal:5000"));
-        assert!(!opts.allows_http("build.internal:5001"));
-        assert!(!opts.allows_http("registry.example.com"));
-    }
-
-    #[test]
-    fn unreadable_ca_cert_names_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let bad = dir.path().join("ca.pem");
-        std::fs::write(&bad, "not a certificate").unwrap();
-        let opts = RegistryOptions { ca_certs: vec![bad.clone()], ..Default::default() };
-        let err = http_client("r.example.com", &opts).unwrap_err().to_string();
-        assert!(err.contains("ca.pem") && err.contains("--ca-cert"), "{err}");
-    }
-}

@@ -1,6 +1,7 @@
 //! The client on the wire, against the hermetic HTTP fake: credentials reach only the registry
 //! (and its token service), whatever `Location` or redirect the registry answers with; HTTPS is
-//! never left for plain HTTP; answers are read with limits.
+//! never left for plain HTTP; answers are read with limits. And which registries may be reached
+//! over plain HTTP, and `--ca-cert` files.
 
 use super::*;
 use crate::digest::Digest;
@@ -257,16 +258,41 @@ async fn transport_errors_name_the_origin_not_the_signed_url() {
 }
 
 #[tokio::test]
-async fn a_download_stops_at_the_descriptors_size() {
-    use crate::registry::{Progress, Registry};
-    let big = vec![b'x'; 5 << 20];
-    let reg = Server::start(move |_| Reply::status(200).body(big.clone())).await;
+async fn an_error_answer_is_read_only_up_to_its_limit() {
+    use crate::registry::Registry;
+    let codes = br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"no such tag"}]}"#.to_vec();
+    // The same JSON after more whitespace than the limit: its codes are not read.
+    let long = [codes.clone(), vec![b' '; ERROR_BODY_LIMIT as usize]].concat();
+    let reg = Server::start(move |r| match r.path() {
+        "/v2/" => Reply::status(200),
+        "/v2/team/short/manifests/1" => Reply::status(404).body(codes.clone()),
+        _ => Reply::status(404).body(long.clone()),
+    })
+    .await;
     let name = reg.addr();
-    let client = Client::connect(&name, &RegistryOptions::default(), vec![]).await.expect("anonymous");
+    let client = Client::connect(&name, &options(&name), vec![]).await.expect("anonymous");
+    let err = client.get_manifest("team/short", "1").await.unwrap_err().to_string();
+    assert!(err.contains("MANIFEST_UNKNOWN no such tag"), "{err}");
+    let err = client.get_manifest("team/long", "1").await.unwrap_err().to_string();
+    assert!(err.contains("404") && !err.contains("MANIFEST_UNKNOWN"), "{err}");
+}
+
+#[test]
+fn plain_http_only_for_loopback_or_named_registries() {
+    let opts = RegistryOptions { insecure: vec!["build.internal:5000".into()], ..Default::default() };
+    assert!(opts.allows_http("127.0.0.1:5000"));
+    assert!(opts.allows_http("localhost:5000"));
+    assert!(opts.allows_http("build.internal:5000"));
+    assert!(!opts.allows_http("build.internal:5001"));
+    assert!(!opts.allows_http("registry.example.com"));
+}
+
+#[test]
+fn unreadable_ca_cert_names_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    let store = crate::store::BlobStore::open(dir.path()).unwrap();
-    let digest = Digest::of(b"ten bytes!");
-    let err = client.get_blob("team/app", &digest, Some(10), &store, &Progress::hidden()).await.unwrap_err();
-    assert!(err.to_string().contains("more than the descriptor's 10 bytes"), "{err}");
-    assert!(!store.contains(&digest));
+    let bad = dir.path().join("ca.pem");
+    std::fs::write(&bad, "not a certificate").unwrap();
+    let opts = RegistryOptions { ca_certs: vec![bad.clone()], ..Default::default() };
+    let err = http_client("r.example.com", &opts).unwrap_err().to_string();
+    assert!(err.contains("ca.pem") && err.contains("--ca-cert"), "{err}");
 }

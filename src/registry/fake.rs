@@ -97,7 +97,7 @@ impl Registry for FakeRegistry {
         &self,
         repo: &str,
         digest: &Digest,
-        _: Option<u64>,
+        _: u64,
         store: &BlobStore,
         _: &Progress,
     ) -> Result<u64, RegistryError> {

@@ -34,6 +34,8 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Sent with `Transfer-Encoding: chunked` (no `Content-Length`), in chunks of 1000 bytes.
+    pub chunked: bool,
 }
 
 impl Reply {
@@ -46,6 +48,11 @@ impl Reply {
     }
     pub fn body(mut self, body: impl Into<Vec<u8>>) -> Reply {
         self.body = body.into();
+        self
+    }
+    /// The body without a `Content-Length`: the client learns its length only at its end.
+    pub fn chunked(mut self) -> Reply {
+        self.chunked = true;
         self
     }
 }
@@ -110,16 +117,28 @@ async fn serve(sock: TcpStream, handler: &Handler, log: &Mutex<Vec<Request>>) ->
     }
     log.lock().expect("log").push(req.clone());
     let reply = handler(&req);
-    let mut head =
-        format!("HTTP/1.1 {} X\r\nConnection: close\r\nContent-Length: {}\r\n", reply.status, reply.body.len());
+    let length = match reply.chunked {
+        true => "Transfer-Encoding: chunked".to_string(),
+        false => format!("Content-Length: {}", reply.body.len()),
+    };
+    let mut head = format!("HTTP/1.1 {} X\r\nConnection: close\r\n{length}\r\n", reply.status);
     for (k, v) in &reply.headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
     let mut sock = reader.into_inner();
     sock.write_all(head.as_bytes()).await?;
-    if req.method != "HEAD" {
-        sock.write_all(&reply.body).await?;
+    match (req.method.as_str(), reply.chunked) {
+        ("HEAD", _) => {}
+        (_, false) => sock.write_all(&reply.body).await?,
+        (_, true) => {
+            for chunk in reply.body.chunks(1000) {
+                sock.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).await?;
+                sock.write_all(chunk).await?;
+                sock.write_all(b"\r\n").await?;
+            }
+            sock.write_all(b"0\r\n\r\n").await?;
+        }
     }
     sock.shutdown().await
 }

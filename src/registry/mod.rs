@@ -121,12 +121,13 @@ pub trait Registry: Sync {
     fn get_manifest(&self, repo: &str, reference: &str)
     -> impl Future<Output = Result<Manifest, RegistryError>> + Send;
     /// Downloads a blob into the store, verified by digest (retried and resumed); returns its size.
-    /// `size` is the descriptor's: a registry that sends more is cut off there with an error.
+    /// `size` is the descriptor's: a registry that sends more is cut off there, before a byte
+    /// past it is written, and one that sends less fails too ([`RegistryError::BlobSize`]).
     fn get_blob(
         &self,
         repo: &str,
         digest: &Digest,
-        size: Option<u64>,
+        size: u64,
         store: &BlobStore,
         progress: &Progress,
     ) -> impl Future<Output = Result<u64, RegistryError>> + Send;
@@ -201,6 +202,17 @@ pub enum RegistryError {
     #[error("registry {registry}: {what}: unexpected answer: {detail}")]
     Protocol { registry: String, what: String, detail: String },
     #[error(
+        "registry {registry}: blob {digest} from {url} is {found} bytes, but its descriptor says {expected}; the registry (or something in between) serves other data than the manifest describes: check the image there, or use another"
+    )]
+    BlobSize { registry: String, digest: String, url: String, expected: u64, found: String },
+    #[error("registry {registry}: {what}: its worker thread failed")]
+    Task {
+        registry: String,
+        what: String,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    #[error(
         "cannot verify the TLS certificate of registry {registry} ({detail}); pass the CA that signed it with --ca-cert FILE"
     )]
     Tls { registry: String, detail: String },
@@ -232,6 +244,20 @@ pub enum RegistryError {
     Unsupported { reference: String, reason: String },
     #[error(transparent)]
     Reference(#[from] ParseReferenceError),
+}
+
+/// Runs blocking work (the blob store's checks, which may hash a blob, its reads and writes) off
+/// the async runtime, so that a signal or another transfer is not held up meanwhile.
+pub(crate) async fn blocking<T: Send + 'static>(
+    registry: &str,
+    what: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, RegistryError> {
+    tokio::task::spawn_blocking(work).await.map_err(|source| RegistryError::Task {
+        registry: registry.to_string(),
+        what: what.to_string(),
+        source,
+    })
 }
 
 impl RegistryError {

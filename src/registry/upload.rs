@@ -41,36 +41,24 @@ impl Client {
         attempt: u32,
         what: &str,
     ) -> Result<(), RegistryError> {
-        let (mut url, mut offset) = {
+        let (url, offset) = {
             let s = session.lock().unwrap_or_else(|e| e.into_inner());
             (s.url.clone(), s.offset)
         };
-        if attempt > 0
-            && let Some(u) = url.clone()
-        {
+        let (url, offset) = match url {
             // Where does the session stand? (The failed request may have reached the registry.)
-            let resp = self.send(self.request(Method::GET, u.as_str()), what).await?;
-            match resp.status() {
-                StatusCode::NOT_FOUND => (url, offset) = (None, 0),
-                _ => {
-                    let resp = self.check(resp, what, repo).await?;
-                    offset = range_end(&resp).unwrap_or(0);
-                    url = Some(self.location(&resp, what)?.unwrap_or(u));
-                }
-            }
-        }
-        if url.is_none() {
+            Some(u) if attempt > 0 => self.session_state(repo, u, what).await?,
+            known => (known, offset),
+        };
+        let (url, offset) = match url {
+            Some(u) => (u, offset),
             // A lost answer to the final PUT leaves the blob there and the session gone.
-            if attempt > 0 && self.blob_exists(repo, &blob.digest).await? {
+            None if attempt > 0 && self.blob_exists(repo, &blob.digest).await? => {
                 progress.set_position(blob.size);
                 return Ok(());
             }
-            let req = self.request(Method::POST, &format!("/v2/{repo}/blobs/uploads/")).header("Content-Length", "0");
-            let resp = self.check(self.send(req, what).await?, what, repo).await?;
-            url = Some(self.location(&resp, what)?.ok_or_else(|| self.protocol(what, "no Location for the upload"))?);
-            offset = 0;
-        }
-        let mut url = url.ok_or_else(|| self.protocol(what, "no upload session"))?;
+            None => (self.open_session(repo, what).await?, 0),
+        };
         let remember = |url: &Url, offset: u64| {
             let mut s = session.lock().unwrap_or_else(|e| e.into_inner());
             (s.url, s.offset) = (Some(url.clone()), offset);
@@ -78,19 +66,62 @@ impl Client {
         };
         remember(&url, offset);
         progress.set_position(offset);
-
-        let chunk = self.chunk_size as u64;
-        if offset == 0 && blob.size <= chunk {
+        if offset == 0 && blob.size <= self.chunk_size as u64 {
             // Monolithic: the whole blob with the closing PUT.
-            let body = blob.source.read(0, blob.size).await?;
-            let req = self
-                .request(Method::PUT, with_digest(&url, blob).as_str())
-                .header("Content-Type", "application/octet-stream")
-                .header("Content-Length", blob.size.to_string())
-                .body(body);
-            let resp = self.send(req, what).await?;
+            let resp = self.put_whole(&url, blob, what).await?;
             return self.finish(resp, session, blob, progress, repo, what).await;
         }
+        let url = self.patch_chunks(repo, blob, (url, offset), &remember, progress, session, what).await?;
+        let req = self.request(Method::PUT, with_digest(&url, blob).as_str()).header("Content-Length", "0");
+        let resp = self.send(req, what).await?;
+        self.finish(resp, session, blob, progress, repo, what).await
+    }
+
+    /// The session's URL and offset as the registry has them (`GET` on the session); no URL when
+    /// the registry has forgotten the session.
+    async fn session_state(&self, repo: &str, url: Url, what: &str) -> Result<(Option<Url>, u64), RegistryError> {
+        let resp = self.send(self.request(Method::GET, url.as_str()), what).await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Ok((None, 0));
+        }
+        let resp = self.check(resp, what, repo).await?;
+        let offset = range_end(&resp).unwrap_or(0);
+        Ok((Some(self.location(&resp, what)?.unwrap_or(url)), offset))
+    }
+
+    /// `POST` a new upload session; its URL.
+    async fn open_session(&self, repo: &str, what: &str) -> Result<Url, RegistryError> {
+        let req = self.request(Method::POST, &format!("/v2/{repo}/blobs/uploads/")).header("Content-Length", "0");
+        let resp = self.check(self.send(req, what).await?, what, repo).await?;
+        self.location(&resp, what)?.ok_or_else(|| self.protocol(what, "no Location for the upload"))
+    }
+
+    /// The whole blob with the closing `PUT ?digest=`.
+    async fn put_whole(&self, url: &Url, blob: &BlobRef, what: &str) -> Result<Response, RegistryError> {
+        let body = blob.source.read(0, blob.size).await?;
+        let req = self
+            .request(Method::PUT, with_digest(url, blob).as_str())
+            .header("Content-Type", "application/octet-stream")
+            .header("Content-Length", blob.size.to_string())
+            .body(body);
+        self.send(req, what).await
+    }
+
+    /// `PATCH`es the rest of the blob from `at` (the session's URL and offset), a chunk at a time,
+    /// remembering after each where the registry stands; the session's URL for the closing PUT.
+    #[allow(clippy::too_many_arguments)]
+    async fn patch_chunks(
+        &self,
+        repo: &str,
+        blob: &BlobRef,
+        at: (Url, u64),
+        remember: &(dyn Fn(&Url, u64) + Sync),
+        progress: &Progress,
+        session: &Mutex<Session>,
+        what: &str,
+    ) -> Result<Url, RegistryError> {
+        let (mut url, mut offset) = at;
+        let chunk = self.chunk_size as u64;
         while offset < blob.size {
             let n = chunk.min(blob.size - offset);
             let body = blob.source.read(offset, n).await?;
@@ -112,9 +143,7 @@ impl Client {
             remember(&url, offset);
             progress.set_position(offset);
         }
-        let req = self.request(Method::PUT, with_digest(&url, blob).as_str()).header("Content-Length", "0");
-        let resp = self.send(req, what).await?;
-        self.finish(resp, session, blob, progress, repo, what).await
+        Ok(url)
     }
 
     /// The closing PUT's answer: 201 with the digest, or a forgotten session (retried).

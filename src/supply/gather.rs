@@ -1,33 +1,68 @@
 //! The build's side: the [`Facts`] of an image gathered from what the build knows (release,
 //! project, builder, base, flags), kept in the blob store, and the SBOM written to `--sbom-dir`;
 //! and, when pushing, the attachments rendered from the facts kept for the image.
+//!
+//! The build's settings come in as a [`BuildContext`] (`commands/build/supply_facts.rs` makes it
+//! from the flags), the builder's run as an [`Assembly`]: this module knows neither `cli` nor
+//! `builder` (docs/architecture.md, module layers).
 
 use super::attach::Attachments;
 use super::builder_out::{self, DistroPackage};
 use super::facts::{AppFact, Facts, FactsError, ImageFact, LockFact, SourceFact, origin};
 use super::{SbomFormat, SupplySettings, lock, provenance, rebar_lock};
-use crate::builder::Assembled;
-use crate::cli::BuildSettings;
 use crate::digest::Digest;
-use crate::image::{BaseImage, Image};
+use crate::image::BaseImage;
 use crate::project::{Project, ProjectKind};
 use crate::release::Release;
 use crate::store::BlobStore;
+use crate::triple::Triple;
 use anyhow::Context;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-const VENDOR: &str = "org.opencontainers.image.vendor";
+/// What the facts take from the build's settings.
+#[derive(Debug, Clone)]
+pub struct BuildContext {
+    pub triple: Triple,
+    /// SOURCE_DATE_EPOCH (the image's `created`).
+    pub epoch: u64,
+    /// The builder image asked for (recorded with the id the builder ran as).
+    pub builder_image: String,
+    /// `--from-release`: no builder ran, there is no builder output.
+    pub from_release: bool,
+    /// `--source-url`, else the project's git remote.
+    pub source_url: Option<String>,
+    /// `org.opencontainers.image.vendor`, as an annotation or a label.
+    pub vendor: Option<String>,
+    /// The flags that shape the image, by name (never a secret value).
+    pub parameters: BTreeMap<String, Value>,
+    pub supply: SupplySettings,
+}
 
-/// Gathers the facts of `image`, keeps them in `store` and writes the SBOM to `--sbom-dir`.
+/// What the facts take from the builder's run (`builder::Assembled`).
+#[derive(Debug, Clone, Default)]
+pub struct Assembly {
+    pub own_apps: BTreeSet<String>,
+    pub dep_apps: BTreeSet<String>,
+    /// The builder image's id (None for host builds).
+    pub builder_image_id: Option<String>,
+    /// `OUT/base`, when the builder gathered the minimal base's files.
+    pub base_dir: Option<PathBuf>,
+    /// The (first) release directory: `OUT/rel` or `OUT/rel/NAME`.
+    pub release_dir: PathBuf,
+}
+
+/// Gathers the facts of the image `image` (its manifest digest), keeps them in `store` and
+/// writes the SBOM to `--sbom-dir`. Reads files (the lock file, the builder's output): run it off
+/// the async runtime.
 pub fn record(
-    s: &BuildSettings,
+    cx: &BuildContext,
     project: Option<&Project>,
     release: &Release,
-    assembled: &Assembled,
+    assembly: &Assembly,
     base: Option<&BaseImage>,
-    image: &Image,
+    image: &Digest,
     store: &BlobStore,
 ) -> anyhow::Result<()> {
     let apps = release
@@ -36,13 +71,11 @@ pub fn record(
         .map(|a| AppFact {
             name: a.name.clone(),
             version: a.version.clone(),
-            origin: origin(&a.name, &assembled.own_apps, &assembled.dep_apps),
+            origin: origin(&a.name, &assembly.own_apps, &assembly.dep_apps),
         })
         .collect();
-    let builder = match (&s.from_release, &assembled.builder_image_id) {
-        (None, id) => Some(ImageFact { name: s.builder_image.clone(), digest: id.clone() }),
-        (Some(_), _) => None,
-    };
+    let builder = (!cx.from_release)
+        .then(|| ImageFact { name: cx.builder_image.clone(), digest: assembly.builder_image_id.clone() });
     let facts = Facts {
         format: super::facts::FORMAT,
         release: release.name.clone(),
@@ -54,33 +87,33 @@ pub fn record(
         base: base
             .and_then(|b| b.digest.as_ref().map(|d| ImageFact { name: b.name.clone(), digest: Some(d.to_string()) })),
         builder,
-        triple: s.triple.to_string(),
-        platform: s.triple.platform().to_string(),
-        created: crate::time::rfc3339(s.epoch),
+        triple: cx.triple.to_string(),
+        platform: cx.triple.platform().to_string(),
+        created: crate::time::rfc3339(cx.epoch),
         source: SourceFact {
             revision: project.and_then(Project::git_revision),
-            repository: s.source_url.clone().or_else(|| project.and_then(Project::git_remote_url)),
+            repository: cx.source_url.clone().or_else(|| project.and_then(Project::git_remote_url)),
         },
-        vendor: s.annotations.get(VENDOR).or_else(|| s.labels.get(VENDOR)).cloned(),
-        licenses: match builder_out_dir(s, assembled) {
+        vendor: cx.vendor.clone(),
+        licenses: match builder_out_dir(cx.from_release, assembly) {
             Some(out) => builder_out::read_licenses(&out)?,
             None => BTreeMap::new(),
         },
-        base_packages: minimal_base_packages(base, assembled)?,
-        parameters: parameters(s),
+        base_packages: base_packages(base, assembly, store)?,
+        parameters: cx.parameters.clone(),
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
     };
-    facts.save(store, &image.manifest_digest)?;
-    write_sbom_file(&s.supply, &facts, &image.manifest_digest)
+    facts.save(store, image)?;
+    write_sbom_file(&cx.supply, &facts, image)
 }
 
 /// For an image an earlier build made (the result cache): the SBOM to `--sbom-dir` again.
-pub fn reused(s: &BuildSettings, image: &Image, store: &BlobStore) -> anyhow::Result<()> {
-    if s.supply.sbom_dir.is_none() || s.supply.sbom == SbomFormat::None {
+pub fn reused(supply: &SupplySettings, image: &Digest, store: &BlobStore) -> anyhow::Result<()> {
+    if supply.sbom_dir.is_none() || supply.sbom == SbomFormat::None {
         return Ok(());
     }
-    let facts = Facts::load(store, &image.manifest_digest)?;
-    write_sbom_file(&s.supply, &facts, &image.manifest_digest)
+    let facts = Facts::load(store, image)?;
+    write_sbom_file(supply, &facts, image)
 }
 
 fn write_sbom_file(supply: &SupplySettings, facts: &Facts, digest: &Digest) -> anyhow::Result<()> {
@@ -135,57 +168,40 @@ fn lock_fact(project: &Project) -> anyhow::Result<Option<LockFact>> {
 
 /// The builder's output directory (`OUT`: `apps`, `tini`, `rel/`, `base/`), None for a release
 /// built elsewhere (`--from-release`).
-fn builder_out_dir(s: &BuildSettings, assembled: &Assembled) -> Option<PathBuf> {
-    if s.from_release.is_some() {
+fn builder_out_dir(from_release: bool, assembly: &Assembly) -> Option<PathBuf> {
+    if from_release {
         return None;
     }
-    if let Some(base) = &assembled.base_dir {
+    if let Some(base) = &assembly.base_dir {
         return base.parent().map(Path::to_path_buf);
     }
     // OUT/rel, or OUT/rel/NAME when several releases were assembled.
-    assembled.release_dir.ancestors().skip(1).take(2).find(|d| d.join("apps").is_file()).map(Path::to_path_buf)
+    assembly.release_dir.ancestors().skip(1).take(2).find(|d| d.join("apps").is_file()).map(Path::to_path_buf)
+}
+
+/// The distribution packages of the base: those whose files the minimal base took, or a
+/// distribution base's installed ones (its dpkg database).
+fn base_packages(
+    base: Option<&BaseImage>,
+    assembly: &Assembly,
+    store: &BlobStore,
+) -> anyhow::Result<Vec<DistroPackage>> {
+    let minimal = minimal_base_packages(base, assembly)?;
+    match base {
+        Some(b) if minimal.is_empty() => Ok(super::dpkg_status::of_image(store, &b.layers)?),
+        _ => Ok(minimal),
+    }
 }
 
 /// The distribution packages of the files the minimal base's layer has (none for other bases).
-fn minimal_base_packages(base: Option<&BaseImage>, assembled: &Assembled) -> anyhow::Result<Vec<DistroPackage>> {
-    let (Some(base), Some(base_dir)) = (base, &assembled.base_dir) else { return Ok(Vec::new()) };
+fn minimal_base_packages(base: Option<&BaseImage>, assembly: &Assembly) -> anyhow::Result<Vec<DistroPackage>> {
+    let (Some(base), Some(base_dir)) = (base, &assembly.base_dir) else { return Ok(Vec::new()) };
     if base.name != crate::minimal::BASE_NAME || base.digest.is_some() {
         return Ok(Vec::new());
     }
     // The layer's files taken from the builder, as the base was planned (the release after
-    // --slim-erts); links and generated files belong to no package.
-    let plan = crate::minimal::plan(base_dir, &base_dir.with_file_name("rel"))?;
-    let files: BTreeSet<String> = plan
-        .spec
-        .entries
-        .iter()
-        .filter(|e| matches!(e.kind, crate::layer::EntryKind::File { .. }))
-        .map(|e| e.path.trim_start_matches('/').to_string())
-        .collect();
+    // --slim-erts; also for a base reused from the cache, which gathered nothing); links and
+    // generated files belong to no package.
+    let files = crate::minimal::layer_files(base_dir)?;
     Ok(builder_out::read_base_packages(base_dir, &files)?)
-}
-
-/// The flags that shape the image, by name; values that may be secret are left out (`--env`
-/// values: only the names; logins, build secrets and key paths are not flags of the image).
-fn parameters(s: &BuildSettings) -> BTreeMap<String, Value> {
-    let env_names: Vec<&str> = s.env.iter().map(|(k, _)| k.as_str()).collect();
-    BTreeMap::from([
-        ("builder".into(), json!(format!("{:?}", s.builder).to_lowercase())),
-        ("builder_image".into(), json!(s.builder_image)),
-        ("mix_env".into(), json!(s.mix_env)),
-        ("profile".into(), json!(s.profile)),
-        ("release".into(), json!(s.release)),
-        ("cmd".into(), json!(s.cmd)),
-        ("base".into(), json!(s.base.to_string())),
-        ("slim_erts".into(), json!(s.slim_erts)),
-        ("tzdata".into(), json!(s.tzdata)),
-        ("user".into(), json!(format!("{:?}", s.user))),
-        ("env_names".into(), json!(env_names)),
-        ("ports".into(), json!(s.ports)),
-        ("labels".into(), json!(s.labels)),
-        ("annotations".into(), json!(s.annotations)),
-        ("include_cookie".into(), json!(s.include_cookie)),
-        ("compression".into(), json!(s.compression.to_string())),
-        ("source_date_epoch".into(), json!(s.epoch)),
-    ])
 }

@@ -66,11 +66,15 @@ impl<R: Registry> Reader<'_, R> {
             reference: self.repo.to_string(),
             reason: format!("a descriptor names {:?}, not a sha256 digest", d.digest),
         })?;
-        if !self.store.contains(&digest) {
-            self.reg.get_blob(self.repo, &digest, Some(d.size), self.store, &Progress::hidden()).await?;
+        // Checking a stored blob may hash it: off the async runtime.
+        let (store, wanted) = (self.store.clone(), digest.clone());
+        let stored =
+            crate::registry::blocking(self.reg.name(), "checking the blob store", move || store.contains(&wanted));
+        if !stored.await? {
+            self.reg.get_blob(self.repo, &digest, d.size, self.store, &Progress::hidden()).await?;
         }
         let path = self.store.blob_path(&digest);
-        std::fs::read(&path).map_err(|source| RegistryError::Io { path, source })
+        tokio::fs::read(&path).await.map_err(|source| RegistryError::Io { path, source })
     }
 
     /// The layers of the cosign image at `tag`; None when there is none.
