@@ -19,12 +19,60 @@
 #                           a file gathered here) needs PATH (as ldd resolved it here)
 #   add   PATH  REASON      PATH (a file, link or directory tree) is there for REASON
 # release-oci turns this into the one base layer (src/minimal/).
+#
+# The cache (src/minimal/cache.rs, docs/minimal-base.md): $OUT/base/elf lists the ELF files, one
+# `SHA256  PATH` line each (sha256sum's format; PATH relative to $OUT/rel, in C-locale order).
+# MINIMAL_BASE_KNOWN holds the sha256 of such listings for which release-oci already has this
+# builder image's base (same settings); when this release's listing is one of them, nothing is
+# gathered: $OUT/base/reused says which, and release-oci reuses the base it made then.
 
 if [ "${MINIMAL_BASE:-}" = 1 ]; then
   BASE_OUT=$OUT/base
   ROOT=$BASE_OUT/rootfs
   WHY=$BASE_OUT/why
   rm -rf "$BASE_OUT"
+  mkdir -p "$BASE_OUT"
+
+  is_elf() { [ "$(od -An -tx1 -N4 "$1" 2>/dev/null | tr -d ' \n')" = 7f454c46 ]; }
+
+  # Every ELF file of the release: executables and shared objects (*.so, *.so.N) that start with
+  # ELF's magic (so have four bytes at least), relative to $OUT/rel. The first four bytes of all
+  # of them are read in one pass (od per file cost 5 ms each); one od per file when that fails.
+  (cd "$OUT/rel" && find . -type f -size +3c \( -perm -u+x -o -name '*.so' -o -name '*.so.*' \)) |
+    sed 's|^\./||' | LC_ALL=C sort >"$BASE_OUT/candidates"
+  if (cd "$OUT/rel" && tr '\n' '\0' <"$BASE_OUT/candidates" | xargs -0 -r head -q -c 4 --) 2>/dev/null |
+    od -An -v -tx1 -w4 2>/dev/null | tr -d ' ' >"$BASE_OUT/magic" &&
+    [ "$(wc -l <"$BASE_OUT/magic")" = "$(wc -l <"$BASE_OUT/candidates")" ]; then
+    paste "$BASE_OUT/magic" "$BASE_OUT/candidates" | awk 'substr($0, 1, 9) == "7f454c46\t" {print substr($0, 10)}' >"$BASE_OUT/elf-files"
+  else
+    : >"$BASE_OUT/elf-files"
+    while IFS= read -r f; do
+      if is_elf "$OUT/rel/$f"; then printf '%s\n' "$f" >>"$BASE_OUT/elf-files"; fi
+    done <"$BASE_OUT/candidates"
+  fi
+  rm -f "$BASE_OUT/candidates" "$BASE_OUT/magic"
+
+  # Their listing, and whether release-oci has the base of exactly these files. No sha256sum, or
+  # a name sha256sum escapes (a backslash or a newline in it): no listing, the base is gathered.
+  base_known=
+  if command -v sha256sum >/dev/null 2>&1 &&
+    (cd "$OUT/rel" && tr '\n' '\0' <"$BASE_OUT/elf-files" | xargs -0 -r sha256sum --) >"$BASE_OUT/elf" &&
+    ! grep -q '^\\' "$BASE_OUT/elf"; then
+    elf_sum=$(sha256sum <"$BASE_OUT/elf")
+    elf_sum=${elf_sum%% *}
+    case " ${MINIMAL_BASE_KNOWN:-} " in
+      *" $elf_sum "*) base_known=$elf_sum ;;
+    esac
+  else
+    rm -f "$BASE_OUT/elf"
+  fi
+fi
+
+if [ "${MINIMAL_BASE:-}" = 1 ] && [ -n "$base_known" ]; then
+  printf '%s\n' "$base_known" >"$BASE_OUT/reused"
+  rm -f "$BASE_OUT/elf-files"
+  say "minimal base: reused, not gathered (release-oci has the base of these $(wc -l <"$BASE_OUT/elf" | tr -d ' ') ELF files from an earlier build: sha256:$base_known)"
+elif [ "${MINIMAL_BASE:-}" = 1 ]; then
   mkdir -p "$ROOT"
   : >"$WHY"
   say "minimal base: gathering the files the release needs from this machine"
@@ -94,8 +142,6 @@ if [ "${MINIMAL_BASE:-}" = 1 ]; then
     done
   }
 
-  is_elf() { [ "$(od -An -tx1 -N4 "$1" 2>/dev/null | tr -d ' \n')" = 7f454c46 ]; }
-
   # musl's loader lists what a program needs when asked with --list (it is musl's ldd). On a
   # glibc system with musl added (the Debian-based musl builder) `ldd` is glibc's, which calls a
   # musl program "not a dynamic executable": the ELF files that name no glibc file go to musl's.
@@ -134,15 +180,13 @@ if [ "${MINIMAL_BASE:-}" = 1 ]; then
 
   command -v ldd >/dev/null 2>&1 || [ -n "$musl_loader" ] || die "minimal base: ldd is missing here (glibc: libc-bin, musl: musl-utils); it resolves the libraries the release needs"
 
-  # Every ELF file of the release: executables and shared objects (*.so, *.so.N).
-  find "$OUT/rel" -type f \( -perm -u+x -o -name '*.so' -o -name '*.so.*' \) | LC_ALL=C sort >"$BASE_OUT/candidates"
+  # Every ELF file of the release (listed above).
   elf_count=0
   while IFS= read -r f; do
-    is_elf "$f" || continue
     elf_count=$((elf_count + 1))
-    needs "${f#"$OUT/rel/"}" "$f"
-  done <"$BASE_OUT/candidates"
-  rm -f "$BASE_OUT/candidates"
+    needs "$f" "$OUT/rel/$f"
+  done <"$BASE_OUT/elf-files"
+  rm -f "$BASE_OUT/elf-files"
   say "minimal base: libraries of $elf_count ELF files"
 
   # busybox: the shell and utilities.

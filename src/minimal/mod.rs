@@ -12,24 +12,32 @@
 //! 3. [`build`] writes it ([`write_layer_cached_with`]: an unchanged base is not compressed again) and
 //!    synthesises the base's config ([`base_config`]). `/etc/passwd` and `/etc/group` come from the
 //!    plan's runtime layer, which starts from a root entry when the base has none.
+//! 4. [`cache`] keeps the base made: the next build whose key is the same (the builder image, the
+//!    settings, the release's ELF files by content: [`ElfListing`]) gathers nothing and reuses
+//!    the layer ([`from_layer`]).
 
+pub mod cache;
 mod config;
+mod elf_list;
+mod layer_facts;
 mod reasons;
 mod slim;
 mod tree;
 
 pub use config::{PATH, SSL_CERT_FILE, base_config};
+pub use elf_list::ElfListing;
+pub use layer_facts::{LAYER_FILES, LayerFacts, layer_files};
 pub use reasons::{REASONS_PATH, Reasons, WhyLine, consumer_label, parse_why};
 pub use slim::{SLIM_ERTS_DIRS, SLIM_ERTS_PROGRAMS, SLIM_LABEL, slim_erts, slim_erts_paths};
 
 use crate::image::BaseImage;
-use crate::layer::{Compression, EntryKind, LayerError, LayerSpec, TarOptions, write_layer_cached_with};
+use crate::layer::{Compression, EntryKind, LayerBlob, LayerError, LayerSpec, TarOptions, write_layer_cached_with};
 use crate::store::BlobStore;
 use crate::triple::Platform;
 use std::path::{Path, PathBuf};
 
 /// How the minimal base is named (`--base minimal`, [`BASE_ANNOTATION`]).
-pub const BASE_NAME: &str = "minimal";
+pub use crate::triple::MINIMAL_BASE_NAME as BASE_NAME;
 /// The name of its layer (history: `release-oci: minimal base`).
 pub const LAYER_NAME: &str = "minimal base";
 /// Manifest annotation and label of an image on the minimal base (value [`BASE_NAME`]); such an
@@ -43,10 +51,13 @@ pub const NSSWITCH_CONF: &str = "passwd: files\ngroup: files\nshadow: files\nhos
 pub const HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
 
 /// What the builder gathers for the minimal base.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GatherOptions {
     /// The time zone database (`--tzdata`).
     pub tzdata: bool,
+    /// The ELF listings ([`ElfListing::digest`]) whose base release-oci has for this build's key
+    /// ([`cache`]): when the release's is one of them, the builder gathers nothing.
+    pub known: Vec<String>,
 }
 
 impl GatherOptions {
@@ -56,7 +67,21 @@ impl GatherOptions {
         if self.tzdata {
             env.push(("TZDATA".to_string(), "1".to_string()));
         }
+        if !self.known.is_empty() {
+            env.push(("MINIMAL_BASE_KNOWN".to_string(), self.known.join(" ")));
+        }
         env
+    }
+}
+
+/// What the builder says it did for the minimal base in `base_dir` (`OUT/base`): the ELF listing
+/// whose known base it reused instead of gathering (`OUT/base/reused`), or None (it gathered).
+pub fn reused_listing(base_dir: &Path) -> Result<Option<String>, MinimalError> {
+    let path = base_dir.join("reused");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(text.trim().to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(MinimalError::Io { action: "cannot read", path, source }),
     }
 }
 
@@ -82,6 +107,11 @@ pub enum MinimalError {
     Spec { what: &'static str, source: oci_spec::OciSpecError },
     #[error("cannot write the minimal base layer: {0}")]
     Layer(#[from] LayerError),
+    #[error(
+        "the builder reused the minimal base of the ELF listing sha256:{listing}, but release-oci \
+         cannot: {detail}; its record ({record}) is removed, so building again gathers the base"
+    )]
+    Reuse { listing: String, record: PathBuf, detail: String },
 }
 
 /// The base layer and why each of its files is there.
@@ -150,8 +180,28 @@ pub fn build_with(
     compression: Compression,
     store: &BlobStore,
 ) -> Result<BaseImage, MinimalError> {
+    Ok(build_gathered(base_dir, release_root, platform, created, opts, compression, store)?.0)
+}
+
+/// [`build_with`], and the facts of the layer (what the SBOM reads of it, and the cache keeps).
+pub fn build_gathered(
+    base_dir: &Path,
+    release_root: &Path,
+    platform: &Platform,
+    created: &str,
+    opts: &TarOptions,
+    compression: Compression,
+    store: &BlobStore,
+) -> Result<(BaseImage, LayerFacts), MinimalError> {
     let base = plan(base_dir, release_root)?;
+    let facts = LayerFacts::of_gathered(base_dir, &base.spec)?;
     let layer = write_layer_cached_with(&base.spec, opts, compression, store)?.blob;
+    Ok((from_layer(layer, platform, created)?, facts))
+}
+
+/// The base image of the one base `layer` (made now, or by an earlier build: [`cache`]); its
+/// config is synthesised from the platform, the layer and `created` alone.
+pub fn from_layer(layer: LayerBlob, platform: &Platform, created: &str) -> Result<BaseImage, MinimalError> {
     let config = base_config(platform, &layer.diff_id, created)?;
     Ok(BaseImage { name: BASE_NAME.to_string(), config, layers: vec![layer], digest: None })
 }

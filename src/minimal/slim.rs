@@ -33,6 +33,18 @@ pub fn slim_erts_paths(release_root: &Path, erts_version: Option<&str>) -> Vec<S
     paths
 }
 
+/// Whether `path` (relative to the builder's `OUT/rel`: `erts-VSN/...`, or `NAME/erts-VSN/...`
+/// when several releases were built) is one [`slim_erts`] removes, or inside one.
+pub(crate) fn is_slimmed(path: &str) -> bool {
+    let parts: Vec<&str> = path.split('/').collect();
+    let Some(i) = parts.iter().take(2).position(|p| p.starts_with("erts-")) else { return false };
+    match &parts[i + 1..] {
+        ["bin", program] => SLIM_ERTS_PROGRAMS.contains(program),
+        [dir, _, ..] => SLIM_ERTS_DIRS.contains(dir),
+        _ => false,
+    }
+}
+
 /// Removes [`slim_erts_paths`] from the release at `release_root` (a directory release-oci
 /// owns: the builder's output), so that the minimal base leaves out what only they need.
 /// Returns what was removed.
@@ -69,6 +81,22 @@ mod tests {
         }
         assert!(slim_erts(d.path(), Some("13.1.5")).unwrap().is_empty());
         assert!(slim_erts(d.path(), None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn slimmed_paths_are_those_slim_erts_removes() {
+        for yes in ["erts-13.1.5/bin/erlc", "web/erts-13.1.5/bin/typer", "erts-13.1.5/include/x.h", "erts-1/lib/a/b.a"]
+        {
+            assert!(is_slimmed(yes), "{yes}");
+        }
+        for no in [
+            "erts-13.1.5/bin/beam.smp",
+            "erts-13.1.5/include",
+            "a/b/erts-13.1.5/bin/erlc",
+            "lib/crypto-5.1/priv/lib/crypto.so",
+        ] {
+            assert!(!is_slimmed(no), "{no}");
+        }
     }
 
     #[test]

@@ -94,5 +94,66 @@ fn a_missing_file_or_step_is_an_error_naming_it() {
 #[test]
 fn gather_options_ask_the_builder_for_the_base() {
     assert_eq!(GatherOptions::default().env(), [("MINIMAL_BASE".to_string(), "1".to_string())]);
-    assert!(GatherOptions { tzdata: true }.env().contains(&("TZDATA".to_string(), "1".to_string())));
+    let opts = GatherOptions { tzdata: true, known: Vec::new() };
+    assert!(opts.env().contains(&("TZDATA".to_string(), "1".to_string())));
+    assert!(!opts.env().iter().any(|(k, _)| k == "MINIMAL_BASE_KNOWN"));
+    let opts = GatherOptions { tzdata: false, known: vec!["a".repeat(64), "b".repeat(64)] };
+    let known = format!("{} {}", "a".repeat(64), "b".repeat(64));
+    assert!(opts.env().contains(&("MINIMAL_BASE_KNOWN".to_string(), known)));
+}
+
+#[test]
+fn a_base_from_its_recorded_layer_is_the_base_made() {
+    let d = gathered();
+    fs::write(
+        d.path().join("base/packages"),
+        "/usr/lib/libc.so.6\tlibc6:amd64\t2.36-9\tamd64\n\
+         /usr/lib/libtool-only.so.1\tlibtool:amd64\t1\tamd64\n\
+         not four fields\n",
+    )
+    .unwrap();
+    fs::write(d.path().join("base/distro"), "debian\n").unwrap();
+    let store_dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::open(store_dir.path()).unwrap();
+    let (base_dir, rel) = (d.path().join("base"), d.path().join("rel"));
+    let created = "1970-01-01T00:00:00Z";
+    let (base, facts) = build_gathered(&base_dir, &rel, &AMD64, created, &OPTS, Compression::Gzip, &store).unwrap();
+    assert_eq!(base, build(&base_dir, &rel, &AMD64, created, &OPTS, &store).unwrap());
+    assert_eq!(from_layer(base.layers[0].clone(), &AMD64, created).unwrap(), base);
+
+    // The files the layer took (links and generated files are no package's), and only their lines.
+    assert_eq!(facts.files, ["etc/ssl/certs/ca-certificates.crt", "usr/bin/busybox", "usr/lib/libc.so.6"]);
+    assert_eq!(facts.packages.as_deref(), Some("/usr/lib/libc.so.6\tlibc6:amd64\t2.36-9\tamd64\nnot four fields\n"));
+    assert_eq!(facts.distro.as_deref(), Some("debian\n"));
+}
+
+#[test]
+fn the_layer_files_are_what_the_build_wrote_or_planned_again() {
+    let d = gathered();
+    let base_dir = d.path().join("base");
+    let planned = layer_files(&base_dir).unwrap();
+    assert!(planned.contains("usr/lib/libc.so.6") && !planned.contains("usr/lib/libtool-only.so.1"), "{planned:?}");
+    let facts = LayerFacts {
+        files: vec!["usr/lib/libz.so.1".into()],
+        packages: Some("/usr/lib/libz.so.1\tzlib1g:amd64\t1\tamd64\n".into()),
+        distro: Some("debian\n".into()),
+    };
+    facts.write(&base_dir, false).unwrap();
+    assert_eq!(layer_files(&base_dir).unwrap().into_iter().collect::<Vec<_>>(), ["usr/lib/libz.so.1"]);
+    assert!(!base_dir.join("packages").exists(), "a gathered base keeps the builder's files");
+
+    // A reused base: nothing gathered; the SBOM's files come back from the record.
+    let reused = tempfile::tempdir().unwrap();
+    facts.write(reused.path(), true).unwrap();
+    assert_eq!(fs::read_to_string(reused.path().join("packages")).unwrap(), facts.packages.clone().unwrap());
+    assert_eq!(fs::read_to_string(reused.path().join("distro")).unwrap(), "debian\n");
+    assert_eq!(layer_files(reused.path()).unwrap().len(), 1);
+}
+
+#[test]
+fn the_builder_says_when_it_reused_a_known_base() {
+    let d = gathered();
+    assert_eq!(reused_listing(&d.path().join("base")).unwrap(), None);
+    fs::write(d.path().join("base/reused"), format!("{}\n", "a".repeat(64))).unwrap();
+    assert_eq!(reused_listing(&d.path().join("base")).unwrap(), Some("a".repeat(64)));
 }
