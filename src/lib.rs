@@ -23,6 +23,7 @@ pub mod plan;
 pub mod prebuilt;
 pub mod project;
 pub mod registry;
+pub mod registry_cache;
 pub mod release;
 pub mod result_cache;
 pub mod sink;

@@ -121,6 +121,11 @@ pub struct BuildArgs {
     /// REPOSITORY@DIGEST. Bare --tag values (e.g. `latest`) become more tags in that repository.
     #[arg(long, value_name = "REF")]
     pub push: Option<String>,
+    /// Share build results through this registry repository (HOST[:PORT]/REPOSITORY): a build
+    /// whose inputs were built before (by any machine) reuses that image instead of running the
+    /// builder, and a new result is published there (tag rc-FINGERPRINT). See docs/build-cache.md.
+    #[arg(long, value_name = "HOST/REPO")]
+    pub cache_repo: Option<String>,
     #[command(flatten)]
     pub registry: super::registry::RegistryArgs,
     #[command(flatten)]

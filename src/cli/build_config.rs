@@ -43,7 +43,7 @@ fn file_options(c: ProjectConfig) -> anyhow::Result<FileOptions> {
     let ProjectConfig {
         name, tags, triple, triples, builder, builder_image, builder_catalogue, pull, mix_env, profile, release,
         from_release, tini, base, slim_erts, tzdata, user, cmd, env, ports, labels, annotations, outputs, load,
-        include_cookie, source_url, sbom, sbom_dir, cache_dir, no_cache, compression, timeout, memory, pids_limit,
+        include_cookie, source_url, sbom, sbom_dir, cache_dir, cache_repo, no_cache, compression, timeout, memory, pids_limit,
         build_env, build_ca, assets, secrets, ssh, hex,
         // `release-oci k8s`'s table (`cli::k8s`), not a build setting.
         k8s: _,
@@ -91,6 +91,8 @@ fn file_options(c: ProjectConfig) -> anyhow::Result<FileOptions> {
         sbom_dir: sbom_dir.map(|p| at.path(&p)),
         // Flags only: where the image is pushed, with which key and credentials.
         push: None,
+        // Only from a `--config` file: a project's own is refused (`check_untrusted`).
+        cache_repo,
         sign_key: None,
         registry: Default::default(),
     };

@@ -203,6 +203,9 @@ fn every_key_of_the_file_takes_effect() {
         ("sbom = \"none\"", |s, _| s.supply.sbom == crate::supply::SbomFormat::None),
         ("sbom_dir = \"sboms\"", |s, d| s.supply.sbom_dir == Some(d.join("sboms"))),
         ("cache_dir = \"cache\"", |s, d| s.cache_dir == d.join("cache")),
+        ("cache_repo = \"r.example.com/ci/cache\"", |s, _| {
+            s.cache_repo.as_ref().is_some_and(|r| r.repository == "ci/cache")
+        }),
         ("no_cache = true", |s, _| s.no_cache),
         ("compression = \"zstd\"", |s, _| s.compression.to_string().starts_with("zstd")),
         ("timeout = \"5m\"", |s, _| s.timeout.as_secs() == 300),

@@ -18,7 +18,7 @@ impl BuildArgs {
         let BuildArgs {
             project, config: _, no_config: _, triple, builder, builder_image, builder_catalogue, pull, mix_env,
             profile, release, from_release, tini, cmd, base, slim_erts, tzdata, user, env, ports, labels, annotations,
-            outputs, load, tags, push, registry, supply, include_cookie, source_url, cache_dir, no_cache, compression,
+            outputs, load, tags, push, cache_repo, registry, supply, include_cookie, source_url, cache_dir, no_cache, compression,
             timeout, memory, pids_limit, build_env, secrets, ssh, build_ca, hex_client, assets,
         } = self;
         let builder = BuilderOptions {
@@ -52,7 +52,8 @@ impl BuildArgs {
             source_url,
             compression: flag("compression", compression, str::parse)?,
         };
-        let output = output_options(outputs, load, tags, push, cache_dir, supply, registry)?;
+        let mut output = output_options(outputs, load, tags, push, cache_dir, supply, registry)?;
+        output.cache_repo = cache_repo;
         let inputs = InputOptions {
             build_env: build_env.iter().map(|e| parse_build_env(e)).collect::<Result<_, _>>()?,
             secrets,
@@ -83,6 +84,7 @@ fn output_options(
         load,
         tags: check_tags("--tag", tags)?,
         push,
+        cache_repo: None,
         cache_dir,
         sbom,
         sbom_dir,

@@ -94,6 +94,8 @@ pub struct OutputOptions {
     pub tags: Vec<String>,
     /// `--push` (flag only).
     pub push: Option<String>,
+    /// `--cache-repo` (a flag, or a `--config` file: never a project's own file).
+    pub cache_repo: Option<String>,
     pub cache_dir: Option<PathBuf>,
     pub sbom: Option<SbomFormat>,
     pub sbom_dir: Option<PathBuf>,
@@ -197,13 +199,15 @@ impl ImageOptions {
 
 impl OutputOptions {
     fn over(self, file: OutputOptions) -> OutputOptions {
-        let OutputOptions { outputs, load, tags, push, cache_dir, sbom, sbom_dir, sign_key, registry } = self;
+        let OutputOptions { outputs, load, tags, push, cache_repo, cache_dir, sbom, sbom_dir, sign_key, registry } =
+            self;
         OutputOptions {
             // Lists the flags replace.
             outputs: if outputs.is_empty() { file.outputs } else { outputs },
             tags: if tags.is_empty() { file.tags } else { tags },
             load: load || file.load,
             push: push.or(file.push),
+            cache_repo: cache_repo.or(file.cache_repo),
             cache_dir: cache_dir.or(file.cache_dir),
             sbom: sbom.or(file.sbom),
             sbom_dir: sbom_dir.or(file.sbom_dir),

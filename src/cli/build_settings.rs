@@ -56,6 +56,8 @@ pub struct BuildSettings {
     pub tags: Vec<String>,
     /// `--push`: the repository and tags to push to.
     pub push: Option<super::registry::PushSettings>,
+    /// `--cache-repo`: the registry repository results are shared through (docs/build-cache.md).
+    pub cache_repo: Option<crate::registry::Reference>,
     /// How to reach registries (push target and registry base images).
     pub registry: crate::registry::RegistryOptions,
     pub include_cookie: bool,
@@ -152,6 +154,7 @@ struct Destinations {
     load: bool,
     tags: Vec<String>,
     push: Option<PushSettings>,
+    cache_repo: Option<crate::registry::Reference>,
     registry: crate::registry::RegistryOptions,
     supply: crate::supply::SupplySettings,
     cache_dir: PathBuf,
@@ -159,8 +162,9 @@ struct Destinations {
 
 impl Destinations {
     fn new(o: OutputOptions) -> anyhow::Result<Destinations> {
-        let OutputOptions { outputs, load, tags, push, cache_dir, sbom, sbom_dir, sign_key, registry } = o;
+        let OutputOptions { outputs, load, tags, push, cache_repo, cache_dir, sbom, sbom_dir, sign_key, registry } = o;
         let push = push.map(|r| PushSettings::new(&r, &tags).with_context(|| format!("--push {r:?}"))).transpose()?;
+        let cache_repo = cache_repo.map(|r| super::registry::cache_repo(&r)).transpose()?;
         let registry = registry.options(push.as_ref().map(|p| p.reference.registry.as_str()))?;
         let supply = super::supply::settings(sbom, sbom_dir, sign_key, push.is_some())?;
         // Bare tags name the pushed repository for --load and archives too.
@@ -169,7 +173,7 @@ impl Destinations {
             None => tags,
         };
         let cache_dir = cache_dir.unwrap_or_else(crate::store::BlobStore::default_root);
-        Ok(Destinations { outputs, load, tags, push, registry, supply, cache_dir })
+        Ok(Destinations { outputs, load, tags, push, cache_repo, registry, supply, cache_dir })
     }
 
     /// gzip; no compression when the engine is the only destination (it stores layers uncompressed).
@@ -204,7 +208,7 @@ fn assemble(project: PathBuf, b: BuilderOptions, i: ImageOptions, d: Destination
         name, base: _, slim_erts, tzdata, user, cmd, env, ports, labels, annotations, include_cookie, source_url,
         compression: _,
     } = i;
-    let Destinations { outputs, load, tags, push, registry, supply, cache_dir } = d;
+    let Destinations { outputs, load, tags, push, cache_repo, registry, supply, cache_dir } = d;
     let Derived { triple, base, platforms, compression, inputs, epoch } = x;
     BuildSettings {
         pull_missing: may_pull_builder(builder_image.as_deref(), pull),
@@ -237,6 +241,7 @@ fn assemble(project: PathBuf, b: BuilderOptions, i: ImageOptions, d: Destination
         load,
         tags,
         push,
+        cache_repo,
         registry,
         include_cookie,
         source_url,

@@ -71,13 +71,8 @@ pub struct PushArgs {
     pub registry: RegistryArgs,
 }
 
-/// Where `--push` / `push` sends an image: the repository and the tags to set.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PushSettings {
-    pub reference: Reference,
-    /// The reference's tag (or `latest`) first, then `--tag`s; no duplicates.
-    pub tags: Vec<String>,
-}
+/// The registry sink's settings (`output::PushSettings`), made here from the flags.
+pub use crate::output::PushSettings;
 
 impl PushSettings {
     /// From the `--push`/`push` reference and `--tag`s: bare tags (`latest`) and full names in
@@ -114,9 +109,32 @@ impl PushSettings {
     }
 }
 
+/// `--cache-repo HOST[:PORT]/REPOSITORY`: a repository of a registry (its tags are the
+/// fingerprints: none may be given).
+pub fn cache_repo(reference: &str) -> anyhow::Result<Reference> {
+    let what = || format!("--cache-repo {reference:?}");
+    let bare = reference.strip_prefix("docker://").unwrap_or(reference);
+    if !crate::registry::names_registry(bare) {
+        bail!("{}: name the registry too (HOST[:PORT]/REPOSITORY, e.g. registry.example.com/ci/cache)", what());
+    }
+    let parsed: Reference = bare.parse().with_context(what)?;
+    if parsed.tag.is_some() || parsed.digest.is_some() {
+        bail!("{}: a repository without tag or digest (the cache's tags are rc-FINGERPRINT)", what());
+    }
+    Ok(parsed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cache_repo_is_a_registry_repository_without_tag() {
+        let r = cache_repo("127.0.0.1:5000/ci/cache").unwrap();
+        assert_eq!((r.registry.as_str(), r.repository.as_str()), ("127.0.0.1:5000", "ci/cache"));
+        assert!(cache_repo("ci/cache").unwrap_err().to_string().contains("name the registry"));
+        assert!(cache_repo("r.example.com/ci/cache:x").unwrap_err().to_string().contains("without tag"));
+    }
 
     #[test]
     fn push_tags() {

@@ -8,8 +8,10 @@ mod minimal_base;
 pub mod multi;
 mod outputs;
 mod prepare;
+mod registry_cache;
 mod releases;
 mod result_cache;
+mod supply_facts;
 mod toolchain;
 
 use crate::base;
@@ -65,7 +67,7 @@ pub async fn run_all_with(s: BuildSettings, signals: &mut Signals) -> anyhow::Re
     let s = signals.run(toolchain::choose(s)).await??;
     let Prepared { project, store, docker, cache_key } = match signals.run(prepare::prepare(&s)).await?? {
         Start::Reused(built) => return Ok(built),
-        Start::Build(prepared) => prepared,
+        Start::Build(prepared) => *prepared,
     };
     // With the Docker builder, the base is read once the builder container runs (exporting it
     // meanwhile made the engine take a second longer to take the sources).
@@ -77,40 +79,28 @@ pub async fn run_all_with(s: BuildSettings, signals: &mut Signals) -> anyhow::Re
         (None, Some(project)) => assemble(&s, project, docker.as_ref(), started, signals).await?,
         (None, None) => bail!("a build without --from-release needs a project"),
     };
-    let (releases, outputs) = read_releases(&s, &assembled)?;
+    let (releases, outputs) = signals.run(read_releases(&s, &assembled)).await??;
     let s = minimal_base::slim_erts(s, &releases)?;
     // Temporary files are removed as their owners drop, when a signal stops this.
     let build = Build { s: &s, project: project.as_ref(), store: &store, docker: docker.as_ref() };
     let work = finish(&build, &releases, &outputs, &mut assembled, preload);
     let built = signals.run(work).await??;
-    if let (Some(key), Some(d)) = (&cache_key, &docker) {
-        signals.run(result_cache::record(&s, key, &built, &store, d)).await?;
+    if let (Some(key), Some(d)) = (&cache_key, &docker)
+        && signals.run(result_cache::record(&s, key, &built, &store, d)).await?
+    {
+        signals.run(registry_cache::publish(&s, key, &built, &store)).await?;
     }
     Ok(built)
 }
 
 /// The assembled releases, checked (native code for the target, the start command), and the
 /// outputs of each; before any layer is written.
-fn read_releases(
+async fn read_releases(
     s: &BuildSettings,
     assembled: &Assembled,
 ) -> anyhow::Result<(Vec<Release>, Vec<releases::ReleaseOutputs>)> {
-    let mut releases = Vec::new();
-    for r in &assembled.releases {
-        let release = Release::open(&r.dir, Some(&r.name))?;
-        // Native code for another machine or libc would only fail when the container starts.
-        prebuilt::elf::check_release(&release.root, &s.triple)?;
-        // A wrong --cmd is refused before any layer is written.
-        releases::start_command(&release, s.cmd.as_deref(), &format!("/{TINI_PATH}"), APP_DIR)?;
-        ui::detail(format!(
-            "release {} {} (ERTS {}), {} applications",
-            release.name,
-            release.version,
-            release.erts_version.as_deref().unwrap_or("not included"),
-            release.apps.len()
-        ));
-        releases.push(release);
-    }
+    let (assembled, triple, cmd) = (assembled.releases.clone(), s.triple.clone(), s.cmd.clone());
+    let releases = blocking(move || open_releases(&assembled, &triple, cmd.as_deref())).await?;
     let several = releases.len() > 1;
     let outputs = releases
         .iter()
@@ -137,7 +127,7 @@ async fn assemble(
         release: s.release.clone(),
         builder_image: s.builder_image.clone(),
         pull: if s.pull_missing { PullPolicy::Missing } else { PullPolicy::Never },
-        minimal_base: minimal_base::gather_options(s),
+        minimal_base: minimal_base::gather_options(s, docker).await,
         cache: !s.no_cache,
         started,
         timeout: Some(s.timeout),
@@ -163,6 +153,37 @@ async fn assemble(
             tokio::task::spawn_blocking(move || builder::host::assemble_stoppable(&req, Some(&stop))).await??
         }
     })
+}
+
+/// Opens each release (its files are read: off the async runtime) and checks it.
+fn open_releases(
+    assembled: &[builder::AssembledRelease],
+    triple: &crate::triple::Triple,
+    cmd: Option<&str>,
+) -> anyhow::Result<Vec<Release>> {
+    let mut releases = Vec::new();
+    for r in assembled {
+        let release = Release::open(&r.dir, Some(&r.name))?;
+        // Native code for another machine or libc would only fail when the container starts.
+        prebuilt::elf::check_release(&release.root, triple)?;
+        // A wrong --cmd is refused before any layer is written.
+        releases::start_command(&release, cmd, &format!("/{TINI_PATH}"), APP_DIR)?;
+        ui::detail(format!(
+            "release {} {} (ERTS {}), {} applications",
+            release.name,
+            release.version,
+            release.erts_version.as_deref().unwrap_or("not included"),
+            release.apps.len()
+        ));
+        releases.push(release);
+    }
+    Ok(releases)
+}
+
+/// Runs blocking work (a release's or the base's files read, the store written, `git` run) off
+/// the async runtime: a signal, or another platform's build, is not held up meanwhile.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> anyhow::Result<T> + Send + 'static) -> anyhow::Result<T> {
+    tokio::task::spawn_blocking(work).await?
 }
 
 /// What every stage after the builder reads.
@@ -205,7 +226,7 @@ async fn finish(
 ) -> anyhow::Result<Vec<BuiltImage>> {
     let (s, project, store) = (b.s, b.project, b.store);
     let base = read_base(b, assembled, preload).await?;
-    check_base_erts(s, releases, base.as_ref(), store)?;
+    check_base_erts(s, releases, base.as_ref(), store).await?;
 
     let mut built = Vec::new();
     let mut removal = None;
@@ -215,7 +236,7 @@ async fn finish(
         }
         let image = layer_and_assemble(s, project, release, assembled, base.as_ref(), store).await?;
         // What the SBOM and provenance say, kept with the image (and the SBOM to --sbom-dir).
-        crate::supply::gather::record(s, project, release, assembled, base.as_ref(), &image, store)?;
+        supply_facts::record(s, project, release, assembled, base.as_ref(), &image, store).await?;
         if i + 1 == releases.len() {
             // Every layer is written: the release files go while the image is written out.
             removal = assembled.take_files().map(|files| tokio::task::spawn_blocking(move || drop(files)));
@@ -232,20 +253,21 @@ async fn finish(
 }
 
 /// Releases without ERTS (`include_erts: false`) run on the base image's: it must be the same.
-fn check_base_erts(
+async fn check_base_erts(
     s: &BuildSettings,
     releases: &[Release],
     base: Option<&image::BaseImage>,
     store: &BlobStore,
 ) -> anyhow::Result<()> {
-    let mut found = None;
-    for release in releases.iter().filter(|r| r.erts_version.is_none()) {
-        if found.is_none() {
-            let layers = base.map(|b| b.layers.as_slice()).unwrap_or_default();
-            found = Some(prebuilt::base_erts::erts_versions(store, layers)?);
-        }
-        let found = found.as_ref().context("no ERTS list")?;
-        prebuilt::base_erts::check(&release.name, &release.required_erts, &s.base.to_string(), found)?;
+    let without: Vec<&Release> = releases.iter().filter(|r| r.erts_version.is_none()).collect();
+    if without.is_empty() {
+        return Ok(());
+    }
+    // The base's layers are read for its ERTS directories.
+    let (layers, store) = (base.map(|b| b.layers.clone()).unwrap_or_default(), store.clone());
+    let found = blocking(move || Ok(prebuilt::base_erts::erts_versions(&store, &layers)?)).await?;
+    for release in without {
+        prebuilt::base_erts::check(&release.name, &release.required_erts, &s.base.to_string(), &found)?;
     }
     Ok(())
 }
@@ -258,37 +280,64 @@ async fn layer_and_assemble(
     base: Option<&image::BaseImage>,
     store: &BlobStore,
 ) -> anyhow::Result<Image> {
-    let base_layers = base.map(|b| b.layers.as_slice()).unwrap_or_default();
-    let read = |path: &str| -> anyhow::Result<String> {
-        let bytes = base::read_file_from_layers(store, base_layers, path)
-            .with_context(|| format!("reading /{path} from the base image"))?;
-        Ok(bytes.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default())
-    };
-    let (base_passwd, base_group) = (read("etc/passwd")?, read("etc/group")?);
-    let user = s.user.resolve(&base_passwd)?;
-    let input = PlanInput {
-        release,
-        own_apps: &assembled.own_apps,
-        dep_apps: &assembled.dep_apps,
-        tini: &assembled.tini,
-        base_passwd,
-        base_group,
-        user: &user,
-        include_cookie: s.include_cookie,
-    };
-    let mut specs = plan::plan(&input)?;
-    if s.slim_erts {
-        minimal_base::leave_out_slimmed(&mut specs, release, APP_DIR);
-    }
+    let (specs, user) = plan_layers(s, release, assembled, base, store).await?;
     let layers = write_layers(s, specs, store).await?;
     let created = time::rfc3339(s.epoch);
-    let mut annotations = image_config::annotations(s, project, release, base, &created);
+    let mut annotations = {
+        // `git` runs for the revision and the remote.
+        let (s, project, release, base) = (s.clone(), project.cloned(), release.clone(), base.cloned());
+        let created = created.clone();
+        blocking(move || Ok(image_config::annotations(&s, project.as_ref(), &release, base.as_ref(), &created))).await?
+    };
     // Labels carry the same facts (the engine shows labels, not manifest annotations).
     let mut labels = annotations.clone();
     labels.extend(s.labels.clone());
     annotations.extend(s.annotations.clone());
     let settings = image_config::config_settings(s, release, base, &user, labels, created)?;
-    Ok(image::assemble(base, layers, &settings, &annotations, store)?)
+    // The config and the manifest go into the store.
+    let (base, store) = (base.cloned(), store.clone());
+    blocking(move || Ok(image::assemble(base.as_ref(), layers, &settings, &annotations, &store)?)).await
+}
+
+/// The layer specs of `release` on `base`, and the runtime user (resolved with the base's
+/// `/etc/passwd`): the base's layers are read for its accounts and the release's files walked,
+/// off the async runtime.
+async fn plan_layers(
+    s: &BuildSettings,
+    release: &Release,
+    assembled: &Assembled,
+    base: Option<&image::BaseImage>,
+    store: &BlobStore,
+) -> anyhow::Result<(Vec<layer::LayerSpec>, plan::User)> {
+    let (user, include_cookie, slim_erts) = (s.user.clone(), s.include_cookie, s.slim_erts);
+    let (release, tini) = (release.clone(), assembled.tini.clone());
+    let (own_apps, dep_apps) = (assembled.own_apps.clone(), assembled.dep_apps.clone());
+    let (base_layers, store) = (base.map(|b| b.layers.clone()).unwrap_or_default(), store.clone());
+    blocking(move || {
+        let read = |path: &str| -> anyhow::Result<String> {
+            let bytes = base::read_file_from_layers(&store, &base_layers, path)
+                .with_context(|| format!("reading /{path} from the base image"))?;
+            Ok(bytes.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default())
+        };
+        let (base_passwd, base_group) = (read("etc/passwd")?, read("etc/group")?);
+        let user = user.resolve(&base_passwd)?;
+        let input = PlanInput {
+            release: &release,
+            own_apps: &own_apps,
+            dep_apps: &dep_apps,
+            tini: &tini,
+            base_passwd,
+            base_group,
+            user: &user,
+            include_cookie,
+        };
+        let mut specs = plan::plan(&input)?;
+        if slim_erts {
+            minimal_base::leave_out_slimmed(&mut specs, &release, APP_DIR);
+        }
+        Ok((specs, user))
+    })
+    .await
 }
 
 /// The layers of `specs`, written (or reused from the layer cache) off the async runtime.

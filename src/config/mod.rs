@@ -142,6 +142,8 @@ pub struct ProjectConfig {
     pub sbom_dir: Option<PathBuf>,
     /// `--cache-dir`.
     pub cache_dir: Option<PathBuf>,
+    /// `--cache-repo`: only in a file named with `--config` (it reads and writes a registry).
+    pub cache_repo: Option<String>,
     /// `--no-cache`: no build cache volume.
     pub no_cache: Option<bool>,
     /// `--compression`: `gzip`, `zstd` or `zstd:LEVEL`.

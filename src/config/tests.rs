@@ -107,3 +107,10 @@ fn k8s_migration_keys() {
     let e = ProjectConfig::parse("[k8s]\nenv_form = [\"a\"]\n").unwrap_err();
     assert!(e.message.contains("unknown key `env_form` in [k8s]") && e.message.contains("env_from"), "{}", e.message);
 }
+
+#[test]
+fn a_projects_own_file_cannot_name_a_cache_repo() {
+    let c = ProjectConfig::parse("cache_repo = \"r.example.com/ci/cache\"").unwrap();
+    let e = c.check_untrusted().unwrap_err().to_string();
+    assert!(e.contains("cache_repo") && e.contains("--cache-repo HOST/REPO"), "{e}");
+}

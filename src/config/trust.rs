@@ -25,6 +25,13 @@ impl ProjectConfig {
         if self.cache_dir.is_some() {
             return Err(refuse("cache_dir", "would move this machine's blob cache", "--cache-dir DIR"));
         }
+        if self.cache_repo.is_some() {
+            return Err(refuse(
+                "cache_repo",
+                "would read images from and push them to a registry with this machine's logins",
+                "--cache-repo HOST/REPO",
+            ));
+        }
         if self.secrets.is_some() {
             return Err(refuse("secrets", "would hand this machine's secrets to the project's build", "--secret"));
         }

@@ -2,7 +2,7 @@
 //! leftovers of killed builds removed, and an earlier build's result reused when nothing changed;
 //! and `--from-release`'s release, read in place of a builder's.
 
-use super::{BuiltImage, result_cache};
+use super::{BuiltImage, registry_cache, result_cache};
 use crate::builder::{self, Assembled};
 use crate::cli::{BuildSettings, BuilderKind};
 use crate::prebuilt::{self, TiniSource};
@@ -25,7 +25,7 @@ pub(super) struct Prepared {
 pub(super) enum Start {
     /// An earlier build made the same image(s): only the outputs were written.
     Reused(Vec<BuiltImage>),
-    Build(Prepared),
+    Build(Box<Prepared>),
 }
 
 /// Opens the project (its sources checked: a bad link fails here, before any builder), the
@@ -61,10 +61,20 @@ pub(super) async fn prepare(s: &BuildSettings) -> anyhow::Result<Start> {
         (Some(p), Some(d)) if result_cache::applies(s) => result_cache::fingerprint(s, p, d, &store).await,
         _ => None,
     };
-    if let Some(hit) = cache_key.as_ref().filter(|_| !s.no_cache).and_then(|k| result_cache::lookup(&store, k)) {
+    let hit = match cache_key.as_ref().filter(|_| !s.no_cache) {
+        Some(k) => result_cache::lookup(&store, k).await,
+        None => None,
+    };
+    if let Some(hit) = hit {
         return Ok(Start::Reused(result_cache::reuse(s, hit, &store, docker.as_ref()).await?));
     }
-    Ok(Start::Build(Prepared { project, store, docker, cache_key }))
+    // Not here: another machine may have built it (`--cache-repo`).
+    if let Some(key) = cache_key.as_ref().filter(|_| !s.no_cache)
+        && let Some(built) = registry_cache::reuse(s, key, &store, docker.as_ref()).await?
+    {
+        return Ok(Start::Reused(built));
+    }
+    Ok(Start::Build(Box::new(Prepared { project, store, docker, cache_key })))
 }
 
 /// Reads the release at `path` (`--from-release`): no builder.

@@ -13,10 +13,14 @@ use crate::store::BlobStore;
 use crate::ui;
 use anyhow::{Context, bail};
 use bollard::Docker;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 /// A build's fingerprint and the base identity it was made with (checked again after the build).
 pub(super) struct Key {
     pub fingerprint: Fingerprint,
+    /// The fingerprint shared through `--cache-repo` (no machine-local part), when one is given.
+    pub portable: Option<Fingerprint>,
     base: String,
 }
 
@@ -56,50 +60,50 @@ async fn try_fingerprint(
         crate::result_cache::source_digest(&p).map(|d| (d, p.git_revision(), p.git_remote_url()))
     })
     .await??;
+    let common = [
+        ("project-kind", project.kind().as_str().to_string()),
+        ("sources", sources.as_str().to_string()),
+        ("git-revision", format!("{revision:?}")),
+        ("git-remote", format!("{remote:?}")),
+        ("builder-image-id", builder_id),
+        ("base", base.clone()),
+    ];
     let mut k = KeyBuilder::new();
     settings_parts(&mut k, s);
     k.part("tool", tool_identity())
         // Per checkout, like the build cache volume: another copy of the same sources builds
         // (and shows that it builds the same image) rather than reusing this one's result.
-        .part("project", project.root.as_os_str().as_encoded_bytes())
-        .part("project-kind", project.kind().as_str())
-        .part("sources", sources.as_str())
-        .part("git-revision", format!("{revision:?}"))
-        .part("git-remote", format!("{remote:?}"))
-        .part("builder-image-id", builder_id)
-        .part("base", &base);
+        .part("project", project.root.as_os_str().as_encoded_bytes());
+    for (name, value) in &common {
+        k.part(name, value);
+    }
     for (name, value) in k.parts() {
         tracing::debug!(part = %name, value = %String::from_utf8_lossy(value), "result cache key");
     }
     let fingerprint = k.finish();
     tracing::info!(key = fingerprint.hex(), "result cache key");
-    Ok(Some(Key { fingerprint, base }))
+    let portable = match &s.cache_repo {
+        Some(_) => Some(super::registry_cache::portable_key(s, &common).await?),
+        None => None,
+    };
+    Ok(Some(Key { fingerprint, portable, base }))
 }
 
 /// The settings that shape the image, each by its `Debug` form (this binary's, and the binary is
 /// part of the key). The destructuring is exhaustive on purpose: a new setting does not compile
-/// until it is either keyed or named here as output-only.
+/// until it is either keyed (bound here, and then used) or named here as output-only.
 pub(crate) fn settings_parts(k: &mut KeyBuilder, s: &BuildSettings) {
     let BuildSettings {
-        // Keyed by the caller: the canonical root and the sources' content.
-        project: _,
+        // The build env, secret ids (never values), agents, Hex repositories and client, assets.
+        inputs,
         triple,
         builder,
-        // The image's id is keyed (by the caller), not its name.
-        builder_image: _,
-        // Resolved to a builder image (keyed by its id) before the key is made.
-        builder_catalogue: _,
-        pull_missing: _,
         mix_env,
         profile,
         release,
         from_release,
         tini,
         cmd,
-        // Tags only (outputs).
-        image_name: _,
-        // Resolved to what it is now by the caller (`base_identity`).
-        base: _,
         slim_erts,
         tzdata,
         user,
@@ -107,60 +111,125 @@ pub(crate) fn settings_parts(k: &mut KeyBuilder, s: &BuildSettings) {
         ports,
         labels,
         annotations,
-        // Where the image goes, not what it is.
+        include_cookie,
+        source_url,
+        compression,
+        epoch,
+        platforms,
+        // Keyed by the caller: the canonical root and the sources' content; the builder image's id,
+        // not its name; the base as it is now (`base_identity`).
+        project: _,
+        builder_image: _,
+        base: _,
+        // Resolved to a builder image (keyed by its id) before the key is made.
+        builder_catalogue: _,
+        pull_missing: _,
+        // Where the image goes (tags and outputs) and where results are shared, not what they are.
+        image_name: _,
         outputs: _,
         load: _,
         tags: _,
         push: _,
+        cache_repo: _,
         registry: _,
-        include_cookie,
-        source_url,
         cache_dir: _,
-        // With or without the build cache volume, the same image (tests/integration/cache.rs).
+        // With or without the build cache volume, the same image (tests/integration/cache.rs); how
+        // long the builder may take and what it may use, not what it makes.
         no_cache: _,
-        compression,
-        epoch,
-        platforms,
-        // How long the builder may take, not what it makes.
         timeout: _,
-        // What the builder container may use (memory, processes), not what it makes.
         limits: _,
         // The SBOM, signatures and provenance go beside the image, not into it.
         supply: _,
-        // The build env, secret ids (never values), agents, Hex repositories and client, assets.
-        inputs,
     } = s;
-    let parts: [(&str, String); 21] = [
-        ("inputs", inputs.key_part()),
-        ("triple", triple.to_string()),
-        ("host", format!("{:?}", crate::triple::Triple::host())),
-        ("builder", format!("{builder:?}")),
-        ("mix-env", mix_env.clone()),
-        ("profile", profile.clone()),
-        ("release", format!("{release:?}")),
-        ("from-release", format!("{from_release:?}")),
-        ("tini", format!("{tini:?}")),
-        ("cmd", format!("{cmd:?}")),
-        ("slim-erts", slim_erts.to_string()),
-        ("tzdata", tzdata.to_string()),
-        ("user", format!("{user:?}")),
-        ("env", format!("{env:?}")),
-        ("ports", format!("{ports:?}")),
-        ("labels", format!("{labels:?}")),
-        ("annotations", format!("{annotations:?}")),
-        ("include-cookie", include_cookie.to_string()),
-        ("source-url", format!("{source_url:?}")),
-        ("compression", compression.to_string()),
-        ("epoch+platforms", format!("{epoch} {platforms:?}")),
-    ];
-    for (name, value) in parts {
+    let assembly = AssemblyKeys { inputs, triple, builder, mix_env, profile, release, from_release, tini };
+    let config = ConfigKeys { cmd, slim_erts, tzdata, user, env, ports, labels, annotations };
+    let layers = LayerKeys { include_cookie, source_url, compression, epoch, platforms };
+    for (name, value) in assembly.parts().into_iter().chain(config.parts()).chain(layers.parts()) {
         k.part(name, value);
+    }
+}
+
+/// The keyed settings of what the builder assembles.
+struct AssemblyKeys<'a> {
+    inputs: &'a crate::builder::inputs::BuilderInputs,
+    triple: &'a crate::triple::Triple,
+    builder: &'a BuilderKind,
+    mix_env: &'a str,
+    profile: &'a str,
+    release: &'a Option<String>,
+    from_release: &'a Option<PathBuf>,
+    tini: &'a Option<PathBuf>,
+}
+
+impl AssemblyKeys<'_> {
+    fn parts(&self) -> [(&'static str, String); 9] {
+        let AssemblyKeys { inputs, triple, builder, mix_env, profile, release, from_release, tini } = self;
+        [
+            ("inputs", inputs.key_part()),
+            ("triple", triple.to_string()),
+            ("host", format!("{:?}", crate::triple::Triple::host())),
+            ("builder", format!("{builder:?}")),
+            ("mix-env", mix_env.to_string()),
+            ("profile", profile.to_string()),
+            ("release", format!("{release:?}")),
+            ("from-release", format!("{from_release:?}")),
+            ("tini", format!("{tini:?}")),
+        ]
+    }
+}
+
+/// The keyed settings of the image's config.
+struct ConfigKeys<'a> {
+    cmd: &'a Option<String>,
+    slim_erts: &'a bool,
+    tzdata: &'a bool,
+    user: &'a crate::cli::UserSpec,
+    env: &'a Vec<(String, String)>,
+    ports: &'a Vec<String>,
+    labels: &'a BTreeMap<String, String>,
+    annotations: &'a BTreeMap<String, String>,
+}
+
+impl ConfigKeys<'_> {
+    fn parts(&self) -> [(&'static str, String); 8] {
+        let ConfigKeys { cmd, slim_erts, tzdata, user, env, ports, labels, annotations } = self;
+        [
+            ("cmd", format!("{cmd:?}")),
+            ("slim-erts", slim_erts.to_string()),
+            ("tzdata", tzdata.to_string()),
+            ("user", format!("{user:?}")),
+            ("env", format!("{env:?}")),
+            ("ports", format!("{ports:?}")),
+            ("labels", format!("{labels:?}")),
+            ("annotations", format!("{annotations:?}")),
+        ]
+    }
+}
+
+/// The keyed settings of the layers' bytes and the platforms.
+struct LayerKeys<'a> {
+    include_cookie: &'a bool,
+    source_url: &'a Option<String>,
+    compression: &'a crate::layer::Compression,
+    epoch: &'a u64,
+    platforms: &'a Vec<crate::cli::PlatformBuild>,
+}
+
+impl LayerKeys<'_> {
+    fn parts(&self) -> [(&'static str, String); 4] {
+        let LayerKeys { include_cookie, source_url, compression, epoch, platforms } = self;
+        [
+            ("include-cookie", include_cookie.to_string()),
+            ("source-url", format!("{source_url:?}")),
+            ("compression", compression.to_string()),
+            ("epoch+platforms", format!("{epoch} {platforms:?}")),
+        ]
     }
 }
 
 /// This program: its version and its executable's size and modification time (a rebuilt binary is
 /// another tool, whatever its version says).
-fn tool_identity() -> String {
+pub(super) fn tool_identity() -> String {
     let exe = std::env::current_exe().ok().and_then(|p| std::fs::metadata(&p).ok().map(|m| (p, m)));
     let stamp = exe.map(|(p, m)| {
         let mtime = m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
@@ -198,9 +267,10 @@ pub(super) async fn base_identity(
             Err(e) => return Err(e).with_context(|| format!("inspecting base image {name}")),
         },
         BaseRef::Layout { dir, tag } => {
-            let dir = dir.canonicalize().with_context(|| format!("base layout {}", dir.display()))?;
-            let index =
-                std::fs::read(dir.join("index.json")).with_context(|| format!("base layout {}", dir.display()))?;
+            let dir = tokio::fs::canonicalize(dir).await.with_context(|| format!("base layout {}", dir.display()))?;
+            let index = tokio::fs::read(dir.join("index.json"))
+                .await
+                .with_context(|| format!("base layout {}", dir.display()))?;
             let digest = crate::digest::Digest::of(&index);
             Some(format!("oci:{} {tag:?} {digest}", dir.display()))
         }
@@ -215,9 +285,11 @@ pub(super) async fn base_identity(
     })
 }
 
-/// The images recorded for `key`, when the store still has all of their blobs.
-pub(super) fn lookup(store: &BlobStore, key: &Key) -> Option<Vec<CachedImage>> {
-    ResultCache::new(store).lookup(&key.fingerprint)
+/// The images recorded for `key`, when the store still has all of their blobs (checking them may
+/// hash them: off the async runtime).
+pub(super) async fn lookup(store: &BlobStore, key: &Key) -> Option<Vec<CachedImage>> {
+    let (store, fingerprint) = (store.clone(), key.fingerprint.clone());
+    tokio::task::spawn_blocking(move || ResultCache::new(&store).lookup(&fingerprint)).await.ok().flatten()
 }
 
 /// Writes the outputs of a recorded result; the builder and layering are skipped.
@@ -239,7 +311,7 @@ pub(super) async fn reuse(
     let mut built = Vec::new();
     for (c, outputs) in hit.into_iter().zip(outputs) {
         ui::step(reuse_line(&c));
-        crate::supply::gather::reused(s, &c.image, store)?;
+        super::supply_facts::reused(s, &c.image, store).await?;
         // No base image was read: a registry base's layers are uploaded, not mounted.
         let cx = super::outputs::OutputContext { docker, base: None, load_platform: None };
         super::write_image(s, &c.image, &outputs, &cx, store).await?;
@@ -260,21 +332,34 @@ fn reuse_line(c: &CachedImage) -> String {
 /// Records what the build made under `key` with its project (`cache prune --project` forgets it),
 /// unless the base changed while it ran (the key would not describe the image). A failure is
 /// logged, never fatal: the image is built.
-pub(super) async fn record(s: &BuildSettings, key: &Key, built: &[BuiltImage], store: &BlobStore, docker: &Docker) {
+/// Returns whether the result may be shared (the base did not change).
+pub(super) async fn record(
+    s: &BuildSettings,
+    key: &Key,
+    built: &[BuiltImage],
+    store: &BlobStore,
+    docker: &Docker,
+) -> bool {
     let now = base_identity(s, docker, store).await.ok().flatten();
     if now.as_deref() != Some(key.base.as_str()) {
         tracing::warn!("the base image changed during the build: its result is not cached");
-        return;
+        return false;
     }
     let images: Vec<CachedImage> = built
         .iter()
         .map(|b| CachedImage { release: b.release.clone(), version: b.version.clone(), image: b.image.clone() })
         .collect();
     // The project's canonical directory, as `Project::open` and `cache prune --project` make it.
-    let project = s.project.canonicalize().unwrap_or_else(|_| s.project.clone());
-    if let Err(e) = ResultCache::new(store).record(&key.fingerprint, &project, &images) {
-        tracing::warn!(error = %e, "cannot record the build in the result cache");
+    let project = tokio::fs::canonicalize(&s.project).await.unwrap_or_else(|_| s.project.clone());
+    let (store, fingerprint) = (store.clone(), key.fingerprint.clone());
+    let recorded =
+        tokio::task::spawn_blocking(move || ResultCache::new(&store).record(&fingerprint, &project, &images));
+    match recorded.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "cannot record the build in the result cache"),
+        Err(e) => tracing::warn!(error = %e, "cannot record the build in the result cache"),
     }
+    true
 }
 
 #[cfg(test)]
