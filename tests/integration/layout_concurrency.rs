@@ -17,12 +17,15 @@ fn build_into(project: &Path, target: &str) -> std::process::Output {
     run(c)
 }
 
+/// The tags of the layout's images; the SBOM referrers a tagged output adds (untagged, with an
+/// artifactType) are left aside, and there must be exactly one: every build made the same image.
 fn tags_in(layout: &Path) -> Vec<String> {
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(layout.join("index.json")).expect("index.json")).expect("json");
-    let mut tags: Vec<String> = index["manifests"]
-        .as_array()
-        .expect("manifests")
+    let entries = index["manifests"].as_array().expect("manifests");
+    let (referrers, images): (Vec<_>, Vec<_>) = entries.iter().partition(|m| m.get("artifactType").is_some());
+    assert_eq!(referrers.len(), 1, "one SBOM referrer for the one image: {index}");
+    let mut tags: Vec<String> = images
         .iter()
         .map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap_or("").to_string())
         .collect();
