@@ -59,6 +59,25 @@ pub struct ConfigSettings {
     pub created: String,
 }
 
+#[cfg(test)]
+impl ConfigSettings {
+    /// The settings of the small test images: linux/`arch`, an entrypoint, nothing else.
+    pub(crate) fn for_tests(arch: &'static str) -> ConfigSettings {
+        ConfigSettings {
+            platform: crate::triple::Platform { os: "linux", architecture: arch, variant: None },
+            entrypoint: vec!["/app/bin/hello".into()],
+            cmd: vec![],
+            user: None,
+            working_dir: None,
+            env: vec![],
+            exposed_ports: vec![],
+            labels: BTreeMap::new(),
+            stop_signal: None,
+            created: "1970-01-01T00:00:00Z".into(),
+        }
+    }
+}
+
 /// An assembled image: manifest and config bytes as stored, and every layer in manifest order
 /// (the base's first).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,7 +10,6 @@ use crate::registry::http_fake::{Reply, Request, Server};
 use crate::registry::{BlobSource, RegistryOptions, RetryPolicy};
 use crate::sink::{BlobLocation, Target, image_at};
 use crate::store::BlobStore;
-use crate::triple::Platform;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -20,18 +19,7 @@ fn image(store: &BlobStore, text: &str, arch: &'static str) -> Image {
     app.add_file("app", EntryKind::Dir, 0o755, 0, 0);
     app.add_file("app/hello.txt", EntryKind::Bytes(text.as_bytes().to_vec()), 0o644, 0, 0);
     let layers = write_layers(&[app], &TarOptions { mtime: 0 }, store).unwrap();
-    let settings = ConfigSettings {
-        platform: Platform { os: "linux", architecture: arch, variant: None },
-        entrypoint: vec!["/app/bin/hello".into()],
-        cmd: vec![],
-        user: None,
-        working_dir: None,
-        env: vec![],
-        exposed_ports: vec![],
-        labels: BTreeMap::new(),
-        stop_signal: None,
-        created: "1970-01-01T00:00:00Z".into(),
-    };
+    let settings = ConfigSettings::for_tests(arch);
     assemble(None, layers, &settings, &BTreeMap::new(), store).unwrap()
 }
 

@@ -8,7 +8,6 @@ use crate::layer::{EntryKind, LayerSpec, TarOptions, write_layers};
 use crate::registry::http_fake::{Reply, Request, Server};
 use crate::registry::{Client, RegistryOptions, RetryPolicy};
 use crate::result_cache::KeyBuilder;
-use crate::triple::Platform;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -60,18 +59,7 @@ fn image(store: &BlobStore, text: &str) -> CachedImage {
     let mut erts = LayerSpec::new("erts");
     erts.add_file("erts", EntryKind::Dir, 0o755, 0, 0);
     let layers = write_layers(&[erts, app], &TarOptions { mtime: 0 }, store).unwrap();
-    let settings = ConfigSettings {
-        platform: Platform { os: "linux", architecture: "amd64", variant: None },
-        entrypoint: vec!["/app/bin/hello".into()],
-        cmd: vec![],
-        user: None,
-        working_dir: None,
-        env: vec![],
-        exposed_ports: vec![],
-        labels: BTreeMap::new(),
-        stop_signal: None,
-        created: "1970-01-01T00:00:00Z".into(),
-    };
+    let settings = ConfigSettings::for_tests("amd64");
     let image = assemble(None, layers, &settings, &BTreeMap::new(), store).unwrap();
     CachedImage { release: "hello".into(), version: "0.1.0".into(), image }
 }
