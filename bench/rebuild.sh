@@ -275,11 +275,8 @@ python3 "$ROOT/bench/rebuild_report.py" "$RAW" \
   --runs-big "$RUNS_BIG" --runs-hello "$RUNS_HELLO" --docker-build "$DOCKER_BUILD_DESC" \
   --ro-base "$RO_BASE" --builder "$BUILDER" --runtime "$RUNTIME" --cache-cmd "$HAS_CACHE_CMD" >"$WORK/report.md"
 mkdir -p "$(dirname "$OUT_COPY")"
-cp "$WORK/report.md" "$OUT"
-# The Phoenix benchmark's section (bench/phoenix.sh) stays in BENCHMARKS.md.
-if [ -f "$ROOT/bench/results/phoenix.md" ]; then
-  { printf '\n<!-- phoenix: bench/phoenix.sh -->\n'; sed '1s/^# /## /' "$ROOT/bench/results/phoenix.md"; printf '<!-- /phoenix -->\n'; } >>"$OUT"
-fi
+# The other benchmarks' sections (bench/phoenix.sh's, ...) stay in BENCHMARKS.md, after this one.
+python3 "$ROOT/bench/keep_sections.py" "$WORK/report.md" "$OUT"
 cp "$WORK/report.md" "$OUT_COPY"
 cp "$RAW" "${OUT_COPY%.md}.tsv"
 log "wrote $OUT and $OUT_COPY"

@@ -42,6 +42,12 @@ pub enum CacheError {
         #[source]
         source: ResultCacheError,
     },
+    #[error("cannot forget the minimal base records of the blob store {root}")]
+    ForgetBases {
+        root: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{count} damaged blob(s) in the blob store {root} (listed on stdout); {REPAIR_HINT} to move them aside")]
     Damaged { count: usize, root: PathBuf },
     #[error(
@@ -81,14 +87,21 @@ fn canonical_project(args: &CacheArgs) -> anyhow::Result<Option<PathBuf>> {
     args.project.as_ref().map(|p| p.canonicalize().with_context(|| format!("--project {}", p.display()))).transpose()
 }
 
-/// `cache prune`: the result cache records of `project` (all without it) removed, one line each.
+/// `cache prune`: the result cache and minimal base records of `project` (all without it)
+/// removed, one line each.
 pub fn forget_results(arg: &StoreArg, project: Option<&std::path::Path>) -> Result<String, CacheError> {
     let store = open(arg)?;
     let root = store.root().to_path_buf();
-    let removed = ResultCache::new(&store).forget(project).map_err(|source| CacheError::Forget { root, source })?;
+    let removed =
+        ResultCache::new(&store).forget(project).map_err(|source| CacheError::Forget { root: root.clone(), source })?;
+    let bases = crate::minimal::cache::forget_project(&store, project)
+        .map_err(|source| CacheError::ForgetBases { root, source })?;
     let mut out = String::new();
     for path in removed {
         let _ = writeln!(out, "removed result cache record {}", path.display());
+    }
+    for path in bases {
+        let _ = writeln!(out, "removed minimal base records {}", path.display());
     }
     Ok(out)
 }

@@ -120,11 +120,17 @@ struct LayerJson {
 pub struct BaseCache {
     store: BlobStore,
     dir: PathBuf,
+    project: PathBuf,
 }
+
+/// The file of a settings directory that names the project whose builds made its records, for
+/// `cache prune --project` ([`forget_project`]).
+const PROJECT_FILE: &str = "project";
 
 impl BaseCache {
     pub fn new(store: &BlobStore, settings: &KeySettings) -> BaseCache {
-        BaseCache { store: store.clone(), dir: store.root().join(DIR).join(settings.hex()) }
+        let dir = store.root().join(DIR).join(settings.hex());
+        BaseCache { store: store.clone(), dir, project: settings.project.clone() }
     }
 
     /// The record of the listing `elf` (its sha256, hex).
@@ -197,6 +203,11 @@ impl BaseCache {
             move |source| MinimalError::Io { action: "cannot write the minimal base record", path, source }
         };
         std::fs::create_dir_all(&self.dir).map_err(write_err(&self.dir))?;
+        let project_file = self.dir.join(PROJECT_FILE);
+        if !project_file.exists() {
+            std::fs::write(&project_file, self.project.as_os_str().as_encoded_bytes())
+                .map_err(write_err(&project_file))?;
+        }
         let mut tmp = tempfile::NamedTempFile::with_prefix_in(".tmp-", &self.dir).map_err(write_err(&self.dir))?;
         tmp.write_all(&bytes).map_err(write_err(tmp.path()))?;
         let dest = self.path(elf);
@@ -213,6 +224,33 @@ impl BaseCache {
             tracing::warn!(path = %path.display(), error = %e, "cannot remove the minimal base record");
         }
     }
+}
+
+/// `cache prune`: removes the minimal base records of `project` (every record without it) and
+/// returns the directories removed. A directory that names no project is only removed by the
+/// latter. Their layers stay in the blob store until `cache gc`.
+pub fn forget_project(store: &BlobStore, project: Option<&Path>) -> std::io::Result<Vec<PathBuf>> {
+    let root = store.root().join(DIR);
+    let entries = match std::fs::read_dir(&root) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut removed = Vec::new();
+    for entry in entries {
+        let dir = entry?.path();
+        let owner = std::fs::read(dir.join(PROJECT_FILE)).ok();
+        let matches = match project {
+            None => true,
+            Some(p) => owner.as_deref() == Some(p.as_os_str().as_encoded_bytes()),
+        };
+        if matches && dir.is_dir() {
+            std::fs::remove_dir_all(&dir)?;
+            removed.push(dir);
+        }
+    }
+    removed.sort();
+    Ok(removed)
 }
 
 /// The first path of the `why` file under a directory the build writes to ([`WRITABLE`]), if any:

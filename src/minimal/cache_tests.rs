@@ -152,3 +152,27 @@ fn a_base_with_a_file_the_build_wrote_is_not_recorded() {
     let lines = vec![WhyLine::Add { path: "/tmp".into(), reason: "r".into() }];
     assert_eq!(written_by_the_build(&lines), Some("/tmp"));
 }
+
+#[test]
+fn prune_forgets_the_bases_of_the_project_only_or_all() {
+    let d = tempfile::tempdir().unwrap();
+    let store = BlobStore::open(d.path()).unwrap();
+    let other = KeySettings { project: PathBuf::from("/src/other"), ..settings() };
+    let (mine, theirs) = (BaseCache::new(&store, &settings()), BaseCache::new(&store, &other));
+    let elf = "e".repeat(64);
+    let base = cached(&store, b"a base layer");
+    mine.record(&elf, &base).unwrap();
+    theirs.record(&elf, &base).unwrap();
+    assert!(forget_project(&store, Some(Path::new("/src/nothing"))).unwrap().is_empty());
+
+    let removed = forget_project(&store, Some(Path::new("/src/app"))).unwrap();
+    assert_eq!(removed, vec![store.root().join(DIR).join(settings().hex())]);
+    assert!(mine.load(&elf).is_none() && mine.known().is_empty());
+    assert_eq!(theirs.load(&elf), Some(base.clone()));
+
+    assert_eq!(forget_project(&store, None).unwrap(), vec![store.root().join(DIR).join(other.hex())]);
+    assert!(theirs.load(&elf).is_none());
+    // The layer itself stays until `cache gc`.
+    assert!(store.blob_path(&base.layer.digest).exists());
+    assert!(forget_project(&store, None).unwrap().is_empty());
+}
