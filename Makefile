@@ -9,8 +9,9 @@ SHELL := /bin/bash
 CARGO ?= cargo
 TEST_THREADS ?= 2
 EXAMPLES := hello_web path_deps zlib_nif
-# Also tested and formatted with mix (not single-release apps for check-examples.sh).
-MIX_EXAMPLES := $(EXAMPLES) umbrella
+# Also tested and formatted with mix (not for check-examples.sh: umbrella has two releases, counter
+# speaks lines over TCP, not HTTP; tests/integration/hot_upgrade.rs runs it).
+MIX_EXAMPLES := $(EXAMPLES) umbrella counter
 # Examples' mix builds go outside the tree, so they never end up in a build context.
 MIX_BUILD_ROOT ?= $(CURDIR)/target/mix
 
@@ -24,7 +25,7 @@ help:
 	@echo "make demo            setup + build, then build, run, ask and stop examples/hello_web as an image"
 	@echo "make test            setup, then the examples' checks and the whole cargo test suite (CI runs this)"
 	@echo "make test-pure       cargo test: just the tests that need no Docker, Elixir, registry or network"
-	@echo "make test-arm64      setup-arm64, then just the aarch64 tests (multi_platform)"
+	@echo "make test-arm64      setup-arm64, then just the aarch64 tests (multi_platform, cross_assemble)"
 	@echo "make check-examples  build/run the examples in the base images without release-oci"
 	@echo "make bench           benchmarks (bench/*.sh), results in bench/results/"
 	@echo "make fmt | clippy | clean"
@@ -56,8 +57,14 @@ demo: setup build
 # The examples first (fast), cargo last: its summary closes the output. `--features integration`
 # adds the tests that need Docker, Elixir, registries, skopeo/umoci and kubernetes-validate: they
 # fail, never skip, when something is missing.
+# The images the integration tests tag (release-oci-test/*) are removed afterwards, pass or fail.
 test: setup base-musl setup-arm64 test-examples check-examples
-	$(CARGO) test --all-targets --features integration -- --test-threads=$(TEST_THREADS)
+	status=0; $(CARGO) test --all-targets --features integration -- --test-threads=$(TEST_THREADS) || status=$$?; \
+	  bash scripts/clean-test-images.sh; exit $$status
+
+.PHONY: clean-test-images
+clean-test-images:
+	bash scripts/clean-test-images.sh
 
 # The pure tests only: no set-up, no Docker, Elixir or network (docs/architecture.md, "Tests").
 test-pure:
@@ -68,6 +75,7 @@ test-pure:
 .PHONY: test-arm64
 test-arm64: setup-arm64
 	$(CARGO) test --features integration --test integration multi_platform -- --test-threads=1
+	$(CARGO) test --features integration --test integration cross_assemble -- --test-threads=1
 
 test-examples:
 	@for ex in $(MIX_EXAMPLES); do \
@@ -87,7 +95,7 @@ fmt-check:
 	@for ex in $(MIX_EXAMPLES); do (cd examples/$$ex && MIX_BUILD_ROOT=$(MIX_BUILD_ROOT)/$$ex mix format --check-formatted); done
 
 # Benchmarks: each part writes bench/results/PART.md; `bench` runs them all.
-bench: bench-push bench-minimal-base bench-rebuild bench-phoenix
+bench: bench-push bench-minimal-base bench-rebuild bench-phoenix bench-fresh-runner bench-aarch64
 
 # The Phoenix app against its generated Dockerfile (bench/phoenix.sh; needs ../shared/hex).
 bench-phoenix: setup
@@ -95,6 +103,16 @@ bench-phoenix: setup
 
 bench-push: setup
 	bash bench/push.sh
+
+# A fresh CI runner: --cache-repo against BuildKit's --cache-from with inline cache (bench/fresh-runner.sh).
+.PHONY: bench-fresh-runner
+bench-fresh-runner: setup
+	bash bench/fresh-runner.sh
+
+# aarch64 build times, compile-once and fully emulated, against x86_64 (bench/aarch64.sh).
+.PHONY: bench-aarch64
+bench-aarch64: setup-arm64
+	bash bench/aarch64.sh
 
 bench-minimal-base: setup
 	bash bench/minimal-base.sh

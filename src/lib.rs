@@ -33,6 +33,7 @@ pub mod time;
 pub mod toolchain;
 pub mod triple;
 pub mod ui;
+pub mod upgrade;
 
 /// The chunk size for streaming a file to the Docker engine (sources, `docker load` archives):
 /// `ReaderStream`'s default, 4 KiB, costs a blocking-pool round trip per 4 KiB; a 40 MB upload

@@ -72,6 +72,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             out(format!("{}\n", rt.block_on(commands::push::run(*args))?));
         }
+        Command::Upgrade(args) => {
+            let settings = args.validate()?;
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            out(format!("{}\n", rt.block_on(commands::upgrade::run(settings))?));
+        }
     }
     Ok(())
 }

@@ -9,6 +9,7 @@
 //! 6. `release`  — `releases/` and `bin/` (and any other top-level file of the release)
 
 pub mod entry;
+pub mod hot;
 mod relx;
 
 pub use relx::relx_cookie_hook;
@@ -81,6 +82,9 @@ pub struct PlanInput<'a> {
     pub base_group: String,
     pub user: &'a User,
     pub include_cookie: bool,
+    /// `--hot-upgrades` (mix releases): `releases/RELEASES`, the volume's directory owned by the
+    /// runtime user, and the entrypoint that runs the release from a root on it ([`hot`]).
+    pub hot_upgrades: bool,
 }
 
 /// Splits the release into layer specs (empty layers are left out).
@@ -159,17 +163,34 @@ fn release_layer(input: &PlanInput<'_>) -> Result<LayerSpec, LayerError> {
         release.add_tree(&entry, &format!("{APP_DIR}/{name}"), 0, 0)?;
     }
     mutate_release_layer(&mut release, input)?;
+    let hot_id = input.hot_upgrades.then(|| hot_upgrade_files(&mut release, input));
     // The entrypoint script names the release, so it goes with the release: `runtime` stays
     // shared between the releases of one project.
     push_parents(&mut release, entry::ENTRY_PATH);
+    let hot = hot_id.as_deref().map(|id| (hot::HOT_DIR, id));
     release.entries.push(Entry {
         path: entry::ENTRY_PATH.into(),
-        kind: EntryKind::Bytes(entry::entry_script(&rel.name, rel.flavour, APP_DIR).into_bytes()),
+        kind: EntryKind::Bytes(entry::entry_script_with(&rel.name, rel.flavour, APP_DIR, hot).into_bytes()),
         mode: 0o755,
         uid: 0,
         gid: 0,
     });
     Ok(release)
+}
+
+/// `--hot-upgrades`: `releases/RELEASES` and the volume's directory, owned by the runtime user (a
+/// new volume takes the owner of the image's directory); returns the image release's stamp.
+fn hot_upgrade_files(layer: &mut LayerSpec, input: &PlanInput<'_>) -> String {
+    let rel = input.release;
+    let releases = hot::releases_file(rel);
+    let path = format!("{APP_DIR}/releases/RELEASES");
+    layer.entries.retain(|e| e.path != path);
+    layer.entries.push(bytes_entry(&path, releases.clone().into_bytes()));
+    push_parents(layer, &format!("{}/x", hot::HOT_DIR));
+    if let Some(dir) = layer.entries.iter_mut().rev().find(|e| e.path == hot::HOT_DIR) {
+        (dir.uid, dir.gid) = (input.user.uid.into(), input.user.gid.into());
+    }
+    hot::hot_id(rel, &releases)
 }
 
 /// Drops `releases/COOKIE` (unless asked to keep it) and appends the cookie hook to `env.sh`

@@ -6,7 +6,9 @@
 //! ([`BuilderError::TimedOut`]). With [`BuildRequest::cache`], the project's build cache volume
 //! ([`super::cache`]) is mounted.
 
+use super::endpoint::{Endpoint, TcpSecurity};
 use super::output::{Reading, finish_reading, unpacker};
+use super::ssh_tunnel::{self, SshSession};
 use super::upload::SourceUpload;
 use super::{Assembled, BuildRequest, BuilderError, LOG_TAIL_LINES, LogTail, PullPolicy, container};
 use crate::cancel::{Signals, StopSignal};
@@ -30,26 +32,109 @@ pub(super) const OUT_DIR: &str = "/build/out";
 /// The sources' tar, uploaded; and a tmpfs for unpacking it when the build cache syncs from it.
 pub(super) const SRC_TAR: &str = "/build/src.tar";
 pub(super) const STAGE_DIR: &str = "/build/stage";
-const DEFAULT_ADDR: &str = "unix:///var/run/docker.sock";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const PULL_TIMEOUT: Duration = Duration::from_secs(600);
 const REMOVE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Seconds a request may take to be answered (bollard's timeout): its default for an engine on
+/// this machine, longer for another one (the sources' upload crosses the network before the
+/// engine answers).
+const LOCAL_TIMEOUT: u64 = 120;
+const REMOTE_TIMEOUT: u64 = 600;
 
-/// Connects to the engine at `DOCKER_HOST` (default: the local socket), settles on an API
-/// version both sides speak, and checks that it answers.
+/// A connected engine, and where it is (errors name it).
+#[derive(Clone)]
+pub struct Engine {
+    pub docker: Docker,
+    pub endpoint: Endpoint,
+}
+
+/// Connects to the engine at `DOCKER_HOST` (default: the local socket; `unix://`, `tcp://` with
+/// TLS as `DOCKER_TLS_VERIFY` says, or `ssh://`), settles on an API version both sides speak, and
+/// checks that it answers.
 pub async fn connect() -> Result<Docker, BuilderError> {
-    let addr = std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| DEFAULT_ADDR.into());
-    let no_engine = |detail: String| BuilderError::NoEngine { addr: addr.clone(), detail };
-    let docker = Docker::connect_with_defaults().map_err(|e| no_engine(e.to_string()))?;
+    Ok(default_engine().await?.docker)
+}
+
+/// [`connect`], with the endpoint.
+pub async fn default_engine() -> Result<Engine, BuilderError> {
+    let endpoint = Endpoint::from_env()?;
+    let docker =
+        open(&endpoint).await.map_err(|detail| BuilderError::NoEngine { addr: endpoint.to_string(), detail })?;
+    Ok(Engine { docker, endpoint })
+}
+
+/// Connects to the builder host of `platform` (`--builder-host`, `builder_host`) as [`connect`]
+/// does.
+pub async fn connect_builder_host(endpoint: &Endpoint, platform: &str) -> Result<Engine, BuilderError> {
+    let docker = open(endpoint).await.map_err(|detail| BuilderError::NoBuilderEngine {
+        addr: endpoint.to_string(),
+        platform: platform.to_string(),
+        detail,
+    })?;
+    Ok(Engine { docker, endpoint: endpoint.clone() })
+}
+
+/// A client for `endpoint`, its API version settled and a ping answered; the error is the detail.
+async fn open(endpoint: &Endpoint) -> Result<Docker, String> {
+    let mut session = None;
+    let docker = match endpoint {
+        Endpoint::Unix { .. } => {
+            Docker::connect_with_unix(&endpoint.to_string(), LOCAL_TIMEOUT, bollard::API_DEFAULT_VERSION)
+        }
+        Endpoint::Tcp { host, port } => {
+            let security = TcpSecurity::from_env(|k| std::env::var(k).ok())?;
+            let host = if host.contains(':') { format!("[{host}]") } else { host.clone() };
+            let addr = format!("tcp://{host}:{}", port.unwrap_or(security.default_port()));
+            match &security {
+                TcpSecurity::Plain => Docker::connect_with_http(&addr, REMOTE_TIMEOUT, bollard::API_DEFAULT_VERSION),
+                TcpSecurity::Tls { ca, cert, key } => {
+                    for (what, file) in [("CA certificate", ca), ("client certificate", cert), ("client key", key)] {
+                        if !file.is_file() {
+                            return Err(format!(
+                                "DOCKER_TLS_VERIFY is set and the {what} {} is missing (DOCKER_CERT_PATH names the \
+                                 directory of ca.pem, cert.pem and key.pem)",
+                                file.display()
+                            ));
+                        }
+                    }
+                    Docker::connect_with_ssl(&addr, key, cert, ca, REMOTE_TIMEOUT, bollard::API_DEFAULT_VERSION)
+                }
+            }
+        }
+        Endpoint::Ssh { .. } => {
+            let s = SshSession::start(endpoint).await?;
+            session = Some(s.clone());
+            ssh_tunnel::docker(s, REMOTE_TIMEOUT)
+        }
+    }
+    .map_err(|e| e.to_string())?;
+    // What ssh said, when the engine did not answer through it.
+    let said = || session.as_ref().map(|s| s.said()).unwrap_or_default();
     let docker = tokio::time::timeout(CONNECT_TIMEOUT, docker.negotiate_version())
         .await
-        .map_err(|_| no_engine(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs())))?
-        .map_err(|e| no_engine(e.to_string()))?;
+        .map_err(|_| format!("no answer within {} s{}", CONNECT_TIMEOUT.as_secs(), said()))?
+        .map_err(|e| format!("{e}{}", said()))?;
     tokio::time::timeout(CONNECT_TIMEOUT, docker.ping())
         .await
-        .map_err(|_| no_engine(format!("no answer to ping within {} s", CONNECT_TIMEOUT.as_secs())))?
-        .map_err(|e| no_engine(e.to_string()))?;
+        .map_err(|_| format!("no answer to ping within {} s{}", CONNECT_TIMEOUT.as_secs(), said()))?
+        .map_err(|e| format!("{e}{}", said()))?;
     Ok(docker)
+}
+
+/// Whether errors should name `endpoint`: any engine but this machine's usual socket.
+fn named(endpoint: &Endpoint) -> bool {
+    Endpoint::from_docker_host(None).map_or(true, |usual| *endpoint != usual)
+}
+
+/// [`assemble`] on `engine` (a builder host, or the default engine): its errors name the engine
+/// when it is not this machine's usual one, and what needs the engine on this machine (`--ssh`)
+/// is refused on another.
+pub async fn assemble_on(
+    engine: &Engine,
+    req: &BuildRequest,
+    signals: &mut Signals,
+) -> Result<Assembled, BuilderError> {
+    assemble_at(&engine.docker, &engine.endpoint, req, signals.recv()).await
 }
 
 /// Assembles the release of `req.project` in a container of `req.builder_image`, for
@@ -73,10 +158,35 @@ pub(crate) async fn assemble_until(
     req: &BuildRequest,
     interrupt: impl Future<Output = StopSignal>,
 ) -> Result<Assembled, BuilderError> {
+    assemble_at(docker, &Endpoint::from_env()?, req, interrupt).await
+}
+
+/// [`assemble_until`] on the engine at `endpoint`; a Docker failure names it ([`named`]).
+async fn assemble_at(
+    docker: &Docker,
+    endpoint: &Endpoint,
+    req: &BuildRequest,
+    interrupt: impl Future<Output = StopSignal>,
+) -> Result<Assembled, BuilderError> {
+    let result = assemble_in(docker, endpoint, req, interrupt).await;
+    match result {
+        Err(BuilderError::Docker { action, source }) if named(endpoint) => {
+            Err(BuilderError::Docker { action: format!("{action} on the engine at {endpoint}"), source })
+        }
+        other => other,
+    }
+}
+
+async fn assemble_in(
+    docker: &Docker,
+    endpoint: &Endpoint,
+    req: &BuildRequest,
+    interrupt: impl Future<Output = StopSignal>,
+) -> Result<Assembled, BuilderError> {
     tokio::pin!(interrupt);
     let interrupted = |signal| BuilderError::Interrupted { signal, container: None };
     // Nothing to clean up until the container exists.
-    let image_id = race(&mut interrupt, ensure_image(docker, req)).await.map_err(interrupted)??;
+    let image_id = race(&mut interrupt, ensure_image(docker, endpoint, req)).await.map_err(interrupted)??;
     // Counted (every file read) before the container exists: a file that cannot be read fails
     // here. The upload itself streams them (see `upload.rs`).
     let project = req.project.clone();
@@ -92,7 +202,7 @@ pub(crate) async fn assemble_until(
         false => None,
     };
     let (uid, gid) = container::build_ids();
-    let ssh = super::ssh_agent::AgentForward::start(&req.inputs.ssh, uid, gid)?;
+    let ssh = super::ssh_agent::AgentForward::start(&req.inputs.ssh, uid, gid, endpoint)?;
     let name = container::name();
     // Not raced: a create cut short could leave a container behind that we never heard of. A
     // signal that comes meanwhile is still pending for the race below.
@@ -177,14 +287,28 @@ pub(super) fn docker_err(action: impl Into<String>) -> impl FnOnce(DockerError) 
 
 /// The builder image's id: present locally (pulled, bounded in time, when missing and allowed;
 /// release-oci's own images never are: [`crate::triple::pull_refusal`]) and for the target's
-/// architecture.
-async fn ensure_image(docker: &Docker, req: &BuildRequest) -> Result<String, BuilderError> {
+/// architecture. On another engine than this machine's usual one, a missing image that may not be
+/// pulled is reported with how to load it there.
+async fn ensure_image(docker: &Docker, endpoint: &Endpoint, req: &BuildRequest) -> Result<String, BuilderError> {
     let image = &req.builder_image;
     let platform = req.triple.platform();
     let info = match docker.inspect_image(image).await {
         Ok(info) => info,
         Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => {
             if let Some(detail) = crate::triple::pull_refusal(image, req.pull == PullPolicy::Missing) {
+                if named(endpoint) {
+                    let detail = match crate::triple::is_own_image(image) {
+                        true => "release-oci's own images are never pulled".to_string(),
+                        false => detail,
+                    };
+                    let load = endpoint.load_command(image);
+                    return Err(BuilderError::ImageNotOnEngine {
+                        image: image.clone(),
+                        endpoint: endpoint.to_string(),
+                        detail,
+                        load,
+                    });
+                }
                 return Err(BuilderError::ImageMissing { image: image.clone(), detail });
             }
             pull(docker, image, &platform.to_string()).await?;

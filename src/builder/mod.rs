@@ -5,8 +5,11 @@
 //! applications are the project's own and which its dependencies.
 
 pub mod cache;
+pub mod cache_dirs;
 mod container;
+pub mod cross;
 pub mod docker;
+pub mod endpoint;
 pub mod host;
 pub mod input_files;
 pub mod inputs;
@@ -20,6 +23,7 @@ mod output;
 pub mod owner;
 pub mod scratch;
 mod ssh_agent;
+mod ssh_tunnel;
 mod upload;
 
 use crate::cancel::StopSignal;
@@ -145,6 +149,23 @@ pub enum BuilderError {
     Inputs(#[from] inputs::InputError),
     #[error("no Docker engine answers at {addr}: start dockerd (scripts/setup.sh does) or set DOCKER_HOST ({detail})")]
     NoEngine { addr: String, detail: String },
+    #[error(transparent)]
+    Endpoint(#[from] endpoint::EndpointError),
+    #[error(
+        "no Docker engine answers at {addr}, the builder host of {platform} ({detail}): check --builder-host \
+         (or builder_host in the settings file) and that the engine runs there"
+    )]
+    NoBuilderEngine { addr: String, platform: String, detail: String },
+    #[error(
+        "builder image {image} is not on the engine at {endpoint} ({detail}): load it there, e.g. from this \
+         machine's engine: {load}"
+    )]
+    ImageNotOnEngine { image: String, endpoint: String, detail: String, load: String },
+    #[error(
+        "{what} needs the builder engine on this machine (a bind mount of a host path), and the engine at \
+         {endpoint} is not: {instead}"
+    )]
+    NeedsLocalEngine { what: String, endpoint: String, instead: String },
     #[error(
         "builder image {image} is not available ({detail}): build it with base-images/build-local.sh \
          or `docker build -t {image} base-images/<flavour>`, or choose another with --builder-image"

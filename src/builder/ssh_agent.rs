@@ -4,9 +4,11 @@
 //! mounted at [`SSH_DIR`](super::inputs::SSH_DIR). The forwarding socket belongs to the build's
 //! user (uid 10001) when this process may give it away (root, as Docker usually needs), else it is
 //! open to every local user for the build's duration (docs/builder-inputs.md). It stops when the
-//! [`AgentForward`] is dropped. The engine must run on this machine (a bind mount).
+//! [`AgentForward`] is dropped. The engine must run on this machine (a bind mount): another
+//! engine (`tcp://`, `ssh://`) is refused, naming it.
 
 use super::BuilderError;
+use super::endpoint::Endpoint;
 use super::input_files::SSH_SOCKET;
 use super::inputs::{InputError, SshAgent};
 use std::os::unix::fs::PermissionsExt;
@@ -35,19 +37,25 @@ impl AgentForward {
         self.dir.path()
     }
 
-    /// Starts a forwarding socket for each agent (None when there is none). Needs a runtime.
-    pub(super) fn start(agents: &[SshAgent], uid: u32, gid: u32) -> Result<Option<AgentForward>, BuilderError> {
+    /// Starts a forwarding socket for each agent (None when there is none). Needs a runtime, and
+    /// the builder's engine (`engine`) on this machine: the directory is bind-mounted.
+    pub(super) fn start(
+        agents: &[SshAgent],
+        uid: u32,
+        gid: u32,
+        engine: &Endpoint,
+    ) -> Result<Option<AgentForward>, BuilderError> {
         if agents.is_empty() {
             return Ok(None);
         }
-        if let Ok(host) = std::env::var("DOCKER_HOST")
-            && !host.is_empty()
-            && !host.starts_with("unix://")
-        {
-            let message = format!(
-                "the agent is forwarded through a bind mount, which needs the engine on this machine (DOCKER_HOST={host})"
-            );
-            return Err(InputError::Ssh { spec: agents[0].id.clone(), message }.into());
+        if !engine.is_local() {
+            return Err(BuilderError::NeedsLocalEngine {
+                what: format!("--ssh {} (the SSH agent, forwarded through a socket on this machine)", agents[0].id),
+                endpoint: engine.to_string(),
+                instead: "build this platform on an engine of this machine (unix://) to use --ssh, or give the \
+                          build its credentials with --secret"
+                    .to_string(),
+            });
         }
         let io = |path: &Path| {
             let path = path.to_path_buf();
@@ -121,7 +129,14 @@ mod tests {
             }
         });
         let agents = [SshAgent { id: "default".into(), socket: real.clone() }];
-        let fwd = AgentForward::start(&agents, 10001, 10001).unwrap().unwrap();
+        let local: Endpoint = "unix:///var/run/docker.sock".parse().unwrap();
+        let remote: Endpoint = "ssh://build@arm64-1".parse().unwrap();
+        let err = AgentForward::start(&agents, 10001, 10001, &remote).unwrap_err().to_string();
+        assert!(
+            err.starts_with("--ssh default (the SSH agent") && err.contains("the engine at ssh://build@arm64-1 is not"),
+            "{err}"
+        );
+        let fwd = AgentForward::start(&agents, 10001, 10001, &local).unwrap().unwrap();
         let sock = fwd.dir().join("default").join(SSH_SOCKET);
         let mut c = UnixStream::connect(&sock).await.unwrap();
         c.write_all(b"hello").await.unwrap();
@@ -133,7 +148,7 @@ mod tests {
         assert!(!dir.exists(), "the forwarding directory is left behind");
         echo.abort();
         let missing = [SshAgent { id: "x".into(), socket: tmp.path().join("none") }];
-        let err = AgentForward::start(&missing, 10001, 10001).unwrap_err().to_string();
+        let err = AgentForward::start(&missing, 10001, 10001, &local).unwrap_err().to_string();
         assert!(err.contains("no SSH agent answers at") && err.contains("none"), "{err}");
     }
 }

@@ -23,6 +23,18 @@ pub enum PullArg {
     Never,
 }
 
+/// `--cross-compile`: how an image for a platform this machine emulates is built
+/// (docs/multi-platform.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CrossCompile {
+    /// Compile and assemble on the native builder and take ERTS and Erlang/OTP from the target's
+    /// builder image, when the project has no native code and the versions match; else build
+    /// under emulation, saying why.
+    Auto,
+    /// Always build in the target's builder (under emulation on another machine).
+    Never,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct BuildArgs {
     /// The project directory (with mix.exs, or rebar.config with a relx section).
@@ -45,6 +57,13 @@ pub struct BuildArgs {
     /// Builder image (default: release-oci/builder:debian-bookworm for gnu, :musl for x86_64 musl).
     #[arg(long, env = "RELEASE_OCI_BUILDER_IMAGE")]
     pub builder_image: Option<String>,
+    /// The Docker engine a platform's builder runs on: [PLATFORM=]URL, where URL is
+    /// unix:///PATH (Docker's or Podman's API socket), tcp://HOST[:PORT] (TLS with client
+    /// certificates when DOCKER_TLS_VERIFY is set, from DOCKER_CERT_PATH) or
+    /// ssh://[USER@]HOST[:PORT], and PLATFORM is aarch64, x86_64, linux/arm64, ... (left out: every
+    /// platform). Repeatable. Default: the engine of DOCKER_HOST. See docs/builder.md.
+    #[arg(long = "builder-host", value_name = "[PLATFORM=]URL")]
+    pub builder_hosts: Vec<String>,
     /// A registry repository of builders tagged like the official hexpm/elixir
     /// (ELIXIR-erlang-OTP-debian-SUITE-DATE-slim), e.g. 127.0.0.1:5000/hexpm/elixir: when the
     /// project's pins are not met by the default builder, the newest tag that meets them is
@@ -130,6 +149,8 @@ pub struct BuildArgs {
     pub registry: super::registry::RegistryArgs,
     #[command(flatten)]
     pub supply: super::supply::SupplyArgs,
+    #[command(flatten)]
+    pub hot: super::upgrade::HotUpgradeArgs,
     /// Keep releases/COOKIE in the image (by default it is left out and a cookie is made at start
     /// unless RELEASE_COOKIE is set).
     #[arg(long)]
@@ -144,6 +165,11 @@ pub struct BuildArgs {
     /// `release-oci cache`); the build starts from the sources alone.
     #[arg(long)]
     pub no_cache: bool,
+    /// For a target this machine emulates (aarch64 on x86_64): `auto` compiles once on the native
+    /// builder and takes only ERTS and Erlang/OTP from the target's builder image when the project
+    /// has no native code; `never` builds everything under emulation [default: auto].
+    #[arg(long, value_enum)]
+    pub cross_compile: Option<CrossCompile>,
     /// Layer compression: gzip, zstd or zstd:LEVEL (1 to 19; zstd alone is level 3), or none
     /// [default: gzip; none when --load is the only output: the engine stores layers
     /// uncompressed, so compressing them would only cost time]. zstd images need Docker 23+ or

@@ -10,8 +10,9 @@ use super::build_options::{
 use super::build_settings::{DEFAULT_TIMEOUT, UserSpec};
 use super::values::{check_tags, parse_catalogue, parse_port, parse_user, pids};
 use crate::base::BaseRef;
+use crate::builder::endpoint::BuilderHosts;
 use crate::builder::limits::{DEFAULT_MEMORY, DEFAULT_PIDS_LIMIT, format_memory, parse_memory};
-use crate::config::{ConfigError, HexConfig, PortValue, ProjectConfig, UserValue};
+use crate::config::{BuilderHostValue, ConfigError, HexConfig, PortValue, ProjectConfig, UserValue};
 use crate::sink::Target;
 use anyhow::Context;
 use clap::ValueEnum;
@@ -41,10 +42,10 @@ fn file_options(c: ProjectConfig) -> anyhow::Result<FileOptions> {
     // Every key by name: a new key does not compile until it is read here.
     #[rustfmt::skip]
     let ProjectConfig {
-        name, tags, triple, triples, builder, builder_image, builder_catalogue, pull, mix_env, profile, release,
+        name, tags, triple, triples, builder, builder_image, builder_host, builder_catalogue, pull, mix_env, profile, release,
         from_release, tini, base, slim_erts, tzdata, user, cmd, env, ports, labels, annotations, outputs, load,
-        include_cookie, source_url, sbom, sbom_dir, cache_dir, cache_repo, no_cache, compression, timeout, memory, pids_limit,
-        build_env, build_ca, assets, secrets, ssh, hex,
+        include_cookie, source_url, sbom, sbom_dir, cache_dir, cache_repo, no_cache, cross_compile, compression, timeout, memory, pids_limit,
+        build_env, build_ca, assets, secrets, ssh, hex, hot_upgrades, upgrade_from, upgrade_deps,
         // `release-oci k8s`'s table (`cli::k8s`), not a build setting.
         k8s: _,
         dir,
@@ -55,6 +56,7 @@ fn file_options(c: ProjectConfig) -> anyhow::Result<FileOptions> {
         triples: triples.iter().map(|t| t.parse()).collect::<Result<_, _>>()?,
         builder: key("builder", builder, enum_value)?,
         builder_image,
+        builder_hosts: key("builder_host", builder_host, builder_hosts)?.unwrap_or_default(),
         builder_catalogue: key("builder_catalogue", builder_catalogue, |r| parse_catalogue(&r))?,
         pull: key("pull", pull, enum_value::<PullArg>)?,
         mix_env,
@@ -63,6 +65,7 @@ fn file_options(c: ProjectConfig) -> anyhow::Result<FileOptions> {
         from_release: from_release.map(|p| at.path(&p)),
         tini: tini.map(|p| at.path(&p)),
         no_cache: no_cache == Some(true),
+        cross_compile: key("cross_compile", cross_compile, enum_value)?,
         timeout: key("timeout", timeout, |t| crate::time::parse_duration(&t))?,
         memory: key("memory", memory, |m| parse_memory(&m))?,
         pids_limit: key("pids_limit", pids_limit, pids)?,
@@ -97,7 +100,8 @@ fn file_options(c: ProjectConfig) -> anyhow::Result<FileOptions> {
         registry: Default::default(),
     };
     let inputs = at.inputs(build_env, build_ca, assets, secrets, ssh, hex)?;
-    Ok(FileOptions { builder, image, output, inputs })
+    let hot = super::upgrade::HotUpgradeOptions::from_file(hot_upgrades, upgrade_from, upgrade_deps, &at.0)?;
+    Ok(FileOptions { builder, image, output, inputs, hot })
 }
 
 /// `KEY = VALUE` parsed; an error names the key and the value.
@@ -164,6 +168,13 @@ impl Dir {
 
 fn pairs(map: Option<BTreeMap<String, String>>) -> Vec<(String, String)> {
     map.unwrap_or_default().into_iter().collect()
+}
+
+fn builder_hosts(v: BuilderHostValue) -> Result<BuilderHosts, crate::builder::endpoint::BuilderHostError> {
+    match v {
+        BuilderHostValue::All(url) => BuilderHosts::from_table([("*", url)]),
+        BuilderHostValue::Platforms(table) => BuilderHosts::from_table(table),
+    }
 }
 
 fn user_value(u: UserValue) -> anyhow::Result<UserSpec> {

@@ -178,6 +178,10 @@ fn every_key_of_the_file_takes_effect() {
         ("builder_image = \"ghcr.io/t/b:1\"\npull = \"never\"", |s, _| {
             s.builder_image == "ghcr.io/t/b:1" && !s.pull_missing
         }),
+        ("builder_host = \"ssh://b@arm\"", |s, _| s.builder_host().is_some_and(|e| e.to_string() == "ssh://b@arm")),
+        ("builder_host = { x86_64 = \"tcp://b:2376\" }", |s, _| {
+            s.builder_host().is_some_and(|e| e.to_string() == "tcp://b:2376")
+        }),
         ("builder_catalogue = \"r.io/hexpm/elixir\"", |s, _| s.builder_catalogue.is_some()),
         ("mix_env = \"staging\"", |s, _| s.mix_env == "staging"),
         ("profile = \"edge\"", |s, _| s.profile == "edge"),
@@ -207,6 +211,15 @@ fn every_key_of_the_file_takes_effect() {
             s.cache_repo.as_ref().is_some_and(|r| r.repository == "ci/cache")
         }),
         ("no_cache = true", |s, _| s.no_cache),
+        ("cross_compile = \"never\"", |s, _| s.cross_compile == crate::cli::CrossCompile::Never),
+        ("hot_upgrades = true", |s, _| s.upgrade.hot_upgrades),
+        ("upgrade_from = \"oci:deployed:0.1.0\"", |s, d| {
+            s.upgrade
+                .from
+                .as_ref()
+                .is_some_and(|f| f.to_string() == format!("oci:{}:0.1.0", d.join("deployed").display()))
+        }),
+        ("upgrade_from = \"oci:deployed:0.1.0\"\nupgrade_deps = true", |s, _| s.upgrade.upgrade_deps),
         ("compression = \"zstd\"", |s, _| s.compression.to_string().starts_with("zstd")),
         ("timeout = \"5m\"", |s, _| s.timeout.as_secs() == 300),
         ("memory = \"1g\"", |s, _| s.limits.memory == 1 << 30),
@@ -259,4 +272,41 @@ fn the_debian_base_of_the_file_follows_the_triple() {
     let (_dir, s) = from_file("base = \"debian\"\ntriples = [\"x86_64-linux-gnu\", \"aarch64-linux-gnu\"]\n");
     let p: Vec<String> = s.unwrap().platforms.iter().map(|p| p.base.to_string()).collect();
     assert_eq!(p[1], "docker-daemon:release-oci/runtime:debian-bookworm-arm64");
+}
+
+/// `--builder-host` and `builder_host`: each platform its engine, the flags' over the file's
+/// platform by platform; a bad value names the flag or the key.
+#[test]
+fn builder_hosts_come_from_the_flags_over_the_file() {
+    let (dir, _) = from_file("");
+    let file = dir.path().join("settings.toml").display().to_string();
+    std::fs::write(&file, "builder_host = { aarch64 = \"ssh://file@arm\", x86_64 = \"tcp://x86:2376\" }\n").unwrap();
+    let two = ["--triple", "x86_64-unknown-linux-gnu", "--triple", "aarch64-unknown-linux-gnu"];
+    let flags = [&["--config", file.as_str(), "--builder-host", "linux/arm64=ssh://flag@arm"][..], &two].concat();
+    let s = args(dir.path(), &flags).validate().unwrap();
+    let host = |triple: &str| {
+        let one = BuildSettings { triple: triple.parse().unwrap(), ..s.clone() };
+        one.builder_host().map(ToString::to_string)
+    };
+    assert_eq!(host("aarch64-unknown-linux-gnu").as_deref(), Some("ssh://flag@arm"));
+    assert_eq!(host("x86_64-unknown-linux-gnu").as_deref(), Some("tcp://x86:2376"));
+    let s = args(dir.path(), &["--builder-host", "unix:///run/podman/podman.sock"]).validate().unwrap();
+    assert_eq!(s.builder_host().map(ToString::to_string).as_deref(), Some("unix:///run/podman/podman.sock"));
+    assert_eq!(args(dir.path(), &[]).validate().unwrap().builder_host(), None);
+
+    let e = format!("{:#}", args(dir.path(), &["--builder-host", "riscv64=ssh://b"]).validate().unwrap_err());
+    assert!(e.starts_with("--builder-host: unknown platform \"riscv64\""), "{e}");
+    let e = format!("{:#}", args(dir.path(), &["--builder-host", "aarch64=arm-host:22"]).validate().unwrap_err());
+    assert!(e.contains("--builder-host: \"arm-host:22\" is not a Docker API endpoint: it has no scheme"), "{e}");
+    std::fs::write(&file, "builder_host = { riscv64 = \"ssh://b\" }\n").unwrap();
+    let e = format!("{:#}", args(dir.path(), &["--config", &file]).validate().unwrap_err());
+    assert!(e.contains("builder_host = { \"riscv64\" = \"ssh://b\" }: unknown platform \"riscv64\""), "{e}");
+    std::fs::write(&file, "builder_host = \"docker.sock\"\n").unwrap();
+    let e = format!("{:#}", args(dir.path(), &["--config", &file]).validate().unwrap_err());
+    assert!(e.contains("builder_host = \"docker.sock\": \"docker.sock\" is not a Docker API endpoint"), "{e}");
+    std::fs::write(&file, "builder_host = 3\n").unwrap();
+    assert!(args(dir.path(), &["--config", &file]).validate().is_err());
+    let e =
+        format!("{:#}", args(dir.path(), &["--builder", "host", "--builder-host", "ssh://b"]).validate().unwrap_err());
+    assert!(e.starts_with("--builder-host names the Docker engines") && e.contains("--builder host"), "{e}");
 }

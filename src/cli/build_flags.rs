@@ -5,6 +5,7 @@ use super::build::BuildArgs;
 use super::build_options::{BuildOptions, BuilderOptions, ImageOptions, InputOptions, OutputOptions};
 use super::supply::SupplyArgs;
 use super::values::{ca_choice, check_tags, key_value, parse_catalogue, parse_port, parse_user, pids};
+use crate::builder::endpoint::BuilderHosts;
 use crate::builder::inputs::parse_build_env;
 use crate::builder::limits::parse_memory;
 use crate::sink::Target;
@@ -16,15 +17,16 @@ impl BuildArgs {
         // Every flag by name: a new flag does not compile until it is read here.
         #[rustfmt::skip]
         let BuildArgs {
-            project, config: _, no_config: _, triple, builder, builder_image, builder_catalogue, pull, mix_env,
+            project, config: _, no_config: _, triple, builder, builder_image, builder_hosts, builder_catalogue, pull, mix_env,
             profile, release, from_release, tini, cmd, base, slim_erts, tzdata, user, env, ports, labels, annotations,
-            outputs, load, tags, push, cache_repo, registry, supply, include_cookie, source_url, cache_dir, no_cache, compression,
-            timeout, memory, pids_limit, build_env, secrets, ssh, build_ca, hex_client, assets,
+            outputs, load, tags, push, cache_repo, registry, supply, include_cookie, source_url, cache_dir, no_cache, cross_compile,
+            compression, timeout, memory, pids_limit, build_env, secrets, ssh, build_ca, hex_client, assets, hot,
         } = self;
         let builder = BuilderOptions {
             triples: triple.iter().map(|t| t.parse()).collect::<Result<_, _>>()?,
             builder,
             builder_image,
+            builder_hosts: BuilderHosts::from_specs(&builder_hosts).context("--builder-host")?,
             builder_catalogue: flag("builder-catalogue", builder_catalogue, parse_catalogue)?,
             pull,
             mix_env,
@@ -33,6 +35,7 @@ impl BuildArgs {
             from_release,
             tini,
             no_cache,
+            cross_compile,
             timeout: flag("timeout", timeout, crate::time::parse_duration)?,
             memory: flag("memory", memory, parse_memory)?,
             pids_limit: pids_limit.map(|n| pids(n).with_context(|| format!("--pids-limit {n}"))).transpose()?,
@@ -63,7 +66,7 @@ impl BuildArgs {
             assets: flag("assets", assets, str::parse)?,
             hex_repos: Vec::new(),
         };
-        Ok(BuildOptions { project, builder, image, output, inputs })
+        Ok(BuildOptions { project, builder, image, output, inputs, hot: hot.options()? })
     }
 }
 

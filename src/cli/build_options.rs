@@ -45,6 +45,8 @@ pub struct BuildOptions {
     pub image: ImageOptions,
     pub output: OutputOptions,
     pub inputs: InputOptions,
+    /// `--hot-upgrades`, `--upgrade-from`, `--upgrade-deps` (docs/hot-upgrades.md).
+    pub hot: super::upgrade::HotUpgradeOptions,
 }
 
 /// What the release is built with, and for which triples.
@@ -53,6 +55,8 @@ pub struct BuilderOptions {
     pub triples: Vec<Triple>,
     pub builder: Option<BuilderKind>,
     pub builder_image: Option<String>,
+    /// `--builder-host`: the engine of each platform's builder (none: the default engine).
+    pub builder_hosts: crate::builder::endpoint::BuilderHosts,
     pub builder_catalogue: Option<Reference>,
     pub pull: Option<PullArg>,
     pub mix_env: Option<String>,
@@ -61,6 +65,7 @@ pub struct BuilderOptions {
     pub from_release: Option<PathBuf>,
     pub tini: Option<PathBuf>,
     pub no_cache: bool,
+    pub cross_compile: Option<super::build::CrossCompile>,
     pub timeout: Option<Duration>,
     pub memory: Option<u64>,
     pub pids_limit: Option<i64>,
@@ -127,19 +132,21 @@ pub struct FileOptions {
     pub image: ImageOptions,
     pub output: OutputOptions,
     pub inputs: InputOptions,
+    pub hot: super::upgrade::HotUpgradeOptions,
 }
 
 impl BuildOptions {
     /// The flags (`self`) over the file: a value the flags leave out is the file's.
     pub fn over(self, file: FileOptions) -> BuildOptions {
-        let BuildOptions { project, builder, image, output, inputs } = self;
-        let FileOptions { builder: b, image: i, output: o, inputs: n } = file;
+        let BuildOptions { project, builder, image, output, inputs, hot } = self;
+        let FileOptions { builder: b, image: i, output: o, inputs: n, hot: h } = file;
         BuildOptions {
             project,
             builder: builder.over(b),
             image: image.over(i),
             output: output.over(o),
             inputs: inputs.over(n),
+            hot: hot.over(h),
         }
     }
 }
@@ -148,13 +155,15 @@ impl BuilderOptions {
     fn over(self, file: BuilderOptions) -> BuilderOptions {
         #[rustfmt::skip]
         let BuilderOptions {
-            triples, builder, builder_image, builder_catalogue, pull, mix_env, profile, release, from_release, tini,
-            no_cache, timeout, memory, pids_limit,
+            triples, builder, builder_image, builder_hosts, builder_catalogue, pull, mix_env, profile, release,
+            from_release, tini, no_cache, cross_compile, timeout, memory, pids_limit,
         } = self;
         BuilderOptions {
             triples: if triples.is_empty() { file.triples } else { triples },
             builder: builder.or(file.builder),
             builder_image: builder_image.or(file.builder_image),
+            // Platform by platform: a flag's engine wins over the file's for the same platform.
+            builder_hosts: builder_hosts.over(file.builder_hosts),
             builder_catalogue: builder_catalogue.or(file.builder_catalogue),
             pull: pull.or(file.pull),
             mix_env: mix_env.or(file.mix_env),
@@ -163,6 +172,7 @@ impl BuilderOptions {
             from_release: from_release.or(file.from_release),
             tini: tini.or(file.tini),
             no_cache: no_cache || file.no_cache,
+            cross_compile: cross_compile.or(file.cross_compile),
             timeout: timeout.or(file.timeout),
             memory: memory.or(file.memory),
             pids_limit: pids_limit.or(file.pids_limit),

@@ -26,6 +26,8 @@ pub struct BuildSettings {
     pub builder_image: String,
     /// `--builder-catalogue`: the repository of builders the pins choose from (docs/toolchain.md).
     pub builder_catalogue: Option<crate::registry::Reference>,
+    /// `--builder-host`: the engine each platform's builder runs on ([`BuildSettings::builder_host`]).
+    pub builder_hosts: crate::builder::endpoint::BuilderHosts,
     /// Whether the builder image may be pulled when the engine lacks it ([`may_pull_builder`]).
     pub pull_missing: bool,
     pub mix_env: String,
@@ -65,6 +67,9 @@ pub struct BuildSettings {
     pub cache_dir: PathBuf,
     /// `--no-cache`: no build cache volume.
     pub no_cache: bool,
+    /// `--cross-compile`: whether a target this machine emulates may be compiled on the native
+    /// builder (docs/multi-platform.md).
+    pub cross_compile: super::build::CrossCompile,
     /// How the layers release-oci writes are compressed (base image layers keep theirs).
     pub compression: crate::layer::Compression,
     /// Seconds since the epoch for every timestamp (SOURCE_DATE_EPOCH, else 0).
@@ -81,6 +86,8 @@ pub struct BuildSettings {
     pub inputs: crate::builder::inputs::BuilderInputs,
     /// `--sbom`, `--sbom-dir`, `--sign-key` (docs/supply-chain.md).
     pub supply: crate::supply::SupplySettings,
+    /// `--hot-upgrades`, `--upgrade-from`, `--upgrade-deps` (docs/hot-upgrades.md).
+    pub upgrade: super::upgrade::HotUpgradeSettings,
 }
 
 const DEFAULT_USER: UserSpec = UserSpec::Ids { uid: 10001, gid: 10001 };
@@ -88,6 +95,12 @@ const DEFAULT_USER: UserSpec = UserSpec::Ids { uid: 10001, gid: 10001 };
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 
 impl BuildSettings {
+    /// The engine this build's builder runs on (`--builder-host` for its triple); None: the
+    /// default engine (`DOCKER_HOST`, or this machine's).
+    pub fn builder_host(&self) -> Option<&crate::builder::endpoint::Endpoint> {
+        self.builder_hosts.for_triple(&self.triple)
+    }
+
     /// `flags` over the settings file `source` names (when there is one) over the defaults.
     pub fn resolve(flags: BuildOptions, source: &ConfigSource) -> anyhow::Result<BuildSettings> {
         let options = match super::build_config::load(&flags.project, source)? {
@@ -99,8 +112,15 @@ impl BuildSettings {
 
     /// The settings of typed options: the defaults for what they leave out, and the checks.
     pub fn from_options(o: BuildOptions) -> anyhow::Result<BuildSettings> {
-        let BuildOptions { project, builder, image, output, inputs } = o;
+        let BuildOptions { project, builder, image, output, inputs, hot } = o;
+        if builder.builder == Some(BuilderKind::Host) && !builder.builder_hosts.is_empty() {
+            bail!(
+                "--builder-host names the Docker engines builder containers run on, and --builder host builds on \
+                 this machine without one: leave one of them out"
+            );
+        }
         let (triple, base, platforms) = super::platforms::targets(&builder, image.base.as_ref())?;
+        let upgrade = hot.settings(platforms.len(), builder.release.as_deref())?;
         check_base(&base, image.tzdata, builder.from_release.is_some())?;
         let destinations = Destinations::new(output)?;
         let derived = Derived {
@@ -110,6 +130,7 @@ impl BuildSettings {
             triple,
             base,
             platforms,
+            upgrade,
         };
         Ok(assemble(project, builder, image, destinations, derived))
     }
@@ -194,14 +215,15 @@ struct Derived {
     compression: Compression,
     inputs: crate::builder::inputs::BuilderInputs,
     epoch: u64,
+    upgrade: super::upgrade::HotUpgradeSettings,
 }
 
 /// The settings, each option with its default.
 fn assemble(project: PathBuf, b: BuilderOptions, i: ImageOptions, d: Destinations, x: Derived) -> BuildSettings {
     #[rustfmt::skip]
     let BuilderOptions {
-        triples: _, builder, builder_image, builder_catalogue, pull, mix_env, profile, release, from_release, tini,
-        no_cache, timeout, memory, pids_limit,
+        triples: _, builder, builder_image, builder_hosts, builder_catalogue, pull, mix_env, profile, release,
+        from_release, tini, no_cache, cross_compile, timeout, memory, pids_limit,
     } = b;
     #[rustfmt::skip]
     let ImageOptions {
@@ -209,7 +231,7 @@ fn assemble(project: PathBuf, b: BuilderOptions, i: ImageOptions, d: Destination
         compression: _,
     } = i;
     let Destinations { outputs, load, tags, push, cache_repo, registry, supply, cache_dir } = d;
-    let Derived { triple, base, platforms, compression, inputs, epoch } = x;
+    let Derived { triple, base, platforms, compression, inputs, epoch, upgrade } = x;
     BuildSettings {
         pull_missing: may_pull_builder(builder_image.as_deref(), pull),
         builder_image: builder_image.unwrap_or_else(|| triple.default_builder_image().to_string()),
@@ -228,6 +250,7 @@ fn assemble(project: PathBuf, b: BuilderOptions, i: ImageOptions, d: Destination
         project,
         triple,
         builder_catalogue,
+        builder_hosts,
         release,
         from_release,
         tini,
@@ -247,10 +270,12 @@ fn assemble(project: PathBuf, b: BuilderOptions, i: ImageOptions, d: Destination
         source_url,
         cache_dir,
         no_cache,
+        cross_compile: cross_compile.unwrap_or(super::build::CrossCompile::Auto),
         compression,
         epoch,
         platforms,
         inputs,
         supply,
+        upgrade,
     }
 }

@@ -104,6 +104,11 @@ pub struct K8sArgs {
     /// Migrate in an init container of the Deployment's pods instead of a Job (implies --migrate).
     #[arg(long)]
     pub migrate_init: bool,
+    /// For an image built with --hot-upgrades: an emptyDir at /var/lib/release-oci, where the
+    /// release root lives while it runs, so `release_handler` can upgrade it in place
+    /// (docs/hot-upgrades.md).
+    #[arg(long)]
+    pub hot_upgrades: bool,
     /// Ignore the project's release-oci.toml.
     #[arg(long)]
     pub no_config: bool,
@@ -132,6 +137,7 @@ struct FileMerged {
     env_from: Option<Vec<String>>,
     migrate: Option<MigrateValue>,
     migrate_init: Option<bool>,
+    hot_upgrades: Option<bool>,
 }
 
 /// The defaults of what neither a flag nor the file sets.
@@ -172,7 +178,7 @@ impl K8sArgs {
         let K8sConfig {
             image, namespace, name, replicas, port, health, cluster, cookie_secret, cookie_secret_key,
             cluster_domain, dist_port, cpu, memory, tmp_size, grace_period, pre_stop_delay, env, migrate,
-            migrate_init, env_from, phx_host,
+            migrate_init, env_from, phx_host, hot_upgrades,
             // `release-oci resolve`'s (commands/resolve.rs): where the images it builds are pushed.
             push_to: _,
         } = c;
@@ -193,7 +199,7 @@ impl K8sArgs {
         fill(&mut self.grace_period, grace_period);
         fill(&mut self.pre_stop_delay, pre_stop_delay);
         fill(&mut self.phx_host, phx_host);
-        Ok((self, FileMerged { env, env_from, migrate, migrate_init }))
+        Ok((self, FileMerged { env, env_from, migrate, migrate_init, hot_upgrades }))
     }
 
     /// The spec of the merged flags, with the defaults.
@@ -202,7 +208,7 @@ impl K8sArgs {
         let K8sArgs {
             project, image, name, release, namespace, replicas, port, health, cluster, cookie_secret,
             cookie_secret_key, dist_port, cluster_domain, cpu, memory, tmp_size, user, grace_period, pre_stop_delay,
-            env, env_from, phx_host, migrate, migrate_init, no_config: _,
+            env, env_from, phx_host, migrate, migrate_init, hot_upgrades, no_config: _,
         } = self;
         let (release, name) = release_and_name(release.or(top.release), name, &project)?;
         let port = port.unwrap_or(DEFAULT_PORT);
@@ -244,6 +250,7 @@ impl K8sArgs {
             cluster,
             env,
             migration,
+            hot_upgrades: hot_upgrades || file.hot_upgrades == Some(true),
         })
     }
 }

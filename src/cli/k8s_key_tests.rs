@@ -223,3 +223,11 @@ fn phx_host() {
     let s = spec(|a| a.phx_host = Some("cli.example.com".into()), c);
     assert_eq!(s.phx_host.as_deref(), Some("cli.example.com"));
 }
+
+#[test]
+fn hot_upgrades() {
+    let c = K8sConfig { hot_upgrades: Some(true), ..Default::default() };
+    assert!(!default().hot_upgrades);
+    assert!(file(c).hot_upgrades);
+    assert!(spec(|a| a.hot_upgrades = true, K8sConfig::default()).hot_upgrades);
+}

@@ -10,9 +10,10 @@ mod k8s;
 mod platforms;
 mod registry;
 mod supply;
+mod upgrade;
 mod values;
 
-pub use build::{BuildArgs, BuildTemplate, BuilderKind, ConfigSource, PullArg};
+pub use build::{BuildArgs, BuildTemplate, BuilderKind, ConfigSource, CrossCompile, PullArg};
 pub use build_options::{
     BaseChoice, BuildOptions, BuilderOptions, CaChoice, ImageOptions, InputOptions, OutputOptions,
 };
@@ -21,6 +22,7 @@ pub use k8s::{ClusterArg, K8sArgs, ResolveArgs};
 pub use platforms::PlatformBuild;
 pub use registry::{PushArgs, PushSettings, RegistryArgs};
 pub use supply::{SupplyArgs, VerifyArgs};
+pub use upgrade::{HotUpgradeArgs, HotUpgradeOptions, HotUpgradeSettings, UpgradeArgs, UpgradeSettings};
 
 use clap::{Parser, Subcommand};
 
@@ -60,6 +62,9 @@ pub enum Command {
     Cache(CacheArgs),
     /// Check an image in a registry: its signature, SBOM and provenance against a public key.
     Verify(Box<VerifyArgs>),
+    /// Hot-upgrade a running container to the image `build --upgrade-from` made a package for
+    /// (or roll it back), without restarting it; prints the version now permanent.
+    Upgrade(Box<UpgradeArgs>),
 }
 
 #[derive(Debug, clap::Args)]

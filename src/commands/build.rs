@@ -3,6 +3,8 @@
 
 mod base_preload;
 mod build_plan;
+mod cross_assemble;
+mod hot_upgrade;
 mod image_config;
 mod minimal_base;
 pub mod multi;
@@ -65,7 +67,7 @@ pub async fn run_all_with(s: BuildSettings, signals: &mut Signals) -> anyhow::Re
         bail!("several target triples make one image index, not one image per release: see `multi::run`");
     }
     let s = signals.run(toolchain::choose(s)).await??;
-    let Prepared { project, store, docker, cache_key } = match signals.run(prepare::prepare(&s)).await?? {
+    let Prepared { project, store, docker, builder, cache_key } = match signals.run(prepare::prepare(&s)).await?? {
         Start::Reused(built) => return Ok(built),
         Start::Build(prepared) => *prepared,
     };
@@ -74,21 +76,37 @@ pub async fn run_all_with(s: BuildSettings, signals: &mut Signals) -> anyhow::Re
     let builds = s.from_release.is_none() && s.builder == BuilderKind::Docker;
     let started = builds.then(|| Arc::new(tokio::sync::Notify::new()));
     let preload = base_preload::Preload::start(&s, docker.as_ref(), &store, started.clone());
+    // `--cache-repo`: a new cache volume gets the deps/_build the registry has for this toolchain.
+    // The cache volume is on the builder's engine (a builder host's, or the default one).
+    let builder_docker = builder.as_ref().map(|e| e.docker.clone());
+    let dirs = match (&project, &builder_docker, &cache_key) {
+        (Some(p), Some(d), Some(k)) if builds => {
+            signals.run(registry_cache::build_dirs::prepare(&s, p, k, d, &store)).await?
+        }
+        _ => None,
+    };
     let mut assembled: Assembled = match (&s.from_release, &project) {
         (Some(path), _) => signals.run(prepare::from_release(&s, path, project.as_ref(), docker.as_ref())).await??,
-        (None, Some(project)) => assemble(&s, project, docker.as_ref(), started, signals).await?,
+        (None, Some(project)) => assemble(&s, project, builder.as_ref(), started, signals).await?,
         (None, None) => bail!("a build without --from-release needs a project"),
     };
+    // What the registry lacks is read from the volume while the image is made.
+    let saving = dirs.zip(builder_docker.clone()).map(|(plan, d)| plan.save(d, store.clone(), s.inputs.redactions()));
     let (releases, outputs) = signals.run(read_releases(&s, &assembled)).await??;
+    hot_upgrade::check(&s, &releases)?;
     let s = minimal_base::slim_erts(s, &releases)?;
     // Temporary files are removed as their owners drop, when a signal stops this.
     let build = Build { s: &s, project: project.as_ref(), store: &store, docker: docker.as_ref() };
     let work = finish(&build, &releases, &outputs, &mut assembled, preload);
     let built = signals.run(work).await??;
-    if let (Some(key), Some(d)) = (&cache_key, &docker)
+    // The base's engine: the default one, or the builder's when the default one was not needed.
+    if let (Some(key), Some(d)) = (&cache_key, docker.as_ref().or(builder_docker.as_ref()))
         && signals.run(result_cache::record(&s, key, &built, &store, d)).await?
     {
         signals.run(registry_cache::publish(&s, key, &built, &store)).await?;
+    }
+    if let Some(saving) = saving {
+        signals.run(registry_cache::build_dirs::publish(saving)).await?;
     }
     Ok(built)
 }
@@ -115,10 +133,11 @@ async fn read_releases(
 async fn assemble(
     s: &BuildSettings,
     project: &Project,
-    docker: Option<&bollard::Docker>,
+    engine: Option<&builder::docker::Engine>,
     started: Option<Arc<tokio::sync::Notify>>,
     signals: &mut Signals,
 ) -> anyhow::Result<Assembled> {
+    let docker = engine.map(|e| &e.docker);
     let req = BuildRequest {
         project: project.clone(),
         triple: s.triple.clone(),
@@ -135,15 +154,22 @@ async fn assemble(
         inputs: s.inputs.clone(),
     };
     let what = if s.release.as_deref() == Some("all") { "releases" } else { "release" };
-    Ok(match (s.builder, docker) {
-        (BuilderKind::Docker, Some(d)) => {
+    Ok(match (s.builder, engine) {
+        (BuilderKind::Docker, Some(e)) => {
+            let d = &e.docker;
+            // A target this engine would emulate: compiled on the native builder when it can be.
+            if let Some(assembled) = cross_assemble::assemble(s, project, d, &req, signals).await? {
+                return Ok(assembled);
+            }
+            // On a builder host, the line names it.
+            let on = s.builder_host().map(|e| format!(" on {e}")).unwrap_or_default();
             ui::step(format!(
-                "Assembling the {what} in a builder container ({}, {})",
+                "Assembling the {what} in a builder container ({}, {}){on}",
                 s.builder_image,
                 s.triple.platform()
             ));
             // The builder races the signals itself: it has a container to remove first.
-            builder::docker::assemble(d, &req, signals).await?
+            builder::docker::assemble_on(e, &req, signals).await?
         }
         _ => {
             ui::step(format!("Assembling the {what} on this machine ({})", s.triple));
@@ -235,6 +261,8 @@ async fn finish(
             ui::step(format!("Image of release {}", release.name));
         }
         let image = layer_and_assemble(s, project, release, assembled, base.as_ref(), store).await?;
+        // `--upgrade-from`: made (or refused) before any output is written.
+        let upgrade = hot_upgrade::package(b, release, assembled, &image).await?;
         // What the SBOM and provenance say, kept with the image (and the SBOM to --sbom-dir).
         supply_facts::record(s, project, release, assembled, base.as_ref(), &image, store).await?;
         if i + 1 == releases.len() {
@@ -243,6 +271,9 @@ async fn finish(
         }
         let cx = outputs::OutputContext { docker: b.docker, base: base.as_ref(), load_platform: None };
         write_image(s, &image, outputs, &cx, store).await?;
+        if let Some(a) = &upgrade {
+            hot_upgrade::publish(b, a, &image).await?;
+        }
         built.push(BuiltImage { release: release.name.clone(), version: release.version.clone(), image });
     }
     if let Some(removal) = removal {
@@ -310,6 +341,7 @@ async fn plan_layers(
     store: &BlobStore,
 ) -> anyhow::Result<(Vec<layer::LayerSpec>, plan::User)> {
     let (user, include_cookie, slim_erts) = (s.user.clone(), s.include_cookie, s.slim_erts);
+    let hot_upgrades = s.upgrade.hot_upgrades;
     let (release, tini) = (release.clone(), assembled.tini.clone());
     let (own_apps, dep_apps) = (assembled.own_apps.clone(), assembled.dep_apps.clone());
     let (base_layers, store) = (base.map(|b| b.layers.clone()).unwrap_or_default(), store.clone());
@@ -330,6 +362,7 @@ async fn plan_layers(
             base_group,
             user: &user,
             include_cookie,
+            hot_upgrades,
         };
         let mut specs = plan::plan(&input)?;
         if slim_erts {

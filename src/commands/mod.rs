@@ -7,4 +7,5 @@ pub mod inspect;
 pub mod k8s;
 pub mod push;
 pub mod resolve;
+pub mod upgrade;
 pub mod verify;

@@ -51,6 +51,8 @@ pub struct K8sConfig {
     pub env_from: Option<Vec<String>>,
     /// `PHX_HOST` of the containers: the host name Phoenix builds URLs with.
     pub phx_host: Option<String>,
+    /// An `emptyDir` at `/var/lib/release-oci` for images built with `--hot-upgrades`.
+    pub hot_upgrades: Option<bool>,
 }
 
 /// `migrate = true | false | "COMMAND"`.

@@ -79,6 +79,27 @@ impl std::fmt::Display for UserValue {
     }
 }
 
+/// `builder_host`: `"URL"` (every platform) or `{ aarch64 = "URL", ... }`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum BuilderHostValue {
+    All(String),
+    Platforms(BTreeMap<String, String>),
+}
+
+/// As the file writes it (errors show it).
+impl std::fmt::Debug for BuilderHostValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BuilderHostValue::All(url) => write!(f, "{url:?}"),
+            BuilderHostValue::Platforms(table) => {
+                let entries: Vec<String> = table.iter().map(|(k, v)| format!("{k:?} = {v:?}")).collect();
+                write!(f, "{{ {} }}", entries.join(", "))
+            }
+        }
+    }
+}
+
 /// The contents of `release-oci.toml`. Every field is optional; relative paths are relative to the
 /// file's directory (see [`ProjectConfig::resolve_path`]).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -96,6 +117,9 @@ pub struct ProjectConfig {
     pub builder: Option<String>,
     /// `--builder-image`.
     pub builder_image: Option<String>,
+    /// `--builder-host`: the engine of every platform's builder (a URL), or of each (a table of
+    /// `PLATFORM = URL`). Only in a file named with `--config`.
+    pub builder_host: Option<BuilderHostValue>,
     /// `--builder-catalogue`: a registry repository of builders (`HOST/hexpm/elixir`).
     pub builder_catalogue: Option<String>,
     /// `--pull`: `missing` or `never`.
@@ -146,6 +170,8 @@ pub struct ProjectConfig {
     pub cache_repo: Option<String>,
     /// `--no-cache`: no build cache volume.
     pub no_cache: Option<bool>,
+    /// `--cross-compile`: `auto` or `never`.
+    pub cross_compile: Option<String>,
     /// `--compression`: `gzip`, `zstd` or `zstd:LEVEL`.
     pub compression: Option<String>,
     /// `--timeout`: the longest the builder container may run (`"30m"`).
@@ -166,6 +192,12 @@ pub struct ProjectConfig {
     pub ssh: Option<Vec<String>>,
     /// Hex repositories and client.
     pub hex: Option<HexConfig>,
+    /// `--hot-upgrades`: the image is built for hot upgrades (docs/hot-upgrades.md).
+    pub hot_upgrades: Option<bool>,
+    /// `--upgrade-from`: the deployed image to make the upgrade package from.
+    pub upgrade_from: Option<String>,
+    /// `--upgrade-deps`: the upgrade package may change dependencies.
+    pub upgrade_deps: Option<bool>,
     /// Settings of `release-oci k8s`.
     pub k8s: Option<K8sConfig>,
     /// The directory the file is in (set by [`ProjectConfig::load`], not a key).

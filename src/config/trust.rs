@@ -32,6 +32,14 @@ impl ProjectConfig {
                 "--cache-repo HOST/REPO",
             ));
         }
+        if self.builder_host.is_some() {
+            return Err(refuse(
+                "builder_host",
+                "would send the build, its secrets and build environment to an engine of the file's choosing, \
+                 with this machine's SSH keys or certificates",
+                "--builder-host",
+            ));
+        }
         if self.secrets.is_some() {
             return Err(refuse("secrets", "would hand this machine's secrets to the project's build", "--secret"));
         }
@@ -76,6 +84,11 @@ impl ProjectConfig {
         }
         if let Some(crate::base::BaseRef::Layout { dir, .. }) = self.base.as_deref().and_then(|b| b.parse().ok()) {
             out.push(("base", dir, "--base oci:DIR"));
+        }
+        if let Some(crate::upgrade::ImageRef::Layout { dir, .. }) =
+            self.upgrade_from.as_deref().and_then(|r| r.parse().ok())
+        {
+            out.push(("upgrade_from", dir, "--upgrade-from oci:DIR"));
         }
         for o in self.outputs.iter().flatten() {
             match o.parse::<crate::sink::Target>() {
@@ -140,6 +153,8 @@ mod tests {
             ("tini = \"../../bin/tini\"", "--tini"),
             ("base = \"oci:/var/lib/layout\"", "--base oci:DIR"),
             ("sbom_dir = \"../sboms\"", "--sbom-dir"),
+            ("builder_host = \"ssh://build@arm64-1\"", "--builder-host"),
+            ("builder_host = { aarch64 = \"tcp://b:2376\" }", "--builder-host"),
         ] {
             let err = config(dir.path(), text).check_untrusted().unwrap_err().to_string();
             assert!(err.contains(&format!("pass {flag}")), "{text}: {err}");

@@ -149,6 +149,12 @@ fn exec_config(mut c: Config, s: &ConfigSettings) -> Config {
     }
     let ports: BTreeSet<String> = c.exposed_ports().iter().flatten().chain(&s.exposed_ports).cloned().collect();
     c.set_exposed_ports(non_empty(ports.into_iter().collect()));
+    if !s.volumes.is_empty() {
+        // The base's first, then ours not already there (a base's volumes stay as they were).
+        let mut volumes: Vec<String> = c.volumes().clone().unwrap_or_default();
+        volumes.extend(s.volumes.iter().filter(|v| !volumes.contains(v)).cloned().collect::<Vec<_>>());
+        c.set_volumes(Some(volumes));
+    }
     let mut labels: BTreeMap<String, String> =
         c.labels().iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect();
     labels.extend(s.labels.iter().map(|(k, v)| (k.clone(), v.clone())));

@@ -27,6 +27,7 @@ fn settings() -> ConfigSettings {
         exposed_ports: vec!["4000/tcp".into()],
         labels: (0..20).map(|i| (format!("l{i}"), format!("v{i}"))).collect(),
         stop_signal: Some("SIGTERM".into()),
+        volumes: vec![],
         created: "1970-01-01T00:00:00Z".into(),
     }
 }

@@ -55,6 +55,8 @@ pub struct ConfigSettings {
     pub labels: BTreeMap<String, String>,
     /// Replaces the base's when set; `None` keeps the base's.
     pub stop_signal: Option<String>,
+    /// `VOLUME`s (absolute paths), merged with the base's (`--hot-upgrades`: the release root's).
+    pub volumes: Vec<String>,
     /// RFC 3339, e.g. `1970-01-01T00:00:00Z` (from `SOURCE_DATE_EPOCH`).
     pub created: String,
 }
@@ -73,6 +75,7 @@ impl ConfigSettings {
             exposed_ports: vec![],
             labels: BTreeMap::new(),
             stop_signal: None,
+            volumes: vec![],
             created: "1970-01-01T00:00:00Z".into(),
         }
     }

@@ -103,6 +103,8 @@ pub struct Spec {
     pub phx_host: Option<String>,
     /// Database migrations before the rollout: a Job per image, or an init container.
     pub migration: Option<Migration>,
+    /// `--hot-upgrades`: an `emptyDir` at the release root's volume (docs/hot-upgrades.md).
+    pub hot_upgrades: bool,
 }
 
 /// How the pod stops: `terminationGracePeriodSeconds` covers the preStop delay, the BEAM's

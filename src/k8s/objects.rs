@@ -82,6 +82,11 @@ pub fn deployment(spec: &Spec) -> Deployment {
         volumes.push(v);
         mounts.push(m);
     }
+    if spec.hot_upgrades {
+        let (v, m) = security::hot_upgrades_volume();
+        volumes.push(v);
+        mounts.push(m);
+    }
     let (startup, readiness, liveness) = beam::probes(spec);
     let mut ports = vec![ContainerPort {
         name: Some(beam::HTTP_PORT_NAME.to_string()),

@@ -55,6 +55,16 @@ pub fn tmp_volume(spec: &Spec) -> Volume {
     }
 }
 
+/// `--hot-upgrades`: the writable volume the image's release root lives on while it runs (an
+/// `emptyDir`: it lasts as long as the pod, so a restarted container keeps an upgrade made
+/// permanent; a new pod starts from its image). See docs/hot-upgrades.md.
+pub fn hot_upgrades_volume() -> (Volume, VolumeMount) {
+    let name = "release-root".to_string();
+    let volume = Volume { name: name.clone(), empty_dir: Some(EmptyDirVolumeSource::default()), ..Default::default() };
+    let mount = VolumeMount { name, mount_path: format!("/{}", crate::plan::hot::HOT_DIR), ..Default::default() };
+    (volume, mount)
+}
+
 pub fn tmp_mount() -> VolumeMount {
     VolumeMount { name: TMP_VOLUME.to_string(), mount_path: TMP_PATH.to_string(), ..Default::default() }
 }

@@ -23,6 +23,7 @@ pub(super) fn spec() -> Spec {
         env_from: vec![],
         phx_host: None,
         migration: None,
+        hot_upgrades: false,
     }
 }
 
@@ -227,4 +228,18 @@ fn yaml_output_reads_back_as_the_objects_and_has_no_literal_cookie() {
     assert!(back.iter().all(|d| d["metadata"]["namespace"] == "prod"));
     assert!(text.starts_with("apiVersion: v1\nkind: ConfigMap\n"), "{text}");
     assert!(!text.contains("RELEASE_COOKIE\n    value"), "{text}");
+}
+
+#[test]
+fn hot_upgrades_mount_an_empty_dir_at_the_release_roots_volume() {
+    let d = docs(&Spec { hot_upgrades: true, ..spec() });
+    let pod = &deployment(&d)["spec"]["template"]["spec"];
+    let volumes = pod["volumes"].as_array().unwrap();
+    assert!(volumes.contains(&json!({"name": "release-root", "emptyDir": {}})), "{volumes:?}");
+    let mounts = pod["containers"][0]["volumeMounts"].as_array().unwrap();
+    assert!(mounts.contains(&json!({"name": "release-root", "mountPath": "/var/lib/release-oci"})), "{mounts:?}");
+    // The container's root stays read-only.
+    assert_eq!(pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"], true);
+    let plain = docs(&spec());
+    assert!(!deployment(&plain)["spec"]["template"]["spec"]["volumes"].to_string().contains("release-root"));
 }

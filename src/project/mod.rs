@@ -7,6 +7,7 @@
 mod archive;
 mod gitignore;
 mod links;
+pub mod native_code;
 mod sources;
 
 use std::path::{Path, PathBuf};

@@ -102,6 +102,7 @@ mod tests {
             exposed_ports: Vec::new(),
             labels: Default::default(),
             stop_signal: None,
+            volumes: vec![],
             created: "1970-01-01T00:00:00Z".into(),
         };
         crate::image::assemble(None, layers, &settings, &Default::default(), store).unwrap()

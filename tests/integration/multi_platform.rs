@@ -17,17 +17,17 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-const AARCH64: &str = "aarch64-unknown-linux-gnu";
-const X86_64: &str = "x86_64-unknown-linux-gnu";
+pub(crate) const AARCH64: &str = "aarch64-unknown-linux-gnu";
+pub(crate) const X86_64: &str = "x86_64-unknown-linux-gnu";
 const ARM64_IMAGES: [&str; 2] =
     ["release-oci/builder:debian-bookworm-arm64", "release-oci/runtime:debian-bookworm-arm64"];
 const BINFMT_AARCH64: &str = "/proc/sys/fs/binfmt_misc/qemu-aarch64";
 /// ELF e_machine of AArch64 and x86-64.
-const EM_AARCH64: u16 = 183;
+pub(crate) const EM_AARCH64: u16 = 183;
 const EM_X86_64: u16 = 62;
 
 /// Fails (never skips) when arm64 binaries cannot run here or the arm64 images are missing.
-fn require_emulation() {
+pub(crate) fn require_emulation() {
     require_docker();
     let entry = std::fs::read_to_string(BINFMT_AARCH64).unwrap_or_default();
     assert!(
@@ -82,7 +82,7 @@ fn require_emulation() {
 
 /// `emu_flavor` of the BEAM of a running aarch64 container: in the node (rpc) and in a one-off
 /// `eval` (a second VM from the same ERTS).
-fn assert_jit(c: &Container, name: &str) {
+pub(crate) fn assert_jit(c: &Container, name: &str) {
     let bin = format!("/app/bin/{name}");
     for how in ["rpc", "eval"] {
         let o = c.exec(&[&bin, how, "IO.puts(:erlang.system_info(:emu_flavor))"]);
@@ -119,13 +119,13 @@ fn file_in_layer(dir: &Path, digest: &str, want: &dyn Fn(&str) -> bool) -> Optio
 }
 
 /// ELF e_machine (little-endian ELF64, as both targets are).
-fn elf_machine(bytes: &[u8]) -> u16 {
+pub(crate) fn elf_machine(bytes: &[u8]) -> u16 {
     assert!(bytes.starts_with(b"\x7fELF") && bytes.len() > 20, "not an ELF file");
     u16::from_le_bytes([bytes[18], bytes[19]])
 }
 
 /// `app/erts-*/bin/beam.smp` of the image `manifest` (a manifest blob of the layout at `dir`).
-fn beam_smp(dir: &Path, manifest: &Value) -> (String, Vec<u8>) {
+pub(crate) fn beam_smp(dir: &Path, manifest: &Value) -> (String, Vec<u8>) {
     let is_beam = |p: &str| p.starts_with("app/erts-") && p.ends_with("/bin/beam.smp");
     manifest["layers"]
         .as_array()
@@ -136,7 +136,7 @@ fn beam_smp(dir: &Path, manifest: &Value) -> (String, Vec<u8>) {
 }
 
 /// Layer digests by release-oci layer name (`release-oci: NAME` in the config history).
-fn named_layers(dir: &Path, manifest: &Value) -> BTreeMap<String, String> {
+pub(crate) fn named_layers(dir: &Path, manifest: &Value) -> BTreeMap<String, String> {
     let config = blob(dir, manifest["config"]["digest"].as_str().expect("config digest"));
     let names = config["history"]
         .as_array()

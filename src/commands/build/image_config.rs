@@ -34,6 +34,10 @@ pub(super) fn annotations(
     if let Some(b) = base {
         annotations.extend(minimal_base::base_annotations(b));
     }
+    if s.upgrade.hot_upgrades {
+        // `release-oci upgrade` reads it from the container: where the release root is.
+        annotations.insert(crate::plan::hot::LABEL.to_string(), format!("/{}", crate::plan::hot::HOT_ROOT));
+    }
     annotations
 }
 
@@ -82,6 +86,11 @@ pub(super) fn config_settings(
         },
         labels,
         stop_signal: Some("SIGTERM".into()),
+        // `--hot-upgrades`: the release root's volume (docs/hot-upgrades.md).
+        volumes: match s.upgrade.hot_upgrades {
+            true => vec![format!("/{}", crate::plan::hot::HOT_DIR)],
+            false => vec![],
+        },
         created,
     })
 }

@@ -18,6 +18,9 @@ pub(super) struct Prepared {
     pub project: Option<Project>,
     pub store: BlobStore,
     pub docker: Option<bollard::Docker>,
+    /// The engine the builder runs on: the platform's builder host (`--builder-host`), else the
+    /// default engine. None when no builder container runs.
+    pub builder: Option<builder::docker::Engine>,
     /// The result cache's key, when it applies and could be made.
     pub cache_key: Option<result_cache::Key>,
 }
@@ -52,13 +55,35 @@ pub(super) async fn prepare(s: &BuildSettings) -> anyhow::Result<Start> {
     }
     let builds = s.from_release.is_none() && s.builder == BuilderKind::Docker;
     let tini_from_image = s.from_release.is_some() && s.tini.is_none();
-    let needs_docker = builds || tini_from_image || s.base.needs_docker() || s.load;
-    let docker = if needs_docker { Some(builder::docker::connect().await?) } else { None };
+    // The default engine (DOCKER_HOST) holds the base and takes --load; a builder host, when the
+    // platform has one, runs the builder.
+    let builder_host = s.builder_host().filter(|_| builds);
+    let needs_docker = (builds && builder_host.is_none()) || tini_from_image || s.base.needs_docker() || s.load;
+    let default = if needs_docker { Some(builder::docker::default_engine().await?) } else { None };
+    let engine = match builder_host {
+        Some(endpoint) => {
+            let platform = s.triple.platform().to_string();
+            let engine = builder::docker::connect_builder_host(endpoint, &platform).await?;
+            ui::step(format!("Builder engine {endpoint} for {platform}"));
+            Some(engine)
+        }
+        None => default.clone().filter(|_| builds),
+    };
+    let docker = default.map(|e| e.docker);
     for removed in builder::leftovers::sweep(docker.as_ref()).await {
         ui::step(format!("Removed {removed}"));
     }
-    let cache_key = match (&project, &docker) {
-        (Some(p), Some(d)) if result_cache::applies(s) => result_cache::fingerprint(s, p, d, &store).await,
+    if let (Some(e), Some(_)) = (&engine, builder_host) {
+        match builder::leftovers::remove_dead_containers(&e.docker, None).await {
+            Ok(removed) => removed.iter().for_each(|r| ui::step(format!("Removed {r} on {}", e.endpoint))),
+            Err(err) => tracing::warn!(error = %err, "could not remove the builder containers of dead builds"),
+        }
+    }
+    let cache_key = match (&project, &engine) {
+        (Some(p), Some(b)) if result_cache::applies(s) => {
+            let base_engine = docker.as_ref().unwrap_or(&b.docker);
+            result_cache::fingerprint(s, p, &b.docker, base_engine, &store).await
+        }
         _ => None,
     };
     let hit = match cache_key.as_ref().filter(|_| !s.no_cache) {
@@ -74,7 +99,7 @@ pub(super) async fn prepare(s: &BuildSettings) -> anyhow::Result<Start> {
     {
         return Ok(Start::Reused(built));
     }
-    Ok(Start::Build(Box::new(Prepared { project, store, docker, cache_key })))
+    Ok(Start::Build(Box::new(Prepared { project, store, docker, builder: engine, cache_key })))
 }
 
 /// Reads the release at `path` (`--from-release`): no builder.

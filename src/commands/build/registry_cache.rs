@@ -4,6 +4,8 @@
 //! new result. The cache never fails a build: a registry that is down or a damaged entry is a
 //! warning and the build runs; a failed publish is a warning too. See docs/build-cache.md.
 
+pub(super) mod build_dirs;
+
 use super::result_cache::Key;
 use super::{BuiltImage, outputs, releases};
 use crate::cli::BuildSettings;

@@ -22,23 +22,29 @@ pub(super) struct Key {
     /// The fingerprint shared through `--cache-repo` (no machine-local part), when one is given.
     pub portable: Option<Fingerprint>,
     base: String,
+    /// The builder image's id and the source tar's digest (the build-dirs keys use them too).
+    pub builder_id: String,
+    pub sources: crate::digest::Digest,
 }
 
-/// Whether the result cache applies: the Docker builder on a project, one triple.
+/// Whether the result cache applies: the Docker builder on a project, one triple, no upgrade
+/// package to make (`--upgrade-from`).
 pub(super) fn applies(s: &BuildSettings) -> bool {
-    s.from_release.is_none() && s.builder == BuilderKind::Docker && s.platforms.is_empty()
+    s.from_release.is_none() && s.builder == BuilderKind::Docker && s.platforms.is_empty() && s.upgrade.from.is_none()
 }
 
 /// The fingerprint of this build, or None when an input cannot be pinned down (the builder or base
 /// image is not in the engine yet, an unreadable layout...): the build then runs and records
 /// nothing. Failures here never fail the build: the build itself reports them better.
+/// `builder` is the builder's engine (its image id is keyed), `docker` the one of the base.
 pub(super) async fn fingerprint(
     s: &BuildSettings,
     project: &Project,
+    builder: &Docker,
     docker: &Docker,
     store: &BlobStore,
 ) -> Option<Key> {
-    match try_fingerprint(s, project, docker, store).await {
+    match try_fingerprint(s, project, builder, docker, store).await {
         Ok(k) => k,
         Err(e) => {
             tracing::warn!(error = format!("{e:#}"), "no result cache for this build");
@@ -50,16 +56,18 @@ pub(super) async fn fingerprint(
 async fn try_fingerprint(
     s: &BuildSettings,
     project: &Project,
+    builder: &Docker,
     docker: &Docker,
     store: &BlobStore,
 ) -> anyhow::Result<Option<Key>> {
-    let Some(builder_id) = image_id(docker, &s.builder_image).await? else { return Ok(None) };
+    let Some(builder_id) = image_id(builder, &s.builder_image).await? else { return Ok(None) };
     let Some(base) = base_identity(s, docker, store).await? else { return Ok(None) };
     let p = project.clone();
     let (sources, revision, remote) = tokio::task::spawn_blocking(move || {
         crate::result_cache::source_digest(&p).map(|d| (d, p.git_revision(), p.git_remote_url()))
     })
     .await??;
+    let (builder_image_id, source_digest) = (builder_id.clone(), sources.clone());
     let common = [
         ("project-kind", project.kind().as_str().to_string()),
         ("sources", sources.as_str().to_string()),
@@ -86,7 +94,7 @@ async fn try_fingerprint(
         Some(_) => Some(super::registry_cache::portable_key(s, &common).await?),
         None => None,
     };
-    Ok(Some(Key { fingerprint, portable, base }))
+    Ok(Some(Key { fingerprint, portable, base, builder_id: builder_image_id, sources: source_digest }))
 }
 
 /// The settings that shape the image, each by its `Debug` form (this binary's, and the binary is
@@ -123,6 +131,8 @@ pub(crate) fn settings_parts(k: &mut KeyBuilder, s: &BuildSettings) {
         base: _,
         // Resolved to a builder image (keyed by its id) before the key is made.
         builder_catalogue: _,
+        // Which engine runs the builder, not what it makes: the builder image's id is keyed.
+        builder_hosts: _,
         pull_missing: _,
         // Where the image goes (tags and outputs) and where results are shared, not what they are.
         image_name: _,
@@ -136,16 +146,29 @@ pub(crate) fn settings_parts(k: &mut KeyBuilder, s: &BuildSettings) {
         // With or without the build cache volume, the same image (tests/integration/cache.rs); how
         // long the builder may take and what it may use, not what it makes.
         no_cache: _,
+        // Compiled once or under emulation: the same release (docs/multi-platform.md), but keyed
+        // so that `--cross-compile never` really builds the other way.
+        cross_compile,
         timeout: _,
         limits: _,
         // The SBOM, signatures and provenance go beside the image, not into it.
         supply: _,
+        // `--hot-upgrades` shapes the image (keyed below); `--upgrade-from` makes a package
+        // beside it, and such a build is never reused nor recorded (`applies`).
+        upgrade,
     } = s;
     let assembly = AssemblyKeys { inputs, triple, builder, mix_env, profile, release, from_release, tini };
     let config = ConfigKeys { cmd, slim_erts, tzdata, user, env, ports, labels, annotations };
     let layers = LayerKeys { include_cookie, source_url, compression, epoch, platforms };
     for (name, value) in assembly.parts().into_iter().chain(config.parts()).chain(layers.parts()) {
         k.part(name, value);
+    }
+    // Only the non-default is a part: the keys of every other build stay what they were.
+    if *cross_compile == crate::cli::CrossCompile::Never {
+        k.part("cross_compile", "never");
+    }
+    if upgrade.hot_upgrades {
+        k.part("hot_upgrades", "true");
     }
 }
 

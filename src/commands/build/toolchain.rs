@@ -34,7 +34,11 @@ pub(super) async fn choose(mut s: BuildSettings) -> anyhow::Result<BuildSettings
         let (catalogue, triple) = (catalogue.repository_ref(), s.triple.to_string());
         return Err(toolchain::catalogue::CatalogueError::Musl { catalogue, triple }.into());
     }
-    let docker = crate::builder::docker::connect().await?;
+    // The builders present on the engine the builder runs on (its builder host, if it has one).
+    let docker = match s.builder_host() {
+        Some(e) => crate::builder::docker::connect_builder_host(e, &s.triple.platform().to_string()).await?.docker,
+        None => crate::builder::docker::connect().await?,
+    };
     let mut builders = Vec::new();
     for image in s.triple.known_builder_images() {
         if let Some(b) = inspect(&docker, image).await {

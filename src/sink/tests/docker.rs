@@ -68,6 +68,7 @@ fn docker_loads_the_archive_and_runs_it() {
         exposed_ports: vec!["4000/tcp".into()],
         labels: BTreeMap::new(),
         stop_signal: None,
+        volumes: vec![],
         created: "1970-01-01T00:00:00Z".into(),
     };
     let img = assemble(Some(&base), vec![layer], &settings, &BTreeMap::new(), &store).unwrap();

@@ -29,6 +29,7 @@ fn settings(cmd: &str) -> ConfigSettings {
         exposed_ports: vec!["4000/tcp".into()],
         labels: BTreeMap::from([("org.opencontainers.image.title".into(), "hello".into())]),
         stop_signal: None,
+        volumes: vec![],
         created: "1970-01-01T00:00:00Z".into(),
     }
 }

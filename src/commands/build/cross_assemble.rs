@@ -1,0 +1,225 @@
+//! Compile once, assemble per platform (`--cross-compile auto`, docs/multi-platform.md): for a
+//! target the engine would emulate (aarch64 on an x86_64 engine), a project without native code is
+//! compiled and its release assembled in the native builder of the same distribution, Erlang/OTP
+//! and Elixir, and only ERTS and the Erlang/OTP applications' files are taken from the target's
+//! builder image, read out of it without running it. The release is then checked for ELF files of
+//! another machine, and its minimal base gathered in the target's builder (or reused). Whenever a
+//! condition does not hold, the build goes on under emulation as before, and the log says why.
+
+mod checks;
+
+use crate::builder::cross::{self, gather, splice};
+use crate::builder::{self, Assembled, BuildRequest, PullPolicy};
+use crate::cancel::Signals;
+use crate::cli::{BuildSettings, CrossCompile};
+use crate::minimal::ElfListing;
+use crate::prebuilt;
+use crate::project::Project;
+use crate::triple::Triple;
+use crate::ui;
+use bollard::Docker;
+use checks::{Images, Outcome};
+use std::path::{Path, PathBuf};
+
+/// The release assembled the compile-once way, or None: then the caller builds in the target's
+/// builder (the log has said why, when the target is emulated). `engine` runs both the native build
+/// and the reading of the target's image: it is the engine of the target's platform, on which that
+/// platform would be emulated.
+pub(super) async fn assemble(
+    s: &BuildSettings,
+    project: &Project,
+    engine: &Docker,
+    req: &BuildRequest,
+    signals: &mut Signals,
+) -> anyhow::Result<Option<Assembled>> {
+    let Some(native) = checks::emulated(engine, &s.triple).await else { return Ok(None) };
+    if s.cross_compile == CrossCompile::Never {
+        ui::step(format!("Building under emulation ({}): --cross-compile never", s.triple.platform()));
+        return Ok(None);
+    }
+    let images = match checks::images(s, project, engine, &native).await? {
+        Outcome::Go(images) => images,
+        Outcome::Fallback(why) => return Ok(fall_back(s, &why)),
+    };
+    let result = compile_once(s, engine, req, &images, signals).await;
+    images.remove().await;
+    match result? {
+        Outcome::Go(assembled) => Ok(Some(assembled)),
+        Outcome::Fallback(why) => Ok(fall_back(s, &why)),
+    }
+}
+
+fn fall_back(s: &BuildSettings, why: &str) -> Option<Assembled> {
+    ui::step(format!(
+        "compile-once not used: {why}; building everything in {} under emulation ({})",
+        s.builder_image,
+        s.triple.platform()
+    ));
+    None
+}
+
+/// The native build, then the release made the target's.
+async fn compile_once(
+    s: &BuildSettings,
+    engine: &Docker,
+    req: &BuildRequest,
+    images: &Images,
+    signals: &mut Signals,
+) -> anyhow::Result<Outcome<Assembled>> {
+    ui::step(format!(
+        "Assembling the release in a builder container ({}, {}) for {}, compile-once: no native code in the \
+         project, {} on both builders; ERTS and Erlang/OTP from {}, read without running it",
+        images.native_image,
+        images.native.platform(),
+        s.triple.platform(),
+        images.versions,
+        s.builder_image,
+    ));
+    let mut native_req = req.clone();
+    native_req.triple = images.native.clone();
+    native_req.builder_image = images.native_image.clone();
+    native_req.pull = PullPolicy::Never;
+    native_req.minimal_base = None;
+    let mut assembled = builder::docker::assemble(engine, &native_req, signals).await?;
+    let out = out_dir(&assembled)?;
+    if let Outcome::Fallback(why) = make_target_release(s, &assembled, images, &out).await? {
+        return Ok(Outcome::Fallback(why));
+    }
+    tini(images, &s.triple, &out).await?;
+    assembled.tini = out.join("tini");
+    if let Some(opts) = &req.minimal_base {
+        let gathering = gather::GatherRequest {
+            image: &s.builder_image,
+            platform: s.triple.platform().to_string(),
+            env: opts.env(),
+            limits: s.limits,
+            timeout: Some(s.timeout),
+        };
+        minimal_base(engine, &gathering, &opts.known, &out, signals).await?;
+        assembled.base_dir = Some(out.join("base"));
+    }
+    assembled.builder_image_id = Some(images.target_image_id.clone());
+    Ok(Outcome::Go(assembled))
+}
+
+/// The builder's OUT on the host: where `tini` and `rel/` are.
+fn out_dir(assembled: &Assembled) -> anyhow::Result<PathBuf> {
+    let out = assembled.tini.parent().map(Path::to_path_buf);
+    out.filter(|o| o.join("rel").is_dir())
+        .ok_or_else(|| anyhow::anyhow!("the native builder's output has no rel/ beside {}", assembled.tini.display()))
+}
+
+/// Each release's ERTS and Erlang/OTP files become the target image's; then no ELF file of
+/// another machine may be left (a dependency's NIF the sources did not show).
+async fn make_target_release(
+    s: &BuildSettings,
+    assembled: &Assembled,
+    images: &Images,
+    out: &Path,
+) -> anyhow::Result<Outcome<()>> {
+    let project_apps = assembled.own_apps.iter().chain(&assembled.dep_apps).cloned().collect();
+    let releases: Vec<PathBuf> = assembled.releases.iter().map(|r| r.dir.clone()).collect();
+    let dirs = match checks::release_dirs(&releases, &project_apps, &images.target_otp)? {
+        Outcome::Go(dirs) => dirs,
+        Outcome::Fallback(why) => return Ok(Outcome::Fallback(why)),
+    };
+    let trees = out.with_file_name("compile-once");
+    let (native_tree, target_tree) = (trees.join("native"), trees.join("target"));
+    let task =
+        ui::task(format!("Reading ERTS and {} Erlang/OTP applications out of the builder images", dirs.len() - 1));
+    let (n, t) = tokio::join!(
+        checks::download(&images.native_reader, &images.target_otp.root, &dirs, &native_tree),
+        checks::download(&images.target_reader, &images.target_otp.root, &dirs, &target_tree)
+    );
+    if let Some(missing) = n?.or(t?) {
+        return Ok(Outcome::Fallback(missing));
+    }
+    let triple = s.triple.clone();
+    let spliced = tokio::task::spawn_blocking(move || -> anyhow::Result<Result<splice::Spliced, String>> {
+        let mut total = splice::Spliced::default();
+        for release in &releases {
+            let trees = splice::Trees { release, native: &native_tree, target: &target_tree };
+            match splice::splice(&trees, &dirs) {
+                Ok(done) => {
+                    total.replaced += done.replaced;
+                    total.kept += done.kept;
+                    total.bytes += done.bytes;
+                }
+                Err(e) => return Ok(Err(format!("the release cannot be made the target's: {e}"))),
+            }
+            if let Err(e) = prebuilt::elf::check_release(release, &triple) {
+                return Ok(Err(format!("the release has native code the sources did not show: {e}")));
+            }
+        }
+        let _ = std::fs::remove_dir_all(native_tree.parent().unwrap_or(&native_tree));
+        Ok(Ok(total))
+    })
+    .await??;
+    match spliced {
+        Ok(done) => {
+            task.done(format!(
+                "{} files the target's ({}), {} kept (changed or made by mix release); no ELF file of another machine",
+                done.replaced,
+                ui::bytes(done.bytes),
+                done.kept
+            ));
+            Ok(Outcome::Go(()))
+        }
+        Err(why) => {
+            task.done("not usable");
+            Ok(Outcome::Fallback(why))
+        }
+    }
+}
+
+/// The target image's static tini in `out/tini` (the native build put its own there).
+async fn tini(images: &Images, triple: &Triple, out: &Path) -> anyhow::Result<()> {
+    for candidate in prebuilt::tini::CANDIDATES {
+        let Some(tar) = images.target_reader.download(candidate).await? else { continue };
+        let Some(bytes) = cross::first_file(&tar)? else { continue };
+        let (path, triple) = (out.join("tini"), triple.clone());
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::write(&path, &bytes)?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+            Ok(prebuilt::elf::check_file(&path, &triple)?)
+        })
+        .await??;
+        return Ok(());
+    }
+    anyhow::bail!(
+        "the target's builder image {} has no tini (looked for {})",
+        images.target_reader.image,
+        prebuilt::tini::CANDIDATES.join(", ")
+    )
+}
+
+/// The minimal base: the one an earlier build made for these ELF files when this machine knows
+/// it (nothing runs), else gathered in the target's builder.
+async fn minimal_base(
+    engine: &Docker,
+    req: &gather::GatherRequest<'_>,
+    known: &[String],
+    out: &Path,
+    signals: &Signals,
+) -> anyhow::Result<()> {
+    let rel = out.join("rel");
+    let listing = tokio::task::spawn_blocking(move || ElfListing::of_dir(&rel)).await??;
+    let digest = listing.digest();
+    if known.contains(&digest) {
+        let base = out.join("base");
+        let text = listing.text().to_vec();
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            std::fs::create_dir_all(&base)?;
+            std::fs::write(base.join("elf"), text)?;
+            std::fs::write(base.join("reused"), format!("{digest}\n"))
+        })
+        .await??;
+        ui::detail(format!("minimal base: known for these {} ELF files, nothing gathered", listing.files()));
+        return Ok(());
+    }
+    let task = ui::task(format!("Gathering the minimal base in {} ({})", req.image, req.platform));
+    gather::gather(engine, req, out, signals).await?;
+    task.done(format!("{} ELF files", listing.files()));
+    Ok(())
+}

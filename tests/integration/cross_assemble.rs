@@ -1,0 +1,133 @@
+//! Compile once, assemble per platform (`--cross-compile auto`, docs/multi-platform.md), under
+//! qemu-user on this x86_64 machine (`make setup-arm64`):
+//! - hello_web for linux/amd64 + linux/arm64: the arm64 platform is compiled on the amd64 builder
+//!   (the log says so), its layers other than ERTS, Erlang/OTP, the runtime (tini) and the minimal
+//!   base are the amd64 image's blobs, its `beam.smp` is AArch64, and the image runs under
+//!   emulation, answers HTTP and reports the JIT;
+//! - zlib_nif (a C NIF) for aarch64 is built under emulation, the log naming its native code, and
+//!   runs;
+//! - `--cross-compile never` (the old path) gives the same app and deps layers as compile-once.
+
+use crate::multi_platform::{
+    AARCH64, EM_AARCH64, X86_64, assert_jit, beam_smp, elf_machine, named_layers, require_emulation,
+};
+use crate::util::*;
+use serde_json::Value;
+use std::path::Path;
+use std::time::Duration;
+
+const COMPILE_ONCE: &str = "[linux/arm64/v8] ==> Assembling the release in a builder container \
+                            (release-oci/builder:debian-bookworm, linux/amd64) for linux/arm64/v8, compile-once: no native code";
+
+/// `release-oci build PROJECT ARGS...`: stdout and stderr, the build having succeeded.
+fn build(project: &Path, args: &[&str]) -> (String, String) {
+    let mut c = release_oci();
+    c.arg("build").arg(project).args(args);
+    let o = run(c);
+    let (stdout, stderr) = (text(&o.stdout), text(&o.stderr));
+    assert!(o.status.success(), "release-oci build {args:?} failed:\n{stderr}");
+    (stdout, stderr)
+}
+
+/// The manifests of the index tagged `tag` in the layout at `dir`, by architecture.
+fn index_manifests(dir: &Path) -> Vec<(String, String, Value)> {
+    let index_json: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).expect("index.json")).expect("json");
+    let index = blob_json(dir, index_json["manifests"][0]["digest"].as_str().expect("index digest"));
+    index["manifests"]
+        .as_array()
+        .expect("manifests")
+        .iter()
+        .map(|m| {
+            let digest = m["digest"].as_str().expect("digest").to_string();
+            let arch = m["platform"]["architecture"].as_str().expect("architecture").to_string();
+            (arch, digest.clone(), blob_json(dir, &digest))
+        })
+        .collect()
+}
+
+#[test]
+fn hello_web_for_two_platforms_is_compiled_once_and_the_arm64_image_runs_with_the_jit() {
+    require_emulation();
+    let project = copy_example("hello_web");
+    let out = tempfile::tempdir().expect("tempdir");
+    let layout = out.path().join("oci");
+    let target = format!("oci:{}:1", layout.display());
+    let (_, log) = build(project.path(), &["--triple", X86_64, "--triple", AARCH64, "--port", "4000", "-o", &target]);
+    assert!(log.lines().any(|l| l.starts_with(COMPILE_ONCE)), "the arm64 platform did not compile once:\n{log}");
+    assert!(!log.contains("compile-once not used"), "{log}");
+    assert!(!log.lines().any(|l| l.starts_with("[linux/amd64]") && l.contains("compile-once")), "{log}");
+
+    let manifests = index_manifests(&layout);
+    let arches: Vec<&str> = manifests.iter().map(|(a, _, _)| a.as_str()).collect();
+    assert_eq!(arches, ["amd64", "arm64"]);
+    let (amd, arm) = (named_layers(&layout, &manifests[0].2), named_layers(&layout, &manifests[1].2));
+    assert!(amd.contains_key("app") && amd.contains_key("release"), "{amd:?}");
+    // Every layer but ERTS, Erlang/OTP, the runtime files (tini) and the minimal base is the same
+    // blob (hello_web's Erlang/OTP applications carry no native code: its otp layer is too).
+    for (name, digest) in &amd {
+        if !["erts", "otp", "runtime", "minimal base"].contains(&name.as_str()) {
+            assert_eq!(arm.get(name), Some(digest), "layer {name} differs:\namd64 {amd:#?}\narm64 {arm:#?}");
+        }
+    }
+    assert_ne!(amd.get("erts"), arm.get("erts"), "{amd:#?} {arm:#?}");
+    let (path, bytes) = beam_smp(&layout, &manifests[1].2);
+    assert_eq!(elf_machine(&bytes), EM_AARCH64, "{path}");
+
+    // The same build for arm64 alone, loaded (and written with the same gzip compression: `--load`
+    // alone would leave the layers uncompressed): the same image, the compile being deterministic.
+    let tag = format!("release-oci-test/cross-hello:{}", std::process::id());
+    let alone = format!("oci:{}", out.path().join("alone").display());
+    let args = ["--triple", AARCH64, "--port", "4000", "--load", "--tag", &tag, "-o", &alone];
+    let (digest, _) = build(project.path(), &args);
+    assert_eq!(digest.trim(), manifests[1].1, "the arm64 image built alone differs from the index's");
+    let c = Container::start(&["--platform", "linux/arm64"], &tag, &[]);
+    let (status, body) = c.get("/", Duration::from_secs(180));
+    assert_eq!(status, 200, "body: {body}\nlogs:\n{}", c.logs());
+    assert!(body.contains("hello from hello_web"), "{body}");
+    assert_jit(&c, "hello_web");
+    drop(c);
+    let _ = docker(&["rmi", "-f", &tag]);
+}
+
+#[test]
+fn a_nif_project_for_aarch64_is_built_under_emulation_saying_why_and_runs() {
+    require_emulation();
+    let project = copy_example("zlib_nif");
+    let tag = format!("release-oci-test/cross-zlib:{}", std::process::id());
+    let (_, log) = build(project.path(), &["--triple", AARCH64, "--port", "4000", "--load", "--tag", &tag]);
+    let why = "compile-once not used: the project has native code (c_src: a c_src/ directory";
+    assert!(log.contains(why), "the log does not say why compile-once was not used:\n{log}");
+    assert!(log.contains("under emulation (linux/arm64/v8)"), "{log}");
+    let c = Container::start(&["--platform", "linux/arm64"], &tag, &[]);
+    let mut crc = flate2::Crc::new();
+    crc.update(b"release-oci");
+    let (status, body) = c.get("/?release-oci", Duration::from_secs(180));
+    assert_eq!((status, body), (200, format!("crc32(release-oci) = {}\n", crc.sum())), "logs:\n{}", c.logs());
+    drop(c);
+    let _ = docker(&["rmi", "-f", &tag]);
+}
+
+#[test]
+fn the_forced_emulated_build_has_the_same_app_and_deps_layers() {
+    require_emulation();
+    let project = copy_example("hello_web");
+    let out = tempfile::tempdir().expect("tempdir");
+    let mut layers = Vec::new();
+    for (mode, says) in [("never", "under emulation (linux/arm64/v8): --cross-compile never"), ("auto", COMPILE_ONCE)] {
+        let layout = out.path().join(mode);
+        let target = format!("oci:{}", layout.display());
+        let (_, log) =
+            build(project.path(), &["--triple", AARCH64, "--cross-compile", mode, "--no-cache", "-o", &target]);
+        let says = says.trim_start_matches("[linux/arm64/v8] ");
+        assert!(log.contains(says), "--cross-compile {mode}: the log does not say {says:?}:\n{log}");
+        let manifest = layout_manifest(&layout);
+        let (path, bytes) = beam_smp(&layout, &manifest);
+        assert_eq!(elf_machine(&bytes), EM_AARCH64, "{mode}: {path}");
+        layers.push(named_layers(&layout, &manifest));
+    }
+    for name in ["app", "deps"] {
+        assert!(layers[0].contains_key(name) || name == "deps", "{:#?}", layers[0]);
+        assert_eq!(layers[0].get(name), layers[1].get(name), "layer {name}: {layers:#?}");
+    }
+}

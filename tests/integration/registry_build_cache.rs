@@ -1,0 +1,282 @@
+//! deps/ and _build/ shared through a registry (`--cache-repo`, docs/build-cache.md): runner A
+//! builds and publishes its build dirs; runner B (another blob store, no cache volume) builds a
+//! one-line change, restores them first and recompiles one module, and its image runs the new
+//! code; runner C with another builder image restores nothing and says why. skopeo reads the
+//! artifacts; a build with a `--secret` publishes none of it.
+
+use crate::hex_kit::*;
+use crate::registry_util::*;
+use crate::util::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const RESTORING: &str = "Restoring the build cache from";
+const PUBLISHING: &str = "Publishing the build cache to";
+
+/// `release-oci build PROJECT EXTRA` with its own blob store; (stdout, stderr).
+fn build(project: &Path, store: &Path, extra: &[&str]) -> (String, String) {
+    let mut c = release_oci();
+    c.env("RELEASE_OCI_CACHE", store).arg("build").arg(project).args(extra);
+    let desc = format!("{c:?}");
+    let o = run(c);
+    let (stdout, stderr) = (text(&o.stdout), text(&o.stderr));
+    assert!(o.status.success(), "{desc} failed ({}):\n--- stderr\n{stderr}\n--- stdout\n{stdout}", o.status);
+    (stdout.trim().to_string(), stderr)
+}
+
+/// The first `PREFIX<64 hex>` tag a log names.
+fn tag_in(log: &str, prefix: &str) -> String {
+    let at = log.find(prefix).unwrap_or_else(|| panic!("the log names no {prefix} tag:\n{log}"));
+    log[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect()
+}
+
+fn compiled(log: &str) -> Vec<&str> {
+    log.lines().filter(|l| l.contains("Compiling ")).collect()
+}
+
+/// Removes the build cache volumes of `project` (a runner without them).
+fn remove_volumes(project: &Path) {
+    let dir = project.canonicalize().expect("canonical");
+    let label = format!("label=org.release-oci.project={}", dir.display());
+    let names = docker_ok(&["volume", "ls", "-q", "--filter", &label]);
+    for name in names.lines().filter(|n| !n.is_empty()) {
+        docker_ok(&["volume", "rm", name]);
+    }
+}
+
+fn set_greeting(project: &Path, greeting: &str) {
+    let router = project.join("lib/hello_web/router.ex");
+    let src = std::fs::read_to_string(&router).expect("router.ex");
+    std::fs::write(&router, src.replace("hello from hello_web", &format!("{greeting} from hello_web")))
+        .expect("write router.ex");
+}
+
+/// The builder image with one label more: another image id, the same toolchain inside.
+struct DerivedBuilder(String);
+
+impl DerivedBuilder {
+    fn new() -> DerivedBuilder {
+        let tag = format!("release-oci-test/build-dirs-builder:{}", std::process::id());
+        let dockerfile =
+            format!("FROM release-oci/builder:debian-bookworm\nLABEL org.release-oci.test.build-dirs=\"{tag}\"\n");
+        let mut child = Command::new("docker")
+            .args(["build", "-q", "-t", &tag, "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("docker build");
+        std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), dockerfile.as_bytes()).expect("write");
+        let o = child.wait_with_output().expect("docker build");
+        assert!(o.status.success(), "docker build {tag}: {}", text(&o.stderr));
+        DerivedBuilder(tag)
+    }
+}
+
+impl Drop for DerivedBuilder {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rmi", &self.0]).output();
+    }
+}
+
+/// Removes an image tag when the test ends.
+struct RmiOnDrop(String);
+
+impl Drop for RmiOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rmi", &self.0]).output();
+    }
+}
+
+#[test]
+fn a_fresh_runner_restores_the_build_dirs_and_recompiles_only_the_changed_module() {
+    require_docker();
+    let reg = Registry::plain();
+    let cache = format!("{}/cache/hello", reg.addr());
+    let (store_a, store_b, store_c) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let project = copy_example("hello_web");
+    let tag = RmiOnDrop(format!("release-oci-test/build-dirs:{}", std::process::id()));
+    let load = ["--cache-repo", cache.as_str(), "--load", "--tag", tag.0.as_str(), "--port", "4000"];
+
+    // Runner A: a cold build, its build dirs published.
+    let (_, log_a) = build(project.path(), store_a.path(), &load);
+    assert_eq!(compiled(&log_a), ["  │ Compiling 3 files (.ex)"], "{log_a}");
+    assert!(!log_a.contains(RESTORING), "{log_a}");
+    assert!(log_a.contains("Build cache: nothing to restore from"), "{log_a}");
+    assert!(log_a.contains(PUBLISHING), "{log_a}");
+    let app_tag = tag_in(&log_a, "bd-app-");
+    assert_eq!(app_tag.len(), "bd-app-".len() + 64, "{app_tag}");
+
+    // The artifact is an ordinary OCI image manifest: skopeo reads it, its layers are tar+gzip.
+    let reference = format!("{}/cache/hello:{app_tag}", reg.addr());
+    let inspected = skopeo_inspect(&reference, &["--tls-verify=false"]);
+    assert!(inspected.status.success(), "skopeo inspect {reference}: {}", text(&inspected.stderr));
+    let info: serde_json::Value = serde_json::from_slice(&inspected.stdout).expect("skopeo json");
+    let raw = skopeo_inspect(&reference, &["--tls-verify=false", "--raw"]);
+    assert!(raw.status.success());
+    let manifest: serde_json::Value = serde_json::from_slice(&raw.stdout).expect("manifest");
+    assert_eq!(
+        info["Digest"].as_str(),
+        Some(format!("sha256:{}", sha256_hex(&raw.stdout)).as_str()),
+        "skopeo's digest is the manifest's"
+    );
+    assert_eq!(manifest["artifactType"], "application/vnd.release-oci.build-dirs.v1");
+    assert_eq!(manifest["config"]["mediaType"], "application/vnd.oci.image.config.v1+json");
+    let layers = manifest["layers"].as_array().expect("layers");
+    let titles: Vec<&str> =
+        layers.iter().map(|l| l["annotations"]["org.opencontainers.image.title"].as_str().unwrap_or("")).collect();
+    assert_eq!(titles, ["app.tar.gz", "sources.tar.gz"]);
+    for (l, skopeo) in layers.iter().zip(info["Layers"].as_array().expect("Layers")) {
+        assert_eq!(l["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip");
+        assert_eq!(&l["digest"], skopeo);
+    }
+    assert_eq!(info["Labels"]["org.release-oci.build-dirs.kind"], "app");
+    let builder_id = docker_ok(&["image", "inspect", "-f", "{{.Id}}", "release-oci/builder:debian-bookworm"]);
+    assert_eq!(manifest["annotations"]["org.release-oci.build-dirs.builder-image-id"], builder_id.trim());
+
+    // Runner B: another blob store, no cache volume, the images only; a one-line change (same
+    // length: seen by content). The build dirs come from the registry; one module compiles.
+    remove_volumes(project.path());
+    set_greeting(project.path(), "howdy");
+    let (_, log_b) = build(project.path(), store_b.path(), &load);
+    assert!(log_b.contains(RESTORING), "runner B restored nothing:\n{log_b}");
+    assert!(log_b.contains("app built from other sources"), "{log_b}");
+    assert_eq!(compiled(&log_b), ["  │ Compiling 1 file (.ex)"], "only the changed module compiles:\n{log_b}");
+    let c = Container::start(&[], &tag.0, &[]);
+    let (status, body) = c.get("/", Duration::from_secs(30));
+    assert_eq!((status, body.as_str()), (200, "howdy from hello_web 0.1.0\n"), "the image runs the new code");
+    drop(c);
+    // Its app build was published in turn (another tag), the moving tag now points at it.
+    assert_ne!(tag_in(&log_b[log_b.find(PUBLISHING).unwrap()..], "bd-app-"), app_tag);
+
+    // Runner C: another builder image (another id, the same files): nothing restored, and why.
+    let derived = DerivedBuilder::new();
+    let out = tempfile::tempdir().unwrap();
+    let layout = format!("oci:{}", out.path().join("layout").display());
+    let (_, log_c) =
+        build(project.path(), store_c.path(), &["--cache-repo", &cache, "--builder-image", &derived.0, "-o", &layout]);
+    assert!(!log_c.contains(RESTORING), "restored across toolchains:\n{log_c}");
+    assert!(log_c.contains("never restored across toolchains"), "the log does not say why:\n{log_c}");
+    assert!(log_c.contains(builder_id.trim()), "the log does not name the other builder image:\n{log_c}");
+    assert_eq!(compiled(&log_c), ["  │ Compiling 3 files (.ex)"], "{log_c}");
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+const AUTH_KEY: &str = "acme-auth-7e57c0ffee5ec2e7";
+
+/// A mix project `dir/NAME` with `deps` in its mix.exs (as private_deps.rs makes them).
+fn mix_project(dir: &Path, name: &str, deps: &str, body: &str) -> PathBuf {
+    let root = dir.join(name);
+    let module = name.split('_').map(|w| format!("{}{}", &w[..1].to_uppercase(), &w[1..])).collect::<String>();
+    std::fs::create_dir_all(root.join("lib")).expect("mkdir");
+    let mix = format!(
+        "defmodule {module}.MixProject do\n  use Mix.Project\n  def project, do: [app: :{name}, version: \"0.1.0\", elixir: \"~> 1.14\", deps: [{deps}], description: \"test package\", package: [licenses: [\"Apache-2.0\"], links: %{{}}]]\n  def application, do: [extra_applications: [:logger]]\nend\n"
+    );
+    std::fs::write(root.join("mix.exs"), mix).expect("mix.exs");
+    std::fs::write(root.join(format!("lib/{name}.ex")), format!("defmodule {module} do\n  {body}\nend\n"))
+        .expect("lib");
+    root
+}
+
+/// A Hex repository `acme` with one package, `acme_secret` 0.1.0.
+fn private_repository(home: &MixHome, dir: &Path) -> PathBuf {
+    let pkg = mix_project(dir, "acme_secret", "", "def hello, do: :from_the_private_repository");
+    let mut c = home.mix(&pkg);
+    c.args(["hex.build"]);
+    check(c);
+    let public = dir.join("public");
+    std::fs::create_dir_all(public.join("tarballs")).expect("mkdir");
+    std::fs::rename(pkg.join("acme_secret-0.1.0.tar"), public.join("tarballs/acme_secret-0.1.0.tar")).expect("mv");
+    let mut c = Command::new("openssl");
+    c.args(["genrsa", "-out"]).arg(dir.join("acme.pem")).arg("2048");
+    check(c);
+    let mut c = home.mix(dir);
+    c.args(["hex.registry", "build", "public", "--name=acme", "--private-key=acme.pem"]);
+    check(c);
+    public
+}
+
+/// The files under `dir` (gzip blobs also unpacked) that contain `needle`.
+fn files_containing(dir: &Path, needle: &str) -> String {
+    let script = format!(
+        "cd {} && find . -type f | while read -r f; do \
+           if grep -qaF -- \"$1\" \"$f\"; then echo \"$f\"; fi; \
+           if gzip -t \"$f\" 2>/dev/null && gzip -dc \"$f\" | grep -qaF -- \"$1\"; then echo \"$f (unpacked)\"; fi; \
+         done",
+        dir.display()
+    );
+    let o = Command::new("sh").args(["-c", &script, "sh", needle]).output().expect("sh");
+    text(&o.stdout).trim().to_string()
+}
+
+#[test]
+fn a_build_with_a_secret_publishes_its_build_dirs_without_the_secret() {
+    require_docker();
+    let reg = Registry::plain();
+    let cache = format!("{}/cache/private", reg.addr());
+    let home = MixHome::new();
+    let work = tempfile::tempdir().expect("tempdir");
+    let public = private_repository(&home, work.path());
+    let server = Server::start(&public, None, Some(AUTH_KEY));
+    let project = ProjectCopy::empty();
+    let root = mix_project(
+        project.path(),
+        "uses_private",
+        "{:acme_secret, \"~> 0.1\", repo: \"acme\"}",
+        "def hello, do: AcmeSecret.hello()",
+    );
+    let mut c = home.mix(&root);
+    c.args(["hex.repo", "add", "acme", &server.url, "--public-key"])
+        .arg(public.join("public_key"))
+        .args(["--auth-key", AUTH_KEY]);
+    check(c);
+    let mut c = home.mix(&root);
+    c.arg("deps.get");
+    check(c);
+    let _ = std::fs::remove_dir_all(root.join("deps"));
+    std::fs::create_dir_all(root.join("keys")).expect("mkdir");
+    std::fs::copy(public.join("public_key"), root.join("keys/acme.pem")).expect("key");
+    let toml = format!(
+        "[[hex.repos]]\nname = \"acme\"\nurl = \"{}\"\npublic_key = \"keys/acme.pem\"\nauth_secret = \"acme_key\"\n",
+        server.url
+    );
+    std::fs::write(root.join("release-oci.toml"), toml).expect("toml");
+    let store = tempfile::tempdir().expect("store");
+    let out = tempfile::tempdir().expect("out");
+    let mut c = release_oci();
+    c.env("RELEASE_OCI_CACHE", store.path()).env("ACME_KEY", AUTH_KEY);
+    c.arg("build").arg(&root).arg("--hex-client").arg(hex_client());
+    c.args(["--secret", "id=acme_key,env=ACME_KEY,build_env=ACME_BUILD_KEY", "--cache-repo", &cache]);
+    c.arg("-o").arg(format!("oci:{}", out.path().join("image").display()));
+    let log = ok_log(c);
+    assert!(log.contains(PUBLISHING), "{log}");
+    // The private package's deps and _build went up, in the deps artifact.
+    let deps_tag = tag_in(&log[log.find(PUBLISHING).unwrap()..], "bd-deps-");
+    let inspected = skopeo_inspect(&format!("{}/cache/private:{deps_tag}", reg.addr()), &["--tls-verify=false"]);
+    assert!(inspected.status.success(), "{}", text(&inspected.stderr));
+    let info: serde_json::Value = serde_json::from_slice(&inspected.stdout).expect("json");
+    assert_eq!(info["Labels"]["org.release-oci.build-dirs.kind"], "deps");
+    assert_eq!(info["Layers"].as_array().map(Vec::len), Some(1));
+    // No blob in the registry's storage holds the key, compressed or not.
+    let storage = reg.dir.path().join("data");
+    assert!(storage.is_dir());
+    let found = files_containing(&storage, AUTH_KEY);
+    assert!(found.is_empty(), "the secret is in the registry: {found}");
+    // (And the deps artifact does hold the package: the search above can see into layers.)
+    assert!(!files_containing(&storage, "from_the_private_repository").is_empty(), "no deps were published");
+}
+
+/// Runs and asserts success; stderr and stdout together.
+fn ok_log(c: Command) -> String {
+    let desc = format!("{c:?}");
+    let o = run(c);
+    let log = format!("{}{}", text(&o.stderr), text(&o.stdout));
+    assert!(o.status.success(), "{desc} failed ({}):\n{log}", o.status);
+    log
+}
