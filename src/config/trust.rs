@@ -155,6 +155,7 @@ mod tests {
             ("sbom_dir = \"../sboms\"", "--sbom-dir"),
             ("builder_host = \"ssh://build@arm64-1\"", "--builder-host"),
             ("builder_host = { aarch64 = \"tcp://b:2376\" }", "--builder-host"),
+            ("upgrade_from = \"oci:/srv/deployed:0.1.0\"", "--upgrade-from oci:DIR"),
         ] {
             let err = config(dir.path(), text).check_untrusted().unwrap_err().to_string();
             assert!(err.contains(&format!("pass {flag}")), "{text}: {err}");
@@ -167,7 +168,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let text = "builder = \"docker\"\nload = false\noutputs = [\"oci:out\", \"docker-archive:dist/app.tar\"]\n\
                     from_release = \"rel\"\nbase = \"oci:base:v1\"\nports = [4000]\n\
-                    slim_erts = true\ntzdata = true\nsbom = \"none\"\nsbom_dir = \"dist/sbom\"\n";
+                    slim_erts = true\ntzdata = true\nsbom = \"none\"\nsbom_dir = \"dist/sbom\"\n\
+                    hot_upgrades = true\nupgrade_from = \"oci:deployed:0.1.0\"\n";
         config(dir.path(), text).check_untrusted().unwrap();
     }
 
