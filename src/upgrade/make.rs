@@ -88,48 +88,10 @@ pub async fn make(
     let old = read_release(&old_image, dir.path().to_path_buf(), &new.name, store).await?;
     task.done(format!("{} {} ({})", old.name, old.version, old_image.digest));
     let hook = if req.include_cookie { String::new() } else { crate::plan::mix_cookie_hook() };
-    let appups = req.appups_dir.clone();
-    let (o, n, own, deps, upgrade_deps, h) =
-        (old.clone(), new.clone(), own_apps.clone(), dep_apps.clone(), req.upgrade_deps, hook.clone());
-    let compared = tokio::task::spawn_blocking(move || {
-        compare::compare(&Inputs {
-            old: &o,
-            new: &n,
-            own_apps: &own,
-            dep_apps: &deps,
-            upgrade_deps,
-            appups_dir: appups.as_deref(),
-            env_sh_hook: &h,
-        })
-    })
-    .await?;
-    if old_image.label(crate::plan::hot::LABEL).is_none() {
-        let mut reasons = vec![not_hot_reason()];
-        if let Err(r) = &compared {
-            reasons.extend(r.reasons.iter().cloned());
-        }
-        return Err(
-            Refused { name: new.name.clone(), from: old.version.clone(), to: new.version.clone(), reasons }.into()
-        );
-    }
-    let plan = compared?;
+    let hot = old_image.label(crate::plan::hot::LABEL).is_some();
+    let plan = compare_releases(req, &old, new, (own_apps, dep_apps), &hook, hot).await?;
     show(&plan);
-    let files = relup::inputs(&old, new, &plan)?;
-    let relup = match (&req.builder_image, docker) {
-        (Some(image), Some(d)) => {
-            ui::step(format!("Making the relup with systools in a container of {image}"));
-            relup::in_container(d, image, &files, &plan).await?
-        }
-        _ => {
-            ui::step("Making the relup with systools on this machine");
-            let (f, p) = (files.clone(), plan.clone());
-            tokio::task::spawn_blocking(move || relup::on_host(&f, &p)).await??
-        }
-    };
-    if let Some(w) = super::appup::restarts_emulator(&relup) {
-        let reasons = vec![format!("the relup asks for {w}: that restarts the node")];
-        return Err(Refused { name: plan.name.clone(), from: plan.from.clone(), to: plan.to.clone(), reasons }.into());
-    }
+    let relup = make_relup(req, &old, new, &plan, docker).await?;
     let (n, p, epoch) = (new.clone(), plan.clone(), req.epoch);
     let bytes = tokio::task::spawn_blocking(move || {
         package::build(&package::PackageInput { new: &n, plan: &p, relup: &relup, env_sh_hook: &hook, mtime: epoch })
@@ -148,6 +110,68 @@ pub async fn make(
     ui::detail(format!("upgrade package {file_name}: {}, artifact {}", ui::bytes(a.package_size), a.digest));
     drop(dir);
     Ok((a, plan))
+}
+
+/// The comparison (off the async runtime: it reads both trees); an image built without
+/// `--hot-upgrades` (`hot` false) is refused first, with whatever else is refused.
+async fn compare_releases(
+    req: &PackageRequest,
+    old: &Release,
+    new: &Release,
+    (own_apps, dep_apps): (&BTreeSet<String>, &BTreeSet<String>),
+    hook: &str,
+    hot: bool,
+) -> Result<UpgradePlan, MakeError> {
+    let (o, n, own, deps, h) = (old.clone(), new.clone(), own_apps.clone(), dep_apps.clone(), hook.to_string());
+    let (appups, upgrade_deps) = (req.appups_dir.clone(), req.upgrade_deps);
+    let compared = tokio::task::spawn_blocking(move || {
+        compare::compare(&Inputs {
+            old: &o,
+            new: &n,
+            own_apps: &own,
+            dep_apps: &deps,
+            upgrade_deps,
+            appups_dir: appups.as_deref(),
+            env_sh_hook: &h,
+        })
+    })
+    .await?;
+    if hot {
+        return Ok(compared?);
+    }
+    let mut reasons = vec![not_hot_reason()];
+    if let Err(r) = &compared {
+        reasons.extend(r.reasons.iter().cloned());
+    }
+    Err(Refused { name: new.name.clone(), from: old.version.clone(), to: new.version.clone(), reasons }.into())
+}
+
+/// The relup, by `systools` in a container of the builder image (or on this machine); refused
+/// when it restarts the emulator.
+async fn make_relup(
+    req: &PackageRequest,
+    old: &Release,
+    new: &Release,
+    plan: &UpgradePlan,
+    docker: Option<&bollard::Docker>,
+) -> Result<String, MakeError> {
+    let files = relup::inputs(old, new, plan)?;
+    let relup = match (&req.builder_image, docker) {
+        (Some(image), Some(d)) => {
+            ui::step(format!("Making the relup with systools in a container of {image}"));
+            relup::in_container(d, image, &files, plan).await?
+        }
+        _ => {
+            ui::step("Making the relup with systools on this machine");
+            let p = plan.clone();
+            tokio::task::spawn_blocking(move || relup::on_host(&files, &p)).await??
+        }
+    };
+    if let Some(w) = super::appup::restarts_emulator(&relup) {
+        let reasons = vec![format!("the relup asks for {w}: that restarts the node")];
+        return Err(Refused { name: plan.name.clone(), from: plan.from.clone(), to: plan.to.clone(), reasons }.into());
+    }
+    Ok(relup)
 }
 
 fn not_hot_reason() -> String {

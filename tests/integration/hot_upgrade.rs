@@ -84,6 +84,12 @@ fn v1() -> &'static CounterBuild {
     B.get_or_init(|| build_ok(counter_project("0.1.0"), "0.1.0", &["--hot-upgrades"]))
 }
 
+/// 0.2.0 with its upgrade package from 0.1.0 (by digest), built once per run.
+fn v2() -> &'static CounterBuild {
+    static B: OnceLock<CounterBuild> = OnceLock::new();
+    B.get_or_init(|| build_ok(counter_project("0.2.0"), "0.2.0", &["--upgrade-from", &v1().pinned()]))
+}
+
 /// A running container (its anonymous volume removed with it).
 struct Running {
     id: String,
@@ -210,8 +216,7 @@ fn upgrades_a_running_container_in_place_and_rolls_back() {
     let pid = c.beam_pid();
 
     // 0.2.0 and its package from exactly the deployed image.
-    let v2 = build(counter_project("0.2.0"), "0.2.0", &["--upgrade-from", &v1.pinned()]);
-    let v2 = v2.unwrap_or_else(|(_, log)| panic!("build of 0.2.0 with --upgrade-from failed:\n{log}"));
+    let v2 = v2();
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(v2.layout().join("index.json")).expect("index.json")).expect("json");
     let artifact = index["manifests"]
@@ -439,4 +444,58 @@ fn runtime_configuration_survives_the_upgrade() {
     assert!(o.status.success(), "rollback failed:\n{}{}", text(&o.stderr), text(&o.stdout));
     assert_eq!(text(&o.stdout).trim(), "0.1.0");
     assert_eq!(greeting(), "hello");
+}
+
+/// The pod of `release-oci k8s --hot-upgrades` (validated against the schemas, run the way the
+/// manifest says: read-only root, its user, the emptyDir), upgraded the way docs/hot-upgrades.md
+/// says for pods: the package and the node's code from `upgrade --package-out --print-script`,
+/// handed over with `exec`.
+#[test]
+fn a_pod_of_the_k8s_manifest_is_upgraded_by_hand() {
+    let (v1, v2) = (v1(), v2());
+    let image = format!("registry.example.com/team/counter@{}", v1.digest);
+    let project = repo_root().join("examples/counter");
+    let (yaml, docs) = crate::k8s_pod::k8s_manifests(&[project.to_str().unwrap(), "--image", &image, "--hot-upgrades"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("counter.yaml");
+    std::fs::write(&file, &yaml).unwrap();
+    let o = Command::new("kubernetes-validate").args(["--strict", "--no-warn", "-k", "1.34.0"]).arg(&file).output();
+    let o = o.expect("kubernetes-validate (make setup installs it)");
+    assert!(o.status.success(), "{}{}\n{yaml}", text(&o.stdout), text(&o.stderr));
+    let deployment = crate::k8s_pod::find(&docs, "Deployment");
+    let ctx = crate::k8s_pod::PodContext {
+        pod_ip: Some("10.0.0.7"),
+        namespace: "default",
+        secrets: Default::default(),
+        config_maps: vec![],
+    };
+    let mut pod = crate::k8s_pod::pod_run(deployment, &ctx);
+    // The emptyDir as a tmpfs: a kubelet's is mode 0777, but Docker gives a tmpfs over an image's
+    // directory that directory's mode (0755) and root as owner, whatever `mode=` says; the runtime
+    // user as its owner stands in for 0777.
+    let emptydir = pod.args.iter_mut().find(|a| a.starts_with("/var/lib/release-oci:"));
+    *emptydir.unwrap_or_else(|| panic!("no emptyDir at /var/lib/release-oci")) =
+        "/var/lib/release-oci:rw,exec,uid=10001,gid=10001".into();
+    let mut run_args: Vec<&str> = vec!["run", "-d", "-p", "127.0.0.1::4000"];
+    run_args.extend(pod.args.iter().map(String::as_str));
+    run_args.push(&v1.tag);
+    let c = Running { id: docker_ok(&run_args).trim().to_string() };
+    let mut conn = c.connect();
+    assert_eq!(conn.ask("bump"), "1");
+    let out = tempfile::tempdir().expect("tempdir");
+    let package = out.path().join("counter-0.2.0.tar.gz");
+    let mut offline = release_oci();
+    let layout = format!("oci:{}:0.2.0", v2.layout().display());
+    offline.args(["upgrade", "--from-image", &layout, "--print-script", "--package-out"]).arg(&package);
+    let script = ok(offline);
+    let copy = Command::new("docker")
+        .args(["exec", "-i", &c.id, "sh", "-c", "cat >/var/lib/release-oci/root/releases/counter-0.2.0.tar.gz"])
+        .stdin(std::fs::File::open(&package).expect("package"))
+        .output()
+        .expect("docker exec");
+    assert!(copy.status.success(), "{}", text(&copy.stderr));
+    let answer = c.rpc(&script);
+    assert!(answer.contains("release-oci: ok 0.2.0 permanent"), "{answer}");
+    assert_eq!(conn.ask("version"), "0.2.0");
+    assert_eq!(conn.ask("bump 2"), "3");
 }
