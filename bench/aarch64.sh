@@ -85,7 +85,7 @@ done
 "$BIN" -q cache prune --help >/dev/null 2>&1 && "$BIN" -q cache prune >/dev/null 2>&1 || true
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
-python3 - "$RAW" "$OUT_MD" "$ROOT/BENCHMARKS.md" "$RUNS" "$(git -C "$ROOT" rev-parse --short HEAD)" \
+PYTHONPATH="$ROOT/bench" python3 - "$RAW" "$OUT_MD" "$ROOT/BENCHMARKS.md" "$RUNS" "$(git -C "$ROOT" rev-parse --short HEAD)" \
   "$LOAD_BEFORE" "$LOAD_AFTER" "$(nproc)" <<'PY'
 import os, statistics, sys, time
 raw, out_md, bench_md, runs, rev, before, after, cores = sys.argv[1:]
@@ -118,16 +118,8 @@ lines += ['', 'Raw runs (seconds):', '']
 for (p, m, c), ts in sorted(data.items()):
     lines.append(f'- {p} / {m} / {c}: ' + ' '.join(f'{t:.2f}' for t in ts))
 text = '\n'.join(lines) + '\n'
-os.makedirs(os.path.dirname(out_md), exist_ok=True)
-open(out_md, 'w').write('# ' + text[3:])
-begin, end = '<!-- aarch64: bench/aarch64.sh -->', '<!-- /aarch64 -->'
-md = open(bench_md).read() if os.path.exists(bench_md) else ''
-section = f'{begin}\n{text}{end}\n'
-if begin in md and end in md:
-    md = md[:md.index(begin)] + section + md[md.index(end) + len(end) + 1:]
-else:
-    md = md.rstrip('\n') + '\n\n' + section
-open(bench_md, 'w').write(md)
+from keep_sections import write_section
+write_section(bench_md, out_md, 'aarch64', 'bench/aarch64.sh', text)
 print(text)
 PY
 

@@ -42,13 +42,7 @@ lines += ['', 'Raw runs (seconds, bytes served, bytes stored):', '']
 for r in rows:
     lines.append(f'- {r[0]} / {r[1]}: {r[2]} s, {r[3]} B, {r[4]} B')
 text = '\n'.join(lines) + '\n'
-open(out_md, 'w').write('# ' + text[3:])
-begin, end = '<!-- fresh-runner: bench/fresh-runner.sh -->', '<!-- /fresh-runner -->'
-md = open(bench_md).read() if os.path.exists(bench_md) else ''
-section = f'{begin}\n{text}{end}\n'
-if begin in md and end in md:
-    md = md[:md.index(begin)] + section + md[md.index(end) + len(end) + 1:]
-else:
-    md = md.rstrip('\n') + '\n\n' + section
-open(bench_md, 'w').write(md)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from keep_sections import write_section
+write_section(bench_md, out_md, 'fresh-runner', 'bench/fresh-runner.sh', text)
 print(text)

@@ -134,7 +134,7 @@ for tag in "$TAG_RO" "$TAG_DF"; do
 done
 
 LOAD="load average (1/5/15 min) before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)"
-python3 - "$RAW" "$OUT_MD" "$ROOT/BENCHMARKS.md" "$RUNS" "$DOCKER_BUILD_DESC" "$(git -C "$ROOT" rev-parse --short HEAD)" "$LOAD" <<'EOF'
+PYTHONPATH="$ROOT/bench" python3 - "$RAW" "$OUT_MD" "$ROOT/BENCHMARKS.md" "$RUNS" "$DOCKER_BUILD_DESC" "$(git -C "$ROOT" rev-parse --short HEAD)" "$LOAD" <<'EOF'
 import statistics, sys, datetime, os
 raw, out_md, bench_md, runs, docker_desc, commit, load = sys.argv[1:8]
 rows = [l.split('\t') for l in open(raw).read().split('\n') if l]
@@ -155,15 +155,8 @@ for case, name in [('cold', 'cold build (empty caches)'), ('change', 'rebuild af
     ro, df = med(case, 'ro'), med(case, 'df')
     lines.append(f'| {name} | {ro:.2f} s | {df:.2f} s | {ro / df:.3f} |')
 text = '\n'.join(lines) + '\n'
-open(out_md, 'w').write('# ' + text[3:])
-begin, end = '<!-- phoenix: bench/phoenix.sh -->', '<!-- /phoenix -->'
-md = open(bench_md).read() if os.path.exists(bench_md) else ''
-section = f'{begin}\n{text}{end}\n'
-if begin in md and end in md:
-    md = md[:md.index(begin)] + section + md[md.index(end) + len(end) + 1:]
-else:
-    md = md.rstrip('\n') + '\n\n' + section
-open(bench_md, 'w').write(md)
+from keep_sections import write_section
+write_section(bench_md, out_md, 'phoenix', 'bench/phoenix.sh', text)
 print(text)
 EOF
 
