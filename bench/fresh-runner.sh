@@ -37,22 +37,8 @@ trap cleanup EXIT
 log() { printf '[bench/fresh-runner] %s\n' "$*" >&2; }
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
-for tool in docker docker-registry curl python3 cargo; do
-  command -v "$tool" >/dev/null || { log "missing $tool (run make setup)"; exit 1; }
-done
-for img in "$BUILDER" "$RUNTIME"; do
-  docker image inspect "$img" >/dev/null 2>&1 || { log "missing image $img (run make setup)"; exit 1; }
-done
-if [ -n "${RELEASE_OCI_BIN:-}" ]; then
-  log "release-oci: $RELEASE_OCI_BIN"
-else
-  log "building release-oci (release profile)"
-  (cd "$ROOT" && cargo build --release --quiet)
-  RELEASE_OCI_BIN=$ROOT/target/release/release-oci
-fi
-BIN=$WORK/bin/release-oci
-mkdir -p "$WORK/bin"
-cp "$RELEASE_OCI_BIN" "$BIN"
+require_tools_and_images docker docker-registry curl python3 cargo
+bench_binary
 pick_docker_builder
 [ "$BUILDKIT" = 1 ] || { log "BuildKit is needed for --cache-from with inline cache: $DOCKER_BUILD_DESC"; exit 1; }
 log "docker build: $DOCKER_BUILD_DESC"

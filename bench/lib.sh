@@ -108,3 +108,29 @@ registry_bytes() {
   local d=$WORK/registry/docker/registry/v2/blobs
   if [ -d "$d" ]; then du -sb "$d" | cut -f1; else echo 0; fi
 }
+
+# The binary measured: RELEASE_OCI_BIN, else a fresh `cargo build --release`; copied to
+# $WORK/bin, so a build of the tree during the run does not change it. Sets BIN.
+bench_binary() {
+  if [ -n "${RELEASE_OCI_BIN:-}" ]; then
+    log "release-oci: $RELEASE_OCI_BIN"
+  else
+    log "building release-oci (release profile)"
+    (cd "$ROOT" && cargo build --release --quiet)
+    RELEASE_OCI_BIN=$ROOT/target/release/release-oci
+  fi
+  BIN=$WORK/bin/release-oci
+  mkdir -p "$WORK/bin"
+  cp "$RELEASE_OCI_BIN" "$BIN"
+}
+
+# Fails unless the tools ($@) are on PATH and the $BUILDER and $RUNTIME images are present.
+require_tools_and_images() {
+  local tool img
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || { log "missing $tool (run make setup)"; exit 1; }
+  done
+  for img in "$BUILDER" "$RUNTIME"; do
+    docker image inspect "$img" >/dev/null 2>&1 || { log "missing image $img (run make setup)"; exit 1; }
+  done
+}

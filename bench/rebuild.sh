@@ -46,25 +46,10 @@ trap cleanup EXIT
 log() { printf '[bench/rebuild] %s\n' "$*" >&2; }
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
-for tool in docker docker-registry umoci curl python3 cargo taskset tar gzip; do
-  command -v "$tool" >/dev/null || { log "missing $tool (run make setup)"; exit 1; }
-done
-for img in "$BUILDER" "$RUNTIME"; do
-  docker image inspect "$img" >/dev/null 2>&1 || { log "missing image $img (run make setup)"; exit 1; }
-done
+require_tools_and_images docker docker-registry umoci curl python3 cargo taskset tar gzip
 
-# The binary measured: RELEASE_OCI_BIN, else a fresh `cargo build --release`; copied, so a build
-# of the tree during the run does not change it.
-if [ -n "${RELEASE_OCI_BIN:-}" ]; then
-  log "release-oci: $RELEASE_OCI_BIN"
-else
-  log "building release-oci (release profile)"
-  (cd "$ROOT" && cargo build --release --quiet)
-  RELEASE_OCI_BIN=$ROOT/target/release/release-oci
-fi
-BIN=$WORK/bin/release-oci
-mkdir -p "$WORK/bin"
-cp "$RELEASE_OCI_BIN" "$BIN"
+# The binary measured (RELEASE_OCI_BIN, else a fresh release build), copied.
+bench_binary
 pick_docker_builder
 log "docker build: $DOCKER_BUILD_DESC"
 
