@@ -11,7 +11,10 @@
 //! process without `code_change`) unless the project supplies the appup.
 
 use super::appup::{self, Instruction};
-use super::beam;
+use super::draft::app_upgrade;
+#[cfg(test)]
+use super::start_up::config_providers;
+use super::start_up::start_up_files;
 use crate::release::{App, Flavour, Release};
 use sha2::{Digest as _, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -115,96 +118,31 @@ enum Kind {
 /// Compares the releases; the plan, or every reason it cannot be done.
 pub fn compare(i: &Inputs<'_>) -> Result<UpgradePlan, Refused> {
     let (old, new) = (i.old, i.new);
-    let mut reasons = Vec::new();
     let refuse = |reasons: Vec<String>| Refused {
         name: new.name.clone(),
         from: old.version.clone(),
         to: new.version.clone(),
         reasons,
     };
-    if old.flavour != Flavour::Mix || new.flavour != Flavour::Mix {
-        reasons.push("relx (rebar3) releases are not supported yet: only mix releases are".into());
-        return Err(refuse(reasons));
+    if let Some(why) = not_comparable(old, new) {
+        return Err(refuse(vec![why]));
     }
-    if old.name != new.name {
-        reasons.push(format!("the deployed image holds release {}, not {}", old.name, new.name));
-        return Err(refuse(reasons));
-    }
-    if old.version == new.version {
-        reasons.push(format!(
-            "both releases are version {}: release_handler tells releases apart by version; bump the version",
-            new.version
-        ));
-        return Err(refuse(reasons));
-    }
+    let mut reasons = Vec::new();
     if old.required_erts != new.required_erts {
         reasons.push(format!(
             "ERTS {} -> {} (another Erlang/OTP): a new emulator cannot be loaded into a running one",
             old.required_erts, new.required_erts
         ));
     }
-    let kind = |name: &str| match (i.own_apps.contains(name), i.dep_apps.contains(name)) {
-        (true, _) => Kind::Own,
-        (_, true) => Kind::Dep,
-        _ => Kind::System,
-    };
-    for (rel, which) in [(old, "deployed"), (new, "new")] {
-        if !rel.apps.iter().any(|a| a.name == "sasl") {
-            reasons.push(format!(
-                "the {which} release has no sasl application, whose release_handler applies upgrades: add :sasl \
-                 to extra_applications in mix.exs"
-            ));
-        }
-    }
+    reasons.extend(without_sasl(old, new));
     let olds: BTreeMap<&str, &App> = old.apps.iter().map(|a| (a.name.as_str(), a)).collect();
     let news: BTreeMap<&str, &App> = new.apps.iter().map(|a| (a.name.as_str(), a)).collect();
-    let mut system = Vec::new();
-    let mut deps = Vec::new();
-    let mut changed: Vec<(&App, &App, Kind)> = Vec::new();
-    for (name, n) in &news {
-        match (olds.get(name), kind(name)) {
-            (Some(o), k) if o.version != n.version => match k {
-                Kind::System => system.push(format!("{name} {} -> {}", o.version, n.version)),
-                Kind::Dep => {
-                    deps.push(format!("{name} {} -> {}", o.version, n.version));
-                    changed.push((o, n, k));
-                }
-                Kind::Own => changed.push((o, n, k)),
-            },
-            (Some(_), _) => {}
-            (None, Kind::System) => system.push(format!("{name} {} added", n.version)),
-            (None, Kind::Dep) => deps.push(format!("{name} {} added", n.version)),
-            (None, Kind::Own) => reasons
-                .push(format!("application {name} is new: its supervision tree would have to be started; roll out")),
-        }
-    }
-    for (name, o) in &olds {
-        if !news.contains_key(name) {
-            match kind(name) {
-                Kind::Dep => deps.push(format!("{name} {} removed", o.version)),
-                _ if i.upgrade_deps => deps.push(format!("{name} {} removed", o.version)),
-                _ => reasons.push(format!("application {name} {} is gone from the new release", o.version)),
-            }
-        }
-    }
-    if !system.is_empty() {
-        reasons.push(format!(
-            "Erlang/OTP or Elixir applications differ ({}): the new release was built with another toolchain, or \
-             with other extra_applications",
-            system.join(", ")
-        ));
-    }
-    if !deps.is_empty() && !i.upgrade_deps {
-        reasons.push(format!(
-            "dependencies changed ({}): pass --upgrade-deps to upgrade them in place too",
-            deps.join(", ")
-        ));
-    }
+    let changed = changed_apps(i, &olds, &news, &mut reasons);
     reasons.extend(same_version_changes(old, new, &olds, &news));
     reasons.extend(native_code(old, new, &olds, &news));
     reasons.extend(start_up_files(i));
     let mut apps = Vec::new();
-    for (o, n, _) in changed {
+    for (o, n) in changed {
         match app_upgrade(i, o, n) {
             Ok(a) => apps.push(a),
             Err(mut r) => reasons.append(&mut r),
@@ -220,6 +158,94 @@ pub fn compare(i: &Inputs<'_>) -> Result<UpgradePlan, Refused> {
     } else {
         Err(refuse(reasons))
     }
+}
+
+/// Why the two releases cannot be compared at all (then that is the only reason given).
+fn not_comparable(old: &Release, new: &Release) -> Option<String> {
+    if old.flavour != Flavour::Mix || new.flavour != Flavour::Mix {
+        return Some("relx (rebar3) releases are not supported yet: only mix releases are".into());
+    }
+    if old.name != new.name {
+        return Some(format!("the deployed image holds release {}, not {}", old.name, new.name));
+    }
+    if old.version == new.version {
+        return Some(format!(
+            "both releases are version {}: release_handler tells releases apart by version; bump the version",
+            new.version
+        ));
+    }
+    None
+}
+
+/// A release without `sasl` has no `release_handler` to apply the upgrade.
+fn without_sasl(old: &Release, new: &Release) -> Vec<String> {
+    let without =
+        [(old, "deployed"), (new, "new")].into_iter().filter(|(r, _)| !r.apps.iter().any(|a| a.name == "sasl"));
+    without
+        .map(|(_, which)| {
+            format!(
+                "the {which} release has no sasl application, whose release_handler applies upgrades: add :sasl to \
+                 extra_applications in mix.exs"
+            )
+        })
+        .collect()
+}
+
+/// The applications whose version changed (the project's own, and dependencies); the reasons
+/// against the upgrade found on the way (toolchain applications that differ, new or removed
+/// applications, dependency changes without `--upgrade-deps`) go into `reasons`.
+fn changed_apps<'r>(
+    i: &Inputs<'_>,
+    olds: &BTreeMap<&str, &'r App>,
+    news: &BTreeMap<&str, &'r App>,
+    reasons: &mut Vec<String>,
+) -> Vec<(&'r App, &'r App)> {
+    let kind = |name: &str| match (i.own_apps.contains(name), i.dep_apps.contains(name)) {
+        (true, _) => Kind::Own,
+        (_, true) => Kind::Dep,
+        _ => Kind::System,
+    };
+    let (mut system, mut deps, mut changed) = (Vec::new(), Vec::new(), Vec::new());
+    for (name, n) in news {
+        match (olds.get(name), kind(name)) {
+            (Some(o), k) if o.version != n.version => {
+                match k {
+                    Kind::System => system.push(format!("{name} {} -> {}", o.version, n.version)),
+                    Kind::Dep => deps.push(format!("{name} {} -> {}", o.version, n.version)),
+                    Kind::Own => {}
+                }
+                if k != Kind::System {
+                    changed.push((*o, *n));
+                }
+            }
+            (Some(_), _) => {}
+            (None, Kind::System) => system.push(format!("{name} {} added", n.version)),
+            (None, Kind::Dep) => deps.push(format!("{name} {} added", n.version)),
+            (None, Kind::Own) => reasons
+                .push(format!("application {name} is new: its supervision tree would have to be started; roll out")),
+        }
+    }
+    for (name, o) in olds.iter().filter(|(name, _)| !news.contains_key(*name)) {
+        match kind(name) {
+            Kind::Dep => deps.push(format!("{name} {} removed", o.version)),
+            _ if i.upgrade_deps => deps.push(format!("{name} {} removed", o.version)),
+            _ => reasons.push(format!("application {name} {} is gone from the new release", o.version)),
+        }
+    }
+    if !system.is_empty() {
+        reasons.push(format!(
+            "Erlang/OTP or Elixir applications differ ({}): the new release was built with another toolchain, or \
+             with other extra_applications",
+            system.join(", ")
+        ));
+    }
+    if !deps.is_empty() && !i.upgrade_deps {
+        reasons.push(format!(
+            "dependencies changed ({}): pass --upgrade-deps to upgrade them in place too",
+            deps.join(", ")
+        ));
+    }
+    changed
 }
 
 /// Applications with the same version whose files differ: release_handler would keep the old
@@ -271,217 +297,8 @@ fn native_code(old: &Release, new: &Release, olds: &BTreeMap<&str, &App>, news: 
     )]
 }
 
-/// `releases/VSN/`: what the node read when it started (vm.args, env.sh, runtime.exs, the config
-/// providers in sys.config) and the consolidated protocols, which live outside `lib/`.
-fn start_up_files(i: &Inputs<'_>) -> Vec<String> {
-    let (old_dir, new_dir) = (i.old.version_dir(), i.new.version_dir());
-    let read = |p: PathBuf| std::fs::read(p).ok();
-    let mut out = Vec::new();
-    let runtime = (read(old_dir.join("runtime.exs")), read(new_dir.join("runtime.exs")));
-    if runtime.0 != runtime.1 {
-        out.push(match runtime {
-            (None, Some(_)) => "config/runtime.exs is new: runtime configuration is read when the node starts".into(),
-            (Some(_), None) => "config/runtime.exs is gone: runtime configuration is read when the node starts".into(),
-            _ => "config/runtime.exs changed: runtime configuration is read when the node starts".into(),
-        });
-    }
-    let providers = |dir: &Path, vsn: &str| {
-        read(dir.join("sys.config")).map(|t| config_providers(&String::from_utf8_lossy(&t), vsn))
-    };
-    if providers(&old_dir, &i.old.version) != providers(&new_dir, &i.new.version) {
-        out.push(
-            "the config providers changed (sys.config's RUNTIME_CONFIG and config_providers): they run when the \
-             node starts"
-                .into(),
-        );
-    }
-    for file in ["vm.args", "remote.vm.args"] {
-        if read(old_dir.join(file)) != read(new_dir.join(file)) {
-            out.push(format!("{file} changed: the emulator's flags are read when it starts"));
-        }
-    }
-    let old_env = read(old_dir.join("env.sh")).map(|t| strip_suffix(t, i.env_sh_hook.as_bytes()));
-    if old_env != read(new_dir.join("env.sh")) {
-        out.push("env.sh changed: the node's environment is set when it starts".into());
-    }
-    let consolidated = (files(&old_dir.join("consolidated")), files(&new_dir.join("consolidated")));
-    if consolidated.0 != consolidated.1 {
-        let differ: Vec<String> = differing(&consolidated.0, &consolidated.1)
-            .iter()
-            .map(|p| p.trim_end_matches(".beam").to_string())
-            .collect();
-        out.push(format!(
-            "consolidated protocols changed ({}): they are loaded from releases/VSN/consolidated, outside any \
-             application, so no appup reaches them",
-            shorten(&differ)
-        ));
-    }
-    out
-}
-
-/// What in a `sys.config` says how the release is configured at start: mix's `RUNTIME_CONFIG`
-/// marker line and the Elixir `config_provider_init` entry (its text, whitespace ignored, its
-/// binaries as text, and the release's own `releases/VSN/` in its paths as `releases/VSN/`: the
-/// provider of `runtime.exs` names the version's directory).
-fn config_providers(sys_config: &str, version: &str) -> String {
-    let marker: String = sys_config.lines().filter(|l| l.contains("RUNTIME_CONFIG=")).collect::<Vec<_>>().join("\n");
-    let flat: String = sys_config.chars().filter(|c| !c.is_whitespace()).collect();
-    let providers = match flat.find("config_provider_init") {
-        Some(at) => binaries_as_text(balanced(&flat[at..])),
-        None => String::new(),
-    };
-    format!("{marker}\n{}", providers.replace(&format!("releases/{version}/"), "releases/VSN/"))
-}
-
-/// `<<47,114,101>>` (how `sys.config` writes binaries) as `<<"/re">>`.
-fn binaries_as_text(s: &str) -> String {
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some(at) = rest.find("<<") {
-        out.push_str(&rest[..at]);
-        let after = &rest[at + 2..];
-        let Some(end) = after.find(">>") else {
-            out.push_str(&rest[at..]);
-            return out;
-        };
-        let bytes: Option<Vec<u8>> = after[..end].split(',').map(|b| b.trim().parse::<u8>().ok()).collect();
-        match bytes {
-            Some(b) if !after[..end].is_empty() => out.push_str(&format!("<<{:?}>>", String::from_utf8_lossy(&b))),
-            _ => out.push_str(&rest[at..at + 2 + end + 2]),
-        }
-        rest = &after[end + 2..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// The text from the start of `s` up to where the term it is in closes.
-fn balanced(s: &str) -> &str {
-    let mut depth = 0i32;
-    for (i, c) in s.char_indices() {
-        match c {
-            '{' | '[' => depth += 1,
-            '}' | ']' => {
-                depth -= 1;
-                if depth < 0 {
-                    return &s[..i];
-                }
-            }
-            _ => {}
-        }
-    }
-    s
-}
-
-fn strip_suffix(mut text: Vec<u8>, suffix: &[u8]) -> Vec<u8> {
-    if !suffix.is_empty() && text.ends_with(suffix) {
-        text.truncate(text.len() - suffix.len());
-    }
-    text
-}
-
-/// The upgrade of one application: its appup (the project's, one it ships, or a draft).
-fn app_upgrade(i: &Inputs<'_>, o: &App, n: &App) -> Result<AppUpgrade, Vec<String>> {
-    let mut up = AppUpgrade {
-        name: n.name.clone(),
-        from: o.version.clone(),
-        to: n.version.clone(),
-        dir: format!("lib/{}", n.dir),
-        appup: Appup::Drafted { instructions: Vec::new() },
-    };
-    let project = i.appups_dir.map(|d| d.join(format!("{}.appup", n.name)));
-    if let Some(path) = project.filter(|p| p.is_file()) {
-        let text = std::fs::read_to_string(&path).map_err(|e| vec![format!("cannot read {}: {e}", path.display())])?;
-        up.appup = Appup::Project { path, text };
-        return Ok(up);
-    }
-    let shipped = i.new.root.join("lib").join(&n.dir).join("ebin").join(format!("{}.appup", n.name));
-    if let Ok(text) = std::fs::read_to_string(&shipped) {
-        up.appup = Appup::Shipped { text };
-        return Ok(up);
-    }
-    let (olds, news) = (modules(&i.old.root.join("lib").join(&o.dir))?, modules(&i.new.root.join("lib").join(&n.dir))?);
-    let mut instructions = Vec::new();
-    let mut reasons = Vec::new();
-    for (name, m) in &news {
-        match olds.get(name) {
-            None => instructions.push(Instruction::AddModule(name.clone())),
-            Some(old) if old.code != m.code => match process_kind(m) {
-                Ok(i) => instructions.push(i),
-                Err(why) => reasons.push(format!(
-                    "{name} ({} {}) changed and {why}; write rel/appups/{}.appup for it (see docs/hot-upgrades.md)",
-                    n.name, n.version, n.name
-                )),
-            },
-            Some(_) => {}
-        }
-    }
-    for name in olds.keys().filter(|m| !news.contains_key(*m)) {
-        instructions.push(Instruction::DeleteModule(name.clone()));
-    }
-    if !reasons.is_empty() {
-        return Err(reasons);
-    }
-    up.appup = Appup::Drafted { instructions };
-    Ok(up)
-}
-
-/// How a changed module is upgraded, from what it is: a process's callback module with
-/// `code_change` is updated (suspend, load, `code_change`, resume), library code loaded; a
-/// supervisor, the application callback module, or a process without `code_change` cannot be
-/// handled without the project's appup.
-fn process_kind(m: &beam::Module) -> Result<Instruction, String> {
-    const SUPERVISORS: &[&str] = &[
-        "supervisor",
-        "supervisor_bridge",
-        "Elixir.Supervisor",
-        "Elixir.DynamicSupervisor",
-        "Elixir.PartitionSupervisor",
-    ];
-    const APPLICATION: &[&str] = &["application", "Elixir.Application"];
-    const PROCESSES: &[(&str, u32)] =
-        &[("gen_server", 3), ("Elixir.GenServer", 3), ("gen_event", 3), ("gen_statem", 4), ("Elixir.GenStage", 3)];
-    if let Some(b) = m.behaviours.iter().find(|b| SUPERVISORS.contains(&b.as_str())) {
-        return Err(format!(
-            "is a supervisor ({b}): a changed child list needs start/stop instructions, which are not drafted"
-        ));
-    }
-    if m.behaviours.iter().any(|b| APPLICATION.contains(&b.as_str())) {
-        return Err(
-            "is the application callback module: its start/2 built the supervision tree when the node started and \
-             is not run again"
-                .into(),
-        );
-    }
-    if let Some((b, arity)) = PROCESSES.iter().find(|(b, _)| m.has_behaviour(b)) {
-        return if m.exports("code_change", *arity) {
-            Ok(Instruction::Update(m.name.clone()))
-        } else {
-            Err(format!("is a {b} without code_change/{arity}: its processes' state cannot be carried over"))
-        };
-    }
-    Ok(Instruction::LoadModule(m.name.clone()))
-}
-
-/// The modules of an application directory (`ebin/*.beam`), by name.
-fn modules(app_dir: &Path) -> Result<BTreeMap<String, beam::Module>, Vec<String>> {
-    let ebin = app_dir.join("ebin");
-    let mut out = BTreeMap::new();
-    let entries = std::fs::read_dir(&ebin).map_err(|e| vec![format!("cannot read {}: {e}", ebin.display())])?;
-    for e in entries.flatten() {
-        let path = e.path();
-        let Some(name) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".beam")) else {
-            continue;
-        };
-        let bytes = std::fs::read(&path).map_err(|err| vec![format!("cannot read {}: {err}", path.display())])?;
-        let m = beam::read(name, &bytes).map_err(|err| vec![err.to_string()])?;
-        out.insert(name.to_string(), m);
-    }
-    Ok(out)
-}
-
 /// Every file under `dir` (relative path → SHA-256); empty when `dir` does not exist.
-fn files(dir: &Path) -> BTreeMap<String, String> {
+pub(super) fn files(dir: &Path) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for e in walkdir::WalkDir::new(dir).sort_by_file_name().into_iter().flatten() {
         if !e.file_type().is_file() {
@@ -495,13 +312,13 @@ fn files(dir: &Path) -> BTreeMap<String, String> {
 }
 
 /// The paths whose content differs, or that only one side has.
-fn differing(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> Vec<String> {
+pub(super) fn differing(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> Vec<String> {
     let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
     keys.into_iter().filter(|k| a.get(*k) != b.get(*k)).cloned().collect()
 }
 
 /// At most five, then how many more.
-fn shorten(items: &[String]) -> String {
+pub(super) fn shorten(items: &[String]) -> String {
     match items.len() {
         0..=5 => items.join(", "),
         n => format!("{}, and {} more", items[..5].join(", "), n - 5),

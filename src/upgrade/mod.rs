@@ -16,10 +16,12 @@ pub mod appup;
 pub mod artifact;
 pub mod beam;
 pub mod compare;
+mod draft;
 pub mod make;
 pub mod package;
 pub mod relup;
 pub mod source;
+mod start_up;
 
 pub use compare::Refused;
 pub use make::{PackageRequest, make, publish};

@@ -240,54 +240,70 @@ pub fn extract(
             if rel.split('/').any(|c| c == ".." || c.is_empty()) {
                 continue;
             }
-            let (parent, base) = rel.rsplit_once('/').unwrap_or(("", rel));
-            let target_dir = if parent.is_empty() { dest.to_path_buf() } else { dest.join(parent) };
-            if base == ".wh..wh..opq" {
-                if target_dir.is_dir() {
-                    for e in fs::read_dir(&target_dir)?.flatten() {
-                        remove(&e.path())?;
-                    }
-                }
-                continue;
-            }
-            if let Some(gone) = base.strip_prefix(".wh.") {
-                remove(&target_dir.join(gone))?;
-                continue;
-            }
-            let out = dest.join(rel);
-            let kind = entry.header().entry_type();
-            if kind.is_dir() {
-                if fs::symlink_metadata(&out).is_ok_and(|m| !m.is_dir()) {
-                    remove(&out)?;
-                }
-                fs::create_dir_all(&out)?;
-                continue;
-            }
-            fs::create_dir_all(&target_dir)?;
-            if skip(rel) {
-                continue;
-            }
-            if fs::symlink_metadata(&out).is_ok() {
-                remove(&out)?;
-            }
-            if kind.is_symlink() {
-                if let Some(t) = entry.link_name()? {
-                    std::os::unix::fs::symlink(t, &out)?;
-                }
-            } else if kind.is_hard_link() {
-                if let Some(t) = entry.link_name()? {
-                    let t = t.to_string_lossy().trim_start_matches("./").trim_start_matches('/').to_string();
-                    if let Some(t) = t.strip_prefix(&prefix) {
-                        fs::copy(dest.join(t), &out)?;
-                    }
-                }
-            } else if kind.is_file() {
-                let mut f = fs::File::create(&out)?;
-                io::copy(&mut entry, &mut f)?;
-                let mode = entry.header().mode().unwrap_or(0o644) & 0o777;
-                fs::set_permissions(&out, std::os::unix::fs::PermissionsExt::from_mode(mode | 0o600))?;
+            apply_entry(&mut entry, rel, &prefix, dest, &skip)?;
+        }
+    }
+    Ok(())
+}
+
+/// One layer entry at `rel` (under the prefix) applied to `dest`: a whiteout deletes, a directory
+/// is made, anything else (unless skipped) replaces what was there.
+fn apply_entry<R: io::Read>(
+    entry: &mut tar::Entry<'_, R>,
+    rel: &str,
+    prefix: &str,
+    dest: &Path,
+    skip: &impl Fn(&str) -> bool,
+) -> io::Result<()> {
+    let (parent, base) = rel.rsplit_once('/').unwrap_or(("", rel));
+    let target_dir = if parent.is_empty() { dest.to_path_buf() } else { dest.join(parent) };
+    if base == ".wh..wh..opq" {
+        if target_dir.is_dir() {
+            for e in fs::read_dir(&target_dir)?.flatten() {
+                remove(&e.path())?;
             }
         }
+        return Ok(());
+    }
+    if let Some(gone) = base.strip_prefix(".wh.") {
+        return remove(&target_dir.join(gone));
+    }
+    let out = dest.join(rel);
+    if entry.header().entry_type().is_dir() {
+        if fs::symlink_metadata(&out).is_ok_and(|m| !m.is_dir()) {
+            remove(&out)?;
+        }
+        return fs::create_dir_all(&out);
+    }
+    fs::create_dir_all(&target_dir)?;
+    if skip(rel) {
+        return Ok(());
+    }
+    if fs::symlink_metadata(&out).is_ok() {
+        remove(&out)?;
+    }
+    write_entry(entry, &out, prefix, dest)
+}
+
+/// A symlink, hard link (copied from its target under the prefix) or file entry written at `out`.
+fn write_entry<R: io::Read>(entry: &mut tar::Entry<'_, R>, out: &Path, prefix: &str, dest: &Path) -> io::Result<()> {
+    let kind = entry.header().entry_type();
+    if kind.is_symlink() {
+        if let Some(t) = entry.link_name()? {
+            std::os::unix::fs::symlink(t, out)?;
+        }
+    } else if kind.is_hard_link() {
+        if let Some(t) = entry.link_name()? {
+            let t = t.to_string_lossy().trim_start_matches("./").trim_start_matches('/').to_string();
+            if let Some(t) = t.strip_prefix(prefix) {
+                fs::copy(dest.join(t), out)?;
+            }
+        }
+    } else if kind.is_file() {
+        let mut f = fs::File::create(out)?;
+        io::copy(entry, &mut f)?;
+        let mode = entry.header().mode().unwrap_or(0o644) & 0o777;
+        fs::set_permissions(out, std::os::unix::fs::PermissionsExt::from_mode(mode | 0o600))?;
     }
     Ok(())
 }

@@ -35,28 +35,52 @@ pub(super) enum Start {
 /// store and the engine; removes what killed builds left ([`builder::leftovers`]); and reuses an
 /// earlier build's result when nothing changed (docs/build-cache.md).
 pub(super) async fn prepare(s: &BuildSettings) -> anyhow::Result<Start> {
-    // A prebuilt release needs no project (the directory, when it is one, gives git facts and
-    // lock files).
-    let project = match &s.from_release {
-        Some(_) => Project::open(&s.project).ok(),
-        None => {
-            let project = Project::open(&s.project)?;
-            // A release that the project's files show it does not have: refused before any builder.
-            builder::known_releases::check(&project, s.release.as_deref())?;
-            let p = project.clone();
-            tokio::task::spawn_blocking(move || p.source_files()).await??;
-            Some(project)
-        }
-    };
+    let project = open_project(s).await?;
     let store = BlobStore::open(&s.cache_dir).with_context(|| format!("blob cache {}", s.cache_dir.display()))?;
     // Fail on unwritable outputs before the (long) build, not after it.
     for out in &s.outputs {
         check_writable(out)?;
     }
+    let (docker, engine) = engines(s).await?;
+    let cache_key = match (&project, &engine) {
+        (Some(p), Some(b)) if result_cache::applies(s) => {
+            let base_engine = docker.as_ref().unwrap_or(&b.docker);
+            result_cache::fingerprint(s, p, &b.docker, base_engine, &store).await
+        }
+        _ => None,
+    };
+    if let Some(key) = cache_key.as_ref().filter(|_| !s.no_cache) {
+        if let Some(hit) = result_cache::lookup(&store, key).await {
+            return Ok(Start::Reused(result_cache::reuse(s, hit, &store, docker.as_ref()).await?));
+        }
+        // Not here: another machine may have built it (`--cache-repo`).
+        if let Some(built) = registry_cache::reuse(s, key, &store, docker.as_ref()).await? {
+            return Ok(Start::Reused(built));
+        }
+    }
+    Ok(Start::Build(Box::new(Prepared { project, store, docker, builder: engine, cache_key })))
+}
+
+/// The project, its sources checked; None for a `--from-release` build outside a project (a
+/// prebuilt release needs none: the directory, when it is one, gives git facts and lock files).
+async fn open_project(s: &BuildSettings) -> anyhow::Result<Option<Project>> {
+    if s.from_release.is_some() {
+        return Ok(Project::open(&s.project).ok());
+    }
+    let project = Project::open(&s.project)?;
+    // A release that the project's files show it does not have: refused before any builder.
+    builder::known_releases::check(&project, s.release.as_deref())?;
+    let p = project.clone();
+    tokio::task::spawn_blocking(move || p.source_files()).await??;
+    Ok(Some(project))
+}
+
+/// The default engine (DOCKER_HOST: it holds the base and takes --load), when the build needs it,
+/// and the engine that runs the builder (the platform's builder host, else the default one), with
+/// what killed builds left on them removed.
+async fn engines(s: &BuildSettings) -> anyhow::Result<(Option<bollard::Docker>, Option<builder::docker::Engine>)> {
     let builds = s.from_release.is_none() && s.builder == BuilderKind::Docker;
     let tini_from_image = s.from_release.is_some() && s.tini.is_none();
-    // The default engine (DOCKER_HOST) holds the base and takes --load; a builder host, when the
-    // platform has one, runs the builder.
     let builder_host = s.builder_host().filter(|_| builds);
     let needs_docker = (builds && builder_host.is_none()) || tini_from_image || s.base.needs_docker() || s.load;
     let default = if needs_docker { Some(builder::docker::default_engine().await?) } else { None };
@@ -79,27 +103,7 @@ pub(super) async fn prepare(s: &BuildSettings) -> anyhow::Result<Start> {
             Err(err) => tracing::warn!(error = %err, "could not remove the builder containers of dead builds"),
         }
     }
-    let cache_key = match (&project, &engine) {
-        (Some(p), Some(b)) if result_cache::applies(s) => {
-            let base_engine = docker.as_ref().unwrap_or(&b.docker);
-            result_cache::fingerprint(s, p, &b.docker, base_engine, &store).await
-        }
-        _ => None,
-    };
-    let hit = match cache_key.as_ref().filter(|_| !s.no_cache) {
-        Some(k) => result_cache::lookup(&store, k).await,
-        None => None,
-    };
-    if let Some(hit) = hit {
-        return Ok(Start::Reused(result_cache::reuse(s, hit, &store, docker.as_ref()).await?));
-    }
-    // Not here: another machine may have built it (`--cache-repo`).
-    if let Some(key) = cache_key.as_ref().filter(|_| !s.no_cache)
-        && let Some(built) = registry_cache::reuse(s, key, &store, docker.as_ref()).await?
-    {
-        return Ok(Start::Reused(built));
-    }
-    Ok(Start::Build(Box::new(Prepared { project, store, docker, builder: engine, cache_key })))
+    Ok((docker, engine))
 }
 
 /// Reads the release at `path` (`--from-release`): no builder.
