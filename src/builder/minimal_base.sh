@@ -87,6 +87,7 @@ elif [ "${MINIMAL_BASE:-}" = 1 ]; then
   # symlink on the way is copied as a link and followed; directories are created; a directory at
   # the end is copied whole (links inside it kept as links). Sets CP_REAL to the path with every
   # link resolved. Writes into $ROOT only at resolved paths, so never through a link in $ROOT.
+  CP_LINKS=
   copy_path() {
     cp_path=$1
     cp_hops=0
@@ -105,9 +106,13 @@ elif [ "${MINIMAL_BASE:-}" = 1 ]; then
         esac
         cp_cur=$cp_dir/$cp_comp
         if [ -L "$cp_cur" ]; then
-          cp_target=$(readlink "$cp_cur")
+          # Each link is read once (a process costs much under emulation): CP_LINKS remembers.
+          case $CP_LINKS in
+            *"|$cp_cur>"*) cp_target=${CP_LINKS#*"|$cp_cur>"}; cp_target=${cp_target%%"|"*} ;;
+            *) cp_target=$(readlink "$cp_cur"); CP_LINKS="$CP_LINKS|$cp_cur>$cp_target|" ;;
+          esac
           if [ ! -L "$ROOT$cp_cur" ] && [ ! -e "$ROOT$cp_cur" ]; then
-            mkdir -p "$ROOT$cp_dir"
+            [ -d "$ROOT$cp_dir" ] || mkdir -p "$ROOT$cp_dir"
             ln -s "$cp_target" "$ROOT$cp_cur"
           fi
           case $cp_target in
@@ -125,7 +130,7 @@ elif [ "${MINIMAL_BASE:-}" = 1 ]; then
           cp_dir=$cp_cur
         elif [ -f "$cp_cur" ] && [ -z "$cp_rest" ]; then
           if [ ! -e "$ROOT$cp_cur" ]; then
-            mkdir -p "$ROOT$cp_dir"
+            [ -d "$ROOT$cp_dir" ] || mkdir -p "$ROOT$cp_dir"
             cp -p "$cp_cur" "$ROOT$cp_cur" || die "cannot copy $cp_cur into the minimal base"
           fi
           cp_dir=$cp_cur
@@ -149,14 +154,37 @@ elif [ "${MINIMAL_BASE:-}" = 1 ]; then
   for candidate in /lib/ld-musl-*.so.1; do
     if [ -e "$candidate" ]; then musl_loader=$candidate; break; fi
   done
+  # glibc's ldd is a bash script that starts about five processes a file, which costs much under
+  # emulation (qemu-user: ~0.8 s a file against ~0.2 s). When its RTLDLIST has exactly one loader
+  # here, ldd's own steps are taken without it: `--verify`, then the trace with ldd's variables
+  # (the same output and exit status; a loader answer ldd does not expect goes to ldd itself).
+  glibc_loader=
+  if ldd_script=$(command -v ldd 2>/dev/null) && [ -f "$ldd_script" ]; then
+    for candidate in $(sed -n 's/^RTLDLIST=//p' "$ldd_script" | tr -d '"'); do
+      [ -x "$candidate" ] || continue
+      if [ -n "$glibc_loader" ]; then glibc_loader=; break; fi
+      glibc_loader=$candidate
+    done
+  fi
+  glibc_list() {
+    gl_verify=$("$glibc_loader" --verify "$1") && gl_rc=0 || gl_rc=$?
+    case $gl_rc in
+      0 | 2) LD_TRACE_LOADED_OBJECTS=1 LD_WARN= LD_BIND_NOW= LD_LIBRARY_VERSION=$gl_verify LD_VERBOSE= "$glibc_loader" "$1" ;;
+      1) printf '\tnot a dynamic executable\n' >&2; return 1 ;;
+      *) ldd "$1" ;;
+    esac
+  }
   list_needs() {
     if [ -n "$musl_loader" ] && ! LC_ALL=C grep -q -e 'libc\.so\.6' -e 'ld-linux' "$1"; then
       "$musl_loader" --list "$1"
+    elif [ -n "$glibc_loader" ]; then
+      glibc_list "$1"
     else
       ldd "$1"
     fi
   }
 
+  ND_COPIED=
   # needs CONSUMER FILE: records and copies what the ELF file FILE needs (nothing when static).
   needs() {
     nd_out=$(list_needs "$2" 2>&1) && nd_rc=0 || nd_rc=$?
@@ -164,16 +192,22 @@ elif [ "${MINIMAL_BASE:-}" = 1 ]; then
       *"not a dynamic executable"* | *"statically linked"* | *"Not a valid dynamic program"*) return 0 ;;
     esac
     # glibc: "libz.so.1 => not found"; musl: "Error loading shared library libz.so.1: ...".
-    nd_missing=$(printf '%s\n' "$nd_out" | awk '/=> not found/ {printf " %s", $1}
-      /^Error loading shared library / {sub(/:$/, "", $5); printf " %s", $5}')
+    # One awk: the libraries into $BASE_OUT/libs, the missing ones on its output.
+    nd_missing=$(printf '%s\n' "$nd_out" | awk -v libs="$BASE_OUT/libs" '/=> not found/ {printf " %s", $1}
+      /^Error loading shared library / {sub(/:$/, "", $5); printf " %s", $5}
+      $2 == "=>" && $3 ~ /^\// {print $3 > libs; next} $1 ~ /^\// {print $1 > libs}
+      END {printf "" > libs}')
     [ -z "$nd_missing" ] || die "minimal base: $1 needs libraries this machine does not have:$nd_missing (install them in the builder image)"
-    printf '%s\n' "$nd_out" | awk '$2 == "=>" && $3 ~ /^\// {print $3; next} $1 ~ /^\// {print $1}' >"$BASE_OUT/libs"
     if [ ! -s "$BASE_OUT/libs" ] && [ "$nd_rc" != 0 ]; then
       die "minimal base: ldd $2 failed ($nd_rc): $nd_out"
     fi
+    # A library many files need is copied once (ND_COPIED), and recorded for each.
     while IFS= read -r nd_lib; do
       why need "$1" "$nd_lib"
-      copy_path "$nd_lib"
+      case $ND_COPIED in
+        *"|$nd_lib|"*) ;;
+        *) copy_path "$nd_lib"; ND_COPIED="$ND_COPIED|$nd_lib|" ;;
+      esac
     done <"$BASE_OUT/libs"
     rm -f "$BASE_OUT/libs"
   }
@@ -205,6 +239,7 @@ elif [ "${MINIMAL_BASE:-}" = 1 ]; then
   # One applet name a line: split into words on purpose.
   # shellcheck disable=SC2086
   applets=" $(printf '%s ' $applets)"
+  wanted_applets=
   for applet in $SCRIPT_APPLETS $OPERATOR_APPLETS; do
     case "$applets " in
       *" $applet "*) ;;
@@ -215,8 +250,19 @@ elif [ "${MINIMAL_BASE:-}" = 1 ]; then
         continue
         ;;
     esac
-    [ -e "$ROOT$bin_dir/$applet" ] || ln -s "$busybox_name" "$ROOT$bin_dir/$applet"
+    wanted_applets="$wanted_applets $applet"
   done
+  # One process for all the links when perl is here (one `ln` each costs much under emulation).
+  # Applet names have no spaces: split into words on purpose.
+  # shellcheck disable=SC2086
+  if command -v perl >/dev/null 2>&1; then
+    perl -e 'my ($t, $d) = (shift, shift); for (@ARGV) { my $l = "$d/$_"; next if -e $l; symlink($t, $l) or die "cannot link $l: $!\n" }' \
+      "$busybox_name" "$ROOT$bin_dir" $wanted_applets || die "minimal base: cannot link busybox's applets in $ROOT$bin_dir"
+  else
+    for applet in $wanted_applets; do
+      [ -e "$ROOT$bin_dir/$applet" ] || ln -s "$busybox_name" "$ROOT$bin_dir/$applet"
+    done
+  fi
   for applet in $SCRIPT_APPLETS; do
     why add "$bin_dir/$applet" "busybox applet: the start scripts call $applet"
   done
