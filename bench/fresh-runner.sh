@@ -50,7 +50,7 @@ rm -rf "$WORK/$P/_build" "$WORK/$P/deps"
 phx_gen_release "$WORK/$P" "$P"
 NONCE=$$-$(date +%s)
 set_variant() {
-  sed -i -E "s/hello( again [0-9-]+)? from hello_web/hello again $NONCE-$1 from hello_web/" "$WORK/$P/lib/hello_web/router.ex"
+  sed -i -E "s/hello( again [0-9a-z-]+)? from hello_web/hello again $NONCE-$1 from hello_web/" "$WORK/$P/lib/hello_web/router.ex"
   grep -q -- "$NONCE-$1" "$WORK/$P/lib/hello_web/router.ex" || { log "the one-line change did not apply"; return 1; }
 }
 
@@ -98,7 +98,8 @@ ro_build() {
 # The Dockerfile on a runner: no BuildKit cache, no local copy of the pushed images.
 df_fresh() {
   docker builder prune -af >/dev/null
-  docker image ls --format '{{.Repository}}:{{.Tag}}' | grep "^$REG/bench/df:" | xargs -r docker image rm -f >/dev/null
+  # None yet on the first run: grep finds nothing, which is not a failure here.
+  docker image ls --format '{{.Repository}}:{{.Tag}}' | { grep "^$REG/bench/df:" || true; } | xargs -r docker image rm -f >/dev/null
 }
 df_build() {
   local tag=$REG/bench/df:$1 from=()
