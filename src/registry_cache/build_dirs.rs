@@ -234,4 +234,6 @@ fn rebar_lock_names(text: &str) -> BTreeSet<String> {
 }
 
 #[cfg(test)]
+mod sources_tests;
+#[cfg(test)]
 mod tests;

@@ -1,8 +1,10 @@
 //! deps/ and _build/ shared through a registry (`--cache-repo`, docs/build-cache.md): runner A
 //! builds and publishes its build dirs; runner B (another blob store, no cache volume) builds a
 //! one-line change, restores them first and recompiles one module, and its image runs the new
-//! code; runner C with another builder image restores nothing and says why. skopeo reads the
-//! artifacts; a build with a `--secret` publishes none of it.
+//! code; runner C (the trixie builder: Erlang/OTP 27) and runner D (the bookworm builder with one
+//! label more: another image id) restore nothing and say why. skopeo reads the artifacts. A build
+//! with a `--secret` publishes its deps without the secret, and a fresh runner restores them with
+//! the Hex repository gone: the dependency is not compiled again.
 
 use crate::hex_kit::*;
 use crate::registry_util::*;
@@ -11,11 +13,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const RESTORING: &str = "Restoring the build cache from";
-const PUBLISHING: &str = "Publishing the build cache to";
+pub(crate) const RESTORING: &str = "Restoring the build cache from";
+pub(crate) const PUBLISHING: &str = "Publishing the build cache to";
+/// What mix compiles of hello_web (with an Erlang module) from nothing.
+const COLD: [&str; 2] = ["  │ Compiling 1 file (.erl)", "  │ Compiling 3 files (.ex)"];
 
 /// `release-oci build PROJECT EXTRA` with its own blob store; (stdout, stderr).
-fn build(project: &Path, store: &Path, extra: &[&str]) -> (String, String) {
+pub(crate) fn build(project: &Path, store: &Path, extra: &[&str]) -> (String, String) {
     let mut c = release_oci();
     c.env("RELEASE_OCI_CACHE", store).arg("build").arg(project).args(extra);
     let desc = format!("{c:?}");
@@ -36,7 +40,7 @@ fn compiled(log: &str) -> Vec<&str> {
 }
 
 /// Removes the build cache volumes of `project` (a runner without them).
-fn remove_volumes(project: &Path) {
+pub(crate) fn remove_volumes(project: &Path) {
     let dir = project.canonicalize().expect("canonical");
     let label = format!("label=org.release-oci.project={}", dir.display());
     let names = docker_ok(&["volume", "ls", "-q", "--filter", &label]);
@@ -81,7 +85,7 @@ impl Drop for DerivedBuilder {
 }
 
 /// Removes an image tag when the test ends.
-struct RmiOnDrop(String);
+pub(crate) struct RmiOnDrop(pub(crate) String);
 
 impl Drop for RmiOnDrop {
     fn drop(&mut self) {
@@ -89,32 +93,125 @@ impl Drop for RmiOnDrop {
     }
 }
 
+/// Removes the project's cache volumes when the test ends.
+pub(crate) struct VolumesOnDrop(pub(crate) PathBuf);
+
+impl Drop for VolumesOnDrop {
+    fn drop(&mut self) {
+        if self.0.exists() {
+            remove_volumes(&self.0);
+        }
+    }
+}
+
+/// The build's log, shown with `--nocapture`: what a failure is read against.
+pub(crate) fn show(runner: &str, log: &str) {
+    eprintln!("--- runner {runner}\n{log}");
+}
+
+fn builder_id(image: &str) -> String {
+    docker_ok(&["image", "inspect", "-f", "{{.Id}}", image]).trim().to_string()
+}
+
 #[test]
 fn a_fresh_runner_restores_the_build_dirs_and_recompiles_only_the_changed_module() {
     require_docker();
     let reg = Registry::plain();
     let cache = format!("{}/cache/hello", reg.addr());
-    let (store_a, store_b, store_c) =
-        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let project = copy_example("hello_web");
-    let tag = RmiOnDrop(format!("release-oci-test/build-dirs:{}", std::process::id()));
-    let load = ["--cache-repo", cache.as_str(), "--load", "--tag", tag.0.as_str(), "--port", "4000"];
+    let _volumes = VolumesOnDrop(project.path().canonicalize().expect("canonical"));
+    // An Erlang module too: mix recompiles an .erl file whose mtime is newer than its .beam even
+    // when its content is the same (an .ex file it compares by digest), so only sources restored
+    // with their mtimes keep runner B from compiling it again.
+    std::fs::create_dir_all(project.path().join("src")).expect("mkdir src");
+    std::fs::write(project.path().join("src/hello_erl.erl"), "-module(hello_erl).\n-export([hi/0]).\nhi() -> hi.\n")
+        .expect("write hello_erl.erl");
+    let bookworm = builder_id("release-oci/builder:debian-bookworm");
 
-    // Runner A: a cold build, its build dirs published.
-    let (_, log_a) = build(project.path(), store_a.path(), &load);
-    assert_eq!(compiled(&log_a), ["  │ Compiling 3 files (.ex)"], "{log_a}");
+    // Runner A: a cold build, its build dirs published; nothing loaded into the engine.
+    let store_a = tempfile::tempdir().unwrap();
+    let out_a = tempfile::tempdir().unwrap();
+    let layout_a = format!("oci:{}", out_a.path().join("layout").display());
+    let (_, log_a) = build(project.path(), store_a.path(), &["--cache-repo", &cache, "-o", &layout_a]);
+    show("A", &log_a);
+    assert_eq!(compiled(&log_a), COLD, "{log_a}");
     assert!(!log_a.contains(RESTORING), "{log_a}");
     assert!(log_a.contains("Build cache: nothing to restore from"), "{log_a}");
     assert!(log_a.contains(PUBLISHING), "{log_a}");
     let app_tag = tag_in(&log_a, "bd-app-");
     assert_eq!(app_tag.len(), "bd-app-".len() + 64, "{app_tag}");
+    inspect_app_artifact(&format!("{cache}:{app_tag}"), &bookworm);
 
-    // The artifact is an ordinary OCI image manifest: skopeo reads it, its layers are tar+gzip.
-    let reference = format!("{}/cache/hello:{app_tag}", reg.addr());
-    let inspected = skopeo_inspect(&reference, &["--tls-verify=false"]);
+    // Runner B: another blob store, no cache volume, the set-up images only; a one-line change
+    // (same length: seen by content). The build dirs come from the registry; one module compiles.
+    remove_volumes(project.path());
+    set_greeting(project.path(), "howdy");
+    let store_b = tempfile::tempdir().unwrap();
+    let tag = RmiOnDrop(format!("release-oci-test/build-dirs:{}", std::process::id()));
+    let load = ["--cache-repo", cache.as_str(), "--load", "--tag", tag.0.as_str(), "--port", "4000"];
+    let (_, log_b) = build(project.path(), store_b.path(), &load);
+    show("B", &log_b);
+    assert!(log_b.contains(RESTORING), "runner B restored nothing:\n{log_b}");
+    assert!(log_b.contains("app built from other sources (bd-last-"), "{log_b}");
+    assert_eq!(compiled(&log_b), ["  │ Compiling 1 file (.ex)"], "only the changed module compiles:\n{log_b}");
+    let c = Container::start(&[], &tag.0, &[]);
+    let (status, body) = c.get("/", Duration::from_secs(30));
+    assert_eq!((status, body.as_str()), (200, "howdy from hello_web 0.1.0\n"), "the image runs the new code");
+    drop(c);
+    // Its app build was published in turn (another tag), the moving tag now points at it.
+    assert_ne!(tag_in(&log_b[log_b.find(PUBLISHING).unwrap()..], "bd-app-"), app_tag);
+
+    other_toolchains_restore_nothing(project.path(), &cache, &bookworm);
+}
+
+/// Runners C and D: builds with another builder image restore nothing.
+fn other_toolchains_restore_nothing(project: &Path, cache: &str, bookworm: &str) {
+    // Runner C: the project pins Elixir 1.18, so the trixie builder (Erlang/OTP 27) builds it:
+    // nothing restored, and the log says why.
+    std::fs::write(project.join(".tool-versions"), "erlang 27.3\nelixir 1.18.3-otp-27\n").expect("pin");
+    let log_c = build_elsewhere(project, cache, &[]);
+    show("C", &log_c);
+    assert!(log_c.contains("Builder release-oci/builder:debian-trixie (Elixir 1.18."), "{log_c}");
+    let trixie = builder_id("release-oci/builder:debian-trixie");
+    assert!(log_c.contains(&format!("for builder image {trixie}")), "{log_c}");
+    assert_restored_nothing(&log_c, bookworm);
+    std::fs::remove_file(project.join(".tool-versions")).expect("unpin");
+
+    // Runner D: the bookworm builder with one label more (another image id, the same files).
+    // The latest build dirs for these locks are runner C's now: the log names its builder.
+    let derived = DerivedBuilder::new();
+    let log_d = build_elsewhere(project, cache, &["--builder-image", &derived.0]);
+    show("D", &log_d);
+    assert!(log_d.contains(&format!("for builder image {}", builder_id(&derived.0))), "{log_d}");
+    assert_restored_nothing(&log_d, &trixie);
+}
+
+/// A build on a runner with a new blob store (its volume is new: another builder image), into a
+/// layout; its log.
+fn build_elsewhere(project: &Path, cache: &str, extra: &[&str]) -> String {
+    let (store, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let layout = format!("oci:{}", out.path().join("layout").display());
+    let mut args = vec!["--cache-repo", cache, "-o", &layout];
+    args.extend_from_slice(extra);
+    build(project, store.path(), &args).1
+}
+
+/// Nothing restored; the log names the toolchain of the latest build dirs for these locks
+/// (`other_builder`) and says why; the project compiles in full.
+fn assert_restored_nothing(log: &str, other_builder: &str) {
+    assert!(!log.contains(RESTORING), "restored across toolchains:\n{log}");
+    assert!(log.contains("never restored across toolchains"), "the log does not say why:\n{log}");
+    assert!(log.contains(other_builder), "the log does not name the other builder image:\n{log}");
+    assert_eq!(compiled(log), COLD, "{log}");
+}
+
+/// The app artifact is an ordinary OCI image manifest: skopeo reads it, its layers are tar+gzip,
+/// its annotations name the builder image it was built with.
+fn inspect_app_artifact(reference: &str, builder_id: &str) {
+    let inspected = skopeo_inspect(reference, &["--tls-verify=false"]);
     assert!(inspected.status.success(), "skopeo inspect {reference}: {}", text(&inspected.stderr));
     let info: serde_json::Value = serde_json::from_slice(&inspected.stdout).expect("skopeo json");
-    let raw = skopeo_inspect(&reference, &["--tls-verify=false", "--raw"]);
+    let raw = skopeo_inspect(reference, &["--tls-verify=false", "--raw"]);
     assert!(raw.status.success());
     let manifest: serde_json::Value = serde_json::from_slice(&raw.stdout).expect("manifest");
     assert_eq!(
@@ -133,34 +230,7 @@ fn a_fresh_runner_restores_the_build_dirs_and_recompiles_only_the_changed_module
         assert_eq!(&l["digest"], skopeo);
     }
     assert_eq!(info["Labels"]["org.release-oci.build-dirs.kind"], "app");
-    let builder_id = docker_ok(&["image", "inspect", "-f", "{{.Id}}", "release-oci/builder:debian-bookworm"]);
-    assert_eq!(manifest["annotations"]["org.release-oci.build-dirs.builder-image-id"], builder_id.trim());
-
-    // Runner B: another blob store, no cache volume, the images only; a one-line change (same
-    // length: seen by content). The build dirs come from the registry; one module compiles.
-    remove_volumes(project.path());
-    set_greeting(project.path(), "howdy");
-    let (_, log_b) = build(project.path(), store_b.path(), &load);
-    assert!(log_b.contains(RESTORING), "runner B restored nothing:\n{log_b}");
-    assert!(log_b.contains("app built from other sources"), "{log_b}");
-    assert_eq!(compiled(&log_b), ["  │ Compiling 1 file (.ex)"], "only the changed module compiles:\n{log_b}");
-    let c = Container::start(&[], &tag.0, &[]);
-    let (status, body) = c.get("/", Duration::from_secs(30));
-    assert_eq!((status, body.as_str()), (200, "howdy from hello_web 0.1.0\n"), "the image runs the new code");
-    drop(c);
-    // Its app build was published in turn (another tag), the moving tag now points at it.
-    assert_ne!(tag_in(&log_b[log_b.find(PUBLISHING).unwrap()..], "bd-app-"), app_tag);
-
-    // Runner C: another builder image (another id, the same files): nothing restored, and why.
-    let derived = DerivedBuilder::new();
-    let out = tempfile::tempdir().unwrap();
-    let layout = format!("oci:{}", out.path().join("layout").display());
-    let (_, log_c) =
-        build(project.path(), store_c.path(), &["--cache-repo", &cache, "--builder-image", &derived.0, "-o", &layout]);
-    assert!(!log_c.contains(RESTORING), "restored across toolchains:\n{log_c}");
-    assert!(log_c.contains("never restored across toolchains"), "the log does not say why:\n{log_c}");
-    assert!(log_c.contains(builder_id.trim()), "the log does not name the other builder image:\n{log_c}");
-    assert_eq!(compiled(&log_c), ["  │ Compiling 3 files (.ex)"], "{log_c}");
+    assert_eq!(manifest["annotations"]["org.release-oci.build-dirs.builder-image-id"], builder_id);
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -215,50 +285,74 @@ fn files_containing(dir: &Path, needle: &str) -> String {
     text(&o.stdout).trim().to_string()
 }
 
+/// A project with a locked dependency from a private Hex repository, `acme`, whose auth key is
+/// a `--secret`; the build command (in `store`) and the server (stopped when dropped).
+struct PrivateProject {
+    _work: tempfile::TempDir,
+    _project: ProjectCopy,
+    root: PathBuf,
+    server: Option<Server>,
+}
+
+impl PrivateProject {
+    fn new(home: &MixHome) -> PrivateProject {
+        let work = tempfile::tempdir().expect("tempdir");
+        let public = private_repository(home, work.path());
+        let server = Server::start(&public, None, Some(AUTH_KEY));
+        let project = ProjectCopy::empty();
+        let root = mix_project(
+            project.path(),
+            "uses_private",
+            "{:acme_secret, \"~> 0.1\", repo: \"acme\"}",
+            "def hello, do: AcmeSecret.hello()",
+        );
+        let mut c = home.mix(&root);
+        c.args(["hex.repo", "add", "acme", &server.url, "--public-key"])
+            .arg(public.join("public_key"))
+            .args(["--auth-key", AUTH_KEY]);
+        check(c);
+        let mut c = home.mix(&root);
+        c.arg("deps.get");
+        check(c);
+        let _ = std::fs::remove_dir_all(root.join("deps"));
+        std::fs::create_dir_all(root.join("keys")).expect("mkdir");
+        std::fs::copy(public.join("public_key"), root.join("keys/acme.pem")).expect("key");
+        let toml = format!(
+            "[[hex.repos]]\nname = \"acme\"\nurl = \"{}\"\npublic_key = \"keys/acme.pem\"\nauth_secret = \"acme_key\"\n",
+            server.url
+        );
+        std::fs::write(root.join("release-oci.toml"), toml).expect("toml");
+        PrivateProject { _work: work, _project: project, root, server: Some(server) }
+    }
+
+    /// Builds with its own blob store into a layout, pushing the build dirs to `cache`; the log.
+    fn build(&self, cache: &str) -> String {
+        let (store, out) = (tempfile::tempdir().expect("store"), tempfile::tempdir().expect("out"));
+        let mut c = release_oci();
+        c.env("RELEASE_OCI_CACHE", store.path()).env("ACME_KEY", AUTH_KEY);
+        c.arg("build").arg(&self.root).arg("--hex-client").arg(hex_client());
+        c.args(["--secret", "id=acme_key,env=ACME_KEY,build_env=ACME_BUILD_KEY", "--cache-repo", cache]);
+        c.arg("-o").arg(format!("oci:{}", out.path().join("image").display()));
+        ok_log(c)
+    }
+}
+
 #[test]
 fn a_build_with_a_secret_publishes_its_build_dirs_without_the_secret() {
     require_docker();
     let reg = Registry::plain();
     let cache = format!("{}/cache/private", reg.addr());
     let home = MixHome::new();
-    let work = tempfile::tempdir().expect("tempdir");
-    let public = private_repository(&home, work.path());
-    let server = Server::start(&public, None, Some(AUTH_KEY));
-    let project = ProjectCopy::empty();
-    let root = mix_project(
-        project.path(),
-        "uses_private",
-        "{:acme_secret, \"~> 0.1\", repo: \"acme\"}",
-        "def hello, do: AcmeSecret.hello()",
-    );
-    let mut c = home.mix(&root);
-    c.args(["hex.repo", "add", "acme", &server.url, "--public-key"])
-        .arg(public.join("public_key"))
-        .args(["--auth-key", AUTH_KEY]);
-    check(c);
-    let mut c = home.mix(&root);
-    c.arg("deps.get");
-    check(c);
-    let _ = std::fs::remove_dir_all(root.join("deps"));
-    std::fs::create_dir_all(root.join("keys")).expect("mkdir");
-    std::fs::copy(public.join("public_key"), root.join("keys/acme.pem")).expect("key");
-    let toml = format!(
-        "[[hex.repos]]\nname = \"acme\"\nurl = \"{}\"\npublic_key = \"keys/acme.pem\"\nauth_secret = \"acme_key\"\n",
-        server.url
-    );
-    std::fs::write(root.join("release-oci.toml"), toml).expect("toml");
-    let store = tempfile::tempdir().expect("store");
-    let out = tempfile::tempdir().expect("out");
-    let mut c = release_oci();
-    c.env("RELEASE_OCI_CACHE", store.path()).env("ACME_KEY", AUTH_KEY);
-    c.arg("build").arg(&root).arg("--hex-client").arg(hex_client());
-    c.args(["--secret", "id=acme_key,env=ACME_KEY,build_env=ACME_BUILD_KEY", "--cache-repo", &cache]);
-    c.arg("-o").arg(format!("oci:{}", out.path().join("image").display()));
-    let log = ok_log(c);
+    let mut project = PrivateProject::new(&home);
+    let _volumes = VolumesOnDrop(project.root.canonicalize().expect("canonical"));
+    let log = project.build(&cache);
+    show("A", &log);
     assert!(log.contains(PUBLISHING), "{log}");
+    assert_eq!(compiled(&log), ["  │ Compiling 1 file (.ex)", "  │ Compiling 1 file (.ex)"], "{log}");
+    assert!(log.contains("Generated acme_secret app"), "{log}");
     // The private package's deps and _build went up, in the deps artifact.
     let deps_tag = tag_in(&log[log.find(PUBLISHING).unwrap()..], "bd-deps-");
-    let inspected = skopeo_inspect(&format!("{}/cache/private:{deps_tag}", reg.addr()), &["--tls-verify=false"]);
+    let inspected = skopeo_inspect(&format!("{cache}:{deps_tag}"), &["--tls-verify=false"]);
     assert!(inspected.status.success(), "{}", text(&inspected.stderr));
     let info: serde_json::Value = serde_json::from_slice(&inspected.stdout).expect("json");
     assert_eq!(info["Labels"]["org.release-oci.build-dirs.kind"], "deps");
@@ -270,6 +364,20 @@ fn a_build_with_a_secret_publishes_its_build_dirs_without_the_secret() {
     assert!(found.is_empty(), "the secret is in the registry: {found}");
     // (And the deps artifact does hold the package: the search above can see into layers.)
     assert!(!files_containing(&storage, "from_the_private_repository").is_empty(), "no deps were published");
+
+    // Runner B: no cache volume, another blob store, the Hex repository gone; a one-line change
+    // in the project. The dependency comes compiled from the deps artifact: only the project's
+    // module compiles.
+    remove_volumes(&project.root);
+    drop(project.server.take());
+    let lib = project.root.join("lib/uses_private.ex");
+    let src = std::fs::read_to_string(&lib).expect("lib");
+    std::fs::write(&lib, src.replace("def hello,", "def hello(),")).expect("write lib");
+    let log_b = project.build(&cache);
+    show("B", &log_b);
+    assert!(log_b.contains(&format!("deps ({deps_tag})")), "the deps artifact was not restored:\n{log_b}");
+    assert_eq!(compiled(&log_b), ["  │ Compiling 1 file (.ex)"], "only the project's module compiles:\n{log_b}");
+    assert!(!log_b.contains("acme_secret app"), "the dependency was compiled again:\n{log_b}");
 }
 
 /// Runs and asserts success; stderr and stdout together.

@@ -36,6 +36,11 @@ pub struct ListedFile {
 pub struct Listing {
     pub format: String,
     pub files: Vec<ListedFile>,
+    /// The newest mtime in the app layer (mix's manifests, the `.beam` files), seconds since the
+    /// epoch: a changed source is seen by mix only when it is newer than its manifest. 0 when
+    /// unknown.
+    #[serde(default)]
+    pub built: u64,
 }
 
 /// What [`restore_sources`] found.
@@ -49,12 +54,19 @@ pub struct RestoredSources {
 
 impl Listing {
     pub fn new(files: Vec<ListedFile>) -> Listing {
-        Listing { format: FORMAT.into(), files }
+        Listing { format: FORMAT.into(), files, built: 0 }
     }
 
     /// The newest mtime listed (0 when none).
     pub fn newest(&self) -> u64 {
         self.files.iter().map(|f| f.mtime).max().unwrap_or(0)
+    }
+
+    /// Whether the build or its sources are dated at or after `now` (this machine's clock, in
+    /// seconds): then a source changed here might not be newer than the restored manifests, and
+    /// mix (which compares mtimes before contents) would not recompile it.
+    pub fn dated_after(&self, now: u64) -> bool {
+        self.newest().max(self.built) >= now
     }
 
     /// The listing as a tar+gzip layer in the store (one file, `sources.json`, mtime 0).

@@ -87,6 +87,8 @@ struct Out {
     tar: Option<tar::Builder<HashingWriter<GzEncoder<BlobWriter>>>>,
     entries: usize,
     content_bytes: u64,
+    /// The newest mtime written.
+    newest: u64,
 }
 
 impl Out {
@@ -99,7 +101,7 @@ impl Out {
             }
             false => None,
         };
-        Ok(Out { kind, tar, entries: 0, content_bytes: 0 })
+        Ok(Out { kind, tar, entries: 0, content_bytes: 0, newest: 0 })
     }
 
     fn finish(self) -> io::Result<Option<Packed>> {
@@ -152,7 +154,9 @@ pub fn split(reader: impl Read, req: &SplitRequest, store: &BlobStore) -> io::Re
         }
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(Split { deps: deps.finish()?, app: app.finish()?, listing: Listing::new(files), leaks })
+    let mut listing = Listing::new(files);
+    listing.built = app.newest;
+    Ok(Split { deps: deps.finish()?, app: app.finish()?, listing, leaks })
 }
 
 /// A source file's listing line: its path without `src/`, sha256, mtime and exec bit.
@@ -160,8 +164,10 @@ fn listed<R: Read>(entry: &mut tar::Entry<'_, R>, path: &str) -> io::Result<List
     let mut h = Sha256::new();
     io::copy(entry, &mut h)?;
     let header = entry.header();
+    // One `src/` off (the volume's): a project's own `src/` directory stays.
+    let path = path.strip_prefix("./").unwrap_or(path);
     Ok(ListedFile {
-        path: path.trim_start_matches("./").trim_start_matches("src/").to_string(),
+        path: path.strip_prefix("src/").unwrap_or(path).to_string(),
         sha256: hex::encode(h.finalize()),
         mtime: header.mtime()?,
         exec: header.mode()? & 0o111 != 0,
@@ -208,6 +214,7 @@ fn copy<R: Read>(
         return Ok(None);
     }
     out.entries += 1;
+    out.newest = out.newest.max(header.mtime()?);
     Ok(None)
 }
 

@@ -1,7 +1,6 @@
 //! The build-dirs keys (each input changes them; order, `./` and line ends do not; the toolchain
 //! is in every restorable key), the split of the volume's tar (the deps and app layers, mtimes
-//! kept, the sources listed and not kept, a secret stops its layer), the sources restored with
-//! their listed mtimes, and the artifacts as a registry gets them (blobs before the manifest, an
+//! kept, the sources listed and not kept, a secret stops its layer), and the artifacts as a registry gets them (blobs before the manifest, an
 //! image config, tar+gzip layers; a lookup refuses another toolchain).
 
 use super::artifact::Mismatch;
@@ -150,7 +149,7 @@ fn volume_paths_are_classified() {
     }
 }
 
-fn store() -> (tempfile::TempDir, BlobStore) {
+pub(super) fn store() -> (tempfile::TempDir, BlobStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = BlobStore::open(dir.path().join("store")).unwrap();
     (dir, store)
@@ -196,12 +195,13 @@ fn layer_entries(store: &BlobStore, p: &Packed) -> Vec<(String, u64, Vec<u8>)> {
     out
 }
 
-fn sample_volume() -> Vec<u8> {
+pub(super) fn sample_volume() -> Vec<u8> {
     let long = format!("src/_build/prod/lib/hello/ebin/{}.beam", "Elixir.Hello.".repeat(12));
     volume_tar(&[
         ("src/mix.exs", Some(b"defmodule Hello.MixProject do end"), 1_700_000_000),
         ("src/lib/hello.ex", Some(b"defmodule Hello do end"), 1_700_000_100),
         ("src/run.sh", Some(b"#!/bin/sh"), 1_700_000_000),
+        ("src/src/hello_erl.erl", Some(b"-module(hello_erl)."), 1_700_000_050),
         ("src/deps/jason", None, 1_690_000_000),
         ("src/deps/jason/mix.exs", Some(b"jason"), 1_690_000_000),
         ("src/_build/prod/lib/jason/ebin/jason.app", Some(b"{application,jason}"), 1_690_000_500),
@@ -249,10 +249,17 @@ fn the_volume_splits_into_deps_and_app_layers_with_their_mtimes_and_a_listing_of
         split.listing.files.iter().map(|f| (f.path.as_str(), f.mtime, f.exec)).collect();
     assert_eq!(
         listed,
-        [("lib/hello.ex", 1_700_000_100, false), ("mix.exs", 1_700_000_000, false), ("run.sh", 1_700_000_000, true)]
+        [
+            ("lib/hello.ex", 1_700_000_100, false),
+            ("mix.exs", 1_700_000_000, false),
+            ("run.sh", 1_700_000_000, true),
+            // The project's own src/ (Erlang sources) keeps its name.
+            ("src/hello_erl.erl", 1_700_000_050, false)
+        ]
     );
     assert_eq!(split.listing.files[0].sha256, hex::encode(sha2::Sha256::digest(b"defmodule Hello do end")));
     assert_eq!(split.listing.newest(), 1_700_000_100);
+    assert_eq!(split.listing.built, 1_700_000_201, "the newest mtime of the app layer (its manifest)");
     // Only what is asked for is written.
     let req = SplitRequest { deps: false, ..req };
     let split = split::split(sample_volume().as_slice(), &req, &store).unwrap();
@@ -294,38 +301,6 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
     }
     out
-}
-
-#[test]
-fn unchanged_sources_get_their_listed_mtime_and_changed_ones_are_left_to_the_sync() {
-    let project = tempfile::tempdir().unwrap();
-    let root = project.path();
-    std::fs::create_dir_all(root.join("lib")).unwrap();
-    std::fs::write(root.join("mix.exs"), "defmodule Hello.MixProject do end").unwrap();
-    std::fs::write(root.join("lib/hello.ex"), "defmodule Hello do :changed end").unwrap();
-    std::fs::write(root.join("lib/new.ex"), "defmodule New do end").unwrap();
-    std::fs::write(root.join("run.sh"), "#!/bin/sh").unwrap();
-    let (_d, store) = store();
-    let req = SplitRequest { deps: false, app: true, ..Default::default() };
-    let listing = split::split(sample_volume().as_slice(), &req, &store).unwrap().listing;
-    // run.sh lost its exec bit here: not the listed file.
-    let files: Vec<PathBuf> = ["lib/hello.ex", "lib/new.ex", "mix.exs", "run.sh"].iter().map(PathBuf::from).collect();
-    let (tar, found) = restore_sources(root, &files, &listing, Vec::new()).unwrap();
-    assert_eq!(found, RestoredSources { unchanged: 1, files: 4 });
-    let mut a = tar::Archive::new(tar.as_slice());
-    let entries: Vec<(String, u64, u32)> = a
-        .entries()
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            (e.path().unwrap().to_string_lossy().into_owned(), e.header().mtime().unwrap(), e.header().mode().unwrap())
-        })
-        .collect();
-    assert_eq!(entries, [("src/mix.exs".to_string(), 1_700_000_000, 0o644)]);
-    // The listing goes through its layer unchanged.
-    let layer = listing.to_layer(&store).unwrap();
-    let back = Listing::from_layer(std::fs::File::open(store.blob_path(&layer.digest)).unwrap()).unwrap();
-    assert_eq!(back, listing);
 }
 
 fn meta(kind: Kind, toolchain: &Toolchain) -> Meta {

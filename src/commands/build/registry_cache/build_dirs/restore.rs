@@ -1,0 +1,144 @@
+//! Before the builder: the artifacts' layers are downloaded into the blob store and a helper
+//! container fills the new cache volume with them (and with the unchanged sources, at their
+//! listed mtimes).
+
+use super::Plan;
+use crate::builder::cache_dirs::{self, Filled};
+use crate::project::Project;
+use crate::registry::{Progress, Registry};
+use crate::registry_cache::build_dirs::{self as dirs, Found, Listing};
+use crate::store::BlobStore;
+use crate::ui;
+use anyhow::Context;
+use bollard::Docker;
+use std::path::PathBuf;
+
+/// Downloads the artifacts' layers and fills the new volume; a failure is a warning (the build
+/// then starts from nothing, as without `--cache-repo`).
+pub(super) async fn restore(
+    plan: &Plan,
+    project: &Project,
+    docker: &Docker,
+    store: &BlobStore,
+    deps: Option<Found>,
+    app: Option<(Found, bool)>,
+) {
+    let task = ui::task(format!("Restoring the build cache from {}", plan.repo.repository_ref()));
+    match try_restore(plan, project, docker, store, deps, app).await {
+        Ok(summary) => task.done(summary),
+        Err(e) => {
+            task.done("not restored");
+            tracing::warn!(error = format!("{e:#}"), "build cache: not restored; building from nothing");
+        }
+    }
+}
+
+async fn try_restore(
+    plan: &Plan,
+    project: &Project,
+    docker: &Docker,
+    store: &BlobStore,
+    deps: Option<Found>,
+    app: Option<(Found, bool)>,
+) -> anyhow::Result<String> {
+    let mut fill = Fill::default();
+    if let Some(d) = &deps {
+        fill.deps(plan, store, d).await?;
+    }
+    if let Some((a, exact)) = &app {
+        fill.app(plan, project, store, a, *exact).await?;
+    }
+    if fill.files.is_empty() {
+        return Ok(fill.said.join("; "));
+    }
+    crate::builder::cache::ensure_volume(docker, &plan.cache_key, &plan.builder_image).await?;
+    let filled = cache_dirs::fill(docker, &plan.meta.toolchain.builder_image_id, &plan.volume, fill.files).await?;
+    drop(fill.sources_tar);
+    Ok(match filled {
+        Filled::Done => format!("{} downloaded; {}", ui::bytes(fill.bytes), fill.said.join("; ")),
+        Filled::Busy => "another build holds the volume: nothing restored".to_string(),
+        Filled::NotNew => "another build filled the volume meanwhile: nothing restored".to_string(),
+    })
+}
+
+/// What goes into the new volume: the files the helper unpacks (name in the helper → file on
+/// this machine), what the log says of each, the bytes downloaded.
+#[derive(Default)]
+struct Fill {
+    files: Vec<(String, PathBuf)>,
+    said: Vec<String>,
+    bytes: u64,
+    /// The unchanged sources' tar (`src.tar`), removed once the volume is filled.
+    sources_tar: Option<tempfile::NamedTempFile>,
+}
+
+impl Fill {
+    async fn deps(&mut self, plan: &Plan, store: &BlobStore, d: &Found) -> anyhow::Result<()> {
+        let layer = d.layer("deps.tar.gz").context("the deps artifact has no deps.tar.gz")?;
+        self.bytes += download(plan, store, layer).await?;
+        self.files.push(("deps.tar.gz".into(), store.blob_path(&layer.digest)));
+        self.said.push(format!("deps ({})", d.tag));
+        Ok(())
+    }
+
+    /// The app layer and the unchanged sources at their listed mtimes; not when the build is
+    /// dated at or after this machine's clock.
+    async fn app(
+        &mut self,
+        plan: &Plan,
+        project: &Project,
+        store: &BlobStore,
+        a: &Found,
+        exact: bool,
+    ) -> anyhow::Result<()> {
+        let layer = a.layer("app.tar.gz").context("the app artifact has no app.tar.gz")?;
+        let listing_layer = a.layer("sources.tar.gz").context("the app artifact has no sources.tar.gz")?;
+        self.bytes += download(plan, store, listing_layer).await?;
+        let path = store.blob_path(&listing_layer.digest);
+        let listing = tokio::task::spawn_blocking(move || Listing::from_layer(std::fs::File::open(path)?))
+            .await?
+            .context("reading the sources' listing")?;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        if listing.dated_after(now) {
+            self.said.push(format!(
+                "not the app build ({}): it is dated at or after this machine's clock, so mix could not tell changed sources",
+                a.tag
+            ));
+            return Ok(());
+        }
+        self.bytes += download(plan, store, layer).await?;
+        self.files.push(("app.tar.gz".into(), store.blob_path(&layer.digest)));
+        let p = project.clone();
+        let (tmp, found) = tokio::task::spawn_blocking(move || unchanged_sources(&p, &listing)).await??;
+        self.files.push(("src.tar".into(), tmp.path().to_path_buf()));
+        self.sources_tar = Some(tmp);
+        let how = if exact { "these sources" } else { "other sources" };
+        self.said.push(format!(
+            "app built from {how} ({}): {} of {} source files unchanged",
+            a.tag, found.unchanged, found.files
+        ));
+        Ok(())
+    }
+}
+
+/// A temporary tar of the project's source files the listing has unchanged, at its mtimes.
+fn unchanged_sources(
+    project: &Project,
+    listing: &Listing,
+) -> anyhow::Result<(tempfile::NamedTempFile, dirs::RestoredSources)> {
+    let files = project.source_files()?;
+    let tmp = tempfile::NamedTempFile::new()?;
+    let w = std::io::BufWriter::new(tmp.reopen()?);
+    let (mut w, found) = dirs::restore_sources(&project.root, &files, listing, w)?;
+    std::io::Write::flush(&mut w)?;
+    Ok((tmp, found))
+}
+
+/// Downloads a layer into the store (verified) unless it is there; the bytes downloaded.
+async fn download(plan: &Plan, store: &BlobStore, layer: &dirs::FoundLayer) -> anyhow::Result<u64> {
+    if store.contains(&layer.digest) {
+        return Ok(0);
+    }
+    plan.client.get_blob(&plan.repo.repository, &layer.digest, layer.size, store, &Progress::hidden()).await?;
+    Ok(layer.size)
+}
