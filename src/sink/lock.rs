@@ -44,7 +44,15 @@ impl LayoutLock {
                     created.push(d);
                 }
             }
-            refuse_foreign(dir, location)?;
+            // Another writer making a new layout here shows its files before (or while) its
+            // `oci-layout` appears, and it made the lock file first: then the check under the
+            // lock decides (`check_marker`). No lock file: nobody writes here, not a layout.
+            match refuse_foreign(dir, location) {
+                // Removed by a failed writer between our mkdir and the look: start over.
+                Err(SinkError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) if !path.exists() => return Err(e),
+                _ => {}
+            }
             let file = match OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path) {
                 Ok(f) => f,
                 // Removed by a failed writer between our mkdir and open: start over.
