@@ -64,6 +64,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             out(rt.block_on(commands::cache::run(&args))?);
         }
+        Command::Builder(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            out(rt.block_on(commands::builder::run(&args))?);
+        }
         Command::Verify(args) => {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             out(rt.block_on(commands::verify::run(*args))?);

@@ -176,6 +176,10 @@ pub struct Pruned {
 /// `directory PATH (…)`.
 pub async fn prune(docker: &Docker, project: Option<&str>) -> Result<Pruned, BuilderError> {
     let mut pruned = Pruned::default();
+    // A warm builder keeps its volume mounted: it goes first (docs/warm-builder.md).
+    for name in super::warm::remove_all(docker, project).await? {
+        pruned.removed.push(format!("warm builder {name}"));
+    }
     // A killed build's container keeps its volume "in use": it goes first, with the killed
     // builds' output directories (see [`super::leftovers`]).
     for leftover in super::leftovers::remove_dead_containers(docker, project).await? {

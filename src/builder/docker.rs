@@ -6,18 +6,17 @@
 //! ([`BuilderError::TimedOut`]). With [`BuildRequest::cache`], the project's build cache volume
 //! ([`super::cache`]) is mounted.
 
+use super::docker_image::ensure_image;
 use super::endpoint::{Endpoint, TcpSecurity};
 use super::output::{Reading, finish_reading, unpacker};
 use super::ssh_tunnel::{self, SshSession};
 use super::upload::SourceUpload;
-use super::{Assembled, BuildRequest, BuilderError, LOG_TAIL_LINES, LogTail, PullPolicy, container};
+use super::{Assembled, BuildRequest, BuilderError, LOG_TAIL_LINES, LogTail, container};
 use crate::cancel::{Signals, StopSignal};
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::errors::Error as DockerError;
-use bollard::query_parameters::{
-    AttachContainerOptionsBuilder, CreateImageOptionsBuilder, RemoveContainerOptionsBuilder,
-};
+use bollard::query_parameters::{AttachContainerOptionsBuilder, RemoveContainerOptionsBuilder};
 use futures_util::StreamExt;
 use std::future::Future;
 use std::path::PathBuf;
@@ -33,7 +32,6 @@ pub(super) const OUT_DIR: &str = "/build/out";
 pub(super) const SRC_TAR: &str = "/build/src.tar";
 pub(super) const STAGE_DIR: &str = "/build/stage";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const PULL_TIMEOUT: Duration = Duration::from_secs(600);
 const REMOVE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Seconds a request may take to be answered (bollard's timeout): its default for an engine on
 /// this machine, longer for another one (the sources' upload crosses the network before the
@@ -122,7 +120,7 @@ async fn open(endpoint: &Endpoint) -> Result<Docker, String> {
 }
 
 /// Whether errors should name `endpoint`: any engine but this machine's usual socket.
-fn named(endpoint: &Endpoint) -> bool {
+pub(super) fn named(endpoint: &Endpoint) -> bool {
     Endpoint::from_docker_host(None).map_or(true, |usual| *endpoint != usual)
 }
 
@@ -224,7 +222,7 @@ async fn assemble_in(
 }
 
 /// Resolves after `timeout` (with it); never without one.
-async fn deadline(timeout: Option<Duration>) -> Duration {
+pub(super) async fn deadline(timeout: Option<Duration>) -> Duration {
     match timeout {
         Some(t) => {
             tokio::time::sleep(t).await;
@@ -269,7 +267,7 @@ async fn clean_up(
 }
 
 /// Runs `work` unless `interrupt` resolves first (then the signal).
-async fn race<T>(
+pub(super) async fn race<T>(
     interrupt: &mut Pin<&mut impl Future<Output = StopSignal>>,
     work: impl Future<Output = T>,
 ) -> Result<T, StopSignal> {
@@ -283,66 +281,6 @@ async fn race<T>(
 pub(super) fn docker_err(action: impl Into<String>) -> impl FnOnce(DockerError) -> BuilderError {
     let action = action.into();
     move |source| BuilderError::Docker { action, source }
-}
-
-/// The builder image's id: present locally (pulled, bounded in time, when missing and allowed;
-/// release-oci's own images never are: [`crate::triple::pull_refusal`]) and for the target's
-/// architecture. On another engine than this machine's usual one, a missing image that may not be
-/// pulled is reported with how to load it there.
-async fn ensure_image(docker: &Docker, endpoint: &Endpoint, req: &BuildRequest) -> Result<String, BuilderError> {
-    let image = &req.builder_image;
-    let platform = req.triple.platform();
-    let info = match docker.inspect_image(image).await {
-        Ok(info) => info,
-        Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => {
-            if let Some(detail) = crate::triple::pull_refusal(image, req.pull == PullPolicy::Missing) {
-                if named(endpoint) {
-                    let detail = match crate::triple::is_own_image(image) {
-                        true => "release-oci's own images are never pulled".to_string(),
-                        false => detail,
-                    };
-                    let load = endpoint.load_command(image);
-                    return Err(BuilderError::ImageNotOnEngine {
-                        image: image.clone(),
-                        endpoint: endpoint.to_string(),
-                        detail,
-                        load,
-                    });
-                }
-                return Err(BuilderError::ImageMissing { image: image.clone(), detail });
-            }
-            pull(docker, image, &platform.to_string()).await?;
-            docker.inspect_image(image).await.map_err(docker_err(format!("inspecting image {image}")))?
-        }
-        Err(e) => return Err(docker_err(format!("inspecting image {image}"))(e)),
-    };
-    if let Some(actual) = info.architecture.as_deref().filter(|a| !a.is_empty())
-        && actual != platform.architecture
-    {
-        return Err(BuilderError::ImagePlatform {
-            image: image.clone(),
-            triple: req.triple.to_string(),
-            wanted: platform.to_string(),
-            actual: format!("{}/{actual}", info.os.as_deref().unwrap_or("linux")),
-        });
-    }
-    Ok(info.id.unwrap_or_default())
-}
-
-async fn pull(docker: &Docker, image: &str, platform: &str) -> Result<(), BuilderError> {
-    tracing::info!(image, platform, "pulling the builder image");
-    let options = CreateImageOptionsBuilder::default().from_image(image).platform(platform).build();
-    let mut progress = docker.create_image(Some(options), None, None);
-    let missing = |detail: String| BuilderError::ImageMissing { image: image.to_string(), detail };
-    let drain = async {
-        while let Some(step) = progress.next().await {
-            step.map_err(|e| missing(format!("pulling it failed: {e}")))?;
-        }
-        Ok(())
-    };
-    tokio::time::timeout(PULL_TIMEOUT, drain)
-        .await
-        .map_err(|_| missing(format!("pulling it took more than {} s", PULL_TIMEOUT.as_secs())))?
 }
 
 /// Uploads the sources and runs the script: its log (stderr) streams to our stderr, and its
@@ -387,7 +325,7 @@ async fn run(
 
 /// The container's stdout (the tar of OUT) to the unpacker, its stderr to `log`; the bytes of
 /// stdout.
-async fn forward_output(
+pub(super) async fn forward_output(
     mut output: impl futures_util::Stream<Item = Result<LogOutput, DockerError>> + Unpin,
     tx: tokio::sync::mpsc::Sender<bytes::Bytes>,
     log: &mut LogTail,
@@ -412,7 +350,7 @@ async fn forward_output(
 }
 
 /// The exit code the engine's wait answered with.
-fn exit_code(
+pub(super) fn exit_code(
     waited: Option<Result<bollard::models::ContainerWaitResponse, DockerError>>,
     name: &str,
 ) -> Result<i64, BuilderError> {
@@ -458,7 +396,7 @@ pub(super) async fn remove(docker: &Docker, name: &str) -> Result<(), BuilderErr
 }
 
 /// Runs sync work (tar, files) off the async threads.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, BuilderError> + Send + 'static,
 ) -> Result<T, BuilderError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| BuilderError::Io {

@@ -9,6 +9,7 @@ pub mod cache_dirs;
 mod container;
 pub mod cross;
 pub mod docker;
+mod docker_image;
 pub mod endpoint;
 pub mod host;
 pub mod input_files;
@@ -25,6 +26,7 @@ pub mod scratch;
 mod ssh_agent;
 mod ssh_tunnel;
 mod upload;
+pub mod warm;
 
 use crate::cancel::StopSignal;
 use crate::project::{Project, ProjectError};
@@ -222,6 +224,12 @@ pub enum BuilderError {
         releases.join(", ")
     )]
     UnknownRelease { release: String, file: PathBuf, how: String, releases: Vec<String> },
+    #[error(
+        "warm builder container {container} stopped during the build (killed, or it ran out of memory): build again \
+         (a new warm builder is made), or without --warm-builder. Last lines of its log:\n{}",
+        indent(log_tail)
+    )]
+    WarmBuilderGone { container: String, log_tail: Vec<String> },
 }
 
 fn build_failed(container: &str, image: &str, exit_code: i64, log_tail: &[String]) -> String {

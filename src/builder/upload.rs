@@ -121,15 +121,20 @@ impl SourceUpload {
 
     /// Sends the upload into container `name` at `/` while the thread writes it.
     pub(super) async fn send(self, docker: &Docker, name: &str) -> Result<(), BuilderError> {
+        self.send_as(docker, name, super::docker::SRC_TAR).await
+    }
+
+    /// [`Self::send`], the sources' tar at `tar_path` (absolute) in the container.
+    pub(super) async fn send_as(self, docker: &Docker, name: &str, tar_path: &str) -> Result<(), BuilderError> {
         let options = UploadToContainerOptionsBuilder::default().path("/").build();
-        let (body, writing) = self.start(super::docker::SRC_TAR);
+        let (body, writing) = self.start(tar_path);
         let uploaded = docker.upload_to_container(name, Some(options), bollard::body_try_stream(body)).await;
         let written = writing.await.map_err(|e| BuilderError::Io {
             action: "background task failed for",
             path: "(the sources' upload)".into(),
             source: std::io::Error::other(e.to_string()),
         })?;
-        let action = format!("uploading the sources to {} in container {name}", super::docker::SRC_TAR);
+        let action = format!("uploading the sources to {tar_path} in container {name}");
         match (uploaded, written) {
             // What went wrong in the writing says more than the broken upload.
             (_, Err(Stopped::Failed(e))) => Err(e),

@@ -186,6 +186,15 @@ pub struct BuildArgs {
     /// The most processes and threads the builder container may have [default: 4096].
     #[arg(long, value_name = "N")]
     pub pids_limit: Option<i64>,
+    /// Keep this project's builder container between builds and send each build to it, instead of
+    /// a new container per build (docs/warm-builder.md). Ends after --warm-builder-idle without a
+    /// build, and with `release-oci builder stop` or `cache prune`.
+    #[arg(long)]
+    pub warm_builder: bool,
+    /// How long a warm builder waits for the next build before it ends (e.g. 10m, 90s)
+    /// [default: 15m].
+    #[arg(long, value_name = "DURATION")]
+    pub warm_builder_idle: Option<String>,
     /// An environment variable of the builder (not of the image): KEY=VALUE, repeatable (e.g.
     /// HEX_MIRROR, HTTPS_PROXY).
     #[arg(long = "build-env", value_name = "KEY=VALUE")]

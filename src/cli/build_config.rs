@@ -45,6 +45,7 @@ fn file_options(c: ProjectConfig) -> anyhow::Result<FileOptions> {
         name, tags, triple, triples, builder, builder_image, builder_host, builder_catalogue, pull, mix_env, profile, release,
         from_release, tini, base, slim_erts, tzdata, user, cmd, env, ports, labels, annotations, outputs, load,
         include_cookie, source_url, sbom, sbom_dir, cache_dir, cache_repo, no_cache, cross_compile, compression, timeout, memory, pids_limit,
+        warm_builder, warm_builder_idle,
         build_env, build_ca, assets, secrets, ssh, hex, hot_upgrades, upgrade_from, upgrade_deps,
         // `release-oci k8s`'s table (`cli::k8s`), not a build setting.
         k8s: _,
@@ -69,6 +70,8 @@ fn file_options(c: ProjectConfig) -> anyhow::Result<FileOptions> {
         timeout: key("timeout", timeout, |t| crate::time::parse_duration(&t))?,
         memory: key("memory", memory, |m| parse_memory(&m))?,
         pids_limit: key("pids_limit", pids_limit, pids)?,
+        warm_builder: warm_builder == Some(true),
+        warm_builder_idle: key("warm_builder_idle", warm_builder_idle, |t| crate::time::parse_duration(&t))?,
     };
     let image = ImageOptions {
         name,

@@ -20,7 +20,7 @@ impl BuildArgs {
             project, config: _, no_config: _, triple, builder, builder_image, builder_hosts, builder_catalogue, pull, mix_env,
             profile, release, from_release, tini, cmd, base, slim_erts, tzdata, user, env, ports, labels, annotations,
             outputs, load, tags, push, cache_repo, registry, supply, include_cookie, source_url, cache_dir, no_cache, cross_compile,
-            compression, timeout, memory, pids_limit, build_env, secrets, ssh, build_ca, hex_client, assets, hot,
+            compression, timeout, memory, pids_limit, warm_builder, warm_builder_idle, build_env, secrets, ssh, build_ca, hex_client, assets, hot,
         } = self;
         let builder = BuilderOptions {
             triples: triple.iter().map(|t| t.parse()).collect::<Result<_, _>>()?,
@@ -39,6 +39,8 @@ impl BuildArgs {
             timeout: flag("timeout", timeout, crate::time::parse_duration)?,
             memory: flag("memory", memory, parse_memory)?,
             pids_limit: pids_limit.map(|n| pids(n).with_context(|| format!("--pids-limit {n}"))).transpose()?,
+            warm_builder,
+            warm_builder_idle: flag("warm-builder-idle", warm_builder_idle, crate::time::parse_duration)?,
         };
         let image = ImageOptions {
             name: None,

@@ -69,6 +69,9 @@ pub struct BuilderOptions {
     pub timeout: Option<Duration>,
     pub memory: Option<u64>,
     pub pids_limit: Option<i64>,
+    /// `--warm-builder`: keep the builder container between builds (docs/warm-builder.md).
+    pub warm_builder: bool,
+    pub warm_builder_idle: Option<Duration>,
 }
 
 /// What goes into the image.
@@ -156,7 +159,7 @@ impl BuilderOptions {
         #[rustfmt::skip]
         let BuilderOptions {
             triples, builder, builder_image, builder_hosts, builder_catalogue, pull, mix_env, profile, release,
-            from_release, tini, no_cache, cross_compile, timeout, memory, pids_limit,
+            from_release, tini, no_cache, cross_compile, timeout, memory, pids_limit, warm_builder, warm_builder_idle,
         } = self;
         BuilderOptions {
             triples: if triples.is_empty() { file.triples } else { triples },
@@ -176,6 +179,8 @@ impl BuilderOptions {
             timeout: timeout.or(file.timeout),
             memory: memory.or(file.memory),
             pids_limit: pids_limit.or(file.pids_limit),
+            warm_builder: warm_builder || file.warm_builder,
+            warm_builder_idle: warm_builder_idle.or(file.warm_builder_idle),
         }
     }
 }

@@ -76,6 +76,9 @@ pub struct BuildSettings {
     pub epoch: u64,
     /// `--timeout`: the longest the builder container may run.
     pub timeout: std::time::Duration,
+    /// `--warm-builder`: the idle time of the project's warm builder, when builds go to one
+    /// (docs/warm-builder.md).
+    pub warm_builder: Option<std::time::Duration>,
     /// `--memory`, `--pids-limit`: the builder container's limits.
     pub limits: crate::builder::Limits,
     /// Several `--triple`s: each platform's triple, builder image and base, in the order given
@@ -223,7 +226,7 @@ fn assemble(project: PathBuf, b: BuilderOptions, i: ImageOptions, d: Destination
     #[rustfmt::skip]
     let BuilderOptions {
         triples: _, builder, builder_image, builder_hosts, builder_catalogue, pull, mix_env, profile, release,
-        from_release, tini, no_cache, cross_compile, timeout, memory, pids_limit,
+        from_release, tini, no_cache, cross_compile, timeout, memory, pids_limit, warm_builder, warm_builder_idle,
     } = b;
     #[rustfmt::skip]
     let ImageOptions {
@@ -239,6 +242,7 @@ fn assemble(project: PathBuf, b: BuilderOptions, i: ImageOptions, d: Destination
         mix_env: mix_env.unwrap_or_else(|| "prod".into()),
         profile: profile.unwrap_or_else(|| "prod".into()),
         timeout: timeout.unwrap_or(DEFAULT_TIMEOUT),
+        warm_builder: warm_builder.then(|| warm_builder_idle.unwrap_or(crate::builder::warm::DEFAULT_IDLE)),
         limits: crate::builder::Limits {
             memory: memory.unwrap_or(DEFAULT_MEMORY),
             pids: pids_limit.unwrap_or(DEFAULT_PIDS_LIMIT),

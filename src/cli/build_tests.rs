@@ -10,6 +10,17 @@ fn settings(flags: &[&str]) -> anyhow::Result<BuildSettings> {
 }
 
 #[test]
+fn warm_builder_flags() {
+    let warm = |flags: &[&str]| settings(flags).unwrap().warm_builder;
+    assert_eq!(warm(&[]), None);
+    assert_eq!(warm(&["--warm-builder"]), Some(crate::builder::warm::DEFAULT_IDLE));
+    assert_eq!(warm(&["--warm-builder", "--warm-builder-idle", "90s"]), Some(std::time::Duration::from_secs(90)));
+    assert_eq!(warm(&["--warm-builder-idle", "90s"]), None, "the idle time alone keeps no builder");
+    let e = format!("{:#}", settings(&["--warm-builder", "--warm-builder-idle", "90"]).unwrap_err());
+    assert!(e.starts_with("--warm-builder-idle \"90\": "), "{e}");
+}
+
+#[test]
 fn timeout_flag() {
     assert_eq!(settings(&[]).unwrap().timeout, std::time::Duration::from_secs(3600));
     assert_eq!(settings(&["--timeout", "30m"]).unwrap().timeout, std::time::Duration::from_secs(1800));

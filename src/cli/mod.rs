@@ -60,11 +60,30 @@ pub enum Command {
     Resolve(ResolveArgs),
     /// The caches: the Docker builder's volumes (ls, prune) and the blob store (verify, gc).
     Cache(CacheArgs),
+    /// The projects' warm builders (`build --warm-builder`): ls, stop.
+    Builder(BuilderArgs),
     /// Check an image in a registry: its signature, SBOM and provenance against a public key.
     Verify(Box<VerifyArgs>),
     /// Hot-upgrade a running container to the image `build --upgrade-from` made a package for
     /// (or roll it back), without restarting it; prints the version now permanent.
     Upgrade(Box<UpgradeArgs>),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BuilderArgs {
+    #[command(subcommand)]
+    pub command: BuilderCommand,
+    /// Only the warm builder of this project directory.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub project: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum BuilderCommand {
+    /// List this user's warm builders: name, project, state, builder image.
+    Ls,
+    /// Remove this user's warm builders (a build running in one fails).
+    Stop,
 }
 
 #[derive(Debug, clap::Args)]
@@ -80,8 +99,8 @@ pub struct CacheArgs {
 pub enum CacheCommand {
     /// List the volumes: name, project, triple, MIX_ENV, builder image, builder containers using it.
     Ls,
-    /// Remove the volumes no build is using now, and the blob store's result cache records (of
-    /// the project, with --project): the next build runs the builder.
+    /// Remove this user's warm builders, the volumes no build is using now, and the blob store's
+    /// result cache records (of the project, with --project): the next build runs the builder.
     Prune {
         #[command(flatten)]
         store: StoreArg,

@@ -169,7 +169,10 @@ async fn assemble(
                 s.triple.platform()
             ));
             // The builder races the signals itself: it has a container to remove first.
-            builder::docker::assemble_on(e, &req, signals).await?
+            match s.warm_builder {
+                Some(idle) => builder::warm::assemble_on(e, &req, idle, signals).await?,
+                None => builder::docker::assemble_on(e, &req, signals).await?,
+            }
         }
         _ => {
             ui::step(format!("Assembling the {what} on this machine ({})", s.triple));

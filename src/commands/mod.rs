@@ -2,6 +2,7 @@
 //! and in `cli`, the edge; the stages below return their own error types.
 
 pub mod build;
+pub mod builder;
 pub mod cache;
 pub mod inspect;
 pub mod k8s;

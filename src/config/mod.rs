@@ -180,6 +180,10 @@ pub struct ProjectConfig {
     pub memory: Option<String>,
     /// `--pids-limit`: the most processes the builder container may have.
     pub pids_limit: Option<i64>,
+    /// `--warm-builder`: keep the builder container between builds.
+    pub warm_builder: Option<bool>,
+    /// `--warm-builder-idle`: how long a warm builder waits for a build (`"15m"`).
+    pub warm_builder_idle: Option<String>,
     /// `--build-env`: the builder's environment, `KEY = "VALUE"` pairs.
     pub build_env: Option<BTreeMap<String, String>>,
     /// `--build-ca`: the CA bundle the build trusts (default: this machine's).

@@ -54,3 +54,4 @@ mod supply_contents;
 mod supply_multi;
 mod toolchain;
 mod umbrella;
+mod warm_builder;

@@ -100,62 +100,30 @@ async fn try_fingerprint(
 /// The settings that shape the image, each by its `Debug` form (this binary's, and the binary is
 /// part of the key). The destructuring is exhaustive on purpose: a new setting does not compile
 /// until it is either keyed (bound here, and then used) or named here as output-only.
+///
+/// Not keyed, and why: the caller keys the canonical `project` root and the sources' content,
+/// the builder image's id (not `builder_image`'s name) and the base as it is now
+/// (`base_identity`); `builder_catalogue` is resolved to a builder image (keyed by its id) first;
+/// `builder_hosts` and `pull_missing` say which engine runs the builder, not what it makes;
+/// `image_name`, `outputs`, `load`, `tags`, `push`, `cache_repo`, `registry` and `cache_dir` say
+/// where the image goes and where results are shared; with or without the build cache volume
+/// (`no_cache`) the image is the same (tests/integration/cache.rs); `timeout` and `limits` bound
+/// the builder; a warm builder (`warm_builder`) makes the same image as a new container
+/// (docs/warm-builder.md); `supply` (SBOM, signatures, provenance) goes beside the image. Keyed only when
+/// not the default: `cross_compile` (compiled once or under emulation gives the same release,
+/// docs/multi-platform.md, but `never` must really build the other way) and `upgrade`'s
+/// `--hot-upgrades`, which shapes the image (`--upgrade-from` makes a package beside it, and such
+/// a build is never reused nor recorded: `applies`).
 pub(crate) fn settings_parts(k: &mut KeyBuilder, s: &BuildSettings) {
+    #[rustfmt::skip]
     let BuildSettings {
         // The build env, secret ids (never values), agents, Hex repositories and client, assets.
         inputs,
-        triple,
-        builder,
-        mix_env,
-        profile,
-        release,
-        from_release,
-        tini,
-        cmd,
-        slim_erts,
-        tzdata,
-        user,
-        env,
-        ports,
-        labels,
-        annotations,
-        include_cookie,
-        source_url,
-        compression,
-        epoch,
-        platforms,
-        // Keyed by the caller: the canonical root and the sources' content; the builder image's id,
-        // not its name; the base as it is now (`base_identity`).
-        project: _,
-        builder_image: _,
-        base: _,
-        // Resolved to a builder image (keyed by its id) before the key is made.
-        builder_catalogue: _,
-        // Which engine runs the builder, not what it makes: the builder image's id is keyed.
-        builder_hosts: _,
-        pull_missing: _,
-        // Where the image goes (tags and outputs) and where results are shared, not what they are.
-        image_name: _,
-        outputs: _,
-        load: _,
-        tags: _,
-        push: _,
-        cache_repo: _,
-        registry: _,
-        cache_dir: _,
-        // With or without the build cache volume, the same image (tests/integration/cache.rs); how
-        // long the builder may take and what it may use, not what it makes.
-        no_cache: _,
-        // Compiled once or under emulation: the same release (docs/multi-platform.md), but keyed
-        // so that `--cross-compile never` really builds the other way.
-        cross_compile,
-        timeout: _,
-        limits: _,
-        // The SBOM, signatures and provenance go beside the image, not into it.
-        supply: _,
-        // `--hot-upgrades` shapes the image (keyed below); `--upgrade-from` makes a package
-        // beside it, and such a build is never reused nor recorded (`applies`).
-        upgrade,
+        triple, builder, mix_env, profile, release, from_release, tini, cmd, slim_erts, tzdata, user, env, ports,
+        labels, annotations, include_cookie, source_url, compression, epoch, platforms, cross_compile, upgrade,
+        project: _, builder_image: _, base: _, builder_catalogue: _, builder_hosts: _, pull_missing: _,
+        image_name: _, outputs: _, load: _, tags: _, push: _, cache_repo: _, registry: _, cache_dir: _,
+        no_cache: _, timeout: _, limits: _, supply: _, warm_builder: _,
     } = s;
     let assembly = AssemblyKeys { inputs, triple, builder, mix_env, profile, release, from_release, tini };
     let config = ConfigKeys { cmd, slim_erts, tzdata, user, env, ports, labels, annotations };

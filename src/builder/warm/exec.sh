@@ -1,0 +1,37 @@
+# exec.sh: one build in a warm builder (docs/warm-builder.md), run as root by `docker exec`; $1
+# is the build script (ASSEMBLE_SH), $2 this script. REQ is this build's directory (its sources'
+# tar, SRC_TAR, arrived there, owned by root), STAGE its scratch directory in the tmpfs, OUT its
+# output (or the cache volume's, as in a cold build). As root (which has no capability but CHOWN,
+# SETUID and SETGID: it cannot write BUILD_USER's files) it waits for the container's set-up
+# (idle.sh's WARM_DIR/ready), hands REQ to BUILD_USER and runs itself again as BUILD_USER, which
+# runs the build holding WARM_DIR/busy shared (the container does not end meanwhile), then
+# removes REQ and STAGE. Its exit code is the build's. Nothing here writes to stdout: it carries
+# OUT (send_out.sh).
+set -eu
+if [ "$(id -u)" = 0 ]; then
+  n=0
+  while [ ! -e "$WARM_DIR/ready" ]; do
+    n=$((n + 1))
+    if [ "$n" -gt 1200 ]; then printf 'error: the warm builder did not finish its set-up\n' >&2; exit 1; fi
+    sleep 0.05
+  done
+  chown "$BUILD_USER" "$WARM_REQS"
+  chown -R "$BUILD_USER" "$REQ"
+  HOME=$BUILD_HOME MIX_HOME=$BUILD_HOME/.mix HEX_HOME=$BUILD_HOME/.hex
+  export HOME MIX_HOME HEX_HOME
+  # build_user.sh added the CA to the bundle when the container started; a build needs the variables.
+  if [ -n "${RELEASE_OCI_CA:-}" ]; then
+    bundle=/etc/ssl/certs/ca-certificates.crt
+    SSL_CERT_FILE=$bundle HEX_CACERTS_PATH=$bundle GIT_SSL_CAINFO=$bundle CURL_CA_BUNDLE=$bundle
+    NODE_EXTRA_CA_CERTS=$RELEASE_OCI_CA
+    export SSL_CERT_FILE HEX_CACERTS_PATH GIT_SSL_CAINFO CURL_CA_BUNDLE NODE_EXTRA_CA_CERTS
+  fi
+  exec setpriv --reuid="${BUILD_USER%%:*}" --regid="${BUILD_USER#*:}" --clear-groups /bin/sh -c "$2" exec.sh "$1" "$2"
+fi
+touch "$WARM_DIR/last"
+mkdir -p "$STAGE"
+status=0
+flock -s "$WARM_DIR/busy" /bin/sh -c "$1" assemble.sh || status=$?
+rm -rf "$REQ" "$STAGE"
+touch "$WARM_DIR/last"
+exit "$status"

@@ -1,0 +1,200 @@
+//! One build in a warm builder: the builder image checked, the key made, the warm builder found
+//! or started ([`super::life`]), the sources uploaded into a directory of this build, and
+//! `exec.sh` run by `docker exec`. Its stdout (the tar of OUT) is unpacked as it arrives and its
+//! stderr is the log, as for a cold build's container.
+
+use super::WARM_REQS;
+use super::key::WarmKey;
+use super::life::{self, Found};
+use crate::builder::docker::{Engine, STAGE_DIR, blocking, deadline, docker_err, forward_output, race, remove};
+use crate::builder::docker_image::ensure_image;
+use crate::builder::input_files::InputFile;
+use crate::builder::output::{Reading, finish_reading, unpacker};
+use crate::builder::upload::SourceUpload;
+use crate::builder::{ASSEMBLE_SH, Assembled, BuildRequest, BuilderError, LOG_TAIL_LINES, LogTail, cache, container};
+use crate::cancel::StopSignal;
+use bollard::Docker;
+use bollard::errors::Error as DockerError;
+use bollard::exec::{StartExecOptions, StartExecResults};
+use bollard::models::ExecConfig;
+use std::future::Future;
+use std::time::Duration;
+
+/// The script a build runs in the warm builder (as root; it runs ASSEMBLE_SH as the build user).
+const EXEC_SH: &str = include_str!("exec.sh");
+
+/// How a warm build failed.
+pub(super) enum Warm {
+    /// The build ran, or was stopped, in the warm builder: its error is the build's.
+    Failed(BuilderError),
+    /// No warm builder could take the build before it started (one could not be made, or it
+    /// went away): a cold build may still succeed.
+    Unusable(BuilderError),
+}
+
+/// What the build brings to the warm builder.
+struct Prepared {
+    sources: SourceUpload,
+    files: Vec<InputFile>,
+    volume: String,
+    key: WarmKey,
+}
+
+/// Builds `req` in its warm builder on `engine`; a signal from `interrupt`, or `req.timeout`
+/// running out, removes the warm builder and fails the build.
+pub(super) async fn assemble(
+    engine: &Engine,
+    req: &BuildRequest,
+    idle: Duration,
+    interrupt: impl Future<Output = StopSignal>,
+) -> Result<Assembled, Warm> {
+    tokio::pin!(interrupt);
+    let docker = &engine.docker;
+    let interrupted = |signal| Warm::Failed(BuilderError::Interrupted { signal, container: None });
+    let image = race(&mut interrupt, ensure_image(docker, &engine.endpoint, req)).await.map_err(interrupted)?;
+    let image_id = image.map_err(Warm::Failed)?;
+    let prepared = race(&mut interrupt, prepare(docker, req, &image_id, idle)).await.map_err(interrupted)?;
+    let Prepared { sources, files, volume, key } = prepared.map_err(Warm::Failed)?;
+    let name = life::name(req);
+    // Not raced, as a cold container's create is not: a start cut short could leave a container
+    // behind that nothing knows of. A signal meanwhile is still pending for the race below.
+    let fresh = ensure(docker, req, &name, (&volume, &image_id, &key, idle), &files).await.map_err(Warm::Unusable)?;
+    crate::ui::detail(match fresh {
+        true => format!("a new warm builder: {name}"),
+        false => format!("in the warm builder {name}"),
+    });
+    let work = build(docker, req, &name, sources, image_id);
+    tokio::select! {
+        biased;
+        signal = interrupt.as_mut() => {
+            let removed = remove(docker, &name).await;
+            Err(Warm::Failed(BuilderError::Interrupted { signal, container: removed.ok().map(|_| name.clone()) }))
+        }
+        timeout = deadline(req.timeout) => {
+            let removed = remove(docker, &name).await.is_ok();
+            Err(Warm::Failed(BuilderError::TimedOut { container: name.clone(), timeout, removed }))
+        }
+        result = work => finish_reading(result?).await.map_err(Warm::Failed),
+    }
+}
+
+/// The build cache volume, the sources counted (every file read), the input files and the key.
+async fn prepare(
+    docker: &Docker,
+    req: &BuildRequest,
+    image_id: &str,
+    idle: Duration,
+) -> Result<Prepared, BuilderError> {
+    let volume = cache::ensure_volume(docker, &cache::CacheKey::of(req, image_id), &req.builder_image).await?;
+    // The container as it would be made: its environment and command (the scripts of this binary).
+    let made = life::warm_body(req, &volume, image_id, &WarmKey(String::new()), idle);
+    let mut env = made.env.unwrap_or_default();
+    env.extend(made.cmd.unwrap_or_default().into_iter().map(|c| format!("cmd:{c}")));
+    let (req, image_id) = (req.clone(), image_id.to_string());
+    let (sources, files, key) = blocking(move || {
+        let files = req.inputs.files()?;
+        let key = WarmKey::of(&req, &image_id, &env, &files)?;
+        Ok((SourceUpload::count(req.project.clone(), Vec::new())?, files, key))
+    })
+    .await?;
+    Ok(Prepared { sources, files, volume, key })
+}
+
+/// The warm builder `name` running for this key: found, or started (replacing a stale one);
+/// whether it is new.
+async fn ensure(
+    docker: &Docker,
+    req: &BuildRequest,
+    name: &str,
+    (volume, image_id, key, idle): (&str, &str, &WarmKey, Duration),
+    files: &[InputFile],
+) -> Result<bool, BuilderError> {
+    match life::find(docker, name, key).await? {
+        Found::Ready => return Ok(false),
+        Found::Stale => remove(docker, name).await?,
+        Found::Missing => {}
+    }
+    let body = life::warm_body(req, volume, image_id, key, idle);
+    match life::start(docker, name, body, &req.triple.platform().to_string(), files).await {
+        Ok(()) => Ok(true),
+        // Another build of the project made it meanwhile: used when it is for this key.
+        Err(
+            e @ BuilderError::Docker { source: DockerError::DockerResponseServerError { status_code: 409, .. }, .. },
+        ) => match life::find(docker, name, key).await? {
+            Found::Ready => Ok(false),
+            _ => Err(e),
+        },
+        Err(e) => Err(e),
+    }
+}
+
+/// Uploads the sources into this build's directory and runs `exec.sh`: its log (stderr) streams
+/// to our stderr, and its output (stdout) is unpacked as it arrives.
+async fn build(
+    docker: &Docker,
+    req: &BuildRequest,
+    name: &str,
+    sources: SourceUpload,
+    image_id: String,
+) -> Result<Reading, Warm> {
+    let id = container::name().rsplit('-').next().unwrap_or("build").to_string();
+    let dir = format!("{WARM_REQS}/{id}");
+    sources.send_as(docker, name, &format!("{dir}/src.tar")).await.map_err(Warm::Unusable)?;
+    let exec = exec_config(req, &id);
+    let action = format!("starting a build in warm builder container {name}");
+    let created = docker.create_exec(name, exec).await.map_err(|e| Warm::Unusable(docker_err(action.clone())(e)))?;
+    let (tx, reading) = unpacker(Some(image_id)).map_err(Warm::Failed)?;
+    let options = StartExecOptions { detach: false, tty: false, output_capacity: None };
+    let output = match docker.start_exec(&created.id, Some(options)).await {
+        Ok(StartExecResults::Attached { output, .. }) => output,
+        Ok(StartExecResults::Detached) => {
+            return Err(Warm::Unusable(docker_err(action)(DockerError::RequestTimeoutError)));
+        }
+        Err(e) => return Err(Warm::Unusable(docker_err(action)(e))),
+    };
+    if let Some(started) = &req.started {
+        started.notify_one();
+    }
+    let mut log = LogTail::new(LOG_TAIL_LINES, !crate::ui::quiet()).redacting(req.inputs.redactions());
+    let sent = forward_output(output, tx, &mut log, name).await.map_err(Warm::Failed)?;
+    log.finish();
+    let inspected = docker.inspect_exec(&created.id).await;
+    let code = inspected.map_err(|e| Warm::Failed(docker_err(format!("inspecting a build in container {name}"))(e)))?;
+    match code.exit_code {
+        Some(0) => {
+            tracing::debug!(container = name, bytes = sent, "the warm builder's output arrived");
+            Ok(reading)
+        }
+        Some(exit_code) => Err(Warm::Failed(BuilderError::BuildFailed {
+            container: name.to_string(),
+            image: req.builder_image.clone(),
+            exit_code,
+            log_tail: log.tail(),
+        })),
+        None => Err(Warm::Failed(BuilderError::WarmBuilderGone { container: name.to_string(), log_tail: log.tail() })),
+    }
+}
+
+/// The `docker exec` of build `id`: `exec.sh` as root, with the build's directories (under
+/// [`WARM_REQS`] and [`STAGE_DIR`]) and its own environment.
+fn exec_config(req: &BuildRequest, id: &str) -> ExecConfig {
+    let dir = format!("{WARM_REQS}/{id}");
+    let mut env = vec![
+        format!("REQ={dir}"),
+        format!("SRC={dir}/src"),
+        format!("OUT={dir}/out"),
+        format!("SRC_TAR={dir}/src.tar"),
+        format!("STAGE={STAGE_DIR}/{id}"),
+    ];
+    env.extend(life::per_build_env(req));
+    ExecConfig {
+        cmd: Some(["/bin/sh", "-c", EXEC_SH, "exec.sh", ASSEMBLE_SH, EXEC_SH].map(String::from).to_vec()),
+        env: Some(env),
+        user: Some("0:0".into()),
+        working_dir: Some("/".into()),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        tty: Some(false),
+        ..Default::default()
+    }
+}
