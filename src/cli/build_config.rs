@@ -88,23 +88,41 @@ fn file_options(c: ProjectConfig) -> anyhow::Result<FileOptions> {
         source_url,
         compression: key("compression", compression, |c| c.parse())?,
     };
-    let output = OutputOptions {
-        outputs: outputs.into_iter().flatten().map(|o| at.output(&o)).collect::<anyhow::Result<_>>()?,
-        load: load == Some(true),
-        tags: check_tags("tags", tags.unwrap_or_default())?,
-        cache_dir: cache_dir.map(|p| at.path(&p)),
-        sbom: key("sbom", sbom, enum_value)?,
-        sbom_dir: sbom_dir.map(|p| at.path(&p)),
-        // Flags only: where the image is pushed, with which key and credentials.
-        push: None,
-        // Only from a `--config` file: a project's own is refused (`check_untrusted`).
-        cache_repo,
-        sign_key: None,
-        registry: Default::default(),
-    };
+    let output = OutputKeys { outputs, load, tags, cache_dir, sbom, sbom_dir, cache_repo }.options(&at)?;
     let inputs = at.inputs(build_env, build_ca, assets, secrets, ssh, hex)?;
     let hot = super::upgrade::HotUpgradeOptions::from_file(hot_upgrades, upgrade_from, upgrade_deps, &at.0)?;
     Ok(FileOptions { builder, image, output, inputs, hot })
+}
+
+/// The file's keys about where the image goes.
+struct OutputKeys {
+    outputs: Option<Vec<String>>,
+    load: Option<bool>,
+    tags: Option<Vec<String>>,
+    cache_dir: Option<PathBuf>,
+    sbom: Option<String>,
+    sbom_dir: Option<PathBuf>,
+    cache_repo: Option<String>,
+}
+
+impl OutputKeys {
+    fn options(self, at: &Dir) -> anyhow::Result<OutputOptions> {
+        let OutputKeys { outputs, load, tags, cache_dir, sbom, sbom_dir, cache_repo } = self;
+        Ok(OutputOptions {
+            outputs: outputs.into_iter().flatten().map(|o| at.output(&o)).collect::<anyhow::Result<_>>()?,
+            load: load == Some(true),
+            tags: check_tags("tags", tags.unwrap_or_default())?,
+            cache_dir: cache_dir.map(|p| at.path(&p)),
+            sbom: key("sbom", sbom, enum_value)?,
+            sbom_dir: sbom_dir.map(|p| at.path(&p)),
+            // Flags only: where the image is pushed, with which key and credentials.
+            push: None,
+            // Only from a `--config` file: a project's own is refused (`check_untrusted`).
+            cache_repo,
+            sign_key: None,
+            registry: Default::default(),
+        })
+    }
 }
 
 /// `KEY = VALUE` parsed; an error names the key and the value.
