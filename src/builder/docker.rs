@@ -390,9 +390,29 @@ pub(super) async fn remove(docker: &Docker, name: &str) -> Result<(), BuilderErr
     let action = format!("removing container {name}");
     match tokio::time::timeout(REMOVE_TIMEOUT, docker.remove_container(name, Some(options))).await {
         Ok(Ok(())) | Ok(Err(DockerError::DockerResponseServerError { status_code: 404, .. })) => Ok(()),
+        // Another remover (the engine's auto-remove, a build's own clean-up) is at it: wait for it.
+        Ok(Err(DockerError::DockerResponseServerError { status_code: 409, message }))
+            if message.contains("already in progress") =>
+        {
+            wait_gone(docker, name, action).await
+        }
         Ok(Err(e)) => Err(docker_err(action)(e)),
         Err(_) => Err(BuilderError::Docker { action, source: DockerError::RequestTimeoutError }),
     }
+}
+
+/// Waits (up to the removal timeout) until the engine no longer knows the container.
+async fn wait_gone(docker: &Docker, name: &str, action: String) -> Result<(), BuilderError> {
+    let deadline = tokio::time::Instant::now() + REMOVE_TIMEOUT;
+    while tokio::time::Instant::now() < deadline {
+        if let Err(DockerError::DockerResponseServerError { status_code: 404, .. }) =
+            docker.inspect_container(name, None).await
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Err(BuilderError::Docker { action, source: DockerError::RequestTimeoutError })
 }
 
 /// Runs sync work (tar, files) off the async threads.
