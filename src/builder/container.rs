@@ -161,26 +161,12 @@ fn host_config(req: &BuildRequest, volume: Option<&str>, ssh: Option<&std::path:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::builder::{Limits, PullPolicy};
+    use crate::builder::Limits;
 
     fn request(limits: Limits) -> (tempfile::TempDir, BuildRequest) {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("mix.exs"), "[app: :x]").unwrap();
-        let req = BuildRequest {
-            project: crate::project::Project::open(dir.path()).unwrap(),
-            triple: "x86_64-unknown-linux-gnu".parse().unwrap(),
-            mix_env: "prod".into(),
-            profile: "prod".into(),
-            release: None,
-            builder_image: "release-oci/builder:debian-bookworm".into(),
-            pull: PullPolicy::Never,
-            minimal_base: None,
-            cache: true,
-            started: None,
-            timeout: None,
-            limits,
-            inputs: Default::default(),
-        };
+        let req = BuildRequest { limits, ..BuildRequest::for_test(dir.path()) };
         (dir, req)
     }
 

@@ -100,6 +100,28 @@ pub struct BuildRequest {
     pub inputs: inputs::BuilderInputs,
 }
 
+#[cfg(test)]
+impl BuildRequest {
+    /// A plain x86_64 mix build of the project at `root` with the default limits (unit tests).
+    pub(crate) fn for_test(root: &std::path::Path) -> BuildRequest {
+        BuildRequest {
+            project: crate::project::Project::open(root).unwrap(),
+            triple: "x86_64-unknown-linux-gnu".parse().unwrap(),
+            mix_env: "prod".into(),
+            profile: "prod".into(),
+            release: None,
+            builder_image: "release-oci/builder:debian-bookworm".into(),
+            pull: PullPolicy::Never,
+            minimal_base: None,
+            cache: true,
+            started: None,
+            timeout: None,
+            limits: Limits::default(),
+            inputs: Default::default(),
+        }
+    }
+}
+
 /// One release the builder assembled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AssembledRelease {

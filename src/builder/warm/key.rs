@@ -84,24 +84,10 @@ fn read(path: &PathBuf) -> Result<Vec<u8>, BuilderError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::builder::{Limits, PullPolicy};
+    use crate::builder::Limits;
 
     fn request(root: &Path) -> BuildRequest {
-        BuildRequest {
-            project: crate::project::Project::open(root).unwrap(),
-            triple: "x86_64-unknown-linux-gnu".parse().unwrap(),
-            mix_env: "prod".into(),
-            profile: "prod".into(),
-            release: None,
-            builder_image: "release-oci/builder:debian-bookworm".into(),
-            pull: PullPolicy::Never,
-            minimal_base: None,
-            cache: true,
-            started: None,
-            timeout: None,
-            limits: Limits::default(),
-            inputs: Default::default(),
-        }
+        BuildRequest::for_test(root)
     }
 
     fn write(root: &Path, rel: &str, text: &str) {

@@ -218,24 +218,12 @@ pub async fn remove_all(docker: &Docker, project: Option<&str>) -> Result<Vec<St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::builder::{Limits, PullPolicy};
     use crate::minimal::GatherOptions;
 
     fn request(root: &std::path::Path, known: &[&str]) -> BuildRequest {
         BuildRequest {
-            project: crate::project::Project::open(root).unwrap(),
-            triple: "x86_64-unknown-linux-gnu".parse().unwrap(),
-            mix_env: "prod".into(),
-            profile: "prod".into(),
-            release: None,
-            builder_image: "release-oci/builder:debian-bookworm".into(),
-            pull: PullPolicy::Never,
             minimal_base: Some(GatherOptions { tzdata: false, known: known.iter().map(|k| k.to_string()).collect() }),
-            cache: true,
-            started: None,
-            timeout: None,
-            limits: Limits::default(),
-            inputs: Default::default(),
+            ..BuildRequest::for_test(root)
         }
     }
 

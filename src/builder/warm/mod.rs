@@ -82,27 +82,12 @@ pub async fn assemble_on(
 mod tests {
     use super::*;
     use crate::builder::inputs::{Secret, SecretValue, SshAgent};
-    use crate::builder::{Limits, PullPolicy};
 
     #[test]
     fn no_cache_secrets_and_ssh_agents_build_cold() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("mix.exs"), "[app: :x]").unwrap();
-        let req = BuildRequest {
-            project: crate::project::Project::open(dir.path()).unwrap(),
-            triple: "x86_64-unknown-linux-gnu".parse().unwrap(),
-            mix_env: "prod".into(),
-            profile: "prod".into(),
-            release: None,
-            builder_image: "release-oci/builder:debian-bookworm".into(),
-            pull: PullPolicy::Never,
-            minimal_base: None,
-            cache: true,
-            started: None,
-            timeout: None,
-            limits: Limits::default(),
-            inputs: Default::default(),
-        };
+        let req = BuildRequest::for_test(dir.path());
         assert_eq!(refusal(&req), None);
         assert!(refusal(&BuildRequest { cache: false, ..req.clone() }).unwrap().contains("--no-cache"));
         let mut secret = req.clone();
