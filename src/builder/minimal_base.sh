@@ -185,21 +185,16 @@ elif [ "${MINIMAL_BASE:-}" = 1 ]; then
   }
 
   ND_COPIED=
-  # needs CONSUMER FILE: records and copies what the ELF file FILE needs (nothing when static).
+  LDD_RUNS=0
+  # needs CONSUMER FILE [GROUP]: records and copies what the ELF file FILE needs (nothing when
+  # static). Files of one GROUP (elf_groups.pl) get the answer the first of them got: it is kept
+  # in $BASE_OUT/answers/GROUP, the libraries one a line.
   needs() {
-    nd_out=$(list_needs "$2" 2>&1) && nd_rc=0 || nd_rc=$?
-    case $nd_out in
-      *"not a dynamic executable"* | *"statically linked"* | *"Not a valid dynamic program"*) return 0 ;;
-    esac
-    # glibc: "libz.so.1 => not found"; musl: "Error loading shared library libz.so.1: ...".
-    # One awk: the libraries into $BASE_OUT/libs, the missing ones on its output.
-    nd_missing=$(printf '%s\n' "$nd_out" | awk -v libs="$BASE_OUT/libs" '/=> not found/ {printf " %s", $1}
-      /^Error loading shared library / {sub(/:$/, "", $5); printf " %s", $5}
-      $2 == "=>" && $3 ~ /^\// {print $3 > libs; next} $1 ~ /^\// {print $1 > libs}
-      END {printf "" > libs}')
-    [ -z "$nd_missing" ] || die "minimal base: $1 needs libraries this machine does not have:$nd_missing (install them in the builder image)"
-    if [ ! -s "$BASE_OUT/libs" ] && [ "$nd_rc" != 0 ]; then
-      die "minimal base: ldd $2 failed ($nd_rc): $nd_out"
+    nd_libs=$BASE_OUT/libs
+    [ -z "${3:-}" ] || nd_libs=$BASE_OUT/answers/$3
+    if [ -z "${3:-}" ] || [ ! -f "$nd_libs" ]; then
+      ask_loader "$1" "$2" "$nd_libs"
+      LDD_RUNS=$((LDD_RUNS + 1))
     fi
     # A library many files need is copied once (ND_COPIED), and recorded for each.
     while IFS= read -r nd_lib; do
@@ -208,20 +203,49 @@ elif [ "${MINIMAL_BASE:-}" = 1 ]; then
         *"|$nd_lib|"*) ;;
         *) copy_path "$nd_lib"; ND_COPIED="$ND_COPIED|$nd_lib|" ;;
       esac
-    done <"$BASE_OUT/libs"
-    rm -f "$BASE_OUT/libs"
+    done <"$nd_libs"
+    [ -n "${3:-}" ] || rm -f "$nd_libs"
+  }
+  # ask_loader CONSUMER FILE LIBS: what ldd resolves for FILE, one path a line into LIBS (empty
+  # when FILE is static); stops the build when a library is missing here.
+  ask_loader() {
+    nd_out=$(list_needs "$2" 2>&1) && nd_rc=0 || nd_rc=$?
+    case $nd_out in
+      *"not a dynamic executable"* | *"statically linked"* | *"Not a valid dynamic program"*) : >"$3"; return 0 ;;
+    esac
+    # glibc: "libz.so.1 => not found"; musl: "Error loading shared library libz.so.1: ...".
+    # One awk: the libraries into LIBS, the missing ones on its output.
+    nd_missing=$(printf '%s\n' "$nd_out" | awk -v libs="$3" '/=> not found/ {printf " %s", $1}
+      /^Error loading shared library / {sub(/:$/, "", $5); printf " %s", $5}
+      $2 == "=>" && $3 ~ /^\// {print $3 > libs; next} $1 ~ /^\// {print $1 > libs}
+      END {printf "" > libs}')
+    [ -z "$nd_missing" ] || die "minimal base: $1 needs libraries this machine does not have:$nd_missing (install them in the builder image)"
+    if [ ! -s "$3" ] && [ "$nd_rc" != 0 ]; then
+      die "minimal base: ldd $2 failed ($nd_rc): $nd_out"
+    fi
   }
 
   command -v ldd >/dev/null 2>&1 || [ -n "$musl_loader" ] || die "minimal base: ldd is missing here (glibc: libc-bin, musl: musl-utils); it resolves the libraries the release needs"
 
-  # Every ELF file of the release (listed above).
+  # Every ELF file of the release (listed above), ldd asked once a group of files that ask the
+  # loader the same question (elf_groups.pl, in ELF_GROUPS_PL; without perl, or when it fails,
+  # each file is its own group).
+  mkdir -p "$BASE_OUT/answers"
+  if [ -n "${ELF_GROUPS_PL:-}" ] && command -v perl >/dev/null 2>&1 &&
+    perl -e "$ELF_GROUPS_PL" "$OUT/rel" "${musl_loader:+1}" "$BASE_OUT/elf-files" >"$BASE_OUT/elf-groups" &&
+    [ "$(wc -l <"$BASE_OUT/elf-groups")" = "$(wc -l <"$BASE_OUT/elf-files")" ]; then
+    :
+  else
+    awk '{printf "u%d\t%s\n", NR, $0}' "$BASE_OUT/elf-files" >"$BASE_OUT/elf-groups"
+  fi
   elf_count=0
-  while IFS= read -r f; do
+  tab=$(printf '\t')
+  while IFS=$tab read -r group f; do
     elf_count=$((elf_count + 1))
-    needs "$f" "$OUT/rel/$f"
-  done <"$BASE_OUT/elf-files"
-  rm -f "$BASE_OUT/elf-files"
-  say "minimal base: libraries of $elf_count ELF files"
+    needs "$f" "$OUT/rel/$f" "$group"
+  done <"$BASE_OUT/elf-groups"
+  rm -rf "$BASE_OUT/elf-files" "$BASE_OUT/elf-groups" "$BASE_OUT/answers"
+  say "minimal base: libraries of $elf_count ELF files (ldd run $LDD_RUNS times)"
 
   # busybox: the shell and utilities.
   busybox=

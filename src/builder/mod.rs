@@ -40,13 +40,17 @@ pub use log::LogTail;
 
 /// The script both builders run (`sh -c`); its environment is documented at its top. It starts
 /// with `MIX_TASK='…'`, the mix task of `assemble_mix.exs` (which therefore has no single quote),
-/// the minimal base's step (`minimal_base.sh`, run when `MINIMAL_BASE=1`) follows the assembly, and
+/// the minimal base's step (`minimal_base.sh`, run when `MINIMAL_BASE=1`, with `ELF_GROUPS_PL='…'`,
+/// the perl of `elf_groups.pl`, also free of single quotes) follows the assembly, and
 /// `send_out.sh` (with `STREAM_OUT=1`: OUT as a tar on stdout) ends it.
 pub const ASSEMBLE_SH: &str = concat!(
     "MIX_TASK='",
     include_str!("assemble_mix.exs"),
     "'\n",
     include_str!("assemble.sh"),
+    "ELF_GROUPS_PL='",
+    include_str!("elf_groups.pl"),
+    "'\n",
     include_str!("minimal_base.sh"),
     include_str!("send_out.sh")
 );

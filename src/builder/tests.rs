@@ -405,3 +405,11 @@ fn the_mix_task_fits_in_its_single_quoted_shell_string() {
     assert!(ASSEMBLE_SH.starts_with("MIX_TASK='# assemble_mix.exs"));
     assert!(ASSEMBLE_SH.contains("defmodule Mix.Tasks.ReleaseOci.Assemble do"));
 }
+
+#[test]
+fn the_elf_grouping_fits_in_its_single_quoted_shell_string() {
+    let pl = include_str!("elf_groups.pl");
+    assert!(!pl.contains('\''), "elf_groups.pl must not contain a single quote");
+    assert!(ASSEMBLE_SH.contains(&format!("ELF_GROUPS_PL='{pl}'\n")));
+    assert!(ASSEMBLE_SH.find("ELF_GROUPS_PL=") < ASSEMBLE_SH.find("# --- minimal_base.sh"));
+}

@@ -55,6 +55,21 @@ pub fn elf_target(bytes: &[u8]) -> Option<ElfTarget> {
     Some(ElfTarget { machine: elf.header.e_machine, libc, interpreter })
 }
 
+/// Whether `bytes` is a statically linked ELF program (no interpreter, no libraries) for the
+/// machine of `triple`: one that runs there whatever the image around it has.
+pub fn is_static_for(bytes: &[u8], triple: &Triple) -> bool {
+    let Some(found) = elf_target(bytes) else { return false };
+    let Ok(elf) = Elf::parse(bytes) else { return false };
+    found.machine == machine_of(triple) && found.interpreter.is_none() && elf.libraries.is_empty()
+}
+
+fn machine_of(triple: &Triple) -> u16 {
+    match triple.arch {
+        Arch::X86_64 => EM_X86_64,
+        Arch::Aarch64 => EM_AARCH64,
+    }
+}
+
 fn machine_name(m: u16) -> String {
     match m {
         EM_X86_64 => "x86_64".into(),
@@ -76,10 +91,7 @@ fn libc_name(l: Libc) -> &'static str {
 pub fn check_file(path: &Path, triple: &Triple) -> Result<(), ElfError> {
     let bytes = std::fs::read(path).map_err(|source| ElfError::Read { path: path.to_path_buf(), source })?;
     let Some(found) = elf_target(&bytes) else { return Ok(()) };
-    let wanted_machine = match triple.arch {
-        Arch::X86_64 => EM_X86_64,
-        Arch::Aarch64 => EM_AARCH64,
-    };
+    let wanted_machine = machine_of(triple);
     let mismatch = |found: String, wanted: String| ElfError::Mismatch {
         path: path.to_path_buf(),
         found,
@@ -198,6 +210,32 @@ mod tests {
         musl.libc = Libc::Musl;
         let e = check_file(&sh, &musl).unwrap_err().to_string();
         assert!(e.contains("with glibc") && e.contains("with musl"), "{e}");
+    }
+
+    /// A 64-bit little-endian ELF executable for `machine` with nothing but its header.
+    fn bare_static_elf(machine: u16) -> Vec<u8> {
+        let mut h = vec![0x7f, b'E', b'L', b'F', 2, 1, 1];
+        h.resize(16, 0);
+        for half in [2u16, machine] {
+            h.extend_from_slice(&half.to_le_bytes());
+        }
+        h.extend_from_slice(&1u32.to_le_bytes());
+        h.resize(52, 0);
+        for half in [64u16, 56, 0, 64, 0, 0] {
+            h.extend_from_slice(&half.to_le_bytes());
+        }
+        h
+    }
+
+    #[test]
+    fn only_a_static_program_of_the_machine_counts_as_static_for_it() {
+        let x86 = t("x86_64-unknown-linux-gnu");
+        assert!(is_static_for(&bare_static_elf(EM_X86_64), &x86));
+        assert!(!is_static_for(&bare_static_elf(EM_AARCH64), &x86));
+        assert!(is_static_for(&bare_static_elf(EM_AARCH64), &t("aarch64-unknown-linux-musl")));
+        let host = Triple::host().unwrap();
+        assert!(!is_static_for(&std::fs::read(host_sh()).unwrap(), &host), "a dynamically linked program");
+        assert!(!is_static_for(b"#!/bin/sh\n", &host));
     }
 
     #[test]

@@ -23,12 +23,18 @@ const GATHER_SH: &str = concat!(
     "set -eu\nexec 3>&1 1>&2 </dev/null\n",
     "say() { printf '==> %s\\n' \"$*\"; }\ndie() { printf 'error: %s\\n' \"$*\"; exit 1; }\n",
     ": \"${OUT:?OUT must name the output directory}\"\n",
+    include_str!("native_tools.sh"),
+    "ELF_GROUPS_PL='",
+    include_str!("../elf_groups.pl"),
+    "'\n",
     include_str!("../minimal_base.sh"),
     "\ntar -cf - -C \"$OUT\" base >&3 || die \"cannot send the minimal base (tar failed)\"\n"
 );
 /// Where the upload goes (it exists in every image), and the output directory in it.
 const UPLOAD_DIR: &str = "/tmp";
 const OUT: &str = "/tmp/release-oci-gather/out";
+/// Where the native busybox goes (`NATIVE_BUSYBOX`, `native_tools.sh`).
+const NATIVE_BUSYBOX: &str = "/tmp/release-oci-gather/native/busybox";
 /// The build user of `build_user.sh`: the gathering needs no privilege at all.
 const USER: (u64, u64) = (10001, 10001);
 
@@ -41,12 +47,16 @@ pub struct GatherRequest<'a> {
     pub env: Vec<(String, String)>,
     pub limits: Limits,
     pub timeout: Option<Duration>,
+    /// A static busybox of the engine's own machine ([`super::native_tools`]), when the target is
+    /// emulated there and the native builder image has one.
+    pub native_busybox: Option<Vec<u8>>,
 }
 
 /// Gathers the base of the release(s) in `out/rel` into `out/base`.
 pub async fn gather(docker: &Docker, req: &GatherRequest<'_>, out: &Path, signals: &Signals) -> Result<(), CrossError> {
     let rel = out.join("rel");
-    let upload = tokio::task::spawn_blocking(move || upload_tar(&rel)).await.map_err(|e| CrossError::Io {
+    let native = req.native_busybox.clone();
+    let upload = tokio::task::spawn_blocking(move || upload_tar(&rel, native.as_deref())).await.map_err(|e| CrossError::Io {
         action: "background task failed for",
         path: out.join("rel"),
         source: std::io::Error::other(e.to_string()),
@@ -113,6 +123,9 @@ async fn deadline(timeout: Option<Duration>) -> Duration {
 fn body(req: &GatherRequest<'_>) -> ContainerCreateBody {
     let mut env = vec![format!("OUT={OUT}"), "LANG=C.UTF-8".to_string()];
     env.extend(req.env.iter().map(|(k, v)| format!("{k}={v}")));
+    if req.native_busybox.is_some() {
+        env.push(format!("NATIVE_BUSYBOX={NATIVE_BUSYBOX}"));
+    }
     let mut labels: std::collections::HashMap<String, String> =
         crate::builder::docker::owner_labels().into_iter().collect();
     labels.insert(crate::builder::ROLE_LABEL.to_string(), crate::builder::ROLE_BUILDER.to_string());
@@ -176,8 +189,8 @@ async fn run(docker: &Docker, name: &str, upload: Vec<u8>) -> Result<Result<Vec<
 }
 
 /// A tar of the ELF files under `rel` (and their directories) at `release-oci-gather/out/rel/`,
-/// owned by the build user.
-fn upload_tar(rel: &Path) -> Result<Vec<u8>, CrossError> {
+/// and of `native` (a busybox) at `NATIVE_BUSYBOX`, owned by the build user.
+fn upload_tar(rel: &Path, native: Option<&[u8]>) -> Result<Vec<u8>, CrossError> {
     let io = |path: &Path, source| CrossError::Io { action: "cannot read", path: path.to_path_buf(), source };
     let prefix = Path::new(OUT.strip_prefix(&format!("{UPLOAD_DIR}/")).unwrap_or(OUT)).join("rel");
     let mut b = tar::Builder::new(Vec::new());
@@ -203,6 +216,11 @@ fn upload_tar(rel: &Path) -> Result<Vec<u8>, CrossError> {
             &item.metadata().map_err(|e| io(item.path(), e.into()))?.permissions(),
         );
         files.push((relative, bytes, mode));
+    }
+    if let Some(busybox) = native {
+        let path = Path::new(NATIVE_BUSYBOX.strip_prefix(&format!("{UPLOAD_DIR}/")).unwrap_or(NATIVE_BUSYBOX));
+        dirs.extend(path.parent().map(Path::to_path_buf));
+        files.push((path.to_path_buf(), busybox.to_vec(), 0o755));
     }
     let header = |kind: tar::EntryType, size: u64, mode: u32| {
         let mut h = tar::Header::new_gnu();
@@ -236,7 +254,7 @@ mod tests {
         std::fs::create_dir_all(rel.join("erts-1/bin")).unwrap();
         std::fs::write(rel.join("erts-1/bin/beam.smp"), b"\x7fELF\x02").unwrap();
         std::fs::write(rel.join("erts-1/bin/start"), b"#!/bin/sh").unwrap();
-        let tar = upload_tar(&rel).unwrap();
+        let tar = upload_tar(&rel, Some(b"busybox")).unwrap();
         let mut archive = tar::Archive::new(tar.as_slice());
         let entries: Vec<(String, u64)> = archive
             .entries()
@@ -251,11 +269,13 @@ mod tests {
             paths,
             [
                 "release-oci-gather",
+                "release-oci-gather/native",
                 "release-oci-gather/out",
                 "release-oci-gather/out/rel",
                 "release-oci-gather/out/rel/erts-1",
                 "release-oci-gather/out/rel/erts-1/bin",
-                "release-oci-gather/out/rel/erts-1/bin/beam.smp"
+                "release-oci-gather/out/rel/erts-1/bin/beam.smp",
+                "release-oci-gather/native/busybox"
             ]
         );
         assert!(entries.iter().all(|(_, uid)| *uid == 10001));

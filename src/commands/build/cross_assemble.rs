@@ -94,8 +94,9 @@ async fn compile_once(
             env: opts.env(),
             limits: s.limits,
             timeout: Some(s.timeout),
+            native_busybox: None,
         };
-        minimal_base(engine, &gathering, &opts.known, &out, signals).await?;
+        minimal_base(engine, images, gathering, &opts.known, &out, signals).await?;
         assembled.base_dir = Some(out.join("base"));
     }
     assembled.builder_image_id = Some(images.target_image_id.clone());
@@ -195,10 +196,11 @@ async fn tini(images: &Images, triple: &Triple, out: &Path) -> anyhow::Result<()
 }
 
 /// The minimal base: the one an earlier build made for these ELF files when this machine knows
-/// it (nothing runs), else gathered in the target's builder.
+/// it (nothing runs), else gathered in the target's builder, with the native builder's busybox.
 async fn minimal_base(
     engine: &Docker,
-    req: &gather::GatherRequest<'_>,
+    images: &Images,
+    mut req: gather::GatherRequest<'_>,
     known: &[String],
     out: &Path,
     signals: &Signals,
@@ -219,7 +221,8 @@ async fn minimal_base(
         return Ok(());
     }
     let task = ui::task(format!("Gathering the minimal base in {} ({})", req.image, req.platform));
-    gather::gather(engine, req, out, signals).await?;
+    req.native_busybox = cross::native_tools::busybox(&images.native_reader, &images.native).await?;
+    gather::gather(engine, &req, out, signals).await?;
     task.done(format!("{} ELF files", listing.files()));
     Ok(())
 }
