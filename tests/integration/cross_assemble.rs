@@ -6,7 +6,9 @@
 //!   emulation, answers HTTP and reports the JIT;
 //! - zlib_nif (a C NIF) for aarch64 is built under emulation, the log naming its native code, and
 //!   runs;
-//! - `--cross-compile never` (the old path) gives the same app and deps layers as compile-once.
+//! - `--cross-compile never` (the old path) gives the same app and deps layers as compile-once, and
+//!   the same minimal base although compile-once gathers it with the native builder's busybox and
+//!   asks ldd once a group of ELF files (the log says both).
 
 use crate::multi_platform::{
     AARCH64, EM_AARCH64, X86_64, assert_jit, beam_smp, elf_machine, named_layers, require_emulation,
@@ -108,12 +110,23 @@ fn a_nif_project_for_aarch64_is_built_under_emulation_saying_why_and_runs() {
     let _ = docker(&["rmi", "-f", &tag]);
 }
 
+/// "minimal base: libraries of N ELF files (ldd run M times)" in a build log: (N, M).
+fn ldd_runs(log: &str) -> (usize, usize) {
+    let line = log.lines().find(|l| l.contains("minimal base: libraries of ")).unwrap_or_else(|| panic!("{log}"));
+    let numbers: Vec<usize> =
+        line.split(|c: char| !c.is_ascii_digit()).filter(|w| !w.is_empty()).filter_map(|w| w.parse().ok()).collect();
+    match numbers[..] {
+        [.., files, runs] => (files, runs),
+        _ => panic!("{line}"),
+    }
+}
+
 #[test]
 fn the_forced_emulated_build_has_the_same_app_and_deps_layers() {
     require_emulation();
     let project = copy_example("hello_web");
     let out = tempfile::tempdir().expect("tempdir");
-    let mut layers = Vec::new();
+    let (mut layers, mut bases) = (Vec::new(), Vec::new());
     for (mode, says) in [("never", "under emulation (linux/arm64/v8): --cross-compile never"), ("auto", COMPILE_ONCE)] {
         let layout = out.path().join(mode);
         let target = format!("oci:{}", layout.display());
@@ -125,9 +138,15 @@ fn the_forced_emulated_build_has_the_same_app_and_deps_layers() {
         let (path, bytes) = beam_smp(&layout, &manifest);
         assert_eq!(elf_machine(&bytes), EM_AARCH64, "{mode}: {path}");
         layers.push(named_layers(&layout, &manifest));
+        bases.push(manifest["layers"][0]["digest"].as_str().expect("base layer").to_string());
+        let (files, runs) = ldd_runs(&log);
+        assert!(runs < files, "{mode}: ldd ran {runs} times for {files} ELF files:\n{log}");
+        let native = log.contains("minimal base: the shell tools run natively");
+        assert_eq!(native, mode == "auto", "{mode}: native tools in the gathering\n{log}");
     }
     for name in ["app", "deps"] {
         assert!(layers[0].contains_key(name) || name == "deps", "{:#?}", layers[0]);
         assert_eq!(layers[0].get(name), layers[1].get(name), "layer {name}: {layers:#?}");
     }
+    assert_eq!(bases[0], bases[1], "the minimal base gathered natively differs from the emulated one");
 }
