@@ -9,13 +9,19 @@
 # three capabilities only. Nothing here writes to stdout: it carries OUT (send_out.sh).
 #
 # The builder's inputs (RELEASE_OCI_INPUTS, docs/builder-inputs.md), as root first: the CA bundle
-# (RELEASE_OCI_CA) joins the image's trust store for this container only, and the secrets move
+# (RELEASE_OCI_CA) joins the image's trust store for this container only (the image's own file is
+# kept aside for the minimal base), and the secrets move
 # from the upload into RELEASE_OCI_SECRETS (a tmpfs), readable by BUILD_USER alone.
 set -eu
 inputs=${RELEASE_OCI_INPUTS:-/nonexistent}
 if [ -n "${RELEASE_OCI_CA:-}" ] && [ -f "$RELEASE_OCI_CA" ] && [ "$(id -u)" = 0 ]; then
   bundle=/etc/ssl/certs/ca-certificates.crt
   mkdir -p /etc/ssl/certs
+  # The image's own bundle, kept aside: the minimal base takes it (minimal_base.sh), never the
+  # one the build trusts.
+  if [ -f "$bundle" ] && [ ! -e /etc/ssl/release-oci-image-ca-certificates.crt ]; then
+    cp -pL "$bundle" /etc/ssl/release-oci-image-ca-certificates.crt
+  fi
   if [ -L "$bundle" ]; then cp --remove-destination "$(readlink -f "$bundle")" "$bundle"; fi
   { printf '\n'; cat "$RELEASE_OCI_CA"; } >>"$bundle"
   SSL_CERT_FILE=$bundle HEX_CACERTS_PATH=$bundle GIT_SSL_CAINFO=$bundle CURL_CA_BUNDLE=$bundle

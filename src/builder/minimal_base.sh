@@ -304,6 +304,12 @@ elif [ "${MINIMAL_BASE:-}" = 1 ]; then
   ca=/etc/ssl/certs/ca-certificates.crt
   [ -e "$ca" ] || die "minimal base: no CA certificate bundle at $ca: install ca-certificates in the builder"
   copy_path "$ca"
+  # build_user.sh added the CAs the build trusts (--build-ca, by default this machine's) to this
+  # file, for the build only: the image gets the builder image's own file, which it kept aside.
+  image_ca=/etc/ssl/release-oci-image-ca-certificates.crt
+  if [ -f "$image_ca" ]; then
+    cp -p "$image_ca" "$ROOT$CP_REAL" || die "cannot copy $image_ca into the minimal base"
+  fi
   why add "$ca" "CA certificates for TLS clients"
   if [ ! -e "$ROOT/etc/ssl/cert.pem" ] && [ ! -L "$ROOT/etc/ssl/cert.pem" ]; then
     ln -s certs/ca-certificates.crt "$ROOT/etc/ssl/cert.pem"

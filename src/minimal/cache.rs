@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 /// The directory of the blob store that holds the records.
 pub const DIR: &str = "minimal-base";
 /// Changes whenever the meaning of a key or the record format changes.
-const FORMAT: &str = "release-oci minimal base cache 1";
+const FORMAT: &str = "release-oci minimal base cache 2";
 /// The most listings handed to the builder (the newest records first).
 pub const MAX_KNOWN: usize = 16;
 
@@ -57,8 +57,6 @@ pub struct KeySettings {
     /// The builder's environment (`--build-env`): the gathering script runs in it (`ldd` reads
     /// `LD_LIBRARY_PATH`, the script `BUSYBOX`).
     pub build_env: Vec<(String, String)>,
-    /// `--build-ca`'s bundle, by content: the builder adds it to the CA file the base takes.
-    pub ca_bundle: Option<Digest>,
 }
 
 impl KeySettings {
@@ -74,7 +72,6 @@ impl KeySettings {
             compression,
             epoch,
             build_env,
-            ca_bundle,
         } = self;
         let mut k = KeyBuilder::new();
         k.part("minimal-base", FORMAT)
@@ -86,8 +83,7 @@ impl KeySettings {
             .part("slim-erts", slim_erts.to_string())
             .part("compression", compression.to_string())
             .part("epoch", epoch.to_string())
-            .part("build-env", format!("{build_env:?}"))
-            .part("ca-bundle", format!("{ca_bundle:?}"));
+            .part("build-env", format!("{build_env:?}"));
         k.finish().hex().to_string()
     }
 }

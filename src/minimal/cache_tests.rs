@@ -14,7 +14,6 @@ fn settings() -> KeySettings {
         compression: Compression::Gzip,
         epoch: 0,
         build_env: Vec::new(),
-        ca_bundle: None,
     }
 }
 
@@ -37,7 +36,6 @@ fn every_part_of_the_key_counts() {
         ("compression level", Box::new(|k| k.compression = Compression::Zstd { level: 4 })),
         ("epoch", Box::new(|k| k.epoch = 1_700_000_000)),
         ("build env", Box::new(|k| k.build_env = vec![("LD_LIBRARY_PATH".into(), "/opt/lib".into())])),
-        ("CA bundle", Box::new(|k| k.ca_bundle = Some(Digest::of(b"-----BEGIN CERTIFICATE-----")))),
     ];
     let mut seen = BTreeSet::from([plain.hex()]);
     for (what, change) in &changes {

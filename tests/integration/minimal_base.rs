@@ -334,3 +334,39 @@ fn debian_base_still_builds_an_image_that_runs() {
     let (code, _) = c.stop(10);
     assert_eq!(code, 0, "{}", c.logs());
 }
+
+/// The CAs the build trusts (`--build-ca`; by default this machine's bundle, a TLS-intercepting
+/// proxy's CA among them) are the build's alone: the image's bundle is the builder image's own,
+/// byte for byte. It used to be the builder's file with the build's CAs appended.
+#[test]
+fn the_cas_the_build_trusts_stay_out_of_the_image() {
+    require_docker();
+    let project = copy_example("hello_web");
+    let out = tempfile::tempdir().expect("tempdir");
+    let marker = format!("release-oci-test-ca-{}", std::process::id());
+    let ca = out.path().join("build-ca.pem");
+    std::fs::write(&ca, format!("-----BEGIN CERTIFICATE-----\n{marker}\n-----END CERTIFICATE-----\n")).expect("ca");
+    let layout = out.path().join("oci");
+    let mut c = release_oci();
+    c.arg("build").arg(project.path()).arg("--build-ca").arg(&ca).arg("--no-cache");
+    c.arg("--output").arg(format!("oci:{}", layout.display()));
+    ok(c);
+    let base = layout_manifest(&layout)["layers"][0]["digest"].as_str().expect("base layer").to_string();
+    let f = std::fs::File::open(layout.join("blobs/sha256").join(base.trim_start_matches("sha256:"))).expect("layer");
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(f));
+    let mut bundle = None;
+    for entry in archive.entries().expect("tar") {
+        let mut entry = entry.expect("entry");
+        if entry.path().expect("path").to_string_lossy() == "etc/ssl/certs/ca-certificates.crt" {
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).expect("read");
+            bundle = Some(bytes);
+        }
+    }
+    let bundle = bundle.expect("the base has no etc/ssl/certs/ca-certificates.crt");
+    assert!(!String::from_utf8_lossy(&bundle).contains(&marker), "the build's CA is in the image");
+    let builders = docker_ok(&[
+        "run", "--rm", "--entrypoint", "cat", "release-oci/builder:debian-bookworm", "/etc/ssl/certs/ca-certificates.crt",
+    ]);
+    assert!(bundle == builders.as_bytes(), "the image's bundle ({} bytes) is not the builder image's ({} bytes)", bundle.len(), builders.len());
+}

@@ -6,7 +6,6 @@
 use crate::base::BaseRef;
 use crate::builder::Assembled;
 use crate::cli::{BuildSettings, BuilderKind};
-use crate::digest::Digest;
 use crate::image::BaseImage;
 use crate::layer::TarOptions;
 use crate::minimal::cache::{BaseCache, CachedBase, KeySettings};
@@ -37,7 +36,7 @@ pub(super) async fn gather_options(s: &BuildSettings, docker: Option<&bollard::D
     let s = s.clone();
     let known = tokio::task::spawn_blocking(move || {
         let store = BlobStore::open(&s.cache_dir).ok()?;
-        Some(BaseCache::new(&store, &key_settings(&s, &image_id)?).known())
+        Some(BaseCache::new(&store, &key_settings(&s, &image_id)).known())
     })
     .await;
     opts.known = known.ok().flatten().unwrap_or_default();
@@ -46,13 +45,10 @@ pub(super) async fn gather_options(s: &BuildSettings, docker: Option<&bollard::D
 }
 
 /// The first level of the cache key of this build's minimal base, made by the builder image
-/// `image_id`; None when it cannot be made (an unreadable `--build-ca` bundle: no cache).
-fn key_settings(s: &BuildSettings, image_id: &str) -> Option<KeySettings> {
-    let ca_bundle = match &s.inputs.ca_bundle {
-        Some(path) => Some(Digest::of(&std::fs::read(path).ok()?)),
-        None => None,
-    };
-    Some(KeySettings {
+/// `image_id`. The CAs the build trusts (`--build-ca`) are not part of it: the base takes the
+/// builder image's own bundle (minimal_base.sh).
+fn key_settings(s: &BuildSettings, image_id: &str) -> KeySettings {
+    KeySettings {
         tool: super::result_cache::tool_identity(),
         project: s.project.canonicalize().unwrap_or_else(|_| s.project.clone()),
         builder_image_id: image_id.to_string(),
@@ -62,8 +58,7 @@ fn key_settings(s: &BuildSettings, image_id: &str) -> Option<KeySettings> {
         compression: s.compression,
         epoch: s.epoch,
         build_env: s.inputs.env.clone(),
-        ca_bundle,
-    })
+    }
 }
 
 /// `--slim-erts`: removes the ERTS tools from every release (before the base is made, so that
@@ -119,7 +114,7 @@ pub(super) async fn make_base(
     let base_dir = assembled.base_dir.clone().context(
         "the builder gathered no files for the minimal base (a release built elsewhere?): use --base debian or another image",
     )?;
-    let cache = assembled.builder_image_id.as_deref().and_then(|id| key_settings(s, id));
+    let cache = assembled.builder_image_id.as_deref().map(|id| key_settings(s, id));
     let made =
         MakeBase { cache: cache.map(|k| BaseCache::new(store, &k)), store: store.clone(), s: s.clone(), base_dir };
     let (base, reused) = tokio::task::spawn_blocking(move || made.run()).await??;
