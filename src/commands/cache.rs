@@ -76,6 +76,14 @@ pub async fn run(args: &CacheArgs) -> anyhow::Result<String> {
         CacheCommand::Prune { store } => {
             let project = canonical_project(args)?;
             let mut out = forget_results(store, project.as_deref())?;
+            if project.is_none() {
+                let root = store.cache_dir.clone().unwrap_or_else(BlobStore::default_root);
+                let removed = crate::builder::cross::image_files::forget(&root)
+                    .with_context(|| format!("removing {}", root.join("image-files").display()))?;
+                if let Some(dir) = removed {
+                    let _ = writeln!(out, "removed the files read out of builder images {}", dir.display());
+                }
+            }
             out.push_str(&volumes(args).await?);
             Ok(out)
         }

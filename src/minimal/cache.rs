@@ -62,17 +62,8 @@ pub struct KeySettings {
 impl KeySettings {
     /// The first level of the key: 64 hex digits of the parts, each named and length-prefixed.
     pub fn hex(&self) -> String {
-        let KeySettings {
-            tool,
-            project,
-            builder_image_id,
-            triple,
-            tzdata,
-            slim_erts,
-            compression,
-            epoch,
-            build_env,
-        } = self;
+        let KeySettings { tool, project, builder_image_id, triple, tzdata, slim_erts, compression, epoch, build_env } =
+            self;
         let mut k = KeyBuilder::new();
         k.part("minimal-base", FORMAT)
             .part("tool", tool)

@@ -150,3 +150,39 @@ fn the_forced_emulated_build_has_the_same_app_and_deps_layers() {
     }
     assert_eq!(bases[0], bases[1], "the minimal base gathered natively differs from the emulated one");
 }
+
+/// The ERTS and Erlang/OTP directories read out of the two builder images are kept by image id
+/// in the cache directory: a rebuild after a change reads none of them again, its ERTS and
+/// Erlang/OTP layers are the first build's, and `cache prune` removes them.
+#[test]
+fn a_rebuild_reads_nothing_out_of_the_builder_images_again() {
+    require_emulation();
+    let project = copy_example("hello_web");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = dir.path().join("cache");
+    let mut layers = Vec::new();
+    for (n, read_before) in [(1, "0 of 10 directories read before"), (2, "10 of 10 directories read before")] {
+        if n == 2 {
+            let router = project.path().join("lib/hello_web/router.ex");
+            let src = std::fs::read_to_string(&router).expect("router.ex");
+            std::fs::write(&router, src.replace("from hello_web", "again from hello_web")).expect("router.ex");
+        }
+        let layout = dir.path().join(format!("oci-{n}"));
+        let target = format!("oci:{}", layout.display());
+        let cache_arg = cache.display().to_string();
+        let (_, log) = build(project.path(), &["--triple", AARCH64, "--cache-dir", &cache_arg, "-o", &target]);
+        assert!(log.contains(COMPILE_ONCE.trim_start_matches("[linux/arm64/v8] ")), "build {n}:\n{log}");
+        assert!(log.contains(read_before), "build {n} does not say {read_before:?}:\n{log}");
+        layers.push(named_layers(&layout, &layout_manifest(&layout)));
+    }
+    for name in ["erts", "otp"] {
+        assert!(layers[0].contains_key(name), "{:#?}", layers[0]);
+        assert_eq!(layers[0].get(name), layers[1].get(name), "layer {name}: {layers:#?}");
+    }
+    assert_ne!(layers[0].get("app"), layers[1].get("app"), "the change is in the second image");
+    let mut c = release_oci();
+    c.args(["cache", "prune", "--cache-dir"]).arg(&cache);
+    let pruned = ok(c);
+    assert!(pruned.contains("removed the files read out of builder images"), "{pruned}");
+    assert!(!cache.join("image-files").exists());
+}

@@ -366,7 +366,17 @@ fn the_cas_the_build_trusts_stay_out_of_the_image() {
     let bundle = bundle.expect("the base has no etc/ssl/certs/ca-certificates.crt");
     assert!(!String::from_utf8_lossy(&bundle).contains(&marker), "the build's CA is in the image");
     let builders = docker_ok(&[
-        "run", "--rm", "--entrypoint", "cat", "release-oci/builder:debian-bookworm", "/etc/ssl/certs/ca-certificates.crt",
+        "run",
+        "--rm",
+        "--entrypoint",
+        "cat",
+        "release-oci/builder:debian-bookworm",
+        "/etc/ssl/certs/ca-certificates.crt",
     ]);
-    assert!(bundle == builders.as_bytes(), "the image's bundle ({} bytes) is not the builder image's ({} bytes)", bundle.len(), builders.len());
+    assert!(
+        bundle == builders.as_bytes(),
+        "the image's bundle ({} bytes) is not the builder image's ({} bytes)",
+        bundle.len(),
+        builders.len()
+    );
 }

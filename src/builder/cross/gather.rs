@@ -56,10 +56,12 @@ pub struct GatherRequest<'a> {
 pub async fn gather(docker: &Docker, req: &GatherRequest<'_>, out: &Path, signals: &Signals) -> Result<(), CrossError> {
     let rel = out.join("rel");
     let native = req.native_busybox.clone();
-    let upload = tokio::task::spawn_blocking(move || upload_tar(&rel, native.as_deref())).await.map_err(|e| CrossError::Io {
-        action: "background task failed for",
-        path: out.join("rel"),
-        source: std::io::Error::other(e.to_string()),
+    let upload = tokio::task::spawn_blocking(move || upload_tar(&rel, native.as_deref())).await.map_err(|e| {
+        CrossError::Io {
+            action: "background task failed for",
+            path: out.join("rel"),
+            source: std::io::Error::other(e.to_string()),
+        }
     })??;
     let name = crate::builder::container::name().replacen("-build-", "-base-", 1);
     let options = CreateContainerOptionsBuilder::default().name(&name).platform(&req.platform).build();

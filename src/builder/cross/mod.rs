@@ -7,6 +7,7 @@
 //! know the base of the release's ELF files already).
 
 pub mod gather;
+pub mod image_files;
 pub mod native_tools;
 pub mod otp;
 pub mod splice;

@@ -80,7 +80,12 @@ mod tests {
         let fake = d.path().join("busybox");
         std::fs::write(&fake, b"not a program").unwrap();
         let script = format!("set -eu\nsay() {{ printf '==> %s\\n' \"$*\"; }}\n{NATIVE_TOOLS_SH}\necho \"$PATH\"");
-        let out = Command::new("sh").args(["-c", &script]).env("NATIVE_BUSYBOX", &fake).env("PATH", "/usr/bin:/bin").output().unwrap();
+        let out = Command::new("sh")
+            .args(["-c", &script])
+            .env("NATIVE_BUSYBOX", &fake)
+            .env("PATH", "/usr/bin:/bin")
+            .output()
+            .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{stdout}");
         assert!(stdout.contains("does not run here") && stdout.ends_with("\n/usr/bin:/bin\n"), "{stdout}");

@@ -124,17 +124,18 @@ async fn make_target_release(
         Outcome::Go(dirs) => dirs,
         Outcome::Fallback(why) => return Ok(Outcome::Fallback(why)),
     };
-    let trees = out.with_file_name("compile-once");
-    let (native_tree, target_tree) = (trees.join("native"), trees.join("target"));
+    let (native_tree, target_tree, scratch) = trees(s, images, out);
     let task =
         ui::task(format!("Reading ERTS and {} Erlang/OTP applications out of the builder images", dirs.len() - 1));
     let (n, t) = tokio::join!(
         checks::download(&images.native_reader, &images.target_otp.root, &dirs, &native_tree),
         checks::download(&images.target_reader, &images.target_otp.root, &dirs, &target_tree)
     );
-    if let Some(missing) = n?.or(t?) {
+    let ((n, n_read), (t, t_read)) = (n?, t?);
+    if let Some(missing) = n.or(t) {
         return Ok(Outcome::Fallback(missing));
     }
+    let (total_dirs, kept) = (2 * dirs.len(), 2 * dirs.len() - n_read - t_read);
     let triple = s.triple.clone();
     let spliced = tokio::task::spawn_blocking(move || -> anyhow::Result<Result<splice::Spliced, String>> {
         let mut total = splice::Spliced::default();
@@ -152,14 +153,17 @@ async fn make_target_release(
                 return Ok(Err(format!("the release has native code the sources did not show: {e}")));
             }
         }
-        let _ = std::fs::remove_dir_all(native_tree.parent().unwrap_or(&native_tree));
+        if let Some(scratch) = scratch {
+            let _ = std::fs::remove_dir_all(scratch);
+        }
         Ok(Ok(total))
     })
     .await??;
     match spliced {
         Ok(done) => {
             task.done(format!(
-                "{} files the target's ({}), {} kept (changed or made by mix release); no ELF file of another machine",
+                "{} files the target's ({}), {} kept (changed or made by mix release); no ELF file of another machine; \
+                 {kept} of {total_dirs} directories read before (cache)",
                 done.replaced,
                 ui::bytes(done.bytes),
                 done.kept
@@ -169,6 +173,20 @@ async fn make_target_release(
         Err(why) => {
             task.done("not usable");
             Ok(Outcome::Fallback(why))
+        }
+    }
+}
+
+/// Where the native and the target image's directories go: kept by image id in the cache
+/// directory ([`cross::image_files`]), else in a scratch directory beside `out` (the third value,
+/// removed after splicing).
+fn trees(s: &BuildSettings, images: &Images, out: &Path) -> (PathBuf, PathBuf, Option<PathBuf>) {
+    let kept = |id: &str| cross::image_files::tree(&s.cache_dir, id);
+    match (kept(&images.native_image_id), kept(&images.target_image_id)) {
+        (Some(n), Some(t)) => (n, t, None),
+        _ => {
+            let scratch = out.with_file_name("compile-once");
+            (scratch.join("native"), scratch.join("target"), Some(scratch))
         }
     }
 }

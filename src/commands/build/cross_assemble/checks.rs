@@ -47,6 +47,7 @@ pub(super) fn native_counterpart(image: &str, target: Arch, native: Arch) -> Opt
 pub(in crate::commands::build) struct Images {
     pub native: Triple,
     pub native_image: String,
+    pub native_image_id: String,
     pub target_image_id: String,
     /// `Erlang/OTP X and Elixir Y`.
     pub versions: String,
@@ -96,6 +97,7 @@ pub(super) async fn images(
     let mut images = Images {
         native: native.clone(),
         native_image,
+        native_image_id: n.id.unwrap_or_default(),
         target_image_id: t.id.unwrap_or_default(),
         versions: format!("Erlang/OTP {otp} and Elixir {elixir}"),
         native_reader,
@@ -246,22 +248,28 @@ pub(super) fn release_dirs(
     Ok(Outcome::Go(dirs))
 }
 
-/// Downloads `root/DIR` of each of `dirs` from the image into `tree/DIR`; the first one the image
-/// does not have is the fallback's reason.
+/// Downloads `root/DIR` of each of `dirs` from the image into `tree/DIR`, leaving out those
+/// already there ([`cross::image_files`]); the first one the image does not have is the
+/// fallback's reason. Returns that reason and how many were read.
 pub(super) async fn download(
     reader: &ImageReader,
     root: &str,
     dirs: &[String],
     tree: &Path,
-) -> anyhow::Result<Option<String>> {
+) -> anyhow::Result<(Option<String>, usize)> {
+    let mut read = 0;
     for dir in dirs {
+        if tree.join(dir).is_dir() {
+            continue;
+        }
         let Some(tar) = reader.download(&format!("{root}/{dir}")).await? else {
-            return Ok(Some(format!("{} has no {root}/{dir}", reader.image)));
+            return Ok((Some(format!("{} has no {root}/{dir}", reader.image)), read));
         };
-        let dest = tree.join(dir).parent().map(Path::to_path_buf).unwrap_or_else(|| tree.to_path_buf());
-        tokio::task::spawn_blocking(move || cross::unpack(&tar, &dest)).await??;
+        let (tree, dir) = (tree.to_path_buf(), dir.clone());
+        tokio::task::spawn_blocking(move || cross::image_files::put(&tree, &dir, &tar)).await??;
+        read += 1;
     }
-    Ok(None)
+    Ok((None, read))
 }
 
 #[cfg(test)]
