@@ -137,28 +137,14 @@ async fn make_target_release(
     }
     let (total_dirs, kept) = (2 * dirs.len(), 2 * dirs.len() - n_read - t_read);
     let triple = s.triple.clone();
-    let spliced = tokio::task::spawn_blocking(move || -> anyhow::Result<Result<splice::Spliced, String>> {
-        let mut total = splice::Spliced::default();
-        for release in &releases {
-            let trees = splice::Trees { release, native: &native_tree, target: &target_tree };
-            match splice::splice(&trees, &dirs) {
-                Ok(done) => {
-                    total.replaced += done.replaced;
-                    total.kept += done.kept;
-                    total.bytes += done.bytes;
-                }
-                Err(e) => return Ok(Err(format!("the release cannot be made the target's: {e}"))),
-            }
-            if let Err(e) = prebuilt::elf::check_release(release, &triple) {
-                return Ok(Err(format!("the release has native code the sources did not show: {e}")));
-            }
-        }
+    let spliced = tokio::task::spawn_blocking(move || {
+        let spliced = splice_releases(&releases, &dirs, (&native_tree, &target_tree), &triple);
         if let Some(scratch) = scratch {
             let _ = std::fs::remove_dir_all(scratch);
         }
-        Ok(Ok(total))
+        spliced
     })
-    .await??;
+    .await?;
     match spliced {
         Ok(done) => {
             task.done(format!(
@@ -175,6 +161,27 @@ async fn make_target_release(
             Ok(Outcome::Fallback(why))
         }
     }
+}
+
+/// Splices each release (`dirs` of it from the `(native, target)` trees), then checks it has no
+/// ELF file of another machine; the fallback's reason when either fails.
+fn splice_releases(
+    releases: &[PathBuf],
+    dirs: &[String],
+    (native, target): (&Path, &Path),
+    triple: &Triple,
+) -> Result<splice::Spliced, String> {
+    let mut total = splice::Spliced::default();
+    for release in releases {
+        let trees = splice::Trees { release, native, target };
+        let done = splice::splice(&trees, dirs).map_err(|e| format!("the release cannot be made the target's: {e}"))?;
+        total.replaced += done.replaced;
+        total.kept += done.kept;
+        total.bytes += done.bytes;
+        prebuilt::elf::check_release(release, triple)
+            .map_err(|e| format!("the release has native code the sources did not show: {e}"))?;
+    }
+    Ok(total)
 }
 
 /// Where the native and the target image's directories go: kept by image id in the cache
