@@ -352,17 +352,7 @@ fn the_cas_the_build_trusts_stay_out_of_the_image() {
     c.arg("--output").arg(format!("oci:{}", layout.display()));
     ok(c);
     let base = layout_manifest(&layout)["layers"][0]["digest"].as_str().expect("base layer").to_string();
-    let f = std::fs::File::open(layout.join("blobs/sha256").join(base.trim_start_matches("sha256:"))).expect("layer");
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(f));
-    let mut bundle = None;
-    for entry in archive.entries().expect("tar") {
-        let mut entry = entry.expect("entry");
-        if entry.path().expect("path").to_string_lossy() == "etc/ssl/certs/ca-certificates.crt" {
-            let mut bytes = Vec::new();
-            entry.read_to_end(&mut bytes).expect("read");
-            bundle = Some(bytes);
-        }
-    }
+    let (_, bundle) = layer_files(&layout, &base, "etc/ssl/certs/ca-certificates.crt");
     let bundle = bundle.expect("the base has no etc/ssl/certs/ca-certificates.crt");
     assert!(!String::from_utf8_lossy(&bundle).contains(&marker), "the build's CA is in the image");
     let builders = docker_ok(&[
