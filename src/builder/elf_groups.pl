@@ -26,14 +26,29 @@ close $names;
 sub key {
     my ($path, $name) = @_;
     open(my $fh, "<:raw", $path) or return undef;
-    my $b = do { local $/; <$fh> };
-    close $fh;
-    return undef unless defined $b && length($b) >= 64 && substr($b, 0, 4) eq "\x7fELF";
-    my ($class, $data) = unpack("C C", substr($b, 4, 2));
+    # Only the parts the key is made of are read (the header, the program headers, the dynamic
+    # section and the string table): a whole beam.smp read under emulation costs a tenth of a
+    # second. With MUSL=1 the whole file is searched for glibc names, so it is read whole.
+    my $size = -s $fh;
+    my $whole = $musl ? do { local $/; <$fh> } : undef;
+    my $at = sub {
+        my ($off, $len) = @_;
+        die "short\n" if $off + $len > $size;
+        return substr($whole, $off, $len) if defined $whole;
+        my $got = "";
+        sysseek($fh, $off, 0) or die "seek\n";
+        while (length($got) < $len) {
+            my $n = sysread($fh, $got, $len - length($got), length($got));
+            die "short\n" unless $n;
+        }
+        return $got;
+    };
+    return undef unless $size >= 64 && $at->(0, 4) eq "\x7fELF";
+    my ($class, $data) = unpack("C C", $at->(4, 2));
     return undef unless ($class == 1 || $class == 2) && ($data == 1 || $data == 2);
     my ($h, $w) = $data == 1 ? ("v", "V") : ("n", "N");
     my $a = $class == 1 ? $w : ($data == 1 ? "Q<" : "Q>");
-    my $field = sub { my ($at, $fmt, $len) = @_; die "short\n" if $at + $len > length $b; unpack($fmt, substr($b, $at, $len)) };
+    my $field = sub { my ($off, $fmt, $len) = @_; unpack($fmt, $at->($off, $len)) };
     my ($type, $machine) = ($field->(16, $h, 2), $field->(18, $h, 2));
     my ($phoff, $phentsize, $phnum) = $class == 2
         ? ($field->(32, $a, 8), $field->(54, $h, 2), $field->(56, $h, 2))
@@ -48,33 +63,36 @@ sub key {
             : ($field->($o + 4, $a, 4), $field->($o + 8, $a, 4), $field->($o + 16, $a, 4));
         if ($pt == 1) { push @load, [$vaddr, $off, $filesz] }
         elsif ($pt == 2) { $dynamic = [$off, $filesz] }
-        elsif ($pt == 3) { die "short\n" if $off + $filesz > length $b; ($interp = substr($b, $off, $filesz)) =~ s/\0.*//s }
+        elsif ($pt == 3) { ($interp = $at->($off, $filesz)) =~ s/\0.*//s }
     }
     my @parts = ("machine=$machine class=$class data=$data type=$type", "interp=" . ($interp // "-"));
     my $origin = 0;
     if ($dynamic) {
-        my (@entries, $strtab);
+        my (@entries, $strtab, $strsz);
         for (my $o = $dynamic->[0]; $o + 2 * $asize <= $dynamic->[0] + $dynamic->[1]; $o += 2 * $asize) {
             my ($tag, $val) = ($field->($o, $a, $asize), $field->($o + $asize, $a, $asize));
             last if $tag == 0;
             $strtab = $val if $tag == 5;
+            $strsz = $val if $tag == 10;
             push @entries, [$tag, $val];
         }
         die "no string table\n" unless defined $strtab;
         my ($base) = grep { $strtab >= $_->[0] && $strtab < $_->[0] + $_->[2] } @load;
         die "string table outside the file\n" unless $base;
         my $strings = $strtab - $base->[0] + $base->[1];
+        die "string table outside the file\n" if $strings >= $size;
+        my $left = $size - $strings;
+        my $table = $at->($strings, defined $strsz && $strsz < $left ? $strsz : $left);
         my %string = map { $_ => 1 } (1, 14, 15, 29, 0x7ffffffd, 0x7fffffff);
         my %number = map { $_ => 1 } (30, 0x6ffffffb);
         push @parts, "dynamic";
         for my $e (@entries) {
             my ($tag, $val) = @$e;
             if ($string{$tag}) {
-                my $at = $strings + $val;
-                die "string outside the file\n" if $at >= length $b;
-                my $end = index($b, "\0", $at);
+                die "string outside the table\n" if $val >= length $table;
+                my $end = index($table, "\0", $val);
                 die "unterminated string\n" if $end < 0;
-                my $s = substr($b, $at, $end - $at);
+                my $s = substr($table, $val, $end - $val);
                 $origin = 1 if $s =~ /\$/ || ($tag == 1 && $s =~ m{/});
                 push @parts, "$tag=$s";
             } elsif ($number{$tag}) {
@@ -83,7 +101,7 @@ sub key {
         }
     }
     if ($musl) {
-        push @parts, "glibc=" . ((index($b, "libc.so.6") >= 0 || index($b, "ld-linux") >= 0) ? 1 : 0);
+        push @parts, "glibc=" . ((index($whole, "libc.so.6") >= 0 || index($whole, "ld-linux") >= 0) ? 1 : 0);
     }
     if ($origin) {
         (my $dir = $name) =~ s{/[^/]*$}{};
