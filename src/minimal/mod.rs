@@ -18,6 +18,7 @@
 
 pub mod cache;
 mod config;
+mod elf_groups;
 mod elf_list;
 mod layer_facts;
 mod reasons;
@@ -25,6 +26,7 @@ mod slim;
 mod tree;
 
 pub use config::{PATH, SSL_CERT_FILE, base_config};
+pub use elf_groups::groups as elf_groups;
 pub use elf_list::ElfListing;
 pub use layer_facts::{LAYER_FILES, LayerFacts, layer_files};
 pub use reasons::{REASONS_PATH, Reasons, WhyLine, consumer_label, parse_why};
