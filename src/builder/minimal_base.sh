@@ -228,10 +228,14 @@ elif [ "${MINIMAL_BASE:-}" = 1 ]; then
   command -v ldd >/dev/null 2>&1 || [ -n "$musl_loader" ] || die "minimal base: ldd is missing here (glibc: libc-bin, musl: musl-utils); it resolves the libraries the release needs"
 
   # Every ELF file of the release (listed above), ldd asked once a group of files that ask the
-  # loader the same question (elf_groups.pl, in ELF_GROUPS_PL; without perl, or when it fails,
-  # each file is its own group).
+  # loader the same question: the groups release-oci made (ELF_GROUPS_GIVEN, a file, when it lists
+  # exactly these files: src/minimal/elf_groups.rs, for a gathering under emulation), else
+  # elf_groups.pl's (in ELF_GROUPS_PL; without perl, or when it fails, each file is its own group).
   mkdir -p "$BASE_OUT/answers"
-  if [ -n "${ELF_GROUPS_PL:-}" ] && command -v perl >/dev/null 2>&1 &&
+  if [ -n "${ELF_GROUPS_GIVEN:-}" ] && [ -f "$ELF_GROUPS_GIVEN" ] &&
+    [ "$(cut -f2- "$ELF_GROUPS_GIVEN")" = "$(cat "$BASE_OUT/elf-files")" ]; then
+    cp "$ELF_GROUPS_GIVEN" "$BASE_OUT/elf-groups"
+  elif [ -n "${ELF_GROUPS_PL:-}" ] && command -v perl >/dev/null 2>&1 &&
     perl -e "$ELF_GROUPS_PL" "$OUT/rel" "${musl_loader:+1}" "$BASE_OUT/elf-files" >"$BASE_OUT/elf-groups" &&
     [ "$(wc -l <"$BASE_OUT/elf-groups")" = "$(wc -l <"$BASE_OUT/elf-files")" ]; then
     :
@@ -276,10 +280,11 @@ elif [ "${MINIMAL_BASE:-}" = 1 ]; then
     esac
     wanted_applets="$wanted_applets $applet"
   done
-  # One process for all the links when perl is here (one `ln` each costs much under emulation).
-  # Applet names have no spaces: split into words on purpose.
+  # One process for all the links when perl is here (one `ln` each costs much under emulation),
+  # unless `ln` is native (NATIVE_TOOLS_ON: cross/native_tools.sh), where perl's start alone costs
+  # 0.2 s under emulation. Applet names have no spaces: split into words on purpose.
   # shellcheck disable=SC2086
-  if command -v perl >/dev/null 2>&1; then
+  if [ -z "${NATIVE_TOOLS_ON:-}" ] && command -v perl >/dev/null 2>&1; then
     perl -e 'my ($t, $d) = (shift, shift); for (@ARGV) { my $l = "$d/$_"; next if -e $l; symlink($t, $l) or die "cannot link $l: $!\n" }' \
       "$busybox_name" "$ROOT$bin_dir" $wanted_applets || die "minimal base: cannot link busybox's applets in $ROOT$bin_dir"
   else

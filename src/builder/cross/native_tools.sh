@@ -1,10 +1,10 @@
 # --- native_tools.sh: the start of the gathering script (src/builder/cross/native_tools.rs) ---
 # With NATIVE_BUSYBOX (a static busybox of the machine the engine runs on, uploaded beside the
 # release's ELF files), the shell tools minimal_base.sh starts by the hundred run natively instead
-# of under emulation (0.1-0.2 s each there): their applets come first on PATH. What must be the
-# target's stays the target's: this shell, its loader (ldd), its busybox (the applets listed for
-# the image), perl, dpkg-query and tar. When that busybox cannot run here, or lacks an applet, the
-# target's tools are used, as without it.
+# of under emulation (0.1-0.2 s each there): their applets come first on PATH (and this shell is
+# that busybox's when it runs here: gather.rs). What must be the target's stays the target's: its
+# loader (ldd), its busybox (the applets listed for the image), perl and dpkg-query. When that
+# busybox cannot run here, or lacks an applet, the target's tools are used, as without it.
 if [ -n "${NATIVE_BUSYBOX:-}" ]; then
   nt_bin=${NATIVE_BUSYBOX%/*}/bin
   nt_err=${NATIVE_BUSYBOX%/*}/cp.err
@@ -25,6 +25,7 @@ $a
       done' native-tools "$NATIVE_BUSYBOX" "$nt_bin" \
     awk basename cat cp cut du find grep head ln mkdir od paste readlink rm sed sha256sum sort tr wc xargs 2>/dev/null; then
     PATH=$nt_bin:$PATH
+    NATIVE_TOOLS_ON=1
     export PATH
     if [ -L "$nt_bin/cp" ]; then
       # busybox cp -p says it cannot keep a file's owner, which an unprivileged copy never can

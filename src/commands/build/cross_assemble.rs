@@ -82,10 +82,11 @@ async fn compile_once(
     native_req.minimal_base = None;
     let mut assembled = builder::docker::assemble(engine, &native_req, signals).await?;
     let out = out_dir(&assembled)?;
-    if let Outcome::Fallback(why) = make_target_release(s, &assembled, images, &out).await? {
+    let (made, tini) = tokio::join!(make_target_release(s, &assembled, images, &out), tini(images, &s.triple, &out));
+    if let Outcome::Fallback(why) = made? {
         return Ok(Outcome::Fallback(why));
     }
-    tini(images, &s.triple, &out).await?;
+    tini?;
     assembled.tini = out.join("tini");
     if let Some(opts) = &req.minimal_base {
         let gathering = gather::GatherRequest {
@@ -95,6 +96,7 @@ async fn compile_once(
             limits: s.limits,
             timeout: Some(s.timeout),
             native_busybox: None,
+            elf_groups: None,
         };
         minimal_base(engine, images, gathering, &opts.known, &out, signals).await?;
         assembled.base_dir = Some(out.join("base"));
@@ -231,7 +233,7 @@ async fn minimal_base(
     signals: &Signals,
 ) -> anyhow::Result<()> {
     let rel = out.join("rel");
-    let listing = tokio::task::spawn_blocking(move || ElfListing::of_dir(&rel)).await??;
+    let (rel, listing) = tokio::task::spawn_blocking(move || ElfListing::of_dir(&rel).map(|l| (rel, l))).await??;
     let digest = listing.digest();
     if known.contains(&digest) {
         let base = out.join("base");
@@ -246,7 +248,12 @@ async fn minimal_base(
         return Ok(());
     }
     let task = ui::task(format!("Gathering the minimal base in {} ({})", req.image, req.platform));
-    req.native_busybox = cross::native_tools::busybox(&images.native_reader, &images.native).await?;
+    let files = listing.clone();
+    let (busybox, groups) = tokio::join!(
+        cross::native_tools::busybox(&images.native_reader, &images.native),
+        tokio::task::spawn_blocking(move || crate::minimal::elf_groups(&rel, &files))
+    );
+    (req.native_busybox, req.elf_groups) = (busybox?, Some(groups?));
     gather::gather(engine, &req, out, signals).await?;
     task.done(format!("{} ELF files", listing.files()));
     Ok(())

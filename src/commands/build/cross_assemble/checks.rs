@@ -249,27 +249,26 @@ pub(super) fn release_dirs(
 }
 
 /// Downloads `root/DIR` of each of `dirs` from the image into `tree/DIR`, leaving out those
-/// already there ([`cross::image_files`]); the first one the image does not have is the
-/// fallback's reason. Returns that reason and how many were read.
+/// already there ([`cross::image_files`]), all at once (one at a time took 0.1 s each); a
+/// directory the image does not have is the fallback's reason. Returns that reason and how many
+/// were read.
 pub(super) async fn download(
     reader: &ImageReader,
     root: &str,
     dirs: &[String],
     tree: &Path,
 ) -> anyhow::Result<(Option<String>, usize)> {
-    let mut read = 0;
-    for dir in dirs {
-        if tree.join(dir).is_dir() {
-            continue;
-        }
+    let missing = dirs.iter().filter(|dir| !tree.join(dir).is_dir()).map(|dir| async move {
         let Some(tar) = reader.download(&format!("{root}/{dir}")).await? else {
-            return Ok((Some(format!("{} has no {root}/{dir}", reader.image)), read));
+            return anyhow::Ok(Some(format!("{} has no {root}/{dir}", reader.image)));
         };
         let (tree, dir) = (tree.to_path_buf(), dir.clone());
         tokio::task::spawn_blocking(move || cross::image_files::put(&tree, &dir, &tar)).await??;
-        read += 1;
-    }
-    Ok((None, read))
+        Ok(None)
+    });
+    let results = futures_util::future::try_join_all(missing).await?;
+    let read = results.iter().filter(|r| r.is_none()).count();
+    Ok((results.into_iter().flatten().next(), read))
 }
 
 #[cfg(test)]
