@@ -372,8 +372,13 @@ elif [ "${MINIMAL_BASE:-}" = 1 ]; then
   # $BASE_OUT/distro: /etc/os-release's ID. No dpkg here (Alpine): no file.
   if [ -d /var/lib/dpkg/info ] && command -v dpkg-query >/dev/null 2>&1; then
     (cd "$ROOT" && find . -type f) | sed 's|^\.||' >"$BASE_OUT/files"
-    dpkg-query -W -f '${binary:Package}\t${Version}\t${Architecture}\n' >"$BASE_OUT/installed" ||
-      die "minimal base: dpkg-query cannot list the installed packages"
+    # DPKG_INSTALLED: that list made before (cross/gather/wait_after.sh, while the release was built).
+    if [ -n "${DPKG_INSTALLED:-}" ] && [ -f "$DPKG_INSTALLED" ]; then
+      cp "$DPKG_INSTALLED" "$BASE_OUT/installed"
+    else
+      dpkg-query -W -f '${binary:Package}\t${Version}\t${Architecture}\n' >"$BASE_OUT/installed" ||
+        die "minimal base: dpkg-query cannot list the installed packages"
+    fi
     find /var/lib/dpkg/info -name '*.list' | LC_ALL=C sort >"$BASE_OUT/lists"
     # One list file a line, no spaces in dpkg's names: split into words on purpose.
     # shellcheck disable=SC2046

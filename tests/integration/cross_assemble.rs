@@ -8,7 +8,10 @@
 //!   runs;
 //! - `--cross-compile never` (the old path) gives the same app and deps layers as compile-once, and
 //!   the same minimal base although compile-once gathers it with the native builder's busybox and
-//!   asks ldd once a group of ELF files (the log says both).
+//!   asks ldd once a group of ELF files (the log says both);
+//! - the gathering container started during the native build (a cold build) and the one started
+//!   when the release is there (a cache that knows another base) gather the same base; Ctrl-C
+//!   during the native build removes both containers.
 
 use crate::multi_platform::{
     AARCH64, EM_AARCH64, X86_64, assert_jit, beam_smp, elf_machine, named_layers, require_emulation,
@@ -185,4 +188,65 @@ fn a_rebuild_reads_nothing_out_of_the_builder_images_again() {
     let pruned = ok(c);
     assert!(pruned.contains("removed the files read out of builder images"), "{pruned}");
     assert!(!cache.join("image-files").exists());
+}
+
+/// A cold build starts the gathering container while the native build runs; a build whose ELF
+/// files are new to a cache that knows another base starts it when the release is there. Both
+/// gather the same base for the same release.
+#[test]
+fn the_gathering_started_ahead_or_when_needed_gives_the_same_base() {
+    require_emulation();
+    let project = copy_example("hello_web");
+    let dir = tempfile::tempdir().expect("tempdir");
+    const AHEAD: &str = "ELF files, in a container started while the release was compiled";
+    let base_of = |n: &str, cache: &str, ahead: bool| {
+        let layout = dir.path().join(n);
+        let target = format!("oci:{}", layout.display());
+        let cache = dir.path().join(cache).display().to_string();
+        let (_, log) = build(project.path(), &["--triple", AARCH64, "--cache-dir", &cache, "-o", &target]);
+        assert!(log.contains("==> Gathering the minimal base in"), "build {n} gathered nothing:\n{log}");
+        assert_eq!(log.contains(AHEAD), ahead, "build {n}: started ahead should be {ahead}:\n{log}");
+        layout_manifest(&layout)["layers"][0]["digest"].as_str().expect("base layer").to_string()
+    };
+    let plain = base_of("plain", "one", true);
+    // :crypto brings crypto.so (and libcrypto) into the release: other ELF files, another base.
+    let mix = project.path().join("mix.exs");
+    let src = std::fs::read_to_string(&mix).expect("mix.exs");
+    std::fs::write(&mix, src.replace("extra_applications: [:logger]", "extra_applications: [:logger, :crypto]"))
+        .expect("mix.exs");
+    let late = base_of("late", "one", false);
+    let ahead = base_of("ahead", "two", true);
+    assert_ne!(plain, late, "the release with crypto has the same base as without");
+    assert_eq!(late, ahead, "the base gathered when needed differs from the one gathered ahead");
+}
+
+/// Ctrl-C while the native build runs also removes the gathering container started ahead.
+#[test]
+fn ctrl_c_during_the_native_build_removes_the_gathering_container_too() {
+    require_emulation();
+    let project = crate::interrupt::slow_project();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let mut c = release_oci();
+    c.arg("build").arg(project.path()).args(["--triple", AARCH64, "--cache-dir"]).arg(dir.path().join("cache"));
+    c.arg("-o").arg(format!("oci:{}", out.display()));
+    c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let child = c.spawn().expect("spawn");
+    let pid = child.id();
+    let label = format!("label=org.release-oci.pid={pid}");
+    let names = || docker_ok(&["ps", "-a", "--filter", &label, "--format", "{{.Names}}"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    // Both the native builder (compiling a module that sleeps a minute) and the gathering one.
+    while !["-base-", "-build-"].iter().all(|kind| names().lines().any(|n| n.contains(kind))) {
+        assert!(std::time::Instant::now() < deadline, "process {pid} did not start both containers: {}", names());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let st = std::process::Command::new("kill").args(["-INT", &pid.to_string()]).status().expect("kill");
+    assert!(st.success());
+    let output = crate::interrupt::wait_at_most(child, Duration::from_secs(30));
+    let err = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{err}");
+    assert_eq!(names().trim(), "", "containers of the interrupted build are left:\n{err}");
+    assert!(!out.exists(), "output left behind");
 }

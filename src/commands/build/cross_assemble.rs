@@ -6,13 +6,13 @@
 //! another machine, and its minimal base gathered in the target's builder (or reused). Whenever a
 //! condition does not hold, the build goes on under emulation as before, and the log says why.
 
+mod base;
 mod checks;
 
 use crate::builder::cross::{self, gather, splice};
 use crate::builder::{self, Assembled, BuildRequest, PullPolicy};
 use crate::cancel::Signals;
 use crate::cli::{BuildSettings, CrossCompile};
-use crate::minimal::ElfListing;
 use crate::prebuilt;
 use crate::project::Project;
 use crate::triple::Triple;
@@ -80,7 +80,39 @@ async fn compile_once(
     native_req.builder_image = images.native_image.clone();
     native_req.pull = PullPolicy::Never;
     native_req.minimal_base = None;
-    let mut assembled = builder::docker::assemble(engine, &native_req, signals).await?;
+    let gathering = req.minimal_base.as_ref().map(|opts| gather::GatherRequest {
+        image: &s.builder_image,
+        platform: s.triple.platform().to_string(),
+        env: opts.env(),
+        limits: s.limits,
+        timeout: Some(s.timeout),
+        native_busybox: None,
+        elf_groups: None,
+    });
+    // A cold build (no base known for these settings) will gather: its container starts now.
+    let ahead = gathering.as_ref().filter(|_| req.minimal_base.as_ref().is_some_and(|o| o.known.is_empty()));
+    let (assembled, mut early) =
+        tokio::join!(builder::docker::assemble(engine, &native_req, signals), base::start_ahead(engine, images, ahead));
+    let result = match assembled {
+        Ok(assembled) => target_side(s, engine, req, images, assembled, (gathering, &mut early), signals).await,
+        Err(e) => Err(e.into()),
+    };
+    if let Some(started) = early.take() {
+        gather::abandon(engine, started).await;
+    }
+    result
+}
+
+/// The native build's release made the target's, with its tini and minimal base.
+async fn target_side(
+    s: &BuildSettings,
+    engine: &Docker,
+    req: &BuildRequest,
+    images: &Images,
+    mut assembled: Assembled,
+    (gathering, early): (Option<gather::GatherRequest<'_>>, &mut Option<gather::Started>),
+    signals: &Signals,
+) -> anyhow::Result<Outcome<Assembled>> {
     let out = out_dir(&assembled)?;
     let (made, tini) = tokio::join!(make_target_release(s, &assembled, images, &out), tini(images, &s.triple, &out));
     if let Outcome::Fallback(why) = made? {
@@ -88,17 +120,8 @@ async fn compile_once(
     }
     tini?;
     assembled.tini = out.join("tini");
-    if let Some(opts) = &req.minimal_base {
-        let gathering = gather::GatherRequest {
-            image: &s.builder_image,
-            platform: s.triple.platform().to_string(),
-            env: opts.env(),
-            limits: s.limits,
-            timeout: Some(s.timeout),
-            native_busybox: None,
-            elf_groups: None,
-        };
-        minimal_base(engine, images, gathering, &opts.known, &out, signals).await?;
+    if let (Some(opts), Some(gathering)) = (&req.minimal_base, gathering) {
+        base::minimal_base(engine, images, gathering, &opts.known, &out, early, signals).await?;
         assembled.base_dir = Some(out.join("base"));
     }
     assembled.builder_image_id = Some(images.target_image_id.clone());
@@ -220,41 +243,4 @@ async fn tini(images: &Images, triple: &Triple, out: &Path) -> anyhow::Result<()
         images.target_reader.image,
         prebuilt::tini::CANDIDATES.join(", ")
     )
-}
-
-/// The minimal base: the one an earlier build made for these ELF files when this machine knows
-/// it (nothing runs), else gathered in the target's builder, with the native builder's busybox.
-async fn minimal_base(
-    engine: &Docker,
-    images: &Images,
-    mut req: gather::GatherRequest<'_>,
-    known: &[String],
-    out: &Path,
-    signals: &Signals,
-) -> anyhow::Result<()> {
-    let rel = out.join("rel");
-    let (rel, listing) = tokio::task::spawn_blocking(move || ElfListing::of_dir(&rel).map(|l| (rel, l))).await??;
-    let digest = listing.digest();
-    if known.contains(&digest) {
-        let base = out.join("base");
-        let text = listing.text().to_vec();
-        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            std::fs::create_dir_all(&base)?;
-            std::fs::write(base.join("elf"), text)?;
-            std::fs::write(base.join("reused"), format!("{digest}\n"))
-        })
-        .await??;
-        ui::detail(format!("minimal base: known for these {} ELF files, nothing gathered", listing.files()));
-        return Ok(());
-    }
-    let task = ui::task(format!("Gathering the minimal base in {} ({})", req.image, req.platform));
-    let files = listing.clone();
-    let (busybox, groups) = tokio::join!(
-        cross::native_tools::busybox(&images.native_reader, &images.native),
-        tokio::task::spawn_blocking(move || crate::minimal::elf_groups(&rel, &files))
-    );
-    (req.native_busybox, req.elf_groups) = (busybox?, Some(groups?));
-    gather::gather(engine, &req, out, signals).await?;
-    task.done(format!("{} ELF files", listing.files()));
-    Ok(())
 }

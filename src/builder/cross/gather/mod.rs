@@ -2,6 +2,14 @@
 //! builder image: only the release's ELF files go in (what `ldd` reads), the builder's own
 //! minimal-base step (`minimal_base.sh`) runs on them as the unprivileged build user, without
 //! network, and `OUT/base` comes back as a tar on stdout, beside the release on the host.
+//!
+//! The container can be started ahead ([`start`]), while the release is still being compiled: it
+//! starts, sets up the native tools and lists the image's packages (what does not depend on the
+//! release; under emulation about half a second), then waits for the release's ELF files, which
+//! [`finish`] uploads with a `go` file last. Its log until then is held back and shown by
+//! [`finish`], so that it does not mix with the compile's.
+
+mod upload;
 
 use super::{CrossError, docker_err};
 use crate::builder::{LOG_TAIL_LINES, Limits, LogTail};
@@ -13,21 +21,26 @@ use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder,
     UploadToContainerOptionsBuilder,
 };
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use std::path::Path;
+use std::pin::Pin;
 use std::time::Duration;
+use upload::{Given, upload_tar};
 
-/// The container's script: the minimal-base step of `assemble.sh` on `$OUT/rel`, then `$OUT/base`
-/// as a tar on stdout (fd 3; the log goes to stderr).
+/// The container's script: what does not need the release (`gather_wait.sh`, around the native
+/// tools), then, once the `go` file is there, the minimal-base step of `assemble.sh` on
+/// `$OUT/rel`, and `$OUT/base` as a tar on stdout (fd 3; the log goes to stderr).
 const GATHER_SH: &str = concat!(
     "set -eu\nexec 3>&1 1>&2 </dev/null\n",
     "say() { printf '==> %s\\n' \"$*\"; }\ndie() { printf 'error: %s\\n' \"$*\"; exit 1; }\n",
     ": \"${OUT:?OUT must name the output directory}\"\n",
-    include_str!("native_tools.sh"),
+    include_str!("wait_before.sh"),
+    include_str!("../native_tools.sh"),
+    include_str!("wait_after.sh"),
     "ELF_GROUPS_PL='",
-    include_str!("../elf_groups.pl"),
+    include_str!("../../elf_groups.pl"),
     "'\n",
-    include_str!("../minimal_base.sh"),
+    include_str!("../../minimal_base.sh"),
     "\ntar -cf - -C \"$OUT\" base >&3 || die \"cannot send the minimal base (tar failed)\"\n"
 );
 /// What the container runs: the gathering script (its first argument) in the native busybox's
@@ -49,10 +62,13 @@ const OUT: &str = "/tmp/release-oci-gather/out";
 const NATIVE_BUSYBOX: &str = "/tmp/release-oci-gather/native/busybox";
 /// Where the ELF files' groups made on the host go (`ELF_GROUPS_GIVEN`, `minimal_base.sh`).
 const ELF_GROUPS_GIVEN: &str = "/tmp/release-oci-gather/elf-groups";
+/// The file whose arrival lets the script go on (`wait_after.sh`): the upload's last entry.
+const GO: &str = "/tmp/release-oci-gather/go";
 /// The build user of `build_user.sh`: the gathering needs no privilege at all.
 const USER: (u64, u64) = (10001, 10001);
 
 /// What to gather and where.
+#[derive(Clone)]
 pub struct GatherRequest<'a> {
     /// The target's builder image, and its platform (`linux/arm64`).
     pub image: &'a str,
@@ -69,31 +85,67 @@ pub struct GatherRequest<'a> {
     pub elf_groups: Option<Vec<u8>>,
 }
 
+/// A gathering container started, waiting for the release's ELF files: [`finish`] it, or
+/// [`abandon`] it (a fallback, an error before the release is there).
+pub struct Started {
+    name: String,
+    output: Output,
+}
+
 /// Gathers the base of the release(s) in `out/rel` into `out/base`.
 pub async fn gather(docker: &Docker, req: &GatherRequest<'_>, out: &Path, signals: &Signals) -> Result<(), CrossError> {
-    let rel = out.join("rel");
-    let given = Given { busybox: req.native_busybox.clone(), elf_groups: req.elf_groups.clone() };
-    let upload = tokio::task::spawn_blocking(move || upload_tar(&rel, &given)).await.map_err(|e| {
-        CrossError::Io {
-            action: "background task failed for",
-            path: out.join("rel"),
-            source: std::io::Error::other(e.to_string()),
-        }
-    })??;
+    let started = start(docker, req).await?;
+    finish(docker, started, req, out, signals).await
+}
+
+/// Creates and starts the container with the native busybox in it; the script waits for [`GO`].
+pub async fn start(docker: &Docker, req: &GatherRequest<'_>) -> Result<Started, CrossError> {
+    let given = Given { busybox: req.native_busybox.clone(), elf_groups: None, go: false };
+    let upload = blocking(Path::new("(the native busybox)"), move || upload_tar(None, &given)).await?;
     let name = crate::builder::container::name().replacen("-build-", "-base-", 1);
     let options = CreateContainerOptionsBuilder::default().name(&name).platform(&req.platform).build();
     let action = format!("creating container {name} of image {} for {}", req.image, req.platform);
     docker.create_container(Some(options), body(req)).await.map_err(docker_err(action))?;
+    match attach_and_start(docker, &name, upload).await {
+        Ok(output) => Ok(Started { name, output }),
+        Err(e) => {
+            remove(docker, &name).await;
+            Err(e)
+        }
+    }
+}
+
+/// Removes a started container that will not be given a release.
+pub async fn abandon(docker: &Docker, started: Started) {
+    remove(docker, &started.name).await;
+}
+
+/// Uploads the ELF files of `out/rel` (and the groups of `req`), lets the script go on, shows
+/// its log and unpacks the base it sends into `out/base`; the container is removed.
+pub async fn finish(
+    docker: &Docker,
+    started: Started,
+    req: &GatherRequest<'_>,
+    out: &Path,
+    signals: &Signals,
+) -> Result<(), CrossError> {
+    let rel = out.join("rel");
+    let given = Given { busybox: None, elf_groups: req.elf_groups.clone(), go: true };
+    let upload = match blocking(&rel.clone(), move || upload_tar(Some(&rel), &given)).await {
+        Ok(upload) => upload,
+        Err(e) => {
+            abandon(docker, started).await;
+            return Err(e);
+        }
+    };
+    let Started { name, output } = started;
     let ended = tokio::select! {
         biased;
         signal = signals.recv() => Err(Stop::Signal(signal)),
         timeout = deadline(req.timeout) => Err(Stop::TimedOut(timeout)),
-        result = run(docker, &name, upload) => Ok(result),
+        result = run(docker, &name, upload, output) => Ok(result),
     };
-    let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
-    if let Err(e) = docker.remove_container(&name, Some(options)).await {
-        tracing::warn!(container = %name, error = %e, "could not remove the minimal base's container");
-    }
+    remove(docker, &name).await;
     let tar = match ended {
         Ok(Ok(Ok(tar))) => tar,
         Ok(Err(e)) => return Err(e),
@@ -111,11 +163,26 @@ pub async fn gather(docker: &Docker, req: &GatherRequest<'_>, out: &Path, signal
         }
     };
     let out = out.to_path_buf();
-    tokio::task::spawn_blocking(move || super::unpack(&tar, &out)).await.map_err(|e| CrossError::Io {
+    blocking(Path::new("(the minimal base)"), move || super::unpack(&tar, &out)).await
+}
+
+/// `f` off the runtime; a task that did not finish is an error about `path`.
+async fn blocking<T: Send + 'static>(
+    path: &Path,
+    f: impl FnOnce() -> Result<T, CrossError> + Send + 'static,
+) -> Result<T, CrossError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| CrossError::Io {
         action: "background task failed for",
-        path: "(the minimal base)".into(),
+        path: path.to_path_buf(),
         source: std::io::Error::other(e.to_string()),
     })?
+}
+
+async fn remove(docker: &Docker, name: &str) {
+    let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+    if let Err(e) = docker.remove_container(name, Some(options)).await {
+        tracing::warn!(container = %name, error = %e, "could not remove the minimal base's container");
+    }
 }
 
 enum Stop {
@@ -145,9 +212,8 @@ fn body(req: &GatherRequest<'_>) -> ContainerCreateBody {
     if req.native_busybox.is_some() {
         env.push(format!("NATIVE_BUSYBOX={NATIVE_BUSYBOX}"));
     }
-    if req.elf_groups.is_some() {
-        env.push(format!("ELF_GROUPS_GIVEN={ELF_GROUPS_GIVEN}"));
-    }
+    env.push(format!("ELF_GROUPS_GIVEN={ELF_GROUPS_GIVEN}"));
+    env.push(format!("GO={GO}"));
     let mut labels: std::collections::HashMap<String, String> =
         crate::builder::docker::owner_labels().into_iter().collect();
     labels.insert(crate::builder::ROLE_LABEL.to_string(), crate::builder::ROLE_BUILDER.to_string());
@@ -177,21 +243,37 @@ fn body(req: &GatherRequest<'_>) -> ContainerCreateBody {
     }
 }
 
-/// Uploads, starts and waits: the tar of `OUT/base` the script sent, or how it failed.
-async fn run(docker: &Docker, name: &str, upload: Vec<u8>) -> Result<Result<Vec<u8>, Failed>, CrossError> {
+/// Uploads `tar` into the container; `what` says what it is for an error.
+async fn upload(docker: &Docker, name: &str, tar: Vec<u8>, what: &str) -> Result<(), CrossError> {
     let options = UploadToContainerOptionsBuilder::default().path(UPLOAD_DIR).build();
-    let action = format!("uploading the release's ELF files into container {name}");
-    docker
-        .upload_to_container(name, Some(options), bollard::body_full(upload.into()))
-        .await
-        .map_err(docker_err(action))?;
+    let action = format!("uploading {what} into container {name}");
+    docker.upload_to_container(name, Some(options), bollard::body_full(tar.into())).await.map_err(docker_err(action))
+}
+
+/// Uploads `tar` (the native busybox), attaches and starts: the container's output.
+async fn attach_and_start(docker: &Docker, name: &str, tar: Vec<u8>) -> Result<Output, CrossError> {
+    upload(docker, name, tar, "the native busybox").await?;
     let attach = AttachContainerOptionsBuilder::default().stdout(true).stderr(true).stream(true).build();
-    let mut output = docker
+    let output = docker
         .attach_container(name, Some(attach))
         .await
         .map_err(docker_err(format!("attaching to container {name}")))?
         .output;
     docker.start_container(name, None).await.map_err(docker_err(format!("starting container {name}")))?;
+    Ok(output)
+}
+
+type Output = Pin<Box<dyn Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>;
+
+/// Uploads the release's files (the `go` file last) and waits: the tar of `OUT/base` the script
+/// sent, or how it failed.
+async fn run(
+    docker: &Docker,
+    name: &str,
+    tar: Vec<u8>,
+    mut output: Output,
+) -> Result<Result<Vec<u8>, Failed>, CrossError> {
+    upload(docker, name, tar, "the release's ELF files").await?;
     let mut log = LogTail::new(LOG_TAIL_LINES, !crate::ui::quiet());
     let mut tar = Vec::new();
     while let Some(chunk) = output.next().await {
@@ -208,113 +290,4 @@ async fn run(docker: &Docker, name: &str, upload: Vec<u8>) -> Result<Result<Vec<
         None => -1,
     };
     Ok(if exit_code == 0 { Ok(tar) } else { Err(Failed { exit_code, log_tail: log.tail() }) })
-}
-
-/// The files the host gives the gathering besides the release's ELF files.
-struct Given {
-    busybox: Option<Vec<u8>>,
-    elf_groups: Option<Vec<u8>>,
-}
-
-/// A tar of the ELF files under `rel` (and their directories) at `release-oci-gather/out/rel/`,
-/// and of what else is `given` (a busybox at `NATIVE_BUSYBOX`, the groups at `ELF_GROUPS_GIVEN`),
-/// owned by the build user.
-fn upload_tar(rel: &Path, given: &Given) -> Result<Vec<u8>, CrossError> {
-    let io = |path: &Path, source| CrossError::Io { action: "cannot read", path: path.to_path_buf(), source };
-    let prefix = Path::new(OUT.strip_prefix(&format!("{UPLOAD_DIR}/")).unwrap_or(OUT)).join("rel");
-    let mut b = tar::Builder::new(Vec::new());
-    let mut dirs = std::collections::BTreeSet::new();
-    for ancestor in prefix.ancestors().filter(|a| !a.as_os_str().is_empty()) {
-        dirs.insert(ancestor.to_path_buf());
-    }
-    let mut files = Vec::new();
-    for item in walkdir::WalkDir::new(rel).follow_links(false).sort_by_file_name() {
-        let item = item.map_err(|e| io(rel, e.into()))?;
-        if !item.file_type().is_file() {
-            continue;
-        }
-        let bytes = std::fs::read(item.path()).map_err(|e| io(item.path(), e))?;
-        if !bytes.starts_with(b"\x7fELF") {
-            continue;
-        }
-        let relative = prefix.join(item.path().strip_prefix(rel).unwrap_or(item.path()));
-        for ancestor in relative.ancestors().skip(1).filter(|a| !a.as_os_str().is_empty()) {
-            dirs.insert(ancestor.to_path_buf());
-        }
-        let mode = std::os::unix::fs::PermissionsExt::mode(
-            &item.metadata().map_err(|e| io(item.path(), e.into()))?.permissions(),
-        );
-        files.push((relative, bytes, mode));
-    }
-    let uploaded = [(NATIVE_BUSYBOX, &given.busybox, 0o755), (ELF_GROUPS_GIVEN, &given.elf_groups, 0o644)];
-    for (at, bytes, mode) in uploaded {
-        let Some(bytes) = bytes else { continue };
-        let path = Path::new(at.strip_prefix(&format!("{UPLOAD_DIR}/")).unwrap_or(at));
-        dirs.extend(path.parent().map(Path::to_path_buf));
-        files.push((path.to_path_buf(), bytes.clone(), mode));
-    }
-    let header = |kind: tar::EntryType, size: u64, mode: u32| {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(kind);
-        h.set_size(size);
-        h.set_mode(mode);
-        h.set_uid(USER.0);
-        h.set_gid(USER.1);
-        h
-    };
-    let write = |e: std::io::Error| io(rel, e);
-    for dir in &dirs {
-        let mut h = header(tar::EntryType::Directory, 0, 0o755);
-        b.append_data(&mut h, dir, std::io::empty()).map_err(write)?;
-    }
-    for (path, bytes, mode) in files {
-        let mut h = header(tar::EntryType::Regular, bytes.len() as u64, mode & 0o7777);
-        b.append_data(&mut h, &path, bytes.as_slice()).map_err(write)?;
-    }
-    b.into_inner().map_err(write)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_the_elf_files_go_up_owned_by_the_build_user() {
-        let dir = tempfile::tempdir().unwrap();
-        let rel = dir.path().join("rel");
-        std::fs::create_dir_all(rel.join("erts-1/bin")).unwrap();
-        std::fs::write(rel.join("erts-1/bin/beam.smp"), b"\x7fELF\x02").unwrap();
-        std::fs::write(rel.join("erts-1/bin/start"), b"#!/bin/sh").unwrap();
-        let given = Given { busybox: Some(b"busybox".to_vec()), elf_groups: Some(b"g1\terts-1/bin/beam.smp\n".to_vec()) };
-        let tar = upload_tar(&rel, &given).unwrap();
-        let mut archive = tar::Archive::new(tar.as_slice());
-        let entries: Vec<(String, u64)> = archive
-            .entries()
-            .unwrap()
-            .map(|e| {
-                let e = e.unwrap();
-                (e.path().unwrap().display().to_string(), e.header().uid().unwrap())
-            })
-            .collect();
-        let paths: Vec<&str> = entries.iter().map(|(p, _)| p.as_str()).collect();
-        assert_eq!(
-            paths,
-            [
-                "release-oci-gather",
-                "release-oci-gather/native",
-                "release-oci-gather/out",
-                "release-oci-gather/out/rel",
-                "release-oci-gather/out/rel/erts-1",
-                "release-oci-gather/out/rel/erts-1/bin",
-                "release-oci-gather/out/rel/erts-1/bin/beam.smp",
-                "release-oci-gather/native/busybox",
-                "release-oci-gather/elf-groups"
-            ]
-        );
-        assert!(entries.iter().all(|(_, uid)| *uid == 10001));
-        assert!(
-            GATHER_SH.contains("MINIMAL_BASE")
-                && GATHER_SH.ends_with("base >&3 || die \"cannot send the minimal base (tar failed)\"\n")
-        );
-    }
 }
