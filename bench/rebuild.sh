@@ -4,6 +4,8 @@
 # and runtime images, on examples/hello_web and on a generated project (bench/gen_project.py:
 # ~600 modules, 4 path deps, ~50 MB release). Measured (method: docs/benchmarks.md):
 #   cold / change / nochange   build times: empty caches; after a one-line change; no change
+#   change with --warm-builder release-oci's one-line change in a warm builder (docs/warm-builder.md),
+#                              started by an untimed build of another fresh edit before it
 #   push bytes                 registry storage growth when the image after a one-line change is
 #                              pushed over the one before it (release-oci build --push / docker push)
 #   start / stop               docker run to the first HTTP 200; docker stop to exit
@@ -121,6 +123,13 @@ bench_builds() {
         measure "$p" cold df docker_build "$WORK/$p" "$p" "$(TAG_DF "$p")" --no-cache
       fi
     done
+    # The warm builder: started by a build of one fresh edit (untimed), then the timed one-line
+    # change in it (another fresh edit, so no result cache answers either).
+    set_variant "$p" "$((100 + i))"
+    quietly ro_build "$p" "$(TAG_RO "$p")" --warm-builder
+    set_variant "$p" "$((200 + i))"
+    measure "$p" change rw ro_build "$p" "$(TAG_RO "$p")" --warm-builder
+    quietly "$BIN" -q builder stop --project "$WORK/$p"
     set_variant "$p" "$i"
     for tool in $order; do
       if [ "$tool" = ro ]; then measure "$p" change ro ro_build "$p" "$(TAG_RO "$p")"
