@@ -11,7 +11,7 @@ use crate::store::BlobStore;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-pub use files::read_file_from_layers;
+pub use files::{read_file_from_layers, read_files_from_layers};
 
 /// Where a base image comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,12 +7,17 @@ use super::builder_out::DistroPackage;
 use crate::layer::LayerBlob;
 use crate::store::BlobStore;
 
+/// The files read: dpkg's database and os-release (`etc/os-release` is a link on Debian). The
+/// build reads them ahead, in one scan, while the base is preloaded (`commands/build/base_preload.rs`).
+pub const FILES: [&str; 3] = ["var/lib/dpkg/status", "etc/os-release", "usr/lib/os-release"];
+
 /// The installed packages of the image whose `layers` are in `store`; none when it has no dpkg
 /// database (scratch, Alpine: apk is not read).
 pub fn of_image(store: &BlobStore, layers: &[LayerBlob]) -> std::io::Result<Vec<DistroPackage>> {
-    let read = |path| crate::base::read_file_from_layers(store, layers, path);
-    let Some(status) = read("var/lib/dpkg/status")? else { return Ok(Vec::new()) };
-    let os_release = read("etc/os-release")?.or(read("usr/lib/os-release")?);
+    let [status, etc, usr] = <[_; 3]>::try_from(crate::base::read_files_from_layers(store, layers, &FILES)?)
+        .map_err(|_| std::io::Error::other("one answer a file"))?;
+    let Some(status) = status else { return Ok(Vec::new()) };
+    let os_release = etc.or(usr);
     let distro = os_release.as_deref().map(|b| String::from_utf8_lossy(b).into_owned());
     Ok(parse(&String::from_utf8_lossy(&status), distro.as_deref()))
 }

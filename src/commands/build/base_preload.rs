@@ -43,9 +43,9 @@ impl Preload {
             // The files the build reads from the base: found now, remembered by layer (base::files).
             if let Some(layers) = image.as_ref().map(|b| b.layers.clone()) {
                 let _ = tokio::task::spawn_blocking(move || {
-                    for path in ["etc/passwd", "etc/group"] {
-                        let _ = base::read_file_from_layers(&store, &layers, path);
-                    }
+                    let mut paths = vec!["etc/passwd", "etc/group"];
+                    paths.extend(crate::supply::dpkg_status::FILES);
+                    base::read_files_from_layers(&store, &layers, &paths)
                 })
                 .await;
             }
