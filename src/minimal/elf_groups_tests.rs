@@ -5,7 +5,8 @@ use std::path::PathBuf;
 /// each), copied into `rel/bin` and `rel/lib`; how many.
 fn release_of_host_files(rel: &Path, n: usize) -> usize {
     let mut copied = 0;
-    let sources: [(&str, &str); 3] = [("/usr/bin", "bin"), ("/usr/lib/x86_64-linux-gnu", "lib"), ("/usr/lib/aarch64-linux-gnu", "lib")];
+    let sources: [(&str, &str); 3] =
+        [("/usr/bin", "bin"), ("/usr/lib/x86_64-linux-gnu", "lib"), ("/usr/lib/aarch64-linux-gnu", "lib")];
     for (dir, to) in sources {
         let Ok(entries) = std::fs::read_dir(dir) else { continue };
         let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
@@ -20,7 +21,8 @@ fn release_of_host_files(rel: &Path, n: usize) -> usize {
             let name = path.file_name().unwrap();
             std::fs::create_dir_all(rel.join(to)).unwrap();
             std::fs::write(rel.join(to).join(name), &bytes).unwrap();
-            std::fs::set_permissions(rel.join(to).join(name), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+            std::fs::set_permissions(rel.join(to).join(name), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .unwrap();
             copied += 1;
             from_here += 1;
         }

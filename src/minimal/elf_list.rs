@@ -106,9 +106,9 @@ impl ElfListing {
 
     /// The paths it lists (relative to the release directory), in its order.
     pub fn paths(&self) -> impl Iterator<Item = &[u8]> {
-        self.text.split(|b| *b == b'\n').filter_map(|line| {
-            line.windows(2).position(|w| w == b"  ").map(|i| &line[i + 2..])
-        })
+        self.text
+            .split(|b| *b == b'\n')
+            .filter_map(|line| line.windows(2).position(|w| w == b"  ").map(|i| &line[i + 2..]))
     }
 
     /// The listing's bytes.

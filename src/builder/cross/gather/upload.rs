@@ -25,7 +25,8 @@ pub(super) fn upload_tar(rel: Option<&Path>, given: &Given) -> Result<Vec<u8>, C
         None => Vec::new(),
     };
     let go = given.go.then(Vec::new);
-    let uploaded = [(NATIVE_BUSYBOX, &given.busybox, 0o755), (ELF_GROUPS_GIVEN, &given.elf_groups, 0o644), (GO, &go, 0o644)];
+    let uploaded =
+        [(NATIVE_BUSYBOX, &given.busybox, 0o755), (ELF_GROUPS_GIVEN, &given.elf_groups, 0o644), (GO, &go, 0o644)];
     for (at, bytes, mode) in uploaded {
         let Some(bytes) = bytes else { continue };
         let path = in_upload(at);
@@ -57,7 +58,11 @@ pub(super) fn upload_tar(rel: Option<&Path>, given: &Given) -> Result<Vec<u8>, C
 type File = (PathBuf, Vec<u8>, u32);
 
 /// The ELF files under `rel`, at `prefix` (their directories added to `dirs`).
-fn elf_files(rel: &Path, prefix: &Path, dirs: &mut std::collections::BTreeSet<PathBuf>) -> Result<Vec<File>, CrossError> {
+fn elf_files(
+    rel: &Path,
+    prefix: &Path,
+    dirs: &mut std::collections::BTreeSet<PathBuf>,
+) -> Result<Vec<File>, CrossError> {
     let io = |path: &Path, source| CrossError::Io { action: "cannot read", path: path.to_path_buf(), source };
     for ancestor in prefix.ancestors().filter(|a| !a.as_os_str().is_empty()) {
         dirs.insert(ancestor.to_path_buf());
