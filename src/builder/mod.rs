@@ -18,6 +18,23 @@ pub mod known_releases;
 pub mod leftovers;
 pub mod limits;
 mod log;
+
+/// The unprivileged build user of `build_user.sh` (uid, gid), whom short-lived containers that
+/// need no privilege at all run as (the minimal base's gathering, the relup).
+pub const BUILD_USER_IDS: (u64, u64) = (10001, 10001);
+
+/// A tar header of `kind`, `size` and `mode` owned by [`BUILD_USER_IDS`]: what is uploaded into
+/// such a container.
+pub fn build_user_header(kind: tar::EntryType, size: u64, mode: u32) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_size(size);
+    h.set_mode(mode);
+    h.set_uid(BUILD_USER_IDS.0);
+    h.set_gid(BUILD_USER_IDS.1);
+    h
+}
+
 #[cfg(test)]
 pub(crate) mod memory_probe;
 mod output;

@@ -4,6 +4,7 @@
 //! applications' `.app` files, and the new appups ([`relup.escript`](relup.escript)).
 
 use super::compare::UpgradePlan;
+use crate::builder::BUILD_USER_IDS as USER;
 use crate::release::Release;
 use bollard::Docker;
 use bollard::container::LogOutput;
@@ -20,8 +21,6 @@ const START: &str = "---- release-oci relup ----\n";
 const END: &str = "---- release-oci end ----\n";
 /// Where the inputs go in the container.
 const WORK: &str = "/tmp/release-oci-relup";
-/// Not root, and no user of the image.
-const USER: (u64, u64) = (10001, 10001);
 
 #[derive(Debug, thiserror::Error)]
 pub enum RelupError {
@@ -220,15 +219,7 @@ fn tar_of(files: &[(String, Vec<u8>)]) -> std::io::Result<Vec<u8>> {
             dirs.insert(acc.clone());
         }
     }
-    let header = |kind: tar::EntryType, size: u64, mode: u32| {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(kind);
-        h.set_size(size);
-        h.set_mode(mode);
-        h.set_uid(USER.0);
-        h.set_gid(USER.1);
-        h
-    };
+    let header = crate::builder::build_user_header;
     for d in &dirs {
         b.append_data(&mut header(tar::EntryType::Directory, 0, 0o755), d, std::io::empty())?;
     }

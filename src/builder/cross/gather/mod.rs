@@ -12,6 +12,7 @@
 mod upload;
 
 use super::{CrossError, docker_err};
+use crate::builder::BUILD_USER_IDS as USER;
 use crate::builder::{LOG_TAIL_LINES, Limits, LogTail};
 use crate::cancel::{Signals, StopSignal};
 use bollard::Docker;
@@ -64,8 +65,6 @@ const NATIVE_BUSYBOX: &str = "/tmp/release-oci-gather/native/busybox";
 const ELF_GROUPS_GIVEN: &str = "/tmp/release-oci-gather/elf-groups";
 /// The file whose arrival lets the script go on (`wait_after.sh`): the upload's last entry.
 const GO: &str = "/tmp/release-oci-gather/go";
-/// The build user of `build_user.sh`: the gathering needs no privilege at all.
-const USER: (u64, u64) = (10001, 10001);
 
 /// What to gather and where.
 #[derive(Clone)]

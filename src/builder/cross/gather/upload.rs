@@ -1,7 +1,7 @@
 //! What goes into the gathering container: the release's ELF files and what the host gives
 //! besides, as one tar owned by the build user.
 
-use super::{CrossError, ELF_GROUPS_GIVEN, GO, NATIVE_BUSYBOX, OUT, UPLOAD_DIR, USER};
+use super::{CrossError, ELF_GROUPS_GIVEN, GO, NATIVE_BUSYBOX, OUT, UPLOAD_DIR};
 use std::path::{Path, PathBuf};
 
 /// The files the host gives the gathering besides the release's ELF files.
@@ -33,15 +33,7 @@ pub(super) fn upload_tar(rel: Option<&Path>, given: &Given) -> Result<Vec<u8>, C
         dirs.extend(path.parent().map(Path::to_path_buf));
         files.push((path, bytes.clone(), mode));
     }
-    let header = |kind: tar::EntryType, size: u64, mode: u32| {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(kind);
-        h.set_size(size);
-        h.set_mode(mode);
-        h.set_uid(USER.0);
-        h.set_gid(USER.1);
-        h
-    };
+    let header = crate::builder::build_user_header;
     let write = |e: std::io::Error| io(rel.unwrap_or(Path::new(UPLOAD_DIR)), e);
     let mut b = tar::Builder::new(Vec::new());
     for dir in dirs.iter().filter(|d| !d.as_os_str().is_empty()) {
