@@ -51,7 +51,7 @@ export MIX_ENV LANG PROFILE RELEASE_NAME OUT
 # directories, except in the build outputs (_build and deps next to a mix.exs, _build next to a
 # rebar.config), which are the point of the cache. $3: a scratch file prefix.
 sync_tree() {
-  from=$1 to=$2 list=$3
+  from=$1 to=$2 list=$3 copy_started=
   mkdir -p "$to"
   (cd "$from" && find . ! -type d -print) >"$list.want"
   # A fixed number of processes, not a few per file (a loop of cmp and cp took seconds for a
@@ -86,6 +86,7 @@ sync_tree() {
     (cd "$to" && tr '\n' '\0' <"$list.copy" | xargs -0 rm -rf)
     # One pipe, no archive written in between ($list.fail: the archiving side failed).
     rm -f "$list.fail"
+    copy_started=$(date +%s)
     { (cd "$from" && tar cf - -T "$list.copy") || : >"$list.fail"; } | (cd "$to" && tar xmf -) ||
       die "cannot copy the changed sources into $to"
     [ ! -e "$list.fail" ] || die "cannot archive the changed sources"
@@ -111,9 +112,26 @@ sync_tree() {
   (cd "$to" && find . "$@" -type d -print) | LC_ALL=C sort -r | while IFS= read -r d; do
     if [ "$d" != . ]; then rmdir "$to/${d#./}" 2>/dev/null || true; fi
   done
-  rm -f "$list.want" "$list.outputs" "$list.have" "$list.sorted" "$list.gone" "$list.copy" "$list.check" \
+  mv "$list.copy" "$list.copied"
+  rm -f "$list.want" "$list.outputs" "$list.have" "$list.sorted" "$list.gone" "$list.check" \
     "$list.sum.from" "$list.sum.to" "$list.fail"
   say "build cache: $changed changed or new files copied into $to, $removed removed"
+}
+
+# Mix and rebar3 take a source for changed when its mtime is after their last compile's start,
+# in whole seconds (Mix: or its size differs): a same-size edit copied within the second of the
+# last compile would go unseen. CACHE/.built holds the second by which the last build's compile
+# had ended (not a number while a build runs: then the second this build took the cache is the
+# bound). When the copy ($2: the files, relative to $1) started within that second, this waits
+# for the next one and touches the copied files again.
+settle_mtimes() {
+  [ -s "$2" ] && [ -n "$copy_started" ] && [ -d "$1/_build" ] || return 0
+  last=$(cat "$CACHE/.built" 2>/dev/null) || last=
+  case $last in '' | *[!0-9]*) last=$locked_at ;; esac
+  [ "$copy_started" -le "$last" ] || return 0
+  while [ "$(date +%s)" -le "$last" ]; do sleep 0.02; done
+  (cd "$1" && tr '\n' '\0' <"$2" | xargs -0 touch -c -h) || die "cannot touch the copied sources in $1"
+  say "build cache: copied within the second of the last compile: touched again in the next one"
 }
 
 # The build cache: one build at a time uses it (a lock held until this script ends); another
@@ -124,7 +142,7 @@ if [ -n "${CACHE:-}" ]; then
   if ! command -v flock >/dev/null 2>&1; then
     say "build cache: no flock in the builder image, building without the cache"
   elif exec 9>"$CACHE/lock" && flock -n 9; then
-    use_cache=1
+    use_cache=1 locked_at=$(date +%s)
   else
     say "build cache: in use by another build of this project, building without it"
   fi
@@ -145,6 +163,7 @@ fi
 
 if [ -n "$use_cache" ]; then
   sync_tree "$SRC" "$CACHE/src" "$CACHE/.sync"
+  settle_mtimes "$CACHE/src" "$CACHE/.sync.copied"
   SRC=$CACHE/src
   # OUT in the volume, beside the release cache, so the releases are hard-linked into it rather
   # than copied (assemble_mix.exs). What an earlier build left there goes first.
@@ -215,6 +234,68 @@ ensure_hex() {
   mix local.hex --force --if-missing || die "cannot install Hex (needed by the Hex packages in mix.lock): give the builder a Hex client with --hex-client FILE (or [hex] client in release-oci.toml), reach Hex's builds (--build-env HEX_BUILDS_URL=URL or HEX_MIRROR=URL; a TLS-intercepting proxy's CA with --build-ca), or use a builder image with Hex installed"
 }
 
+# The Mix server of a warm builder (WARM_MIX: its directory; warm/mix_server.exs has the
+# protocol, docs/warm-builder.md the design): started by the first build that finds none, with
+# the arguments of elixir ($@), then sent each build. Sets mix_status to the build's exit code,
+# or to `unserved` when no server took the build: it is then built in a VM of its own.
+mix_server_alive() {
+  pid=$(cat "$WARM_MIX/pid" 2>/dev/null) || return 1
+  state=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null) || return 1
+  case $state in Z* | X* | '') return 1 ;; esac
+  grep -aq release_oci.serve "/proc/$pid/cmdline" 2>/dev/null
+}
+mix_server_start() {
+  if [ -f "$WARM_MIX/server.log" ]; then mv "$WARM_MIX/server.log" "$WARM_MIX/server.log.old"; fi
+  rm -rf "$WARM_MIX/queue" "$WARM_MIX/pid" && mkdir -p "$WARM_MIX/queue" || return 1
+  cat /proc/self/environ >"$WARM_MIX/start.env" || return 1
+  say "warm builder: starting its Mix server"
+  # With none of this build's descriptors: its output (3), the build cache's lock (9), the log.
+  WARM_MIX_DIR=$WARM_MIX elixir "$@" -S mix release_oci.serve </dev/null >"$WARM_MIX/server.log" 2>&1 \
+    3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
+  started=$! n=0
+  until [ -e "$WARM_MIX/pid" ]; do
+    n=$((n + 1))
+    if ! kill -0 "$started" 2>/dev/null || [ "$n" -gt 3000 ]; then
+      kill "$started" 2>/dev/null || true
+      say "warm builder: its Mix server did not start:"
+      tail -n 20 "$WARM_MIX/server.log" || true
+      return 1
+    fi
+    sleep 0.02
+  done
+}
+mix_server() {
+  if [ -e "$WARM_MIX/unusable" ]; then return 0; fi
+  if ! mix_server_alive && ! { mix_server_start "$@" && mix_server_alive; }; then
+    say "warm builder: building in a VM of its own"
+    return 0
+  fi
+  req=${STAGE:-$WARM_MIX}/mix-request.$$
+  rm -rf "$req" && mkdir -p "$req" && cat /proc/self/environ >"$req/env" || die "cannot write $req/env"
+  # The server writes the log into fd 4, a copy of 2 that stays the log: dash points its own fd 2
+  # elsewhere while a builtin with 2>... runs, so /proc/$$/fd/2 is not always the log.
+  exec 4>&2
+  printf '%s %s\n' "$$" "$req" >"$WARM_MIX/queue/.$$" && mv "$WARM_MIX/queue/.$$" "$WARM_MIX/queue/$$" ||
+    die "cannot queue the build for the warm builder's Mix server"
+  kill -USR2 "$pid" 2>/dev/null || true
+  until [ -e "$req/status" ]; do
+    if ! mix_server_alive && [ ! -e "$req/status" ]; then
+      rm -f "$WARM_MIX/queue/$$"
+      exec 4>&-
+      say "warm builder: its Mix server ended during the build; building again in a VM of its own"
+      return 0
+    fi
+    sleep 0.01
+  done
+  exec 4>&-
+  mix_status=$(cat "$req/status")
+  rm -rf "$req"
+  if [ "$mix_status" = unserved ]; then
+    say "warm builder: its Mix server cannot write this build's log; building in a VM of its own (and so the next builds)"
+    : >"$WARM_MIX/unusable"
+  fi
+}
+
 assemble_mix() {
   command -v mix >/dev/null 2>&1 || die "mix is not installed here (PATH=$PATH): the builder needs Elixir"
   [ -f mix.exs ] || die "no mix.exs in $SRC"
@@ -254,8 +335,16 @@ assemble_mix() {
     fi
   fi
   export RELEASE_CACHE
-  status=0
-  elixir "$@" -S mix release_oci.assemble </dev/null || status=$?
+  mix_status=unserved
+  if [ -n "${WARM_MIX:-}" ] && [ -n "$RELEASE_CACHE" ]; then mix_server "$@"; fi
+  if [ "$mix_status" = unserved ]; then
+    # The Mix server may have compiled the task by now.
+    if [ -n "$RELEASE_CACHE" ] && [ -d "$beams" ]; then set -- -pa "$beams"; fi
+    mix_status=0
+    elixir "$@" -S mix release_oci.assemble </dev/null || mix_status=$?
+  fi
+  status=$mix_status
+  compiled
   rm -f "$task"
   [ "$status" -eq 0 ] || die "mix failed (exit code $status)"
   [ -s "$OUT/apps" ] && [ -s "$OUT/releases" ] || die "could not list the releases and applications of the project"
@@ -304,7 +393,10 @@ assemble_rebar3() {
     *) set -- --relname "$RELEASE_NAME" ;;
   esac
   say "rebar3 as $PROFILE release $*"
-  REBAR_COLOR=none rebar3 as "$PROFILE" release --output-dir "$OUT/relx" "$@" || die "rebar3 as $PROFILE release failed"
+  status=0
+  REBAR_COLOR=none rebar3 as "$PROFILE" release --output-dir "$OUT/relx" "$@" || status=$?
+  compiled
+  [ "$status" -eq 0 ] || die "rebar3 as $PROFILE release failed"
   made=
   count=0
   for dir in "$OUT"/relx/*/; do
@@ -322,6 +414,11 @@ assemble_rebar3() {
   erl -noshell -eval "$REBAR3_APPS" || die "could not list the applications of the project"
 }
 
+# Not a number while the build compiles; the second it was done by afterwards (settle_mtimes).
+if [ -n "$use_cache" ]; then printf 'building\n' >"$CACHE/.built"; fi
+compiled() {
+  if [ -n "$use_cache" ]; then date +%s >"$CACHE/.built"; fi
+}
 case "$PROJECT_KIND" in
   mix) assemble_mix ;;
   rebar3) assemble_rebar3 ;;

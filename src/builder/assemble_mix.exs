@@ -26,6 +26,24 @@ defmodule Mix.Tasks.ReleaseOci.Assemble do
   @fingerprint_version 1
 
   def run(_args) do
+    status =
+      try do
+        assemble_all()
+        0
+      catch
+        {:release_oci_fail, msg} ->
+          IO.puts("error: " <> msg)
+          1
+      end
+
+    # Done: no orderly shutdown of the applications mix started (it takes a while).
+    System.halt(status)
+  end
+
+  # The whole Mix part of a build; fail/1 throws. Also run by the warm builder Mix server
+  # (mix_server.exs) for each build it takes.
+  @doc false
+  def assemble_all do
     env = System.get_env("MIX_ENV") || "prod"
     out = System.fetch_env!("OUT")
     configure_hex()
@@ -66,8 +84,7 @@ defmodule Mix.Tasks.ReleaseOci.Assemble do
       Enum.each(Path.wildcard(Path.join(path, "*.tar.gz")), &File.rm!/1)
     end
 
-    # Done: no orderly shutdown of the applications mix started (it takes a while).
-    System.halt(0)
+    :ok
   end
 
   defp say(msg), do: IO.puts("==> " <> msg)
@@ -196,10 +213,7 @@ defmodule Mix.Tasks.ReleaseOci.Assemble do
     end
   end
 
-  defp fail(msg) do
-    IO.puts("error: " <> msg)
-    System.halt(1)
-  end
+  defp fail(msg), do: throw({:release_oci_fail, msg})
 
   # The releases to assemble, as `mix release` would choose them, with their applications, and
   # which applications belong to the project itself; written to OUT/releases and OUT/apps.

@@ -63,6 +63,7 @@ pub use log::LogTail;
 pub const ASSEMBLE_SH: &str = concat!(
     "MIX_TASK='",
     include_str!("assemble_mix.exs"),
+    include_str!("warm/mix_server.exs"),
     "'\n",
     include_str!("assemble.sh"),
     "ELF_GROUPS_PL='",

@@ -402,6 +402,9 @@ fn build_failed_shows_code_and_tail() {
 fn the_mix_task_fits_in_its_single_quoted_shell_string() {
     let exs = include_str!("assemble_mix.exs");
     assert!(!exs.contains('\''), "assemble_mix.exs must not contain a single quote");
+    let server = include_str!("warm/mix_server.exs");
+    assert!(!server.contains('\''), "warm/mix_server.exs must not contain a single quote");
+    assert!(ASSEMBLE_SH.contains(&format!("{exs}{server}'\n")));
     assert!(ASSEMBLE_SH.starts_with("MIX_TASK='# assemble_mix.exs"));
     assert!(ASSEMBLE_SH.contains("defmodule Mix.Tasks.ReleaseOci.Assemble do"));
 }

@@ -16,6 +16,9 @@ if [ "$(id -u)" = 0 ]; then
     sleep 0.05
   done
   chown "$BUILD_USER" "$WARM_REQS"
+  # The log's pipe (the engine made it, root's): the Mix server writes this build's log into it.
+  # No redirection on this line: dash would make it this shell's own fd 2 meanwhile.
+  if [ -p "/proc/$$/fd/2" ]; then chown "$BUILD_USER" "/proc/$$/fd/2" || true; fi
   chown -R "$BUILD_USER" "$REQ"
   HOME=$BUILD_HOME MIX_HOME=$BUILD_HOME/.mix HEX_HOME=$BUILD_HOME/.hex
   export HOME MIX_HOME HEX_HOME
@@ -30,6 +33,9 @@ if [ "$(id -u)" = 0 ]; then
 fi
 touch "$WARM_DIR/last"
 mkdir -p "$STAGE"
+# The Mix server's directory (assemble.sh, mix_server.exs): one VM with the project loaded serves the builds.
+WARM_MIX=$WARM_DIR/mix
+export WARM_MIX
 status=0
 flock -s "$WARM_DIR/busy" /bin/sh -c "$1" assemble.sh || status=$?
 rm -rf "$REQ" "$STAGE"

@@ -2,7 +2,8 @@
 //! necessary. The project's build files (`mix.exs`, `mix.lock`, `rebar.config`, `rebar.lock`
 //! anywhere in the sources, so umbrella apps and path deps too) and its `config/` files, by
 //! content; the builder image's id; the build settings (the container's whole environment, its
-//! limits, the builder's input files by content). Hashed as named, length-prefixed parts.
+//! limits, the builder's input files by content), the build script (with the Mix server) of this
+//! binary. Hashed as named, length-prefixed parts.
 
 use crate::builder::input_files::InputFile;
 use crate::builder::{BuildRequest, BuilderError};
@@ -55,6 +56,10 @@ impl WarmKey {
         p.part("triple", req.triple.to_string().as_bytes());
         p.part("limits", format!("{:?}", req.limits).as_bytes());
         p.part("inputs", req.inputs.key_part().as_bytes());
+        // The build script and the Mix server in it: a warm builder's server runs the version
+        // of this binary that started it.
+        p.part("script", crate::builder::ASSEMBLE_SH.as_bytes());
+        p.part("exec", super::run::EXEC_SH.as_bytes());
         for e in env {
             p.part("env", e.as_bytes());
         }

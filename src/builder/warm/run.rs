@@ -21,7 +21,7 @@ use std::future::Future;
 use std::time::Duration;
 
 /// The script a build runs in the warm builder (as root; it runs ASSEMBLE_SH as the build user).
-const EXEC_SH: &str = include_str!("exec.sh");
+pub(super) const EXEC_SH: &str = include_str!("exec.sh");
 
 /// How a warm build failed.
 pub(super) enum Warm {
