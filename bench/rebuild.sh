@@ -124,9 +124,12 @@ bench_builds() {
       fi
     done
     # The warm builder: started by a build of one fresh edit (untimed), then the timed one-line
-    # change in it (another fresh edit, so no result cache answers either).
+    # change in it (another fresh edit, so no result cache answers either). A second between
+    # them, as between a developer's edits: a build that follows the last compile within its
+    # second waits for the next one (docs/warm-builder.md, "Same-size edits within a second").
     set_variant "$p" "$((100 + i))"
     quietly ro_build "$p" "$(TAG_RO "$p")" --warm-builder
+    sleep 1
     set_variant "$p" "$((200 + i))"
     measure "$p" change rw ro_build "$p" "$(TAG_RO "$p")" --warm-builder
     quietly "$BIN" -q builder stop --project "$WORK/$p"

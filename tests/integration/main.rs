@@ -55,3 +55,4 @@ mod supply_multi;
 mod toolchain;
 mod umbrella;
 mod warm_builder;
+mod warm_mix_server;

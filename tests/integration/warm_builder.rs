@@ -11,7 +11,7 @@ const ROLE: &str = "label=org.release-oci.role=warm-builder";
 
 /// Stops the warm builders of a project when the test ends (passed or not), before its copy and
 /// volumes go.
-struct StopOnDrop(PathBuf);
+pub(crate) struct StopOnDrop(PathBuf);
 
 impl Drop for StopOnDrop {
     fn drop(&mut self) {
@@ -21,7 +21,7 @@ impl Drop for StopOnDrop {
     }
 }
 
-fn project() -> (ProjectCopy, StopOnDrop) {
+pub(crate) fn project() -> (ProjectCopy, StopOnDrop) {
     require_docker();
     let project = copy_example("hello_web");
     let stop = StopOnDrop(project.path().canonicalize().expect("canonical"));
@@ -29,9 +29,17 @@ fn project() -> (ProjectCopy, StopOnDrop) {
 }
 
 /// `release-oci build PROJECT --output oci:OUT EXTRA...`; returns (digest, stderr).
-fn build(project: &Path, extra: &[&str]) -> (String, String) {
+pub(crate) fn build(project: &Path, extra: &[&str]) -> (String, String) {
+    build_in(None, project, extra)
+}
+
+/// [`build`] with the blob cache `cache` (`RELEASE_OCI_CACHE`) instead of the tests' one.
+pub(crate) fn build_in(cache: Option<&Path>, project: &Path, extra: &[&str]) -> (String, String) {
     let out = tempfile::tempdir().expect("out");
     let mut c = release_oci();
+    if let Some(cache) = cache {
+        c.env("RELEASE_OCI_CACHE", cache);
+    }
     c.arg("build").arg(project).arg("--output").arg(format!("oci:{}", out.path().join("img").display())).args(extra);
     let desc = format!("{c:?}");
     let o = run(c);
@@ -42,13 +50,13 @@ fn build(project: &Path, extra: &[&str]) -> (String, String) {
     (digest, stderr)
 }
 
-fn warm(project: &Path, extra: &[&str]) -> (String, String) {
+pub(crate) fn warm(project: &Path, extra: &[&str]) -> (String, String) {
     let mut args = vec!["--warm-builder", "--warm-builder-idle", "10m"];
     args.extend_from_slice(extra);
     build(project, &args)
 }
 
-fn cold(project: &Path, extra: &[&str]) -> String {
+pub(crate) fn cold(project: &Path, extra: &[&str]) -> String {
     let mut args = vec!["--no-cache"];
     args.extend_from_slice(extra);
     build(project, &args).0
@@ -62,7 +70,7 @@ fn warm_builders(project: &Path) -> Vec<String> {
 }
 
 /// The one running warm builder of `project`: its id.
-fn the_warm_builder(project: &Path) -> String {
+pub(crate) fn the_warm_builder(project: &Path) -> String {
     let ids = warm_builders(project);
     assert_eq!(ids.len(), 1, "expected one warm builder of {}: {ids:?}", project.display());
     let running = docker_ok(&["inspect", "-f", "{{.State.Running}}", &ids[0]]);
@@ -70,7 +78,7 @@ fn the_warm_builder(project: &Path) -> String {
     ids[0].clone()
 }
 
-fn set_greeting(project: &Path, greeting: &str) {
+pub(crate) fn set_greeting(project: &Path, greeting: &str) {
     let router = project.join("lib/hello_web/router.ex");
     let src = std::fs::read_to_string(&router).expect("router.ex");
     let start = src.find("{200, \"").expect("the greeting") + "{200, \"".len();
@@ -78,7 +86,7 @@ fn set_greeting(project: &Path, greeting: &str) {
     std::fs::write(&router, format!("{}{greeting}{}", &src[..start], &src[end..])).expect("write router.ex");
 }
 
-fn write(project: &Path, rel: &str, text: &str) {
+pub(crate) fn write(project: &Path, rel: &str, text: &str) {
     let path = project.join(rel);
     std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
     std::fs::write(path, text).expect("write");
@@ -182,11 +190,12 @@ fn a_killed_warm_builder_is_replaced() {
 fn a_warm_builder_is_gone_after_its_idle_time() {
     let (project, _stop) = project();
     let p = project.path();
-    build(p, &["--warm-builder", "--warm-builder-idle", "3s"]);
+    // Long enough for the build's own work after the exec (the image, under load) and the check.
+    build(p, &["--warm-builder", "--warm-builder-idle", "10s"]);
     the_warm_builder(p);
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(70);
     while !warm_builders(p).is_empty() {
-        assert!(Instant::now() < deadline, "the warm builder is still there 60 s after a 3 s idle time");
+        assert!(Instant::now() < deadline, "the warm builder is still there 70 s after a 10 s idle time");
         std::thread::sleep(Duration::from_millis(500));
     }
 }
