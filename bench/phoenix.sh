@@ -4,7 +4,9 @@
 # packages served over HTTP from ../shared/hex's repository on the docker bridge, built by
 # release-oci and by the Dockerfile `mix phx.gen.release --docker` generates for it (generated in
 # the builder image), both on the trixie builder and runtime images (the app's .tool-versions).
-# Measured: cold build (empty caches) and rebuild after a one-line change, medians of RUNS (2).
+# Measured: cold build (empty caches) and rebuild after a one-line change, medians of RUNS (2);
+# release-oci's one-line change also in a warm builder (`--warm-builder`), against the
+# Dockerfile's one-line change.
 # Writes bench/results/phoenix.md and its section of BENCHMARKS.md (between the phoenix markers).
 # The Dockerfile is the generated one with what needs the internet replaced (docs/benchmarks.md):
 # no apt-get (the images have the packages), Hex installed from ../shared/hex's archive, hexpm
@@ -104,7 +106,7 @@ RAW=$WORK/raw.tsv
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 TAG_RO=release-oci-bench/phoenix:ph-$$-ro
 TAG_DF=release-oci-bench/phoenix:ph-$$-df
-ro_build() { "$BIN" -q build "$A" --hex-client "$KIT/hex-2.5.1.ez" --base "$RUNTIME" --pull never --load --tag "$TAG_RO"; }
+ro_build() { "$BIN" -q build "$A" --hex-client "$KIT/hex-2.5.1.ez" --base "$RUNTIME" --pull never --load --tag "$TAG_RO" "$@"; }
 df_build() {
   DOCKER_BUILDKIT=$BUILDKIT "$DOCKER_BUILD" build -q --pull=false "$@" --build-arg "BUILDER_IMAGE=$BUILDER" \
     --build-arg "RUNNER_IMAGE=$RUNTIME" -t "$TAG_DF" "$A" >/dev/null
@@ -119,6 +121,14 @@ for i in $(seq "$RUNS"); do
   sed -i "1i <p>change $$-$i</p>" "$HOME_HEEX"
   t=$(timed ro_build) && printf 'change\tro\t%s\n' "$t" >>"$RAW"
   t=$(timed df_build) && printf 'change\tdf\t%s\n' "$t" >>"$RAW"
+  # The warm builder (docs/warm-builder.md): started by an untimed build of one edit, then the
+  # timed build of another, a second later (as bench/rebuild.sh does).
+  sed -i "1i <p>warm $$-$i-a</p>" "$HOME_HEEX"
+  timed ro_build --warm-builder >/dev/null
+  sleep 1
+  sed -i "1i <p>warm $$-$i-b</p>" "$HOME_HEEX"
+  t=$(timed ro_build --warm-builder) && printf 'warm\tro\t%s\n' "$t" >>"$RAW"
+  "$BIN" -q builder stop --project "$A" >/dev/null
 done
 # Both images serve the change.
 for tag in "$TAG_RO" "$TAG_DF"; do
@@ -154,6 +164,9 @@ lines = [
 for case, name in [('cold', 'cold build (empty caches)'), ('change', 'rebuild after a one-line change (home page template)')]:
     ro, df = med(case, 'ro'), med(case, 'df')
     lines.append(f'| {name} | {ro:.2f} s | {df:.2f} s | {ro / df:.3f} |')
+if any(r[0] == 'warm' for r in rows):
+    ro, df = med('warm', 'ro'), med('change', 'df')
+    lines.append(f'| the same with `--warm-builder` (target ≤ 0.15) | {ro:.2f} s | {df:.2f} s | {ro / df:.3f} |')
 text = '\n'.join(lines) + '\n'
 from keep_sections import write_section
 write_section(bench_md, out_md, 'phoenix', 'bench/phoenix.sh', text)

@@ -2,7 +2,8 @@
 # Rebuild benchmark (`make bench-rebuild`): release-oci against the Dockerfile `mix phx.gen.release
 # --docker` generates (bench/Dockerfile.phoenix-style, `docker build`), from the same local builder
 # and runtime images, on examples/hello_web and on a generated project (bench/gen_project.py:
-# ~600 modules, 4 path deps, ~50 MB release). Measured (method: docs/benchmarks.md):
+# ~600 modules, 4 path deps, ~50 MB release) and on a second small app (bench/small_app.py: a
+# runtime.exs, :crypto, its own TCP listener). Measured (method: docs/benchmarks.md):
 #   cold / change / nochange   build times: empty caches; after a one-line change; no change
 #   change with --warm-builder release-oci's one-line change in a warm builder (docs/warm-builder.md),
 #                              started by an untimed build of another fresh edit before it
@@ -97,8 +98,12 @@ set_variant() {
                  "$WORK/$p/lib/hello_web/router.ex" ;;
     bigapp) sed -i -E "s/\"hello from bigapp[^\"]*\"/\"hello from bigapp$([ "$v" = 0 ] || echo ", change $NONCE-$v")\"/" \
               "$WORK/$p/lib/bigapp/router.ex" ;;
+    tally) sed -i -E "s/@greeting \"tally says hello[^\"]*\"/@greeting \"tally says hello$([ "$v" = 0 ] || echo " again $NONCE-$v")\"/" \
+             "$WORK/$p/lib/tally/listener.ex" ;;
   esac
-  if [ "$v" != 0 ] && ! grep -q -- "$NONCE-$v" "$WORK/$p/lib/$p/router.ex"; then
+  local file=$WORK/$p/lib/$p/router.ex
+  if [ "$p" = tally ]; then file=$WORK/$p/lib/tally/listener.ex; fi
+  if [ "$v" != 0 ] && ! grep -q -- "$NONCE-$v" "$file"; then
     log "the one-line change did not apply to $p"
     return 1
   fi
@@ -242,18 +247,20 @@ bench_layering() {
   done
 }
 
-log "projects: examples/hello_web and a generated one (bench/gen_project.py)"
+log "projects: examples/hello_web, a generated one (bench/gen_project.py), a second small app (bench/small_app.py)"
 cp -a "$ROOT/examples/hello_web" "$WORK/hello_web"
 rm -rf "$WORK/hello_web/_build" "$WORK/hello_web/deps"
 python3 "$ROOT/bench/gen_project.py" "$WORK/bigapp"
+python3 "$ROOT/bench/small_app.py" "$WORK/tally"
 phx_gen_release "$WORK/hello_web" hello_web
 phx_gen_release "$WORK/bigapp" bigapp
+phx_gen_release "$WORK/tally" tally
 : >"$RAW"
 record meta - modules "$(find "$WORK/bigapp" -name '*.ex' | wc -l)"
 record meta - load_before "$(cut -d' ' -f1-3 /proc/loadavg)"
 START=$(now_ns)
 
-for p in hello_web bigapp; do
+for p in ${BENCH_PROJECTS:-hello_web bigapp tally}; do
   if [ "$p" = bigapp ]; then runs=$RUNS_BIG; else runs=$RUNS_HELLO; fi
   log "$p: builds ($runs runs)"
   bench_builds "$p" "$runs"
