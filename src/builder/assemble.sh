@@ -234,68 +234,6 @@ ensure_hex() {
   mix local.hex --force --if-missing || die "cannot install Hex (needed by the Hex packages in mix.lock): give the builder a Hex client with --hex-client FILE (or [hex] client in release-oci.toml), reach Hex's builds (--build-env HEX_BUILDS_URL=URL or HEX_MIRROR=URL; a TLS-intercepting proxy's CA with --build-ca), or use a builder image with Hex installed"
 }
 
-# The Mix server of a warm builder (WARM_MIX: its directory; warm/mix_server.exs has the
-# protocol, docs/warm-builder.md the design): started by the first build that finds none, with
-# the arguments of elixir ($@), then sent each build. Sets mix_status to the build's exit code,
-# or to `unserved` when no server took the build: it is then built in a VM of its own.
-mix_server_alive() {
-  pid=$(cat "$WARM_MIX/pid" 2>/dev/null) || return 1
-  state=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null) || return 1
-  case $state in Z* | X* | '') return 1 ;; esac
-  grep -aq release_oci.serve "/proc/$pid/cmdline" 2>/dev/null
-}
-mix_server_start() {
-  if [ -f "$WARM_MIX/server.log" ]; then mv "$WARM_MIX/server.log" "$WARM_MIX/server.log.old"; fi
-  rm -rf "$WARM_MIX/queue" "$WARM_MIX/pid" && mkdir -p "$WARM_MIX/queue" || return 1
-  cat /proc/self/environ >"$WARM_MIX/start.env" || return 1
-  say "warm builder: starting its Mix server"
-  # With none of this build's descriptors: its output (3), the build cache's lock (9), the log.
-  WARM_MIX_DIR=$WARM_MIX elixir "$@" -S mix release_oci.serve </dev/null >"$WARM_MIX/server.log" 2>&1 \
-    3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
-  started=$! n=0
-  until [ -e "$WARM_MIX/pid" ]; do
-    n=$((n + 1))
-    if ! kill -0 "$started" 2>/dev/null || [ "$n" -gt 3000 ]; then
-      kill "$started" 2>/dev/null || true
-      say "warm builder: its Mix server did not start:"
-      tail -n 20 "$WARM_MIX/server.log" || true
-      return 1
-    fi
-    sleep 0.02
-  done
-}
-mix_server() {
-  if [ -e "$WARM_MIX/unusable" ]; then return 0; fi
-  if ! mix_server_alive && ! { mix_server_start "$@" && mix_server_alive; }; then
-    say "warm builder: building in a VM of its own"
-    return 0
-  fi
-  req=${STAGE:-$WARM_MIX}/mix-request.$$
-  rm -rf "$req" && mkdir -p "$req" && cat /proc/self/environ >"$req/env" || die "cannot write $req/env"
-  # The server writes the log into fd 4, a copy of 2 that stays the log: dash points its own fd 2
-  # elsewhere while a builtin with 2>... runs, so /proc/$$/fd/2 is not always the log.
-  exec 4>&2
-  printf '%s %s\n' "$$" "$req" >"$WARM_MIX/queue/.$$" && mv "$WARM_MIX/queue/.$$" "$WARM_MIX/queue/$$" ||
-    die "cannot queue the build for the warm builder's Mix server"
-  kill -USR2 "$pid" 2>/dev/null || true
-  until [ -e "$req/status" ]; do
-    if ! mix_server_alive && [ ! -e "$req/status" ]; then
-      rm -f "$WARM_MIX/queue/$$"
-      exec 4>&-
-      say "warm builder: its Mix server ended during the build; building again in a VM of its own"
-      return 0
-    fi
-    sleep 0.01
-  done
-  exec 4>&-
-  mix_status=$(cat "$req/status")
-  rm -rf "$req"
-  if [ "$mix_status" = unserved ]; then
-    say "warm builder: its Mix server cannot write this build's log; building in a VM of its own (and so the next builds)"
-    : >"$WARM_MIX/unusable"
-  fi
-}
-
 assemble_mix() {
   command -v mix >/dev/null 2>&1 || die "mix is not installed here (PATH=$PATH): the builder needs Elixir"
   [ -f mix.exs ] || die "no mix.exs in $SRC"

@@ -55,16 +55,19 @@ use tempfile::TempDir;
 pub use limits::Limits;
 pub use log::LogTail;
 
-/// The script both builders run (`sh -c`); its environment is documented at its top. It starts
-/// with `MIX_TASK='…'`, the mix task of `assemble_mix.exs` (which therefore has no single quote),
-/// the minimal base's step (`minimal_base.sh`, run when `MINIMAL_BASE=1`, with `ELF_GROUPS_PL='…'`,
-/// the perl of `elf_groups.pl`, also free of single quotes) follows the assembly, and
-/// `send_out.sh` (with `STREAM_OUT=1`: OUT as a tar on stdout) ends it.
+/// The script both builders run (`sh -c`); its environment is documented at the top of
+/// `assemble.sh`. It starts with `MIX_TASK='…'`, the mix task of `assemble_mix.exs` and the warm
+/// builder's Mix server (`warm/mix_server.exs`; neither has a single quote), then the functions
+/// that talk to that server (`warm/mix_client.sh`) and `assemble.sh`; the minimal base's step
+/// (`minimal_base.sh`, run when `MINIMAL_BASE=1`, with `ELF_GROUPS_PL='…'`, the perl of
+/// `elf_groups.pl`, also free of single quotes) follows the assembly, and `send_out.sh` (with
+/// `STREAM_OUT=1`: OUT as a tar on stdout) ends it.
 pub const ASSEMBLE_SH: &str = concat!(
     "MIX_TASK='",
     include_str!("assemble_mix.exs"),
     include_str!("warm/mix_server.exs"),
     "'\n",
+    include_str!("warm/mix_client.sh"),
     include_str!("assemble.sh"),
     "ELF_GROUPS_PL='",
     include_str!("elf_groups.pl"),
