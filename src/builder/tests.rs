@@ -47,6 +47,16 @@ end
     (dir, project)
 }
 
+/// The tiny project with a module whose compile sleeps a minute: its build outlasts a timeout or
+/// a signal sent a second after its container started, whatever the machine's speed.
+#[cfg(feature = "integration")]
+fn slow_tiny_project() -> (tempfile::TempDir, Project) {
+    let (dir, _) = tiny_project(false);
+    fs::write(dir.path().join("lib/slow.ex"), "defmodule Slow do\n  Process.sleep(60_000)\nend\n").unwrap();
+    let project = Project::open(dir.path()).unwrap();
+    (dir, project)
+}
+
 #[cfg(feature = "integration")]
 fn request(project: Project, image: &str, pull: PullPolicy) -> BuildRequest {
     BuildRequest {
@@ -191,7 +201,7 @@ async fn docker_missing_own_image_is_not_pulled_even_when_pulling_is_allowed() {
 #[tokio::test(flavor = "multi_thread")]
 async fn docker_interrupt_removes_the_container() {
     let docker = docker().await;
-    let (_dir, project) = tiny_project(false);
+    let (_dir, project) = slow_tiny_project();
     let req = request(project, BUILDER_IMAGE, PullPolicy::Never);
     // Interrupt once this build's container runs (found by its project label: tests run
     // concurrently in one process, so the pid label is shared).
@@ -221,7 +231,7 @@ async fn docker_interrupt_removes_the_container() {
 #[tokio::test(flavor = "multi_thread")]
 async fn docker_timeout_stops_and_removes_the_container() {
     let docker = docker().await;
-    let (_dir, project) = tiny_project(false);
+    let (_dir, project) = slow_tiny_project();
     let mut req = request(project, BUILDER_IMAGE, PullPolicy::Never);
     req.timeout = Some(Duration::from_millis(1500));
     let start = Instant::now();
