@@ -26,6 +26,25 @@ fn warm_fails(project: &Path) -> String {
     err
 }
 
+/// A first warm build of `project`: its warm builder and that builder's Mix server pid.
+fn warm_with_server(project: &Path) -> (String, String) {
+    warm(project, &[]);
+    let builder = the_warm_builder(project);
+    let pid = server_pid(&builder);
+    (builder, pid)
+}
+
+/// A warm build after the server `pid` of `builder` ended: a new server in the same warm builder
+/// builds it into the cold build's image. Returns the build's log.
+fn built_by_a_new_server(project: &Path, builder: &str, pid: &str) -> String {
+    let (digest, log) = warm(project, &[]);
+    assert!(log.contains(STARTING), "no new Mix server:\n{log}");
+    assert_eq!(the_warm_builder(project), builder, "the warm builder was replaced");
+    assert_ne!(server_pid(builder), pid, "the old Mix server is still there");
+    assert_eq!(digest, cold(project, &[]));
+    log
+}
+
 /// The first warm build starts the server; the code changes after it are built by that same
 /// server (same OS process), with their log, into the cold `--no-cache` build's image.
 #[test]
@@ -55,20 +74,14 @@ fn one_mix_server_builds_the_code_changes_with_their_log() {
 fn a_failed_build_ends_the_mix_server_and_the_next_build_starts_a_new_one() {
     let (project, _stop) = project();
     let p = project.path();
-    warm(p, &[]);
-    let builder = the_warm_builder(p);
-    let pid = server_pid(&builder);
+    let (builder, pid) = warm_with_server(p);
     write(p, "lib/broken.ex", "defmodule Broken do\n  def f, do: undefined_fun_xyz()\nend\n");
     let err = warm_fails(p);
     assert!(err.contains("undefined_fun_xyz"), "the compiler's message is not in the log:\n{err}");
     assert!(err.contains("mix failed (exit code 1)"), "{err}");
     std::fs::remove_file(p.join("lib/broken.ex")).expect("rm broken.ex");
     set_greeting(p, "after the failure");
-    let (digest, log) = warm(p, &[]);
-    assert!(log.contains(STARTING), "the server of the failed build was kept:\n{log}");
-    assert_eq!(the_warm_builder(p), builder, "the warm builder was replaced");
-    assert_ne!(server_pid(&builder), pid);
-    assert_eq!(digest, cold(p, &[]));
+    built_by_a_new_server(p, &builder, &pid);
 }
 
 /// A killed server is replaced by the next build, which gives the cold build's image.
@@ -76,16 +89,11 @@ fn a_failed_build_ends_the_mix_server_and_the_next_build_starts_a_new_one() {
 fn a_killed_mix_server_is_replaced() {
     let (project, _stop) = project();
     let p = project.path();
-    warm(p, &[]);
-    let builder = the_warm_builder(p);
-    let pid = server_pid(&builder);
+    let (builder, pid) = warm_with_server(p);
     docker_ok(&["exec", "-u", "10001:10001", &builder, "kill", "-KILL", &pid]);
     set_greeting(p, "after the kill");
-    let (digest, log) = warm(p, &[]);
-    assert!(log.contains(STARTING), "no new server:\n{log}");
+    let log = built_by_a_new_server(p, &builder, &pid);
     assert!(log.contains("Compiling 1 file (.ex)"), "{log}");
-    assert_ne!(server_pid(&builder), pid);
-    assert_eq!(digest, cold(p, &[]));
 }
 
 /// A same-size edit copied within the second of the last compile: made certain by giving the
