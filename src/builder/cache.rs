@@ -196,6 +196,8 @@ pub async fn prune(docker: &Docker, project: Option<&str>) -> Result<Pruned, Bui
         let options = RemoveVolumeOptionsBuilder::default().force(false).build();
         match docker.remove_volume(&v.name, Some(options)).await {
             Ok(()) | Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => {
+                // The output its last build sent, kept on the host (kept.rs).
+                super::kept::forget(&v.name);
                 pruned.removed.push(v.name)
             }
             // 409: a build started using it meanwhile.

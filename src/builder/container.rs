@@ -50,11 +50,14 @@ pub(super) async fn create(
     name: &str,
     volume: Option<&str>,
     ssh: Option<&std::path::Path>,
+    extra_env: Vec<String>,
 ) -> Result<(), BuilderError> {
     let platform = req.triple.platform().to_string();
     let options = CreateContainerOptionsBuilder::default().name(name).platform(&platform).build();
     let action = format!("creating container {name} from image {} for {platform}", req.builder_image);
-    docker.create_container(Some(options), body(req, volume, ssh)).await.map_err(docker_err(action))?;
+    let mut body = body(req, volume, ssh);
+    body.env.get_or_insert_with(Vec::new).extend(extra_env);
+    docker.create_container(Some(options), body).await.map_err(docker_err(action))?;
     Ok(())
 }
 

@@ -8,6 +8,7 @@
 
 use super::docker_image::ensure_image;
 use super::endpoint::{Endpoint, TcpSecurity};
+use super::kept::Kept;
 use super::output::{Reading, finish_reading, unpacker};
 use super::ssh_tunnel::{self, SshSession};
 use super::upload::SourceUpload;
@@ -204,12 +205,17 @@ async fn assemble_in(
     let name = container::name();
     // Not raced: a create cut short could leave a container behind that we never heard of. A
     // signal that comes meanwhile is still pending for the race below.
-    if let Err(e) = container::create(docker, req, &name, volume.as_deref(), ssh.as_ref().map(|s| s.dir())).await {
+    // The output the last build with this cache sent, when no other build holds it (kept.rs).
+    let kept = volume.as_deref().and_then(Kept::open);
+    let kept_env = kept.as_ref().map(Kept::env).unwrap_or_default();
+    if let Err(e) =
+        container::create(docker, req, &name, volume.as_deref(), ssh.as_ref().map(|s| s.dir()), kept_env).await
+    {
         // A create that failed late (timed out) may still have made it.
         let _ = remove(docker, &name).await;
         return Err(e);
     }
-    let work = run(docker, req, &name, sources, image_id);
+    let work = run(docker, req, &name, sources, image_id, kept);
     let ended = tokio::select! {
         biased;
         signal = interrupt.as_mut() => Ended::Signal(signal),
@@ -291,6 +297,7 @@ async fn run(
     name: &str,
     sources: SourceUpload,
     image_id: String,
+    kept: Option<Kept>,
 ) -> Result<Reading, BuilderError> {
     tracing::debug!(container = name, bytes = sources.len(), "uploading the sources");
     sources.send(docker, name).await?;
@@ -302,7 +309,7 @@ async fn run(
         .await
         .map_err(docker_err(format!("attaching to container {name}")))?
         .output;
-    let (tx, reading) = unpacker(Some(image_id))?;
+    let (tx, reading) = unpacker(Some(image_id), kept)?;
     docker.start_container(name, None).await.map_err(docker_err(format!("starting container {name}")))?;
     if let Some(started) = &req.started {
         started.notify_one();

@@ -14,6 +14,7 @@ pub mod endpoint;
 pub mod host;
 pub mod input_files;
 pub mod inputs;
+pub mod kept;
 pub mod known_releases;
 pub mod leftovers;
 pub mod limits;

@@ -2,6 +2,7 @@
 //! `send_out.sh`) arrives in chunks through a channel and is unpacked by a blocking thread as it
 //! comes, into a temporary directory ([`super::scratch`]), then read as an [`Assembled`].
 
+use super::kept::Kept;
 use super::{Assembled, BuilderError};
 use std::path::{Path, PathBuf};
 
@@ -17,9 +18,11 @@ pub(super) async fn finish_reading(reading: Reading) -> Result<Assembled, Builde
 }
 
 /// A thread that unpacks the tar of OUT sent into the channel into a temporary directory as it
-/// arrives (no archive on disk), then reads it; the channel's end is the archive's end.
+/// arrives (no archive on disk), completes it from `kept` when it is a delta, then reads it; the
+/// channel's end is the archive's end.
 pub(super) fn unpacker(
     image_id: Option<String>,
+    kept: Option<Kept>,
 ) -> Result<(tokio::sync::mpsc::Sender<bytes::Bytes>, Reading), BuilderError> {
     let parent = super::scratch::output_parent();
     let dir = tempfile::Builder::new()
@@ -35,6 +38,11 @@ pub(super) fn unpacker(
             source,
         })?;
         unpack_from(ChannelReader { rx, buf: bytes::Bytes::new() }, &out)?;
+        // Only what changed, when the builder knew the output kept on the host (kept.rs).
+        match &kept {
+            Some(kept) => kept.complete(&out)?,
+            None => drop(super::kept::read_delta(&out, None)?),
+        }
         Assembled::from_output(dir, &out, image_id)
     });
     Ok((tx, reading))

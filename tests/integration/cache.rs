@@ -50,6 +50,22 @@ fn cache_ls(project: &Path) -> Vec<String> {
     ok(c).lines().map(|l| l.split('\t').next().unwrap_or_default().to_string()).collect()
 }
 
+/// The log line of a build that received only what changed (send_out.sh, src/builder/kept.rs).
+const ONLY_CHANGED: &str = "files changed since the last build, only those sent";
+
+/// Where the host keeps the output the last build with cache volume `volume` sent, if it does.
+fn kept_tree(volume: &str) -> Option<std::path::PathBuf> {
+    let uid = ok({
+        let mut c = std::process::Command::new("id");
+        c.arg("-u");
+        c
+    });
+    [std::path::PathBuf::from("/dev/shm"), std::env::temp_dir()]
+        .iter()
+        .map(|parent| parent.join(format!("release-oci-kept-{}", uid.trim())).join(volume))
+        .find(|p| p.join("tree").is_dir())
+}
+
 fn compiled(stderr: &str) -> Vec<&str> {
     stderr.lines().filter(|l| l.contains("Compiling ")).collect()
 }
@@ -73,8 +89,10 @@ fn a_one_line_change_recompiles_one_file_and_prune_removes_the_volume() {
     let (_, second) = build(project.path(), &tag, &[]);
     assert_eq!(compiled(&second), ["  │ Compiling 1 file (.ex)"], "only the changed module compiles:\n{second}");
     assert!(second.contains("build cache: 1 changed or new files copied"), "{second}");
+    assert!(second.contains(ONLY_CHANGED), "the whole release was sent again:\n{second}");
     assert_eq!(answer(&tag), "howdy from hello_web 0.1.0\n", "the image runs the new code");
     assert_eq!(cache_ls(project.path()), volumes, "the same volume is reused");
+    assert!(kept_tree(&volumes[0]).is_some(), "the host keeps the last output of {}", volumes[0]);
 
     let mut c = release_oci();
     c.args(["cache", "prune", "--project"]).arg(project.path());
@@ -83,11 +101,13 @@ fn a_one_line_change_recompiles_one_file_and_prune_removes_the_volume() {
     assert_eq!(cache_ls(project.path()), Vec::<String>::new(), "prune leaves no volume of the project");
     let gone = docker(&["volume", "inspect", &volumes[0]]);
     assert!(!gone.status.success(), "volume {} still exists", volumes[0]);
+    assert_eq!(kept_tree(&volumes[0]), None, "prune leaves the volume's kept output behind");
 
     // After the prune a build starts cold, and works.
     set_greeting(project.path(), "hi");
     let (_, third) = build(project.path(), &tag, &[]);
     assert_eq!(compiled(&third), ["  │ Compiling 3 files (.ex)"], "a cold build compiles everything:\n{third}");
+    assert!(!third.contains(ONLY_CHANGED), "a new volume's first build sends the whole release:\n{third}");
     assert_eq!(answer(&tag), "hi from hello_web 0.1.0\n");
     let _ = docker(&["rmi", &tag]);
 }
@@ -129,8 +149,19 @@ fn the_release_cache_gives_the_image_a_full_assembly_gives() {
         log.contains("release cache: unchanged but for hello_web: copied just those into the release"),
         "a one-line change did not take the fast path:\n{log}"
     );
+    assert!(log.contains(ONLY_CHANGED), "the whole release was sent again:\n{log}");
     let (fresh, _) = build("fresh", true);
     assert_eq!(cached, fresh, "the fast path's image differs from a full assembly's");
+
+    // The host's kept output under another token (as after a build the builder did not see):
+    // the builder sends the whole release, and the image is the same.
+    let volume = cache_ls(project.path()).pop().expect("the volume");
+    let kept = kept_tree(&volume).expect("the kept output");
+    std::fs::write(kept.join("token"), "not-the-builders\n").expect("write the token");
+    set_greeting(project.path(), "hiya!");
+    let (again, log) = build("cached-again", false);
+    assert!(!log.contains(ONLY_CHANGED), "a delta against a tree the host does not have:\n{log}");
+    assert_eq!(again, build("fresh-again", true).0);
 
     std::fs::write(project.path().join("lib/hello_web/extra.ex"), "defmodule HelloWeb.Extra do\n  def x, do: 1\nend\n")
         .expect("write extra.ex");
@@ -139,6 +170,7 @@ fn the_release_cache_gives_the_image_a_full_assembly_gives() {
         log.contains("release cache: full assembly (something `mix release` reads has changed)"),
         "a new module must assemble the release anew:\n{log}"
     );
+    assert!(log.contains(ONLY_CHANGED), "{log}");
     let (fresh, _) = build("fresh-new-module", true);
     assert_eq!(cached, fresh, "the cached full assembly's image differs from a fresh one's");
 }

@@ -63,6 +63,10 @@ fn one_mix_server_builds_the_code_changes_with_their_log() {
             log.contains("==> mix release hello_web") && log.contains("Compiling 1 file (.ex)"),
             "the build's Mix log is missing:\n{log}"
         );
+        assert!(
+            log.contains("files changed since the last build, only those sent"),
+            "the whole release was sent:\n{log}"
+        );
         assert_eq!(server_pid(&builder), pid, "the Mix server was replaced");
         assert_eq!(digest, cold(p, &[]), "{greeting}: the served build's image is not the cold build's");
     }

@@ -9,6 +9,7 @@ use super::life::{self, Found};
 use crate::builder::docker::{Engine, STAGE_DIR, blocking, deadline, docker_err, forward_output, race, remove};
 use crate::builder::docker_image::ensure_image;
 use crate::builder::input_files::InputFile;
+use crate::builder::kept::Kept;
 use crate::builder::output::{Reading, finish_reading, unpacker};
 use crate::builder::upload::SourceUpload;
 use crate::builder::{ASSEMBLE_SH, Assembled, BuildRequest, BuilderError, LOG_TAIL_LINES, LogTail, cache, container};
@@ -63,7 +64,9 @@ pub(super) async fn assemble(
         true => format!("a new warm builder: {name}"),
         false => format!("in the warm builder {name}"),
     });
-    let work = build(docker, req, &name, sources, image_id);
+    // The output the last build sent, when no other build holds it (kept.rs).
+    let kept = Kept::open(&volume);
+    let work = build(docker, req, &name, sources, image_id, kept);
     tokio::select! {
         biased;
         signal = interrupt.as_mut() => {
@@ -136,14 +139,15 @@ async fn build(
     name: &str,
     sources: SourceUpload,
     image_id: String,
+    kept: Option<Kept>,
 ) -> Result<Reading, Warm> {
     let id = container::name().rsplit('-').next().unwrap_or("build").to_string();
     let dir = format!("{WARM_REQS}/{id}");
     sources.send_as(docker, name, &format!("{dir}/src.tar")).await.map_err(Warm::Unusable)?;
-    let exec = exec_config(req, &id);
+    let exec = exec_config(req, &id, kept.as_ref().map(Kept::env).unwrap_or_default());
     let action = format!("starting a build in warm builder container {name}");
     let created = docker.create_exec(name, exec).await.map_err(|e| Warm::Unusable(docker_err(action.clone())(e)))?;
-    let (tx, reading) = unpacker(Some(image_id)).map_err(Warm::Failed)?;
+    let (tx, reading) = unpacker(Some(image_id), kept).map_err(Warm::Failed)?;
     let options = StartExecOptions { detach: false, tty: false, output_capacity: None };
     let output = match docker.start_exec(&created.id, Some(options)).await {
         Ok(StartExecResults::Attached { output, .. }) => output,
@@ -177,7 +181,7 @@ async fn build(
 
 /// The `docker exec` of build `id`: `exec.sh` as root, with the build's directories (under
 /// [`WARM_REQS`] and [`STAGE_DIR`]) and its own environment.
-fn exec_config(req: &BuildRequest, id: &str) -> ExecConfig {
+fn exec_config(req: &BuildRequest, id: &str, kept_env: Vec<String>) -> ExecConfig {
     let dir = format!("{WARM_REQS}/{id}");
     let mut env = vec![
         format!("REQ={dir}"),
@@ -187,6 +191,7 @@ fn exec_config(req: &BuildRequest, id: &str) -> ExecConfig {
         format!("STAGE={STAGE_DIR}/{id}"),
     ];
     env.extend(life::per_build_env(req));
+    env.extend(kept_env);
     ExecConfig {
         cmd: Some(["/bin/sh", "-c", EXEC_SH, "exec.sh", ASSEMBLE_SH, EXEC_SH].map(String::from).to_vec()),
         env: Some(env),
