@@ -160,8 +160,13 @@ impl Project {
     }
 }
 
-/// Runs `git -C dir ARGS`; its trimmed stdout when it succeeds with some output.
+/// Runs `git -C dir ARGS`; its trimmed stdout when it succeeds with some output. Not run at all
+/// for a directory git would not find a repository for (no `GIT_DIR`, no `.git` in it or above):
+/// a build asks several times, a few milliseconds each.
 fn git(dir: &Path, args: &[&str]) -> Option<String> {
+    if std::env::var_os("GIT_DIR").is_none() && !dir.ancestors().any(|d| d.join(".git").exists()) {
+        return None;
+    }
     let out =
         Command::new("git").arg("-C").arg(dir).args(args).stdin(Stdio::null()).stderr(Stdio::null()).output().ok()?;
     if !out.status.success() {
