@@ -188,7 +188,16 @@ pub async fn prune(docker: &Docker, project: Option<&str>) -> Result<Pruned, Bui
     for leftover in super::leftovers::remove_dead_dirs().await {
         pruned.removed.push(leftover.to_string());
     }
-    for v in list(docker, project).await? {
+    let volumes = list(docker, project).await?;
+    if project.is_none() {
+        // Outputs kept for volumes that are gone (`docker volume rm`, a prune before kept.rs).
+        let names = volumes.iter().map(|v| v.name.clone()).collect();
+        let swept = tokio::task::spawn_blocking(move || super::kept::sweep(super::kept::KEPT_UNUSED_FOR, Some(&names)));
+        for name in swept.await.unwrap_or_default() {
+            pruned.removed.push(format!("the output kept for {name}"));
+        }
+    }
+    for v in volumes {
         if !v.used_by.is_empty() {
             pruned.kept.push((v.name, format!("in use by {}", v.used_by.join(", "))));
             continue;

@@ -60,11 +60,13 @@ impl Kept {
         }
         let root = base.join(volume);
         fs::create_dir_all(&root).ok()?;
-        let lock = fs::File::create(root.join("lock")).ok()?;
+        let lock = fs::File::options().create(true).write(true).truncate(false).open(root.join("lock")).ok()?;
         // SAFETY: the descriptor is open for the lifetime of `lock`.
         if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             return None;
         }
+        // Its mtime says when a build last used it (sweep).
+        let _ = lock.set_modified(std::time::SystemTime::now());
         let have = fs::read_to_string(root.join("token")).ok().map(|t| t.trim().to_string());
         let have = have.filter(|t| !t.is_empty() && root.join("tree").is_dir());
         Some(Kept { root, have, token: new_token(), _lock: lock })
@@ -116,6 +118,39 @@ pub fn forget(volume: &str) {
     for parent in super::scratch::parents() {
         let _ = fs::remove_dir_all(kept_root(&parent).join(volume));
     }
+}
+
+/// How long a kept output stays unused before a build's start removes it (it is memory when the
+/// output directories are in /dev/shm).
+pub const KEPT_UNUSED_FOR: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Removes the kept outputs no build holds that were not used for `unused` (their lock file's
+/// mtime: each build that opens one makes it anew), and, when `volumes` is given, those of a
+/// volume not in it. Returns the volumes whose kept output went.
+pub fn sweep(unused: std::time::Duration, volumes: Option<&BTreeSet<String>>) -> Vec<String> {
+    super::scratch::parents().iter().flat_map(|parent| sweep_in(parent, unused, volumes)).collect()
+}
+
+/// [`sweep`] of the kept outputs in `parent`.
+fn sweep_in(parent: &Path, unused: std::time::Duration, volumes: Option<&BTreeSet<String>>) -> Vec<String> {
+    let mut removed = Vec::new();
+    let Ok(entries) = fs::read_dir(kept_root(parent)) else { return removed };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let lock = entry.path().join("lock");
+        let age = fs::metadata(&lock).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+        let orphan = volumes.is_some_and(|v| !v.contains(&name));
+        if !orphan && age.is_none_or(|a| a < unused) {
+            continue;
+        }
+        // Not while a build holds it.
+        let Some(held) = Kept::open_in(parent, &name) else { continue };
+        drop(held);
+        if fs::remove_dir_all(entry.path()).is_ok() {
+            removed.push(name);
+        }
+    }
+    removed
 }
 
 /// `out` without a delta's description: None. With one: the files gone since the base, after

@@ -190,3 +190,26 @@ fn without_the_build_cache_the_whole_tree_goes() {
     assert!(entries(&tar).iter().any(|e| e.ends_with("rel/bin/app")), "{:?}", entries(&tar));
     assert!(!dir.path().join("sent").exists() && !Path::new("/sent").exists());
 }
+
+#[test]
+fn kept_outputs_unused_for_long_or_of_gone_volumes_are_swept_but_not_one_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    for volume in ["old", "fresh", "gone", "held"] {
+        let kept = Kept::open_in(dir.path(), volume).unwrap();
+        fs::create_dir_all(kept.root.join("tree")).unwrap();
+    }
+    let root = kept_root(dir.path());
+    let day_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 24 * 3600);
+    for volume in ["old", "held"] {
+        fs::File::options().write(true).open(root.join(volume).join("lock")).unwrap().set_modified(day_ago).unwrap();
+    }
+    let held = Kept::open_in(dir.path(), "held").unwrap();
+    fs::File::options().write(true).open(root.join("held/lock")).unwrap().set_modified(day_ago).unwrap();
+    let volumes: BTreeSet<String> = ["old", "fresh", "held"].map(String::from).into();
+    let mut swept = sweep_in(dir.path(), KEPT_UNUSED_FOR, Some(&volumes));
+    swept.sort();
+    assert_eq!(swept, ["gone", "old"]);
+    assert!(root.join("fresh/tree").is_dir() && root.join("held/tree").is_dir());
+    drop(held);
+    assert_eq!(sweep_in(dir.path(), KEPT_UNUSED_FOR, None), ["held"]);
+}

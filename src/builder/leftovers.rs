@@ -35,6 +35,8 @@ impl fmt::Display for Removed {
 /// Never fails: what cannot be removed is left, with a warning.
 pub async fn sweep(docker: Option<&Docker>) -> Vec<Removed> {
     let mut removed = remove_dead_dirs().await;
+    // Outputs kept for the next build (kept.rs) that no build used for a day.
+    let _ = tokio::task::spawn_blocking(|| super::kept::sweep(super::kept::KEPT_UNUSED_FOR, None)).await;
     if let Some(docker) = docker {
         match remove_dead_containers(docker, None).await {
             Ok(containers) => removed.extend(containers),
