@@ -54,7 +54,7 @@ impl Kept {
         }
         // Only a directory of ours (the parent may be a shared /dev/shm).
         let meta = fs::symlink_metadata(&base).ok()?;
-        // SAFETY: as above.
+        // SAFETY: getuid has no preconditions and cannot fail.
         if !meta.is_dir() || meta.uid() != unsafe { libc::getuid() } {
             return None;
         }
