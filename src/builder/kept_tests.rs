@@ -80,17 +80,24 @@ fn entries(tar: &[u8]) -> Vec<String> {
     archive.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect()
 }
 
-#[test]
-fn a_build_after_the_first_receives_only_what_changed_and_completes_the_same_tree() {
+/// A scratch place for builds: (its directory, the output directories' parent, the build cache,
+/// OUT in it), OUT holding a release script and `apps`.
+fn builds() -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let (parent, cache) = (dir.path().join("shm"), dir.path().join("cache"));
     fs::create_dir_all(&parent).unwrap();
     let out = cache.join("out");
     write(&out.join("rel/bin/app"), "#!/bin/sh\n", 0o755);
+    write(&out.join("apps"), "own a\n", 0o644);
+    (dir, parent, cache, out)
+}
+
+#[test]
+fn a_build_after_the_first_receives_only_what_changed_and_completes_the_same_tree() {
+    let (_dir, parent, cache, out) = builds();
     write(&out.join("rel/lib/a-1/ebin/a.beam"), "a one", 0o644);
     write(&out.join("rel/lib/b-1/ebin/b.beam"), "b one", 0o644);
     write(&out.join("rel/lib/b-1/priv/data"), "data", 0o600);
-    write(&out.join("apps"), "own a\n", 0o644);
     symlink("lib", out.join("rel/link")).unwrap();
 
     let (first, tar, log) = receive(&parent, "vol", &cache, 1);
@@ -128,12 +135,7 @@ fn a_build_after_the_first_receives_only_what_changed_and_completes_the_same_tre
 
 #[test]
 fn another_token_on_either_side_means_the_whole_tree() {
-    let dir = tempfile::tempdir().unwrap();
-    let (parent, cache) = (dir.path().join("shm"), dir.path().join("cache"));
-    fs::create_dir_all(&parent).unwrap();
-    let out = cache.join("out");
-    write(&out.join("rel/bin/app"), "#!/bin/sh\n", 0o755);
-    write(&out.join("apps"), "own a\n", 0o644);
+    let (_dir, parent, cache, out) = builds();
     receive(&parent, "vol", &cache, 1);
 
     // The builder's record names another build's output (one the host did not keep).
