@@ -7,7 +7,7 @@
 //! `release-oci cache prune --project DIR` forgets that project's results ([`ResultCache::forget`]).
 //! See docs/build-cache.md.
 
-use crate::digest::{DiffId, Digest, HashingWriter};
+use crate::digest::{DiffId, Digest};
 use crate::image::Image;
 use crate::layer::LayerBlob;
 use crate::project::{Project, ProjectError};
@@ -95,11 +95,10 @@ impl KeyBuilder {
 }
 
 /// The digest of the project's source tar: exactly the bytes the builder is sent (without its
-/// `build/src/` prefix, the same for every build), hashed as it is made, never written.
+/// `build/src/` prefix, the same for every build), hashed as it is made, never written. A build
+/// reads it with [`Project::read_source_tar`], which also keeps the bytes for the upload.
 pub fn source_digest(project: &Project) -> Result<Digest, ProjectError> {
-    let w = project.write_source_tar(HashingWriter::new(std::io::sink()))?;
-    let (_, hasher, _) = w.finish();
-    Ok(Digest::from_hasher(hasher))
+    Ok(project.read_source_tar(0)?.digest().clone())
 }
 
 /// One image of a cached result.

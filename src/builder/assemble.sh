@@ -106,12 +106,13 @@ sync_tree() {
   LC_ALL=C sort "$list.want" >"$list.sorted"
   removed=0
   LC_ALL=C comm -23 "$list.have" "$list.sorted" >"$list.gone"
-  while IFS= read -r f; do
-    rm -f "$to/${f#./}"; removed=$((removed + 1))
-  done <"$list.gone"
-  (cd "$to" && find . "$@" -type d -print) | LC_ALL=C sort -r | while IFS= read -r d; do
-    if [ "$d" != . ]; then rmdir "$to/${d#./}" 2>/dev/null || true; fi
-  done
+  # One rm and one rmdir for all (a process per file or directory took a tenth of a second).
+  removed=$(wc -l <"$list.gone")
+  removed=$((removed + 0))
+  (cd "$to" && tr '\n' '\0' <"$list.gone" | xargs -0 rm -f) || die "cannot remove the sources gone from $to"
+  # Deepest first; a directory that still holds something stays (rmdir fails on it, goes on).
+  (cd "$to" && find . "$@" -type d ! -name . -print | LC_ALL=C sort -r | tr '\n' '\0' | xargs -0 rmdir 2>/dev/null) ||
+    true
   mv "$list.copy" "$list.copied"
   rm -f "$list.want" "$list.outputs" "$list.have" "$list.sorted" "$list.gone" "$list.check" \
     "$list.sum.from" "$list.sum.to" "$list.fail"
@@ -169,7 +170,11 @@ if [ -n "$use_cache" ]; then
   # than copied (assemble_mix.exs). What an earlier build left there goes first.
   if [ "${STREAM_OUT:-}" = 1 ]; then
     OUT=$CACHE/out
-    rm -rf "$OUT" || die "cannot empty $OUT"
+    # Moved aside (removing its thousands of files took a tenth of a second) and removed in the
+    # background once this build's output is sent (send_out.sh).
+    if [ -e "$OUT" ]; then
+      old=$(mktemp -d "$CACHE/out.old.XXXXXX") && mv "$OUT" "$old/" || die "cannot move $OUT aside"
+    fi
   fi
   cd "$SRC" || die "cannot enter $SRC"
   say "build cache: building in $SRC"

@@ -186,11 +186,12 @@ async fn assemble_in(
     let interrupted = |signal| BuilderError::Interrupted { signal, container: None };
     // Nothing to clean up until the container exists.
     let image_id = race(&mut interrupt, ensure_image(docker, endpoint, req)).await.map_err(interrupted)??;
-    // Counted (every file read) before the container exists: a file that cannot be read fails
-    // here. The upload itself streams them (see `upload.rs`).
+    // Read (for the result cache's key) or counted before the container exists: a file that
+    // cannot be read fails here. The upload sends the bytes read, or streams the files (`upload.rs`).
     let project = req.project.clone();
     let inputs = req.inputs.clone();
-    let counting = blocking(move || SourceUpload::count(project, inputs.files()?));
+    let read = req.sources.clone();
+    let counting = blocking(move || SourceUpload::new(project, inputs.files()?, read));
     let sources = race(&mut interrupt, counting).await.map_err(interrupted)??;
     let volume = match req.cache {
         true => {

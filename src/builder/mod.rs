@@ -97,6 +97,10 @@ pub enum PullPolicy {
 #[derive(Debug, Clone)]
 pub struct BuildRequest {
     pub project: Project,
+    /// The project's source tar as the build read it for its result cache key (the Docker
+    /// builder sends exactly these bytes, or, when the tar was too big to keep, the files again,
+    /// checked against its digest); None: the builder reads the sources itself.
+    pub sources: Option<std::sync::Arc<crate::project::SourceTar>>,
     pub triple: Triple,
     pub mix_env: String,
     /// The rebar3 profile (rebar3 projects).
@@ -132,6 +136,7 @@ impl BuildRequest {
     pub(crate) fn for_test(root: &std::path::Path) -> BuildRequest {
         BuildRequest {
             project: crate::project::Project::open(root).unwrap(),
+            sources: None,
             triple: "x86_64-unknown-linux-gnu".parse().unwrap(),
             mix_env: "prod".into(),
             profile: "prod".into(),
@@ -259,10 +264,10 @@ pub enum BuilderError {
     #[error("the builder's output is unusable: {path}: {message}")]
     Output { path: PathBuf, message: String },
     #[error(
-        "the sources in {} changed while they were sent to the builder (their tar came to {}, \
-         not the {expected} bytes counted just before): build again once nothing writes to them",
+        "the sources in {} changed while they were sent to the builder (their tar {}): build again \
+         once nothing writes to them",
         root.display(),
-        actual.map_or_else(|| "more".to_string(), |n| format!("{n} bytes"))
+        sources_changed(*expected, *actual)
     )]
     SourcesChanged { root: PathBuf, expected: u64, actual: Option<u64> },
     #[error(
@@ -286,6 +291,16 @@ fn build_failed(container: &str, image: &str, exit_code: i64, log_tail: &[String
          last lines of its log:\n{}",
         indent(log_tail)
     )
+}
+
+/// How the sources' tar sent differs from the one read just before (`actual`: its size, None
+/// when it grew past `expected`).
+fn sources_changed(expected: u64, actual: Option<u64>) -> String {
+    match actual {
+        None => format!("grew past the {expected} bytes read just before"),
+        Some(n) if n == expected => format!("has other contents than the {expected} bytes read just before"),
+        Some(n) => format!("came to {n} bytes, not the {expected} read just before"),
+    }
 }
 
 fn timed_out(container: &str, timeout: std::time::Duration, removed: bool) -> String {

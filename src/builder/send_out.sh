@@ -43,4 +43,13 @@ send_out() {
   fi
   mv "$sent/list.new" "$sent/list" && printf '%s\n' "$OUT_TOKEN" >"$sent/token" || die "cannot write $sent"
 }
-if [ "${STREAM_OUT:-}" = 1 ]; then send_out; fi
+# Removes the earlier outputs assemble.sh moved aside (and any a stopped build left), in the
+# background, holding none of the build's descriptors: its output, the build cache's lock.
+sweep_old_outputs() {
+  [ -e "$1" ] || return 0
+  (rm -rf "$@" </dev/null >/dev/null 2>&1 3>&- 4>&- 9>&- &)
+}
+if [ "${STREAM_OUT:-}" = 1 ]; then
+  send_out
+  if [ -n "${CACHE:-}" ] && [ -n "${use_cache:-}" ]; then sweep_old_outputs "$CACHE"/out.old.*; fi
+fi

@@ -61,6 +61,7 @@ fn slow_tiny_project() -> (tempfile::TempDir, Project) {
 fn request(project: Project, image: &str, pull: PullPolicy) -> BuildRequest {
     BuildRequest {
         project,
+        sources: None,
         triple: "x86_64-unknown-linux-gnu".parse().unwrap(),
         mix_env: "prod".into(),
         profile: "prod".into(),

@@ -5,20 +5,25 @@
 //! It is streamed with constant memory: a thread writes the tar into a bounded channel of chunks
 //! ([`crate::UPLOAD_CHUNK`]) that is the body of the upload request, and every source file is
 //! copied through a small buffer (`project::archive`); nothing is held whole, in memory or in a
-//! temporary file. The outer tar's header needs the size of the inner one first: a first pass
-//! counts it ([`SourceUpload::count`]: every file is read, nothing kept), and the second one must
-//! come to the same size, else the sources changed in between and the upload fails
-//! ([`BuilderError::SourcesChanged`]).
+//! temporary file. The outer tar's header needs the size of the inner one first. Usually the
+//! build read the tar already, for its result cache key ([`SourceTar`]): then its bytes, when it
+//! kept them (up to [`crate::project::KEEP_AT_MOST`]), are sent as they are, and otherwise the
+//! files are read again and must give the same size and digest. Without it a first pass counts
+//! the tar ([`SourceUpload::new`]: every file read, nothing kept) and the second one must come to
+//! the same size. Either way sources that changed in between fail the upload
+//! ([`BuilderError::SourcesChanged`]), rather than build what the key does not name.
 
 use super::BuilderError;
 use super::docker::docker_err;
 use super::input_files::InputFile;
-use crate::project::Project;
+use crate::digest::{Digest, HashingWriter};
+use crate::project::{Project, SourceTar};
 use bollard::Docker;
 use bollard::query_parameters::UploadToContainerOptionsBuilder;
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 use std::io::Write;
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// Chunks that may wait between the writing thread and the engine.
@@ -33,6 +38,8 @@ pub(super) struct SourceUpload {
     inner_len: u64,
     /// Small files sent before the sources' tar (the builder's inputs: see `input_files.rs`).
     extra: Vec<InputFile>,
+    /// The tar as the build read it: its bytes are sent, or the files again must match its digest.
+    read: Option<Arc<SourceTar>>,
 }
 
 /// Why the writing thread stopped early.
@@ -44,10 +51,18 @@ enum Stopped {
 }
 
 impl SourceUpload {
-    /// Counts the bytes of the sources' tar (blocking: reads every source file, keeps none).
-    pub(super) fn count(project: Project, extra: Vec<InputFile>) -> Result<SourceUpload, BuilderError> {
-        let counted = project.write_source_tar(Counter::default())?;
-        Ok(SourceUpload { project, inner_len: counted.0, extra })
+    /// The upload of `project`'s sources, as the build read them (`read`), else counted now
+    /// (blocking: reads every source file, keeps none).
+    pub(super) fn new(
+        project: Project,
+        extra: Vec<InputFile>,
+        read: Option<Arc<SourceTar>>,
+    ) -> Result<SourceUpload, BuilderError> {
+        let inner_len = match &read {
+            Some(tar) => tar.len(),
+            None => project.write_source_tar(Counter::default())?.0,
+        };
+        Ok(SourceUpload { project, inner_len, extra, read })
     }
 
     /// The size of the whole upload: the extra files (a header each, padded contents), a header,
@@ -92,25 +107,39 @@ impl SourceUpload {
             out.write_all(&vec![0u8; ((BLOCK - size % BLOCK) % BLOCK) as usize]).map_err(io)?;
         }
         out.write_all(header(path, self.inner_len, 0o600).map_err(io)?.as_bytes()).map_err(io)?;
-        let mut limited = Limit { out, left: self.inner_len, over: false };
-        let written = self.project.write_source_tar(&mut limited).map(|_| ());
-        match written {
-            _ if limited.over => return Err(self.changed(None)),
-            Err(crate::project::ProjectError::Tar { source, .. })
-                if source.kind() == std::io::ErrorKind::BrokenPipe =>
-            {
-                return Err(Stopped::Closed);
-            }
-            Err(e) => return Err(Stopped::Failed(e.into())),
-            Ok(_) if limited.left != 0 => return Err(self.changed(Some(self.inner_len - limited.left))),
-            Ok(_) => {}
+        match self.read.as_deref().and_then(SourceTar::bytes) {
+            Some(bytes) => out.write_all(bytes).map_err(io)?,
+            None => self.write_files(out)?,
         }
         let padding = (BLOCK - self.inner_len % BLOCK) % BLOCK + 2 * BLOCK;
         out.write_all(&vec![0u8; padding as usize]).map_err(io)?;
         out.flush().map_err(io)
     }
 
-    /// `actual`: the size the tar came to, None when it grew past the counted one.
+    /// The sources' tar made from the files again: exactly `inner_len` bytes, of the digest the
+    /// build read when it has one.
+    fn write_files(&self, out: &mut ChannelWriter) -> Result<(), Stopped> {
+        let mut limited = HashingWriter::new(Limit { out, left: self.inner_len, over: false });
+        let written = self.project.write_source_tar(&mut limited).map(|_| ());
+        let (limited, hasher, _) = limited.finish();
+        match written {
+            _ if limited.over => Err(self.changed(None)),
+            Err(crate::project::ProjectError::Tar { source, .. })
+                if source.kind() == std::io::ErrorKind::BrokenPipe =>
+            {
+                Err(Stopped::Closed)
+            }
+            Err(e) => Err(Stopped::Failed(e.into())),
+            Ok(()) if limited.left != 0 => Err(self.changed(Some(self.inner_len - limited.left))),
+            Ok(()) => match &self.read {
+                Some(tar) if tar.digest() != &Digest::from_hasher(hasher) => Err(self.changed(Some(self.inner_len))),
+                _ => Ok(()),
+            },
+        }
+    }
+
+    /// `actual`: the size the tar came to (the same: its contents differ), None when it grew
+    /// past the one read before.
     fn changed(&self, actual: Option<u64>) -> Stopped {
         Stopped::Failed(BuilderError::SourcesChanged {
             root: self.project.root.clone(),

@@ -33,7 +33,7 @@ fn collect(upload: SourceUpload) -> (Vec<u8>, bool, Result<(), Stopped>) {
 #[test]
 fn the_upload_is_one_tar_holding_the_sources_tar() {
     let (_dir, project) = tiny_project();
-    let upload = SourceUpload::count(project.clone(), Vec::new()).unwrap();
+    let upload = SourceUpload::new(project.clone(), Vec::new(), None).unwrap();
     let len = upload.len();
     let (bytes, failed, written) = collect(upload);
     assert!(!failed && written.is_ok(), "{written:?}");
@@ -57,7 +57,7 @@ fn the_builder_inputs_come_first_with_their_modes() {
         InputFile { path: "build/inputs/secrets/k".into(), content: b"s3cret\n".to_vec(), mode: 0o400 },
         InputFile { path: "build/inputs/ca.pem".into(), content: vec![b'x'; 1000], mode: 0o444 },
     ];
-    let upload = SourceUpload::count(project.clone(), extra).unwrap();
+    let upload = SourceUpload::new(project.clone(), extra, None).unwrap();
     let len = upload.len();
     let (bytes, failed, written) = collect(upload);
     assert!(!failed && written.is_ok(), "{written:?}");
@@ -86,7 +86,7 @@ fn the_builder_inputs_come_first_with_their_modes() {
 #[test]
 fn sources_that_change_after_they_were_counted_fail_the_upload() {
     let (dir, project) = tiny_project();
-    let upload = SourceUpload::count(project.clone(), Vec::new()).unwrap();
+    let upload = SourceUpload::new(project.clone(), Vec::new(), None).unwrap();
     std::fs::write(dir.path().join("lib/more.ex"), "defmodule More do end\n").unwrap();
     let (_, failed, written) = collect(upload);
     assert!(failed, "the body ended as if whole");
@@ -100,7 +100,7 @@ fn sources_that_change_after_they_were_counted_fail_the_upload() {
         }
         other => panic!("expected SourcesChanged, got {other:?}"),
     }
-    let upload = SourceUpload::count(project, Vec::new()).unwrap();
+    let upload = SourceUpload::new(project, Vec::new(), None).unwrap();
     std::fs::remove_file(dir.path().join("lib/tiny.ex")).unwrap();
     let (_, failed, written) = collect(upload);
     assert!(failed);
@@ -110,13 +110,63 @@ fn sources_that_change_after_they_were_counted_fail_the_upload() {
     );
 }
 
+/// The inner tar of an upload's body (its last entry).
+fn inner_tar(bytes: &[u8]) -> Vec<u8> {
+    let mut outer = tar::Archive::new(bytes);
+    let mut inner = Vec::new();
+    for entry in outer.entries().unwrap() {
+        inner.clear();
+        entry.unwrap().read_to_end(&mut inner).unwrap();
+    }
+    inner
+}
+
+#[test]
+fn the_tar_the_build_read_is_what_is_sent() {
+    let (dir, project) = tiny_project();
+    let read = Arc::new(project.read_source_tar(crate::project::KEEP_AT_MOST).unwrap());
+    assert!(read.bytes().is_some());
+    // Changed after the result cache's key read them: the builder still gets what the key names.
+    std::fs::write(dir.path().join("lib/more.ex"), "defmodule More do end\n").unwrap();
+    let upload = SourceUpload::new(project.clone(), Vec::new(), Some(read.clone())).unwrap();
+    let len = upload.len();
+    let (bytes, failed, written) = collect(upload);
+    assert!(!failed && written.is_ok(), "{written:?}");
+    assert_eq!(bytes.len() as u64, len);
+    assert_eq!(Some(inner_tar(&bytes).as_slice()), read.bytes());
+    assert_ne!(inner_tar(&bytes), project.write_source_tar(Vec::new()).unwrap());
+}
+
+#[test]
+fn a_tar_too_big_to_keep_is_read_again_and_must_have_the_digest_read() {
+    let (dir, project) = tiny_project();
+    let read = Arc::new(project.read_source_tar(0).unwrap());
+    assert!(read.bytes().is_none());
+    let upload = SourceUpload::new(project.clone(), Vec::new(), Some(read.clone())).unwrap();
+    let (bytes, failed, written) = collect(upload);
+    assert!(!failed && written.is_ok(), "{written:?}");
+    assert_eq!(inner_tar(&bytes), project.write_source_tar(Vec::new()).unwrap());
+    // The same size, other contents: the length alone would not see it.
+    let upload = SourceUpload::new(project, Vec::new(), Some(read.clone())).unwrap();
+    std::fs::write(dir.path().join("lib/tiny.ex"), "defmodule Tiny do nil\n".repeat(100)).unwrap();
+    let (_, failed, written) = collect(upload);
+    assert!(failed, "the body ended as if whole");
+    match written {
+        Err(Stopped::Failed(e @ BuilderError::SourcesChanged { actual: Some(n), .. })) => {
+            assert_eq!(n, read.len());
+            assert!(e.to_string().contains("has other contents than the"), "{e}");
+        }
+        other => panic!("expected SourcesChanged, got {other:?}"),
+    }
+}
+
 /// The whole upload of a project with a 200 MB file (sparse), read by a consumer that only
 /// counts: the peak memory of the process grows by a few chunks, not by the file.
 #[test]
 fn the_upload_of_a_large_file_streams_with_constant_memory() {
     const SIZE: u64 = 200 << 20;
     let work = |dir: &std::path::Path| {
-        let upload = SourceUpload::count(Project::open(dir).unwrap(), Vec::new()).unwrap();
+        let upload = SourceUpload::new(Project::open(dir).unwrap(), Vec::new(), None).unwrap();
         let (bytes, failed, written) = collect_counting(upload);
         assert!(!failed && written.is_ok(), "{written:?}");
         bytes
@@ -129,6 +179,31 @@ fn the_upload_of_a_large_file_streams_with_constant_memory() {
     let (grown, sent) = memory_probe::run_child(name, dir.path());
     assert!(sent > SIZE, "the upload has {sent} bytes");
     assert!(grown < 32 << 20, "the peak memory grew by {grown} bytes sending {sent}");
+}
+
+/// As above, the tar read first (for the result cache's key) with the limit a build uses: it
+/// keeps at most that much, and the upload streams the files again.
+#[test]
+fn a_large_tar_read_first_keeps_at_most_its_limit() {
+    const SIZE: u64 = 200 << 20;
+    let work = |dir: &std::path::Path| {
+        let project = Project::open(dir).unwrap();
+        let read = project.read_source_tar(crate::project::KEEP_AT_MOST).unwrap();
+        assert!(read.bytes().is_none());
+        let upload = SourceUpload::new(project, Vec::new(), Some(Arc::new(read))).unwrap();
+        let (bytes, failed, written) = collect_counting(upload);
+        assert!(!failed && written.is_ok(), "{written:?}");
+        bytes
+    };
+    if memory_probe::child(work) {
+        return;
+    }
+    let dir = memory_probe::project_with_large_file(SIZE);
+    let name = "builder::upload::tests::a_large_tar_read_first_keeps_at_most_its_limit";
+    let (grown, sent) = memory_probe::run_child(name, dir.path());
+    assert!(sent > SIZE, "the upload has {sent} bytes");
+    let limit = crate::project::KEEP_AT_MOST + (16 << 20);
+    assert!(grown < limit, "the peak memory grew by {grown} bytes reading and sending {sent}");
 }
 
 /// [`collect`], counting the bytes instead of keeping them.

@@ -87,7 +87,10 @@ pub async fn run_all_with(s: BuildSettings, signals: &mut Signals) -> anyhow::Re
     };
     let mut assembled: Assembled = match (&s.from_release, &project) {
         (Some(path), _) => signals.run(prepare::from_release(&s, path, project.as_ref(), docker.as_ref())).await??,
-        (None, Some(project)) => assemble(&s, project, builder.as_ref(), started, signals).await?,
+        (None, Some(project)) => {
+            let sources = cache_key.as_ref().map(|k| k.tar.clone());
+            assemble(&s, (project, sources), builder.as_ref(), started, signals).await?
+        }
         (None, None) => bail!("a build without --from-release needs a project"),
     };
     // What the registry lacks is read from the volume while the image is made.
@@ -130,9 +133,10 @@ async fn read_releases(
     Ok((releases, outputs))
 }
 
+/// `project` with its source tar, when the result cache's key read it.
 async fn assemble(
     s: &BuildSettings,
-    project: &Project,
+    (project, sources): (&Project, Option<Arc<crate::project::SourceTar>>),
     engine: Option<&builder::docker::Engine>,
     started: Option<Arc<tokio::sync::Notify>>,
     signals: &mut Signals,
@@ -140,6 +144,7 @@ async fn assemble(
     let docker = engine.map(|e| &e.docker);
     let req = BuildRequest {
         project: project.clone(),
+        sources,
         triple: s.triple.clone(),
         mix_env: s.mix_env.clone(),
         profile: s.profile.clone(),

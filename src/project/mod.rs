@@ -8,12 +8,14 @@ mod archive;
 mod gitignore;
 mod links;
 pub mod native_code;
+mod source_tar;
 mod sources;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 pub use links::LinkProblem;
+pub use source_tar::{KEEP_AT_MOST, SourceTar};
 pub use sources::DockerIgnore;
 
 /// What builds the project.

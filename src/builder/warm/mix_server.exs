@@ -9,7 +9,8 @@
 # build is a file in `queue/` holding "PID DIR": PID is the build script (the server writes the
 # build log to its fd 4, a copy of its stderr: /proc/PID/fd/4), DIR holds `env` (the build environment, as
 # /proc/self/environ has it) and receives `status`: the exit code, or `unserved` when the build
-# was not started (the script then builds in a VM of its own). SIGUSR2 says a build is queued.
+# was not started (the script then builds in a VM of its own). SIGUSR2 says a build is queued;
+# SIGUSR1 to PID says its status is written.
 # A build that does not end with 0 ends the server after its status is written: the next build
 # starts a fresh one, so nothing a failed build left in this VM can reach another build.
 defmodule Mix.Tasks.ReleaseOci.Serve do
@@ -77,6 +78,7 @@ defmodule Mix.Tasks.ReleaseOci.Serve do
       end
 
     write_new(Path.join(req, "status"), status)
+    wake(pid)
     status
   end
 
@@ -174,6 +176,14 @@ defmodule Mix.Tasks.ReleaseOci.Serve do
   defp put_env(env) do
     for {k, _} <- System.get_env(), not Map.has_key?(env, k), do: System.delete_env(k)
     System.put_env(env)
+  end
+
+  # The build script waits for its status in short sleeps: SIGUSR1 ends the one it is in.
+  defp wake(pid) do
+    System.cmd("kill", ["-USR1", pid], stderr_to_stdout: true)
+    :ok
+  rescue
+    _ -> :ok
   end
 
   defp write_new(file, content) do

@@ -97,7 +97,7 @@ async fn prepare(
     let (sources, files, key) = blocking(move || {
         let files = req.inputs.files()?;
         let key = WarmKey::of(&req, &image_id, &env, &files)?;
-        Ok((SourceUpload::count(req.project.clone(), Vec::new())?, files, key))
+        Ok((SourceUpload::new(req.project.clone(), Vec::new(), req.sources.clone())?, files, key))
     })
     .await?;
     Ok(Prepared { sources, files, volume, key })

@@ -25,6 +25,8 @@ pub(super) struct Key {
     /// The builder image's id and the source tar's digest (the build-dirs keys use them too).
     pub builder_id: String,
     pub sources: crate::digest::Digest,
+    /// The source tar the digest is of: the builder is sent these bytes (`BuildRequest::sources`).
+    pub tar: std::sync::Arc<crate::project::SourceTar>,
 }
 
 /// Whether the result cache applies: the Docker builder on a project, one triple, no upgrade
@@ -63,10 +65,11 @@ async fn try_fingerprint(
     let Some(builder_id) = image_id(builder, &s.builder_image).await? else { return Ok(None) };
     let Some(base) = base_identity(s, docker, store).await? else { return Ok(None) };
     let p = project.clone();
-    let (sources, revision, remote) = tokio::task::spawn_blocking(move || {
-        crate::result_cache::source_digest(&p).map(|d| (d, p.git_revision(), p.git_remote_url()))
+    let (tar, revision, remote) = tokio::task::spawn_blocking(move || {
+        p.read_source_tar(crate::project::KEEP_AT_MOST).map(|t| (t, p.git_revision(), p.git_remote_url()))
     })
     .await??;
+    let sources = tar.digest().clone();
     let (builder_image_id, source_digest) = (builder_id.clone(), sources.clone());
     let common = [
         ("project-kind", project.kind().as_str().to_string()),
@@ -94,7 +97,8 @@ async fn try_fingerprint(
         Some(_) => Some(super::registry_cache::portable_key(s, &common).await?),
         None => None,
     };
-    Ok(Some(Key { fingerprint, portable, base, builder_id: builder_image_id, sources: source_digest }))
+    let tar = std::sync::Arc::new(tar);
+    Ok(Some(Key { fingerprint, portable, base, builder_id: builder_image_id, sources: source_digest, tar }))
 }
 
 /// The settings that shape the image, each by its `Debug` form (this binary's, and the binary is
