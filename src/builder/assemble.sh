@@ -26,6 +26,9 @@
 #   STREAM_OUT    1: the log goes to stderr, and OUT is written to stdout as a tar at the end
 #   SRC_TAR       the sources as a tar file, to unpack into SRC (or STAGE/src) first
 #   STAGE         a scratch directory (tmpfs) for the sources that the build cache copies from
+#   SRC_TOKEN     (a warm build) unpack the sources into CACHE/src.base, kept under this token
+#   SRC_DELTA     with SRC_TOKEN: SRC_TAR holds only the changes (source_base.sh)
+#   OUT_HAVE, OUT_TOKEN  what the host kept of the last output, and this one's (send_out.sh)
 #   RELEASE_OCI_INPUTS, RELEASE_OCI_SECRETS, RELEASE_OCI_SECRET_ENV, RELEASE_OCI_HEX_REPOS,
 #   RELEASE_OCI_ASSETS  the builder's inputs (docs/builder-inputs.md, src/builder/input_files.rs)
 set -eu
@@ -152,10 +155,19 @@ fi
 # The sources as one tar file (the Docker builder): unpacked by tar here, which is much faster
 # than the engine unpacking many small files into the container. With the build cache they are
 # only read, by sync_tree: then into STAGE (a tmpfs) when there is one.
+# A warm build (SRC_TOKEN) keeps them in the volume, and may have been sent only what changed
+# (source_base.sh).
 if [ -n "${SRC_TAR:-}" ]; then
-  if [ -n "$use_cache" ] && [ -n "${STAGE:-}" ]; then SRC=$STAGE/src; fi
-  mkdir -p "$SRC" && tar -xof "$SRC_TAR" -C "$SRC" || die "cannot unpack the sources ($SRC_TAR) into $SRC"
+  if [ -n "$use_cache" ] && [ -n "${SRC_TOKEN:-}" ]; then
+    SRC=$CACHE/src.base
+    unpack_base "$SRC"
+  else
+    if [ -n "$use_cache" ] && [ -n "${STAGE:-}" ]; then SRC=$STAGE/src; fi
+    mkdir -p "$SRC" && tar -xof "$SRC_TAR" -C "$SRC" || die "cannot unpack the sources ($SRC_TAR) into $SRC"
+  fi
   rm -f "$SRC_TAR"
+elif [ -n "${SRC_DELTA:-}" ]; then
+  die "changes to the sources came without the sources' tar"
 fi
 cd "$SRC" || die "cannot enter $SRC"
 if [ -z "${PROJECT_KIND:-}" ]; then

@@ -72,6 +72,12 @@ impl Kept {
         Some(Kept { root, have, token: new_token(), _lock: lock })
     }
 
+    /// The directory of this volume's kept output (the warm builder's source index is kept
+    /// there too: `source_delta.rs`).
+    pub(super) fn dir(&self) -> &Path {
+        &self.root
+    }
+
     /// The builder's environment for this build: the token of the kept tree, and the new one.
     pub(super) fn env(&self) -> Vec<String> {
         let mut env = vec![format!("OUT_TOKEN={}", self.token)];
@@ -254,7 +260,7 @@ fn remove_if_there(path: &Path) -> Result<(), BuilderError> {
 }
 
 /// 16 random bytes as hex (the kernel's; the time and pid when it has none to give).
-fn new_token() -> String {
+pub(super) fn new_token() -> String {
     let mut bytes = [0u8; 16];
     let random = fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
     if random.is_err() {

@@ -41,6 +41,7 @@ pub(crate) mod memory_probe;
 mod output;
 pub mod owner;
 pub mod scratch;
+mod source_delta;
 mod ssh_agent;
 mod ssh_tunnel;
 mod upload;
@@ -59,7 +60,8 @@ pub use log::LogTail;
 /// The script both builders run (`sh -c`); its environment is documented at the top of
 /// `assemble.sh`. It starts with `MIX_TASK='…'`, the mix task of `assemble_mix.exs` and the warm
 /// builder's Mix server (`warm/mix_server.exs`; neither has a single quote), then the functions
-/// that talk to that server (`warm/mix_client.sh`) and `assemble.sh`; the minimal base's step
+/// that talk to that server (`warm/mix_client.sh`), the warm builder's kept sources
+/// (`source_base.sh`) and `assemble.sh`; the minimal base's step
 /// (`minimal_base.sh`, run when `MINIMAL_BASE=1`, with `ELF_GROUPS_PL='…'`, the perl of
 /// `elf_groups.pl`, also free of single quotes) follows the assembly, and `send_out.sh` (with
 /// `STREAM_OUT=1`: OUT as a tar on stdout) ends it.
@@ -69,6 +71,7 @@ pub const ASSEMBLE_SH: &str = concat!(
     include_str!("warm/mix_server.exs"),
     "'\n",
     include_str!("warm/mix_client.sh"),
+    include_str!("source_base.sh"),
     include_str!("assemble.sh"),
     "ELF_GROUPS_PL='",
     include_str!("elf_groups.pl"),

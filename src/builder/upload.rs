@@ -38,8 +38,18 @@ pub(super) struct SourceUpload {
     inner_len: u64,
     /// Small files sent before the sources' tar (the builder's inputs: see `input_files.rs`).
     extra: Vec<InputFile>,
-    /// The tar as the build read it: its bytes are sent, or the files again must match its digest.
-    read: Option<Arc<SourceTar>>,
+    body: Body,
+}
+
+/// Where the sources' tar comes from.
+#[derive(Debug, Clone)]
+enum Body {
+    /// The files, read now (counted before).
+    Files,
+    /// The tar as the build read it: its bytes, or the files again, which must match its digest.
+    Read(Arc<SourceTar>),
+    /// These bytes (the changes a warm builder is sent: `source_delta.rs`).
+    Bytes(Arc<Vec<u8>>),
 }
 
 /// Why the writing thread stopped early.
@@ -58,11 +68,17 @@ impl SourceUpload {
         extra: Vec<InputFile>,
         read: Option<Arc<SourceTar>>,
     ) -> Result<SourceUpload, BuilderError> {
-        let inner_len = match &read {
-            Some(tar) => tar.len(),
-            None => project.write_source_tar(Counter::default())?.0,
+        let (inner_len, body) = match read {
+            Some(tar) => (tar.len(), Body::Read(tar)),
+            None => (project.write_source_tar(Counter::default())?.0, Body::Files),
         };
-        Ok(SourceUpload { project, inner_len, extra, read })
+        Ok(SourceUpload { project, inner_len, extra, body })
+    }
+
+    /// The upload of `tar` (not the project's whole source tar: the changes to it that a warm
+    /// builder applies), after `extra`.
+    pub(super) fn of_bytes(project: Project, extra: Vec<InputFile>, tar: Vec<u8>) -> SourceUpload {
+        SourceUpload { project, inner_len: tar.len() as u64, extra, body: Body::Bytes(Arc::new(tar)) }
     }
 
     /// The size of the whole upload: the extra files (a header each, padded contents), a header,
@@ -107,7 +123,12 @@ impl SourceUpload {
             out.write_all(&vec![0u8; ((BLOCK - size % BLOCK) % BLOCK) as usize]).map_err(io)?;
         }
         out.write_all(header(path, self.inner_len, 0o600).map_err(io)?.as_bytes()).map_err(io)?;
-        match self.read.as_deref().and_then(SourceTar::bytes) {
+        let in_memory = match &self.body {
+            Body::Bytes(bytes) => Some(bytes.as_slice()),
+            Body::Read(tar) => tar.bytes(),
+            Body::Files => None,
+        };
+        match in_memory {
             Some(bytes) => out.write_all(bytes).map_err(io)?,
             None => self.write_files(out)?,
         }
@@ -131,8 +152,10 @@ impl SourceUpload {
             }
             Err(e) => Err(Stopped::Failed(e.into())),
             Ok(()) if limited.left != 0 => Err(self.changed(Some(self.inner_len - limited.left))),
-            Ok(()) => match &self.read {
-                Some(tar) if tar.digest() != &Digest::from_hasher(hasher) => Err(self.changed(Some(self.inner_len))),
+            Ok(()) => match &self.body {
+                Body::Read(tar) if tar.digest() != &Digest::from_hasher(hasher) => {
+                    Err(self.changed(Some(self.inner_len)))
+                }
                 _ => Ok(()),
             },
         }

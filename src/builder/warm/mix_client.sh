@@ -54,7 +54,6 @@ mix_server() {
     if [ $((n % 4)) = 0 ] && ! mix_server_alive && [ ! -e "$req/status" ]; then
       rm -f "$WARM_MIX/queue/$$"
       exec 4>&-
-      trap - USR1
       say "warm builder: its Mix server ended during the build; building again in a VM of its own"
       return 0
     fi
@@ -62,7 +61,8 @@ mix_server() {
     wait $! || true
     kill $! 2>/dev/null || true
   done
-  trap - USR1
+  # The trap stays: the signal may come just after the status was seen (the default action
+  # would end the script: exit code 138).
   exec 4>&-
   mix_status=$(cat "$req/status")
   rm -rf "$req"

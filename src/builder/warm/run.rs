@@ -11,9 +11,11 @@ use crate::builder::docker_image::ensure_image;
 use crate::builder::input_files::InputFile;
 use crate::builder::kept::Kept;
 use crate::builder::output::{Reading, finish_reading, unpacker};
+use crate::builder::source_delta::{NOT_MY_BASE, SourcePlan};
 use crate::builder::upload::SourceUpload;
 use crate::builder::{ASSEMBLE_SH, Assembled, BuildRequest, BuilderError, LOG_TAIL_LINES, LogTail, cache, container};
 use crate::cancel::StopSignal;
+use crate::project::SourceTar;
 use bollard::Docker;
 use bollard::errors::Error as DockerError;
 use bollard::exec::{StartExecOptions, StartExecResults};
@@ -143,8 +145,16 @@ async fn build(
 ) -> Result<Reading, Warm> {
     let id = container::name().rsplit('-').next().unwrap_or("build").to_string();
     let dir = format!("{WARM_REQS}/{id}");
+    // Only what changed since the last build, when the builder keeps the sources it was sent.
+    let plan = match (&kept, req.sources.as_deref().and_then(SourceTar::bytes)) {
+        (Some(kept), Some(tar)) => blocking_plan(kept.dir(), tar).await,
+        _ => None,
+    };
+    let (sources, mut env) = with_plan(req, sources, plan.as_ref(), &dir);
+    let delta = plan.as_ref().is_some_and(|p| p.delta().is_some());
     sources.send_as(docker, name, &format!("{dir}/src.tar")).await.map_err(Warm::Unusable)?;
-    let exec = exec_config(req, &id, kept.as_ref().map(Kept::env).unwrap_or_default());
+    env.extend(kept.as_ref().map(Kept::env).unwrap_or_default());
+    let exec = exec_config(req, &id, env);
     let action = format!("starting a build in warm builder container {name}");
     let created = docker.create_exec(name, exec).await.map_err(|e| Warm::Unusable(docker_err(action.clone())(e)))?;
     let (tx, reading) = unpacker(Some(image_id), kept).map_err(Warm::Failed)?;
@@ -167,8 +177,18 @@ async fn build(
     match code.exit_code {
         Some(0) => {
             tracing::debug!(container = name, bytes = sent, "the warm builder's output arrived");
+            if let Some(plan) = &plan {
+                plan.keep();
+            }
             Ok(reading)
         }
+        // Changes to sources the builder does not have (its volume made again, say): cold.
+        Some(NOT_MY_BASE) if delta => Err(Warm::Unusable(BuilderError::BuildFailed {
+            container: name.to_string(),
+            image: req.builder_image.clone(),
+            exit_code: NOT_MY_BASE,
+            log_tail: log.tail(),
+        })),
         Some(exit_code) => Err(Warm::Failed(BuilderError::BuildFailed {
             container: name.to_string(),
             image: req.builder_image.clone(),
@@ -179,9 +199,40 @@ async fn build(
     }
 }
 
+/// The plan for this build's sources (`source_delta.rs`), made off the async runtime.
+async fn blocking_plan(kept: &std::path::Path, tar: &[u8]) -> Option<SourcePlan> {
+    let (kept, tar) = (kept.to_path_buf(), tar.to_vec());
+    tokio::task::spawn_blocking(move || SourcePlan::new(&kept, &tar)).await.ok().flatten()
+}
+
+/// The upload and environment `plan` makes of `sources`: the changes and their description (in
+/// `dir`, this build's directory), or the whole tar kept under a new token.
+fn with_plan(
+    req: &BuildRequest,
+    sources: SourceUpload,
+    plan: Option<&SourcePlan>,
+    dir: &str,
+) -> (SourceUpload, Vec<String>) {
+    let Some(plan) = plan else { return (sources, Vec::new()) };
+    match plan.delta() {
+        Some(delta) => {
+            let description = format!("{dir}/src.delta");
+            let file = InputFile {
+                path: description.trim_start_matches('/').to_string(),
+                content: delta.description.clone(),
+                mode: 0o600,
+            };
+            tracing::debug!(sent = delta.sent, gone = delta.removed, "only the sources that changed go up");
+            let upload = SourceUpload::of_bytes(req.project.clone(), vec![file], delta.tar.clone());
+            (upload, plan.env(Some(&description)))
+        }
+        None => (sources, plan.env(None)),
+    }
+}
+
 /// The `docker exec` of build `id`: `exec.sh` as root, with the build's directories (under
 /// [`WARM_REQS`] and [`STAGE_DIR`]) and its own environment.
-fn exec_config(req: &BuildRequest, id: &str, kept_env: Vec<String>) -> ExecConfig {
+fn exec_config(req: &BuildRequest, id: &str, extra_env: Vec<String>) -> ExecConfig {
     let dir = format!("{WARM_REQS}/{id}");
     let mut env = vec![
         format!("REQ={dir}"),
@@ -191,7 +242,7 @@ fn exec_config(req: &BuildRequest, id: &str, kept_env: Vec<String>) -> ExecConfi
         format!("STAGE={STAGE_DIR}/{id}"),
     ];
     env.extend(life::per_build_env(req));
-    env.extend(kept_env);
+    env.extend(extra_env);
     ExecConfig {
         cmd: Some(["/bin/sh", "-c", EXEC_SH, "exec.sh", ASSEMBLE_SH, EXEC_SH].map(String::from).to_vec()),
         env: Some(env),
