@@ -74,6 +74,14 @@ sync_tree() {
       printf '%s\n' "$f" >>"$list.copy"
     fi
   done <"$list.want"
+  # A warm build's files that the last sync left as they are and the host did not send this time
+  # are the same: not read again (source_base.sh). The record is this sync's to write.
+  if [ -s "$list.check" ] && unchanged_copies "$to" "$list"; then
+    LC_ALL=C sort "$list.check" | LC_ALL=C comm -23 - "$list.same" >"$list.check.new"
+    mv "$list.check.new" "$list.check"
+    say "build cache: $(wc -l <"$list.same") files as the last build left them and not sent again: not compared"
+  fi
+  rm -f "$list.stat" "$list.stat.now" "$list.kept" "$list.same"
   if [ -s "$list.check" ]; then
     (cd "$from" && tr '\n' '\0' <"$list.check" | xargs -0 md5sum) | LC_ALL=C sort >"$list.sum.from"
     (cd "$to" && tr '\n' '\0' <"$list.check" | xargs -0 md5sum) | LC_ALL=C sort >"$list.sum.to"
@@ -117,7 +125,8 @@ sync_tree() {
   (cd "$to" && find . "$@" -type d ! -name . -print | LC_ALL=C sort -r | tr '\n' '\0' | xargs -0 rmdir 2>/dev/null) ||
     true
   mv "$list.copy" "$list.copied"
-  rm -f "$list.want" "$list.outputs" "$list.have" "$list.sorted" "$list.gone" "$list.check" \
+  mv "$list.sorted" "$list.wanted"
+  rm -f "$list.want" "$list.outputs" "$list.have" "$list.gone" "$list.check" \
     "$list.sum.from" "$list.sum.to" "$list.fail"
   say "build cache: $changed changed or new files copied into $to, $removed removed"
 }
@@ -177,6 +186,7 @@ fi
 if [ -n "$use_cache" ]; then
   sync_tree "$SRC" "$CACHE/src" "$CACHE/.sync"
   settle_mtimes "$CACHE/src" "$CACHE/.sync.copied"
+  record_sync "$CACHE/src" "$CACHE/.sync"
   SRC=$CACHE/src
   # OUT in the volume, beside the release cache, so the releases are hard-linked into it rather
   # than copied (assemble_mix.exs). What an earlier build left there goes first.

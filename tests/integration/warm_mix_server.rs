@@ -68,6 +68,7 @@ fn one_mix_server_builds_the_code_changes_with_their_log() {
             "the whole release was sent:\n{log}"
         );
         assert!(log.contains("==> sources: 1 changed files received, 0 gone"), "the whole sources went up:\n{log}");
+        assert!(log.contains("files as the last build left them and not sent again: not compared"), "{log}");
         assert_eq!(server_pid(&builder), pid, "the Mix server was replaced");
         assert_eq!(digest, cold(p, &[]), "{greeting}: the served build's image is not the cold build's");
     }
