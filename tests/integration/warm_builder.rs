@@ -259,3 +259,31 @@ fn a_signal_during_a_warm_build_removes_the_warm_builder_and_writes_nothing() {
     assert!(!out.exists(), "an interrupted warm build wrote {}", out.display());
     assert_eq!(warm_builders(p), Vec::<String>::new(), "the interrupted warm builder is still there");
 }
+
+/// Changes to sources the builder no longer has (here its kept sources' token removed, as in a
+/// volume made again): the build script refuses them and the build runs cold, into the cold
+/// build's image; the next warm build sends the whole sources, the one after only the changes.
+#[test]
+fn changes_to_sources_the_builder_does_not_have_build_cold() {
+    let (project, _stop) = project();
+    let p = project.path();
+    warm(p, &[]);
+    set_greeting(p, "sent as a change");
+    let (_, log) = warm(p, &[]);
+    assert!(log.contains("==> sources: 1 changed files received, 0 gone"), "{log}");
+    let builder = the_warm_builder(p);
+    docker_ok(&["exec", "-u", "10001:10001", &builder, "rm", "/build/cache/src.base.token"]);
+    set_greeting(p, "refused change");
+    let (digest, log) = warm(p, &[]);
+    assert!(log.contains("does not have the sources the changes sent apply to"), "{log}");
+    assert!(log.contains("building without the warm builder"), "{log}");
+    assert_eq!(digest, cold(p, &[]), "the refused change's image is not the cold build's");
+    set_greeting(p, "whole again");
+    let (digest, log) = warm(p, &[]);
+    assert!(log.contains("in the warm builder") && !log.contains("changed files received"), "{log}");
+    assert_eq!(digest, cold(p, &[]), "the whole sources' image is not the cold build's");
+    set_greeting(p, "a change again");
+    let (digest, log) = warm(p, &[]);
+    assert!(log.contains("==> sources: 1 changed files received, 0 gone"), "{log}");
+    assert_eq!(digest, cold(p, &[]), "the change's image is not the cold build's");
+}

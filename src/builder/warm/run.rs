@@ -21,6 +21,7 @@ use bollard::errors::Error as DockerError;
 use bollard::exec::{StartExecOptions, StartExecResults};
 use bollard::models::ExecConfig;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The script a build runs in the warm builder (as root; it runs ASSEMBLE_SH as the build user).
@@ -146,12 +147,11 @@ async fn build(
     let id = container::name().rsplit('-').next().unwrap_or("build").to_string();
     let dir = format!("{WARM_REQS}/{id}");
     // Only what changed since the last build, when the builder keeps the sources it was sent.
-    let plan = match (&kept, req.sources.as_deref().and_then(SourceTar::bytes)) {
-        (Some(kept), Some(tar)) => blocking_plan(kept.dir(), tar).await,
+    let plan = match (&kept, &req.sources) {
+        (Some(kept), Some(tar)) => blocking_plan(kept.dir(), tar.clone()).await,
         _ => None,
     };
     let (sources, mut env) = with_plan(req, sources, plan.as_ref(), &dir);
-    let delta = plan.as_ref().is_some_and(|p| p.delta().is_some());
     sources.send_as(docker, name, &format!("{dir}/src.tar")).await.map_err(Warm::Unusable)?;
     env.extend(kept.as_ref().map(Kept::env).unwrap_or_default());
     let exec = exec_config(req, &id, env);
@@ -174,35 +174,43 @@ async fn build(
     log.finish();
     let inspected = docker.inspect_exec(&created.id).await;
     let code = inspected.map_err(|e| Warm::Failed(docker_err(format!("inspecting a build in container {name}"))(e)))?;
-    match code.exit_code {
+    ended(req, name, code.exit_code, &log, plan.as_ref())?;
+    tracing::debug!(container = name, bytes = sent, "the warm builder's output arrived");
+    Ok(reading)
+}
+
+/// What the exec's exit code makes of the build: Ok (the sources the builder now has are kept
+/// in the plan's index), a failed build, or, for changes to sources the builder does not have
+/// (its volume made again, say), a build to run cold.
+fn ended(
+    req: &BuildRequest,
+    name: &str,
+    exit_code: Option<i64>,
+    log: &LogTail,
+    plan: Option<&SourcePlan>,
+) -> Result<(), Warm> {
+    let failed = |exit_code| BuilderError::BuildFailed {
+        container: name.to_string(),
+        image: req.builder_image.clone(),
+        exit_code,
+        log_tail: log.tail(),
+    };
+    match exit_code {
         Some(0) => {
-            tracing::debug!(container = name, bytes = sent, "the warm builder's output arrived");
-            if let Some(plan) = &plan {
-                plan.keep();
-            }
-            Ok(reading)
+            plan.inspect(|p| p.keep());
+            Ok(())
         }
-        // Changes to sources the builder does not have (its volume made again, say): cold.
-        Some(NOT_MY_BASE) if delta => Err(Warm::Unusable(BuilderError::BuildFailed {
-            container: name.to_string(),
-            image: req.builder_image.clone(),
-            exit_code: NOT_MY_BASE,
-            log_tail: log.tail(),
-        })),
-        Some(exit_code) => Err(Warm::Failed(BuilderError::BuildFailed {
-            container: name.to_string(),
-            image: req.builder_image.clone(),
-            exit_code,
-            log_tail: log.tail(),
-        })),
+        Some(NOT_MY_BASE) if plan.is_some_and(|p| p.delta().is_some()) => Err(Warm::Unusable(failed(NOT_MY_BASE))),
+        Some(exit_code) => Err(Warm::Failed(failed(exit_code))),
         None => Err(Warm::Failed(BuilderError::WarmBuilderGone { container: name.to_string(), log_tail: log.tail() })),
     }
 }
 
-/// The plan for this build's sources (`source_delta.rs`), made off the async runtime.
-async fn blocking_plan(kept: &std::path::Path, tar: &[u8]) -> Option<SourcePlan> {
-    let (kept, tar) = (kept.to_path_buf(), tar.to_vec());
-    tokio::task::spawn_blocking(move || SourcePlan::new(&kept, &tar)).await.ok().flatten()
+/// The plan for this build's sources (`source_delta.rs`), made off the async runtime; None when
+/// the tar was too big to keep in memory.
+async fn blocking_plan(kept: &std::path::Path, tar: Arc<SourceTar>) -> Option<SourcePlan> {
+    let kept = kept.to_path_buf();
+    tokio::task::spawn_blocking(move || SourcePlan::new(&kept, tar.bytes()?)).await.ok().flatten()
 }
 
 /// The upload and environment `plan` makes of `sources`: the changes and their description (in
