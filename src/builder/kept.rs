@@ -279,4 +279,4 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Build
 
 #[cfg(test)]
 #[path = "kept_tests.rs"]
-mod tests;
+pub(super) mod tests;

@@ -6,7 +6,7 @@ use std::process::Command;
 const SEND_OUT: &str = include_str!("send_out.sh");
 
 /// What a tree holds: each entry's kind, mode and content (or link target).
-fn listing(root: &Path) -> BTreeMap<PathBuf, String> {
+pub(crate) fn listing(root: &Path) -> BTreeMap<PathBuf, String> {
     let mut all = BTreeMap::new();
     for entry in WalkDir::new(root).min_depth(1) {
         let entry = entry.unwrap();

@@ -1,30 +1,11 @@
 use super::*;
+use crate::builder::kept::tests::listing;
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::process::Command;
 
 const SOURCE_BASE: &str = include_str!("source_base.sh");
-
-/// What a tree holds: each entry's kind, mode and content (or link target).
-fn listing(root: &Path) -> BTreeMap<PathBuf, String> {
-    let mut all = BTreeMap::new();
-    for entry in walkdir::WalkDir::new(root).min_depth(1) {
-        let entry = entry.unwrap();
-        let rel = entry.path().strip_prefix(root).unwrap().to_path_buf();
-        let meta = fs::symlink_metadata(entry.path()).unwrap();
-        let mode = meta.permissions().mode() & 0o7777;
-        let what = if meta.is_dir() {
-            format!("dir {mode:o}")
-        } else if meta.file_type().is_symlink() {
-            format!("link {}", fs::read_link(entry.path()).unwrap().display())
-        } else {
-            format!("file {mode:o} {}", String::from_utf8_lossy(&fs::read(entry.path()).unwrap()))
-        };
-        all.insert(rel, what);
-    }
-    all
-}
 
 fn write(root: &Path, rel: &str, text: &str) {
     let path = root.join(rel);

@@ -160,24 +160,35 @@ fn a_tar_too_big_to_keep_is_read_again_and_must_have_the_digest_read() {
     }
 }
 
+/// The size of the large (sparse) file of the memory probes' project.
+const LARGE: u64 = 200 << 20;
+
+/// A memory probe's work: the bytes of the whole upload, which must end well.
+fn sent_bytes(upload: SourceUpload) -> u64 {
+    let (bytes, failed, written) = collect_counting(upload);
+    assert!(!failed && written.is_ok(), "{written:?}");
+    bytes
+}
+
+/// Runs test `name` as a memory probe's child on a project with a [`LARGE`] file: how much its
+/// peak memory grew, and the bytes it sent (more than the file).
+fn probe(name: &str) -> (u64, u64) {
+    let dir = memory_probe::project_with_large_file(LARGE);
+    let (grown, sent) = memory_probe::run_child(&format!("builder::upload::tests::{name}"), dir.path());
+    assert!(sent > LARGE, "the upload has {sent} bytes");
+    (grown, sent)
+}
+
 /// The whole upload of a project with a 200 MB file (sparse), read by a consumer that only
 /// counts: the peak memory of the process grows by a few chunks, not by the file.
 #[test]
 fn the_upload_of_a_large_file_streams_with_constant_memory() {
-    const SIZE: u64 = 200 << 20;
-    let work = |dir: &std::path::Path| {
-        let upload = SourceUpload::new(Project::open(dir).unwrap(), Vec::new(), None).unwrap();
-        let (bytes, failed, written) = collect_counting(upload);
-        assert!(!failed && written.is_ok(), "{written:?}");
-        bytes
-    };
+    let work =
+        |dir: &std::path::Path| sent_bytes(SourceUpload::new(Project::open(dir).unwrap(), Vec::new(), None).unwrap());
     if memory_probe::child(work) {
         return;
     }
-    let dir = memory_probe::project_with_large_file(SIZE);
-    let name = "builder::upload::tests::the_upload_of_a_large_file_streams_with_constant_memory";
-    let (grown, sent) = memory_probe::run_child(name, dir.path());
-    assert!(sent > SIZE, "the upload has {sent} bytes");
+    let (grown, sent) = probe("the_upload_of_a_large_file_streams_with_constant_memory");
     assert!(grown < 32 << 20, "the peak memory grew by {grown} bytes sending {sent}");
 }
 
@@ -185,23 +196,16 @@ fn the_upload_of_a_large_file_streams_with_constant_memory() {
 /// keeps at most that much, and the upload streams the files again.
 #[test]
 fn a_large_tar_read_first_keeps_at_most_its_limit() {
-    const SIZE: u64 = 200 << 20;
     let work = |dir: &std::path::Path| {
         let project = Project::open(dir).unwrap();
         let read = project.read_source_tar(crate::project::KEEP_AT_MOST).unwrap();
         assert!(read.bytes().is_none());
-        let upload = SourceUpload::new(project, Vec::new(), Some(Arc::new(read))).unwrap();
-        let (bytes, failed, written) = collect_counting(upload);
-        assert!(!failed && written.is_ok(), "{written:?}");
-        bytes
+        sent_bytes(SourceUpload::new(project, Vec::new(), Some(Arc::new(read))).unwrap())
     };
     if memory_probe::child(work) {
         return;
     }
-    let dir = memory_probe::project_with_large_file(SIZE);
-    let name = "builder::upload::tests::a_large_tar_read_first_keeps_at_most_its_limit";
-    let (grown, sent) = memory_probe::run_child(name, dir.path());
-    assert!(sent > SIZE, "the upload has {sent} bytes");
+    let (grown, sent) = probe("a_large_tar_read_first_keeps_at_most_its_limit");
     let limit = crate::project::KEEP_AT_MOST + (16 << 20);
     assert!(grown < limit, "the peak memory grew by {grown} bytes reading and sending {sent}");
 }
