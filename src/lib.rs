@@ -14,6 +14,7 @@ pub mod commands;
 pub mod config;
 pub mod digest;
 pub mod engine;
+pub mod exe_identity;
 pub mod image;
 pub mod k8s;
 pub mod layer;

@@ -23,7 +23,7 @@ use bollard::Docker;
 use std::collections::HashSet;
 
 /// The fingerprint shared through the registry: the local one's parts without the machine-local
-/// ones (the project's path, the executable's path and time), the executable by its sha256.
+/// ones (the project's path, the executable's path and time), the executable by its build ID (or sha256).
 pub(super) async fn portable_key(s: &BuildSettings, common: &[(&str, String)]) -> anyhow::Result<Fingerprint> {
     let mut k = KeyBuilder::new();
     k.part("shared", "registry cache 1");
@@ -37,18 +37,15 @@ pub(super) async fn portable_key(s: &BuildSettings, common: &[(&str, String)]) -
     Ok(fp)
 }
 
-/// The sha256 of this executable (once per process): the same binary on every runner.
+/// This executable's identity (once per process; [`crate::exe_identity`]): the same binary on
+/// every runner.
 async fn tool_digest() -> anyhow::Result<String> {
     static DIGEST: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
     let d = DIGEST
         .get_or_try_init(|| async {
             tokio::task::spawn_blocking(|| -> anyhow::Result<String> {
-                use sha2::Digest as _;
                 let exe = std::env::current_exe().context("finding this executable")?;
-                let mut file = std::fs::File::open(&exe).with_context(|| format!("reading {}", exe.display()))?;
-                let mut h = sha2::Sha256::new();
-                std::io::copy(&mut file, &mut h).with_context(|| format!("reading {}", exe.display()))?;
-                Ok(hex::encode(h.finalize()))
+                crate::exe_identity::identity(&exe).with_context(|| format!("reading {}", exe.display()))
             })
             .await?
         })
