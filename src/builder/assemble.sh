@@ -294,6 +294,7 @@ assemble_mix() {
     if [ -d "$beams" ]; then
       set -- -pa "$beams"
     else
+      say "build cache: compiling the Mix task of this release-oci (kept in the volume)"
       rm -rf "$beams.new" && mkdir -p "$beams.new" || die "cannot create $beams.new"
       TASK_FILE=$task TASK_BEAMS=$beams.new
       export TASK_FILE TASK_BEAMS

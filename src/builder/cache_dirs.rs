@@ -43,6 +43,8 @@ for f in deps.tar.gz app.tar.gz; do
   if [ -f "$R/$f" ]; then tar -xzof "$R/$f" -C "$C" || undo; fi
 done
 if [ -f "$R/src.tar" ]; then tar -xof "$R/src.tar" -C "$C" || undo; fi
+# The second by which the restored compile had ended (assemble.sh's settle_mtimes).
+case ${BUILT:-} in '' | *[!0-9]*) ;; *) printf '%s\n' "$BUILT" >"$C/.built" || undo ;; esac
 # The user build_user.sh runs the build as (root when the image has no setpriv).
 if command -v setpriv >/dev/null 2>&1; then owner=$OWNER; else owner=0:0; fi
 chown -R "$owner" "$C" || undo
@@ -64,6 +66,7 @@ if [ "${WANT_DEPS:-0}" = 1 ]; then
     if [ -e "$d" ]; then set -- "$@" "$d"; fi
   done
 fi
+if [ -d task ]; then set -- "$@" task; fi
 for env in src/_build/*; do
   if [ ! -d "$env" ]; then continue; fi
   for f in "$env"/* "$env"/.[!.]* "$env"/..?*; do
@@ -114,14 +117,19 @@ pub async fn volume_exists(docker: &Docker, name: &str) -> Result<bool, BuilderE
 
 /// Fills the new volume `volume` with `files` (name in the helper → file on this machine:
 /// `deps.tar.gz`, `app.tar.gz`, `src.tar`), using a container of `image` (the builder image).
+/// `built`: the second (Unix time) by which the restored app build's compile had ended, kept as
+/// the volume's `.built` (without it, the first build's copy of the changed sources waits for
+/// the next second, as after a compile of unknown end).
 pub async fn fill(
     docker: &Docker,
     image: &str,
     volume: &str,
     files: Vec<(String, PathBuf)>,
+    built: Option<u64>,
 ) -> Result<Filled, BuilderError> {
     let name = container_name();
-    let env = vec![format!("CACHE={}", super::cache::CACHE_DIR), format!("OWNER={BUILD_USER}")];
+    let mut env = vec![format!("CACHE={}", super::cache::CACHE_DIR), format!("OWNER={BUILD_USER}")];
+    env.extend(built.map(|b| format!("BUILT={b}")));
     // Root, to create the volume's files and hand them over (CHOWN); not more.
     let body = helper_body(image, volume, FILL_SH, env, "0:0", &["CHOWN"], false);
     create(docker, &name, body).await?;

@@ -30,6 +30,8 @@ pub(crate) fn build(project: &Path, store: &Path, extra: &[&str]) -> (String, St
 }
 
 /// The first `PREFIX<64 hex>` tag a log names.
+const TASK_COMPILED: &str = "build cache: compiling the Mix task";
+
 fn tag_in(log: &str, prefix: &str) -> String {
     let at = log.find(prefix).unwrap_or_else(|| panic!("the log names no {prefix} tag:\n{log}"));
     log[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect()
@@ -154,6 +156,11 @@ fn a_fresh_runner_restores_the_build_dirs_and_recompiles_only_the_changed_module
     assert!(log_b.contains(RESTORING), "runner B restored nothing:\n{log_b}");
     assert!(log_b.contains("app built from other sources (bd-last-"), "{log_b}");
     assert_eq!(compiled(&log_b), ["  │ Compiling 1 file (.ex)"], "only the changed module compiles:\n{log_b}");
+    // The restored volume has the compiled Mix task, and the restored compile's end (`.built`):
+    // the changed sources' copy does not wait for the next second.
+    assert!(log_a.contains(TASK_COMPILED), "{log_a}");
+    assert!(!log_b.contains(TASK_COMPILED), "the Mix task was compiled again:\n{log_b}");
+    assert!(!log_b.contains("copied within the second of the last compile"), "{log_b}");
     let c = Container::start(&[], &tag.0, &[]);
     let (status, body) = c.get("/", Duration::from_secs(30));
     assert_eq!((status, body.as_str()), (200, "howdy from hello_web 0.1.0\n"), "the image runs the new code");

@@ -76,6 +76,8 @@ pub fn classify(path: &str, locked: &BTreeSet<String>) -> Part {
         ["src", "deps", ..] => Part::Deps,
         ["src", "_build", _env, "lib", name, ..] if locked.contains(*name) => Part::Deps,
         ["src", "_build", ..] => Part::App,
+        // assemble.sh's Mix task, compiled (half a second of a new volume's first build).
+        ["task", ..] => Part::App,
         ["src", _, ..] => Part::Source,
         _ => Part::Other,
     }

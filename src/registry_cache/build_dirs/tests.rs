@@ -140,9 +140,11 @@ fn volume_paths_are_classified() {
         ("src/_build/prod/lib/hello/ebin/hello.app", Part::App),
         ("src/_build/prod/lib/jason_extra/ebin/x.beam", Part::App),
         ("src/_build/prod/consolidated/Elixir.Enumerable.beam", Part::App),
+        ("task/0123456789abcdef/Elixir.Mix.Tasks.ReleaseOci.Assemble.beam", Part::App),
         ("src/lib/hello.ex", Part::Source),
         ("./src/mix.exs", Part::Source),
         ("lock", Part::Other),
+        (".built", Part::Other),
         ("release/hello/bin/hello", Part::Other),
     ] {
         assert_eq!(classify(path, &locked), part, "{path}");

@@ -52,7 +52,8 @@ async fn try_restore(
         return Ok(fill.said.join("; "));
     }
     crate::builder::cache::ensure_volume(docker, &plan.cache_key, &plan.builder_image).await?;
-    let filled = cache_dirs::fill(docker, &plan.meta.toolchain.builder_image_id, &plan.volume, fill.files).await?;
+    let image = &plan.meta.toolchain.builder_image_id;
+    let filled = cache_dirs::fill(docker, image, &plan.volume, fill.files, fill.built).await?;
     drop(fill.sources_tar);
     Ok(match filled {
         Filled::Done => format!("{} downloaded; {}", ui::bytes(fill.bytes), fill.said.join("; ")),
@@ -70,6 +71,9 @@ struct Fill {
     bytes: u64,
     /// The unchanged sources' tar (`src.tar`), removed once the volume is filled.
     sources_tar: Option<tempfile::NamedTempFile>,
+    /// The second by which the restored app build and its sources are dated (before this
+    /// machine's clock, or the app build is not restored).
+    built: Option<u64>,
 }
 
 impl Fill {
@@ -108,6 +112,7 @@ impl Fill {
         }
         self.bytes += download(plan, store, layer).await?;
         self.files.push(("app.tar.gz".into(), store.blob_path(&layer.digest)));
+        self.built = Some(listing.newest().max(listing.built));
         let p = project.clone();
         let (tmp, found) = tokio::task::spawn_blocking(move || unchanged_sources(&p, &listing)).await??;
         self.files.push(("src.tar".into(), tmp.path().to_path_buf()));
