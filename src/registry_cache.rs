@@ -7,6 +7,7 @@
 //! every manifest by digest, then the index under its tag: a reader never finds a tag whose blobs
 //! are not all there. Reading verifies every manifest and blob by digest. See docs/build-cache.md.
 
+pub mod base;
 pub mod build_dirs;
 mod fetch;
 

@@ -30,6 +30,14 @@ pub(super) async fn load(docker: &Docker, name: &str, store: &BlobStore) -> Resu
     Ok(BaseImage { name: name.to_string(), config, layers, digest: repo_digest })
 }
 
+/// The engine's id and layers of `name`, and whether the store has them all.
+pub(super) async fn image(docker: &Docker, name: &str, store: &BlobStore) -> Result<super::DaemonImage, BaseError> {
+    let engine = inspect(docker, name).await?;
+    let (store, e) = (store.clone(), engine.clone());
+    let stored = blocking(name, move || e.cached_in(&store)).await?;
+    Ok(super::DaemonImage { id: engine.config_digest, diff_ids: engine.diff_ids, stored })
+}
+
 /// What the engine says of an image.
 #[derive(Debug, Clone)]
 struct Engine {

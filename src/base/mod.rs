@@ -143,6 +143,20 @@ pub async fn load(
     load_with(base, docker, platform, store, &crate::registry::RegistryOptions::default()).await
 }
 
+/// What the engine says of its image `name`: the image id (the config's digest) and the layers'
+/// diff_ids, and whether `store` holds them all (then reading it exports nothing).
+#[derive(Debug, Clone)]
+pub struct DaemonImage {
+    pub id: crate::digest::Digest,
+    pub diff_ids: Vec<crate::digest::DiffId>,
+    pub stored: bool,
+}
+
+/// [`DaemonImage`] of `name` in the engine.
+pub async fn daemon_image(docker: &bollard::Docker, name: &str, store: &BlobStore) -> Result<DaemonImage, BaseError> {
+    daemon::image(docker, name, store).await
+}
+
 /// [`load`], reaching registries with `registry` (CAs, insecure hosts, login, retries).
 pub async fn load_with(
     base: &BaseRef,

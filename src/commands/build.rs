@@ -106,7 +106,7 @@ pub async fn run_all_with(s: BuildSettings, signals: &mut Signals) -> anyhow::Re
     if let (Some(key), Some(d)) = (&cache_key, docker.as_ref().or(builder_docker.as_ref()))
         && signals.run(result_cache::record(&s, key, &built, &store, d)).await?
     {
-        signals.run(registry_cache::publish(&s, key, &built, &store)).await?;
+        signals.run(registry_cache::publish(&s, key, &built, &store, d)).await?;
     }
     if let Some(saving) = saving {
         signals.run(registry_cache::build_dirs::publish(saving)).await?;
@@ -236,15 +236,16 @@ async fn read_base(
 ) -> anyhow::Result<Option<image::BaseImage>> {
     let s = b.s;
     let task = ui::task(format!("Reading base image {}", s.base));
-    let base = match &s.base {
-        base::BaseRef::Minimal => Some(minimal_base::make_base(s, assembled, b.store).await?),
+    let (base, fetched) = match &s.base {
+        base::BaseRef::Minimal => (Some(minimal_base::make_base(s, assembled, b.store).await?), None),
         other => match preload {
             Some(p) => p.finish().await?,
-            None => base::load_with(other, b.docker, &s.triple.platform(), b.store, &s.registry).await?,
+            None => (base::load_with(other, b.docker, &s.triple.platform(), b.store, &s.registry).await?, None),
         },
     };
+    let fetched = fetched.map(|f| format!(", {f}")).unwrap_or_default();
     task.done(match &base {
-        Some(b) => format!("{} layers", b.layers.len()),
+        Some(b) => format!("{} layers{fetched}", b.layers.len()),
         None => "scratch".into(),
     });
     Ok(base)

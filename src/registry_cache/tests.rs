@@ -44,7 +44,7 @@ fn registry(req: &Request, contents: &Contents) -> Reply {
     }
 }
 
-async fn server() -> (Server, Client) {
+pub(super) async fn server() -> (Server, Client) {
     let contents: Contents = Arc::default();
     let server = Server::start(move |r| registry(r, &contents)).await;
     let options = RegistryOptions { retry: RetryPolicy { attempts: 1, ..Default::default() }, ..Default::default() };

@@ -130,11 +130,13 @@ fn a_fresh_runner_restores_the_build_dirs_and_recompiles_only_the_changed_module
         .expect("write hello_erl.erl");
     let bookworm = builder_id("release-oci/builder:debian-bookworm");
 
-    // Runner A: a cold build, its build dirs published; nothing loaded into the engine.
+    // Runner A: a cold build, its build dirs published; nothing loaded into the engine. Both
+    // runners take the engine's Debian base (which the registry cache records for runner B).
     let store_a = tempfile::tempdir().unwrap();
     let out_a = tempfile::tempdir().unwrap();
     let layout_a = format!("oci:{}", out_a.path().join("layout").display());
-    let (_, log_a) = build(project.path(), store_a.path(), &["--cache-repo", &cache, "-o", &layout_a]);
+    let (_, log_a) =
+        build(project.path(), store_a.path(), &["--cache-repo", &cache, "--base", "debian", "-o", &layout_a]);
     show("A", &log_a);
     assert_eq!(compiled(&log_a), COLD, "{log_a}");
     assert!(!log_a.contains(RESTORING), "{log_a}");
@@ -143,6 +145,11 @@ fn a_fresh_runner_restores_the_build_dirs_and_recompiles_only_the_changed_module
     let app_tag = tag_in(&log_a, "bd-app-");
     assert_eq!(app_tag.len(), "bd-app-".len() + 64, "{app_tag}");
     inspect_app_artifact(&format!("{cache}:{app_tag}"), &bookworm);
+    // The engine base, recorded for runners without it in their blob store.
+    let runtime = builder_id("release-oci/runtime:debian-bookworm");
+    let base_tag = format!("base-{}", runtime.trim_start_matches("sha256:"));
+    assert!(log_a.contains(&format!("base release-oci/runtime:debian-bookworm recorded ({base_tag})")), "{log_a}");
+    inspect_base_record(&format!("{cache}:{base_tag}"), &runtime);
 
     // Runner B: another blob store, no cache volume, the set-up images only; a one-line change
     // (same length: seen by content). The build dirs come from the registry; one module compiles.
@@ -150,12 +157,16 @@ fn a_fresh_runner_restores_the_build_dirs_and_recompiles_only_the_changed_module
     set_greeting(project.path(), "howdy");
     let store_b = tempfile::tempdir().unwrap();
     let tag = RmiOnDrop(format!("release-oci-test/build-dirs:{}", std::process::id()));
-    let load = ["--cache-repo", cache.as_str(), "--load", "--tag", tag.0.as_str(), "--port", "4000"];
+    let load =
+        ["--cache-repo", cache.as_str(), "--base", "debian", "--load", "--tag", tag.0.as_str(), "--port", "4000"];
     let (_, log_b) = build(project.path(), store_b.path(), &load);
     show("B", &log_b);
     assert!(log_b.contains(RESTORING), "runner B restored nothing:\n{log_b}");
     assert!(log_b.contains("app built from other sources (bd-last-"), "{log_b}");
     assert_eq!(compiled(&log_b), ["  │ Compiling 1 file (.ex)"], "only the changed module compiles:\n{log_b}");
+    // Its empty blob store gets the base from the cache repository, not from the engine's export
+    // (the image loaded into the engine below checks every layer against the config's diff_ids).
+    assert!(log_b.contains(&format!("1 layers, from {cache} ({base_tag}, ")), "{log_b}");
     // The restored volume has the compiled Mix task, and the restored compile's end (`.built`):
     // the changed sources' copy does not wait for the next second.
     assert!(log_a.contains(TASK_COMPILED), "{log_a}");
@@ -238,6 +249,21 @@ fn inspect_app_artifact(reference: &str, builder_id: &str) {
     }
     assert_eq!(info["Labels"]["org.release-oci.build-dirs.kind"], "app");
     assert_eq!(manifest["annotations"]["org.release-oci.build-dirs.builder-image-id"], builder_id);
+}
+
+/// The base record is an ordinary OCI image manifest (skopeo reads it): the engine image's config
+/// (its digest is the image id) and its one compressed layer.
+fn inspect_base_record(reference: &str, image_id: &str) {
+    let raw = skopeo_inspect(reference, &["--tls-verify=false", "--raw"]);
+    assert!(raw.status.success(), "skopeo inspect {reference}: {}", text(&raw.stderr));
+    let manifest: serde_json::Value = serde_json::from_slice(&raw.stdout).expect("manifest");
+    assert_eq!(manifest["config"]["digest"], image_id);
+    assert_eq!(manifest["annotations"]["org.release-oci.base.engine-image-id"], image_id);
+    let inspected = skopeo_inspect(reference, &["--tls-verify=false"]);
+    assert!(inspected.status.success(), "skopeo inspect {reference}: {}", text(&inspected.stderr));
+    let info: serde_json::Value = serde_json::from_slice(&inspected.stdout).expect("skopeo json");
+    assert_eq!(info["Layers"].as_array().map(Vec::len), Some(1), "{info}");
+    assert_eq!(info["Layers"][0], manifest["layers"][0]["digest"]);
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 
 /// A base being read; aborted when dropped unused (the build failed or was interrupted), which
 /// removes its temporary files.
-pub(super) struct Preload(tokio::task::JoinHandle<Result<Option<BaseImage>, base::BaseError>>);
+pub(super) struct Preload(tokio::task::JoinHandle<Result<(Option<BaseImage>, Option<String>), base::BaseError>>);
 
 impl Drop for Preload {
     fn drop(&mut self) {
@@ -35,10 +35,18 @@ impl Preload {
         }
         let (base, docker, platform, store, registry) =
             (s.base.clone(), docker.cloned(), s.triple.platform(), store.clone(), s.registry.clone());
+        let cache_repo = s.cache_repo.clone();
         Some(Preload(tokio::spawn(async move {
             if let Some(after) = after {
                 after.notified().await;
             }
+            // A fresh runner's engine base: from the cache repository rather than exported.
+            let fetched = match (&base, &docker, &cache_repo) {
+                (BaseRef::Daemon(name), Some(d), Some(repo)) => {
+                    super::registry_cache::fetch_base(name, d, repo, &registry, &store).await
+                }
+                _ => None,
+            };
             let image = base::load_with(&base, docker.as_ref(), &platform, &store, &registry).await?;
             // The files the build reads from the base: found now, remembered by layer (base::files).
             if let Some(layers) = image.as_ref().map(|b| b.layers.clone()) {
@@ -49,12 +57,12 @@ impl Preload {
                 })
                 .await;
             }
-            Ok(image)
+            Ok((image, fetched))
         })))
     }
 
-    /// The base, once read.
-    pub(super) async fn finish(mut self) -> anyhow::Result<Option<BaseImage>> {
+    /// The base, once read, and what was fetched from the cache repository for it.
+    pub(super) async fn finish(mut self) -> anyhow::Result<(Option<BaseImage>, Option<String>)> {
         Ok((&mut self.0).await??)
     }
 }

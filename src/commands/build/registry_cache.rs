@@ -8,6 +8,7 @@ pub(super) mod build_dirs;
 
 use super::result_cache::Key;
 use super::{BuiltImage, outputs, releases};
+use crate::base::BaseRef;
 use crate::cli::BuildSettings;
 use crate::digest::Digest;
 use crate::image::{Artifact, Image};
@@ -228,11 +229,11 @@ fn media_type(manifest: &[u8]) -> String {
 
 /// Publishes what the build made as the result of its portable fingerprint, when `--cache-repo`
 /// is given. A failure is a warning: the build itself succeeded.
-pub(super) async fn publish(s: &BuildSettings, key: &Key, built: &[BuiltImage], store: &BlobStore) {
+pub(super) async fn publish(s: &BuildSettings, key: &Key, built: &[BuiltImage], store: &BlobStore, docker: &Docker) {
     let (Some(repo), Some(fp)) = (&s.cache_repo, &key.portable) else { return };
     let place = format!("{}:{}", repo.repository_ref(), tag(fp));
     let task = ui::task(format!("Publishing the result to the registry cache {place}"));
-    match try_publish(s, repo, fp, built, store).await {
+    match try_publish(s, repo, fp, built, store, Some(docker)).await {
         Ok(summary) => task.done(summary),
         Err(e) => {
             task.done("not published");
@@ -247,6 +248,7 @@ async fn try_publish(
     fp: &Fingerprint,
     built: &[BuiltImage],
     store: &BlobStore,
+    docker: Option<&Docker>,
 ) -> anyhow::Result<String> {
     // What `--push` just sent to the same registry is mounted, not uploaded again.
     let pushed = s.push.as_ref().filter(|p| p.reference.registry == repo.registry);
@@ -257,6 +259,67 @@ async fn try_publish(
         .map(|b| CachedImage { release: b.release.clone(), version: b.version.clone(), image: b.image.clone() })
         .collect();
     let digests: HashSet<Digest> = images.iter().flat_map(|c| c.image.blob_digests()).cloned().collect();
-    let summary = cache::publish(&client, &repo.repository, fp, &images, store, from.map(|r| (r, digests))).await?;
-    Ok(summary.to_string())
+    let mount = from.map(|r| (r, digests));
+    let summary = cache::publish(&client, &repo.repository, fp, &images, store, mount.clone()).await?;
+    let base = match (&s.base, docker) {
+        (BaseRef::Daemon(name), Some(d)) => publish_base(&client, repo, name, d, store, mount).await,
+        _ => String::new(),
+    };
+    Ok(format!("{summary}{base}"))
+}
+
+/// The engine base `name` recorded in the cache repository for fresh runners
+/// ([`cache::base`]): what the summary adds; a failure is a warning.
+async fn publish_base(
+    client: &Client,
+    repo: &Reference,
+    name: &str,
+    docker: &Docker,
+    store: &BlobStore,
+    mount: Option<(String, HashSet<Digest>)>,
+) -> String {
+    let published = async {
+        let image = crate::base::daemon_image(docker, name, store).await?;
+        let pushed =
+            cache::base::publish_base(client, &repo.repository, &image.id, &image.diff_ids, store, mount).await?;
+        anyhow::Ok(pushed.map(|_| cache::base::base_tag(&image.id)))
+    };
+    match published.await {
+        Ok(Some(tag)) => format!("; base {name} recorded ({tag})"),
+        Ok(None) => String::new(),
+        Err(e) => {
+            tracing::warn!(error = format!("{e:#}"), "registry cache: the base {name} was not recorded");
+            String::new()
+        }
+    }
+}
+
+/// The engine base `name`, when the store lacks it, fetched from the cache repository `repo`
+/// ([`cache::base`]): what the base's line says of it; None when nothing was fetched (the base
+/// is then exported from the engine, as without `--cache-repo`). A failure is a warning.
+pub(super) async fn fetch_base(
+    name: &str,
+    docker: &Docker,
+    repo: &Reference,
+    options: &registry::RegistryOptions,
+    store: &BlobStore,
+) -> Option<String> {
+    let fetched = async {
+        let image = crate::base::daemon_image(docker, name, store).await?;
+        if image.stored {
+            return anyhow::Ok(None);
+        }
+        let client = Client::connect(&repo.registry, options, connect_scopes(repo, false, None)).await?;
+        let bytes = cache::base::fetch_base(&client, &repo.repository, &image.id, &image.diff_ids, store).await?;
+        Ok(bytes.map(|b| {
+            format!("from {} ({}, {})", repo.repository_ref(), cache::base::base_tag(&image.id), ui::bytes(b))
+        }))
+    };
+    match fetched.await {
+        Ok(said) => said,
+        Err(e) => {
+            tracing::warn!(error = format!("{e:#}"), "registry cache: the base {name} was not fetched; exporting it");
+            None
+        }
+    }
 }
