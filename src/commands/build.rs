@@ -66,11 +66,12 @@ pub async fn run_all_with(s: BuildSettings, signals: &mut Signals) -> anyhow::Re
     if !s.platforms.is_empty() {
         bail!("several target triples make one image index, not one image per release: see `multi::run`");
     }
-    let s = signals.run(toolchain::choose(s)).await??;
-    let Prepared { project, store, docker, builder, cache_key } = match signals.run(prepare::prepare(&s)).await?? {
-        Start::Reused(built) => return Ok(built),
-        Start::Build(prepared) => *prepared,
-    };
+    let (s, connected) = signals.run(toolchain::choose(s)).await??;
+    let Prepared { project, store, docker, builder, cache_key } =
+        match signals.run(prepare::prepare(&s, connected)).await?? {
+            Start::Reused(built) => return Ok(built),
+            Start::Build(prepared) => *prepared,
+        };
     // With the Docker builder, the base is read once the builder container runs (exporting it
     // meanwhile made the engine take a second longer to take the sources).
     let builds = s.from_release.is_none() && s.builder == BuilderKind::Docker;

@@ -53,7 +53,8 @@ fn assert_nothing_left(pid: u32, container: &str) {
 fn the_next_build_removes_what_a_killed_build_left() {
     let project = slow_project();
     let (pid, container) = killed_build(&project);
-    // Any build sweeps first; this one then fails at once (no such builder image).
+    // A build that builds (no cached result) sweeps first; this one then fails at once (no such
+    // builder image).
     let mut c = release_oci();
     c.arg("build").arg(project.path()).args(["--builder-image", "release-oci/no-such-builder:nope", "--pull", "never"]);
     c.stdout(Stdio::null()).stderr(Stdio::piped());

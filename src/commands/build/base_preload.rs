@@ -13,7 +13,10 @@ use tokio::sync::Notify;
 
 /// A base being read; aborted when dropped unused (the build failed or was interrupted), which
 /// removes its temporary files.
-pub(super) struct Preload(tokio::task::JoinHandle<Result<(Option<BaseImage>, Option<String>), base::BaseError>>);
+pub(super) struct Preload(tokio::task::JoinHandle<Result<Read, base::BaseError>>);
+
+/// The base (None: scratch), and what was fetched from the cache repository for it.
+type Read = (Option<BaseImage>, Option<String>);
 
 impl Drop for Preload {
     fn drop(&mut self) {
@@ -62,7 +65,7 @@ impl Preload {
     }
 
     /// The base, once read, and what was fetched from the cache repository for it.
-    pub(super) async fn finish(mut self) -> anyhow::Result<(Option<BaseImage>, Option<String>)> {
+    pub(super) async fn finish(mut self) -> anyhow::Result<Read> {
         Ok((&mut self.0).await??)
     }
 }

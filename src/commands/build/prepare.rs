@@ -32,16 +32,17 @@ pub(super) enum Start {
 }
 
 /// Opens the project (its sources checked: a bad link fails here, before any builder), the
-/// store and the engine; removes what killed builds left ([`builder::leftovers`]); and reuses an
-/// earlier build's result when nothing changed (docs/build-cache.md).
-pub(super) async fn prepare(s: &BuildSettings) -> anyhow::Result<Start> {
+/// store and the engine (`connected`: the builder's engine, when choosing the builder connected
+/// to it); reuses an earlier build's result when nothing changed (docs/build-cache.md); else
+/// removes what killed builds left ([`builder::leftovers`]) before the build.
+pub(super) async fn prepare(s: &BuildSettings, connected: Option<builder::docker::Engine>) -> anyhow::Result<Start> {
     let project = open_project(s).await?;
     let store = BlobStore::open(&s.cache_dir).with_context(|| format!("blob cache {}", s.cache_dir.display()))?;
     // Fail on unwritable outputs before the (long) build, not after it.
     for out in &s.outputs {
         check_writable(out)?;
     }
-    let (docker, engine) = engines(s).await?;
+    let (docker, engine) = engines(s, connected).await?;
     let cache_key = match (&project, &engine) {
         (Some(p), Some(b)) if result_cache::applies(s) => {
             let base_engine = docker.as_ref().unwrap_or(&b.docker);
@@ -58,6 +59,7 @@ pub(super) async fn prepare(s: &BuildSettings) -> anyhow::Result<Start> {
             return Ok(Start::Reused(built));
         }
     }
+    sweep(s, docker.as_ref(), engine.as_ref()).await;
     Ok(Start::Build(Box::new(Prepared { project, store, docker, builder: engine, cache_key })))
 }
 
@@ -76,34 +78,53 @@ async fn open_project(s: &BuildSettings) -> anyhow::Result<Option<Project>> {
 }
 
 /// The default engine (DOCKER_HOST: it holds the base and takes --load), when the build needs it,
-/// and the engine that runs the builder (the platform's builder host, else the default one), with
-/// what killed builds left on them removed.
-async fn engines(s: &BuildSettings) -> anyhow::Result<(Option<bollard::Docker>, Option<builder::docker::Engine>)> {
+/// and the engine that runs the builder (the platform's builder host, else the default one);
+/// `connected` is the latter, connected already.
+async fn engines(
+    s: &BuildSettings,
+    connected: Option<builder::docker::Engine>,
+) -> anyhow::Result<(Option<bollard::Docker>, Option<builder::docker::Engine>)> {
     let builds = s.from_release.is_none() && s.builder == BuilderKind::Docker;
     let tini_from_image = s.from_release.is_some() && s.tini.is_none();
     let builder_host = s.builder_host().filter(|_| builds);
     let needs_docker = (builds && builder_host.is_none()) || tini_from_image || s.base.needs_docker() || s.load;
-    let default = if needs_docker { Some(builder::docker::default_engine().await?) } else { None };
+    let (connected_default, connected_host) = match builder_host {
+        Some(_) => (None, connected),
+        None => (connected, None),
+    };
+    let default = match (needs_docker, connected_default) {
+        (false, _) => None,
+        (true, Some(e)) => Some(e),
+        (true, None) => Some(builder::docker::default_engine().await?),
+    };
     let engine = match builder_host {
         Some(endpoint) => {
             let platform = s.triple.platform().to_string();
-            let engine = builder::docker::connect_builder_host(endpoint, &platform).await?;
+            let engine = match connected_host {
+                Some(e) => e,
+                None => builder::docker::connect_builder_host(endpoint, &platform).await?,
+            };
             ui::step(format!("Builder engine {endpoint} for {platform}"));
             Some(engine)
         }
         None => default.clone().filter(|_| builds),
     };
-    let docker = default.map(|e| e.docker);
-    for removed in builder::leftovers::sweep(docker.as_ref()).await {
+    Ok((default.map(|e| e.docker), engine))
+}
+
+/// Removes what killed builds left on the engines (before a build: a result reused from a cache
+/// starts no builder, and does not wait for this).
+async fn sweep(s: &BuildSettings, docker: Option<&bollard::Docker>, engine: Option<&builder::docker::Engine>) {
+    for removed in builder::leftovers::sweep(docker).await {
         ui::step(format!("Removed {removed}"));
     }
-    if let (Some(e), Some(_)) = (&engine, builder_host) {
+    let builds = s.from_release.is_none() && s.builder == BuilderKind::Docker;
+    if let (Some(e), Some(_)) = (engine, s.builder_host().filter(|_| builds)) {
         match builder::leftovers::remove_dead_containers(&e.docker, None).await {
             Ok(removed) => removed.iter().for_each(|r| ui::step(format!("Removed {r} on {}", e.endpoint))),
             Err(err) => tracing::warn!(error = %err, "could not remove the builder containers of dead builds"),
         }
     }
-    Ok((docker, engine))
 }
 
 /// Reads the release at `path` (`--from-release`): no builder.

@@ -9,6 +9,7 @@
 mod catalogue;
 
 use crate::base::BaseRef;
+use crate::builder::docker::Engine;
 use crate::cli::{BuildSettings, BuilderKind};
 use crate::toolchain::{self, Builder, Pin, Version};
 use crate::ui;
@@ -17,15 +18,16 @@ const ELIXIR_LABEL: &str = "org.release-oci.elixir-version";
 const OTP_LABEL: &str = "org.release-oci.otp-version";
 
 /// `s` with the builder the project's pins ask for (unchanged when nothing is pinned, a builder
-/// image was chosen by the user, or no builder runs).
-pub(super) async fn choose(mut s: BuildSettings) -> anyhow::Result<BuildSettings> {
+/// image was chosen by the user, or no builder runs), and the engine the builder runs on when it
+/// was connected to look at its images (the build goes on with that connection).
+pub(super) async fn choose(s: BuildSettings) -> anyhow::Result<(BuildSettings, Option<Engine>)> {
     let default = s.triple.default_builder_image();
     if s.builder != BuilderKind::Docker || s.from_release.is_some() || s.builder_image != default {
-        return Ok(s);
+        return Ok((s, None));
     }
     let pins = toolchain::project_pins(&s.project);
     if pins.is_empty() {
-        return Ok(s);
+        return Ok((s, None));
     }
     if let Some(catalogue) = &s.builder_catalogue
         && s.triple.libc == crate::triple::Libc::Musl
@@ -35,16 +37,23 @@ pub(super) async fn choose(mut s: BuildSettings) -> anyhow::Result<BuildSettings
         return Err(toolchain::catalogue::CatalogueError::Musl { catalogue, triple }.into());
     }
     // The builders present on the engine the builder runs on (its builder host, if it has one).
-    let docker = match s.builder_host() {
-        Some(e) => crate::builder::docker::connect_builder_host(e, &s.triple.platform().to_string()).await?.docker,
-        None => crate::builder::docker::connect().await?,
+    let engine = match s.builder_host() {
+        Some(e) => crate::builder::docker::connect_builder_host(e, &s.triple.platform().to_string()).await?,
+        None => crate::builder::docker::default_engine().await?,
     };
-    let mut builders = Vec::new();
-    for image in s.triple.known_builder_images() {
-        if let Some(b) = inspect(&docker, image).await {
-            builders.push(b);
-        }
-    }
+    let s = choose_on(s, &engine.docker, &pins).await?;
+    Ok((s, Some(engine)))
+}
+
+/// [`choose`] with the builders of `docker`, for a project with `pins`.
+async fn choose_on(mut s: BuildSettings, docker: &bollard::Docker, pins: &[Pin]) -> anyhow::Result<BuildSettings> {
+    let default = s.triple.default_builder_image();
+    let images = s.triple.known_builder_images();
+    let builders: Vec<Builder> = futures_util::future::join_all(images.iter().map(|image| inspect(docker, image)))
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
     // A default builder that is missing or carries no version labels cannot be judged: it is
     // kept, and the build goes on as without pins (a missing image is reported as ever).
     let Some(default_builder) = builders.iter().find(|b| b.image == default) else { return Ok(s) };
@@ -57,9 +66,9 @@ pub(super) async fn choose(mut s: BuildSettings) -> anyhow::Result<BuildSettings
         return Ok(s);
     }
     if let Some(catalogue) = s.builder_catalogue.clone() {
-        return from_catalogue(s, &docker, &catalogue, &pins, &wants).await;
+        return from_catalogue(s, docker, &catalogue, pins, &wants).await;
     }
-    let chosen = toolchain::choose(&s.project.display().to_string(), &pins, &builders)?.clone();
+    let chosen = toolchain::choose(&s.project.display().to_string(), pins, &builders)?.clone();
     ui::step(format!("Builder {chosen} for {wants}"));
     if s.base == BaseRef::Daemon(s.triple.distro_base_image().to_string()) {
         s.base = BaseRef::Daemon(chosen.image.replacen("/builder:", "/runtime:", 1));
