@@ -64,6 +64,14 @@ pub struct BlobRef {
     pub source: BlobSource,
 }
 
+impl BlobRef {
+    /// The blob `digest` of `size` bytes, read from its file in `store` when it is uploaded (not
+    /// at all when the registry has it or mounts it).
+    pub fn stored(store: &crate::store::BlobStore, digest: &Digest, size: u64, label: impl Into<String>) -> BlobRef {
+        BlobRef { digest: digest.clone(), size, label: label.into(), source: BlobSource::File(store.blob_path(digest)) }
+    }
+}
+
 /// An image ready to push: the manifest as bytes (its digest is what gets printed), the config
 /// and the layers in manifest order.
 #[derive(Debug, Clone)]

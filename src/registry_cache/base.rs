@@ -14,8 +14,8 @@ use crate::digest::{DiffId, Digest};
 use crate::image::MEDIA_TYPE_CONFIG;
 use crate::layer::MEDIA_TYPE_LAYER_GZIP;
 use crate::registry::{
-    Bars, BlobRef, BlobSource, MEDIA_OCI_MANIFEST, Progress, PushImage, PushSummary, PushTarget, Registry,
-    RegistryError, push::push_image,
+    Bars, BlobRef, MEDIA_OCI_MANIFEST, Progress, PushImage, PushSummary, PushTarget, Registry, RegistryError,
+    push::push_image,
 };
 use crate::store::BlobStore;
 use serde_json::{Value, json};
@@ -75,18 +75,12 @@ pub async fn publish_base<R: Registry>(
         layers.push((digest, size));
     }
     let manifest = base_manifest(image_id, config_size, &layers);
-    let blob = |digest: &Digest, size: u64, label: String| BlobRef {
-        digest: digest.clone(),
-        size,
-        label,
-        source: BlobSource::File(store.blob_path(digest)),
-    };
     let push = PushImage {
         manifest_digest: Digest::of(&manifest),
         manifest,
         media_type: MEDIA_OCI_MANIFEST.into(),
-        config: blob(image_id, config_size, "base config".into()),
-        layers: layers.iter().map(|(d, s)| blob(d, *s, "layer base".into())).collect(),
+        config: BlobRef::stored(store, image_id, config_size, "base config"),
+        layers: layers.iter().map(|(d, s)| BlobRef::stored(store, d, *s, "layer base")).collect(),
     };
     let (mount_from, mountable) = mount.unzip();
     let target = PushTarget {

@@ -8,7 +8,7 @@
 
 use super::compare::UpgradePlan;
 use crate::digest::Digest;
-use crate::registry::{BlobRef, BlobSource, MEDIA_OCI_MANIFEST, Progress, Registry, RegistryError};
+use crate::registry::{BlobRef, MEDIA_OCI_MANIFEST, Progress, Registry, RegistryError};
 use crate::store::BlobStore;
 use crate::supply::attach::{MEDIA_EMPTY, ReferrersIndex, parse_index, referrers_tag};
 use crate::supply::sign::{ArtifactManifest, Descriptor};
@@ -264,8 +264,7 @@ pub async fn push<R: Registry>(
         if reg.blob_exists(repo, &digest).await.map_err(err)? {
             continue;
         }
-        let source = BlobSource::File(store.blob_path(&digest));
-        let blob = BlobRef { digest, size, label: label.to_string(), source };
+        let blob = BlobRef::stored(store, &digest, size, label);
         reg.upload_blob(repo, &blob, &Progress::hidden()).await.map_err(err)?;
     }
     if reg.put_referrer(repo, a.digest.as_str(), MEDIA_OCI_MANIFEST, &a.manifest).await.map_err(err)? {

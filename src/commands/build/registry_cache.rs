@@ -13,7 +13,7 @@ use crate::cli::BuildSettings;
 use crate::digest::Digest;
 use crate::image::{Artifact, Image};
 use crate::output::RegistrySink;
-use crate::registry::{self, BlobRef, BlobSource, Client, PushImage, PushTarget, Reference};
+use crate::registry::{self, BlobRef, Client, PushImage, PushTarget, Reference};
 use crate::registry_cache::{self as cache, tag};
 use crate::result_cache::{CachedImage, Fingerprint, KeyBuilder, ResultCache};
 use crate::sink::Blobs;
@@ -170,18 +170,16 @@ impl Hit<'_> {
         let scopes = connect_scopes(&push.reference, true, Some(&self.repo.repository));
         let client = Client::connect(&push.reference.registry, &s.registry, scopes).await?;
         // Nothing is read from these files while the registry mounts the blobs.
-        let blob = |d: &Digest, size: u64, label: String| BlobRef {
-            digest: d.clone(),
-            size,
-            label,
-            source: BlobSource::File(store.blob_path(d)),
-        };
         let pushed = PushImage {
             manifest: image.manifest.clone(),
             manifest_digest: image.manifest_digest.clone(),
             media_type: media_type(&image.manifest),
-            config: blob(&image.config_digest, image.config.len() as u64, "config".into()),
-            layers: image.layers.iter().map(|l| blob(&l.digest, l.size, format!("layer {}", l.name))).collect(),
+            config: BlobRef::stored(store, &image.config_digest, image.config.len() as u64, "config"),
+            layers: image
+                .layers
+                .iter()
+                .map(|l| BlobRef::stored(store, &l.digest, l.size, format!("layer {}", l.name)))
+                .collect(),
         };
         let target = PushTarget {
             repository: push.reference.repository.clone(),

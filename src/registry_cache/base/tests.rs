@@ -27,11 +27,17 @@ fn base_in(store: &BlobStore, layers: usize) -> (Digest, Vec<DiffId>) {
     (id, diff_ids)
 }
 
+/// An empty blob store in a temporary directory (kept while the directory lives).
+fn store() -> (tempfile::TempDir, BlobStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::open(dir.path()).unwrap();
+    (dir, store)
+}
+
 #[tokio::test]
 async fn a_published_base_is_fetched_into_an_empty_store_with_its_diff_ids() {
     let (_server, client) = server().await;
-    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (store_a, store_b) = (BlobStore::open(a.path()).unwrap(), BlobStore::open(b.path()).unwrap());
+    let ((_a, store_a), (_b, store_b)) = (store(), store());
     let (id, diff_ids) = base_in(&store_a, 2);
     let pushed = publish_base(&client, REPO, &id, &diff_ids, &store_a, None).await.unwrap();
     assert!(pushed.is_some(), "the first publish pushes the record");
@@ -58,8 +64,7 @@ async fn a_published_base_is_fetched_into_an_empty_store_with_its_diff_ids() {
 #[tokio::test]
 async fn a_record_of_another_image_or_layer_count_is_refused() {
     let (_server, client) = server().await;
-    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (store_a, store_b) = (BlobStore::open(a.path()).unwrap(), BlobStore::open(b.path()).unwrap());
+    let ((_a, store_a), (_b, store_b)) = (store(), store());
     let (id, diff_ids) = base_in(&store_a, 2);
     publish_base(&client, REPO, &id, &diff_ids, &store_a, None).await.unwrap();
     let e = fetch_base(&client, REPO, &id, &diff_ids[..1], &store_b).await.unwrap_err().to_string();
@@ -77,8 +82,7 @@ async fn a_record_of_another_image_or_layer_count_is_refused() {
 #[tokio::test]
 async fn a_store_without_every_part_publishes_nothing() {
     let (_server, client) = server().await;
-    let a = tempfile::tempdir().unwrap();
-    let store = BlobStore::open(a.path()).unwrap();
+    let (_dir, store) = store();
     let (id, mut diff_ids) = base_in(&store, 1);
     diff_ids.push("sha256:0000000000000000000000000000000000000000000000000000000000000001".parse().unwrap());
     assert!(publish_base(&client, REPO, &id, &diff_ids, &store, None).await.unwrap().is_none());

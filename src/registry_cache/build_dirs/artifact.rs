@@ -104,12 +104,7 @@ impl Artifact {
             },
             layers: layers
                 .iter()
-                .map(|(title, p)| BlobRef {
-                    digest: p.digest.clone(),
-                    size: p.size,
-                    label: format!("build cache {title}"),
-                    source: BlobSource::File(store.blob_path(&p.digest)),
-                })
+                .map(|(title, p)| BlobRef::stored(store, &p.digest, p.size, format!("build cache {title}")))
                 .collect(),
         };
         let bytes = layers.iter().map(|(_, p)| p.size).sum();
