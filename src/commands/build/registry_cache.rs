@@ -231,7 +231,7 @@ pub(super) async fn publish(s: &BuildSettings, key: &Key, built: &[BuiltImage], 
     let (Some(repo), Some(fp)) = (&s.cache_repo, &key.portable) else { return };
     let place = format!("{}:{}", repo.repository_ref(), tag(fp));
     let task = ui::task(format!("Publishing the result to the registry cache {place}"));
-    match try_publish(s, repo, fp, built, store, Some(docker)).await {
+    match try_publish(s, repo, fp, built, store, docker).await {
         Ok(summary) => task.done(summary),
         Err(e) => {
             task.done("not published");
@@ -246,7 +246,7 @@ async fn try_publish(
     fp: &Fingerprint,
     built: &[BuiltImage],
     store: &BlobStore,
-    docker: Option<&Docker>,
+    docker: &Docker,
 ) -> anyhow::Result<String> {
     // What `--push` just sent to the same registry is mounted, not uploaded again.
     let pushed = s.push.as_ref().filter(|p| p.reference.registry == repo.registry);
@@ -259,8 +259,8 @@ async fn try_publish(
     let digests: HashSet<Digest> = images.iter().flat_map(|c| c.image.blob_digests()).cloned().collect();
     let mount = from.map(|r| (r, digests));
     let summary = cache::publish(&client, &repo.repository, fp, &images, store, mount.clone()).await?;
-    let base = match (&s.base, docker) {
-        (BaseRef::Daemon(name), Some(d)) => publish_base(&client, repo, name, d, store, mount).await,
+    let base = match &s.base {
+        BaseRef::Daemon(name) => publish_base(&client, repo, name, docker, store, mount).await,
         _ => String::new(),
     };
     Ok(format!("{summary}{base}"))
