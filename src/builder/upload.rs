@@ -21,9 +21,10 @@ use crate::project::{Project, SourceTar};
 use bollard::Docker;
 use bollard::query_parameters::UploadToContainerOptionsBuilder;
 use bytes::{Bytes, BytesMut};
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use std::io::Write;
 use std::sync::Arc;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 /// Chunks that may wait between the writing thread and the engine.
@@ -39,6 +40,8 @@ pub(super) struct SourceUpload {
     /// Small files sent before the sources' tar (the builder's inputs: see `input_files.rs`).
     extra: Vec<InputFile>,
     body: Body,
+    /// An empty file written after the sources' tar, once it is known whole (see [`Self::sealed`]).
+    seal: Option<String>,
 }
 
 /// Where the sources' tar comes from.
@@ -72,20 +75,28 @@ impl SourceUpload {
             Some(tar) => (tar.len(), Body::Read(tar)),
             None => (project.write_source_tar(Counter::default())?.0, Body::Files),
         };
-        Ok(SourceUpload { project, inner_len, extra, body })
+        Ok(SourceUpload { project, inner_len, extra, body, seal: None })
     }
 
     /// The upload of `tar` (not the project's whole source tar: the changes to it that a warm
     /// builder applies), after `extra`.
     pub(super) fn of_bytes(project: Project, extra: Vec<InputFile>, tar: Vec<u8>) -> SourceUpload {
-        SourceUpload { project, inner_len: tar.len() as u64, extra, body: Body::Bytes(Arc::new(tar)) }
+        SourceUpload { project, inner_len: tar.len() as u64, extra, body: Body::Bytes(Arc::new(tar)), seal: None }
+    }
+
+    /// The upload with an empty file `path` as its last entry, written only once the sources'
+    /// tar was sent whole and (read again) of the digest the build read. A stream that ends
+    /// without it was cut short, wherever the cut fell: the receiver checks for the file.
+    pub(super) fn sealed(self, path: &str) -> SourceUpload {
+        SourceUpload { seal: Some(path.trim_start_matches('/').to_string()), ..self }
     }
 
     /// The size of the whole upload: the extra files (a header each, padded contents), a header,
     /// the sources' tar padded to a block, the end.
     pub(super) fn len(&self) -> u64 {
         let extra: u64 = self.extra.iter().map(|f| BLOCK + (f.content.len() as u64).div_ceil(BLOCK) * BLOCK).sum();
-        extra + BLOCK + self.inner_len.div_ceil(BLOCK) * BLOCK + 2 * BLOCK
+        let seal = if self.seal.is_some() { BLOCK } else { 0 };
+        extra + BLOCK + self.inner_len.div_ceil(BLOCK) * BLOCK + seal + 2 * BLOCK
     }
 
     /// Starts the thread that writes the upload (`path` holding the sources' tar) into the
@@ -132,8 +143,11 @@ impl SourceUpload {
             Some(bytes) => out.write_all(bytes).map_err(io)?,
             None => self.write_files(out)?,
         }
-        let padding = (BLOCK - self.inner_len % BLOCK) % BLOCK + 2 * BLOCK;
-        out.write_all(&vec![0u8; padding as usize]).map_err(io)?;
+        out.write_all(&vec![0u8; ((BLOCK - self.inner_len % BLOCK) % BLOCK) as usize]).map_err(io)?;
+        if let Some(seal) = &self.seal {
+            out.write_all(header(seal, 0, 0o600).map_err(io)?.as_bytes()).map_err(io)?;
+        }
+        out.write_all(&[0u8; 2 * BLOCK as usize]).map_err(io)?;
         out.flush().map_err(io)
     }
 
@@ -171,21 +185,37 @@ impl SourceUpload {
         })
     }
 
-    /// Sends the upload into container `name` at `/` while the thread writes it.
-    pub(super) async fn send(self, docker: &Docker, name: &str) -> Result<(), BuilderError> {
-        self.send_as(docker, name, super::docker::SRC_TAR).await
+    /// Writes the upload into `to` (a `docker exec`'s stdin, which unpacks it at `/`) while the
+    /// thread makes it, then closes `to`. Writing into an input that went away is not an error
+    /// here (what ran there says why it stopped reading); the sources failing to read is.
+    pub(super) async fn write_into<W: AsyncWrite + Unpin>(self, mut to: W, tar_path: &str) -> Result<(), BuilderError> {
+        let (body, writing) = self.start(tar_path);
+        {
+            // Dropped before the thread is waited for: one blocked on a full channel then stops.
+            let mut body = std::pin::pin!(body);
+            // An error chunk ends it too: the thread's handle says what it was.
+            while let Some(Ok(chunk)) = body.next().await {
+                if to.write_all(&chunk).await.is_err() {
+                    break;
+                }
+            }
+        }
+        // Closed whatever happened: an upload cut short must end the reader's input.
+        let _ = to.shutdown().await;
+        match writing.await {
+            Ok(Err(Stopped::Failed(e))) => Err(e),
+            Ok(Ok(()) | Err(Stopped::Closed)) => Ok(()),
+            Err(e) => Err(thread_failed(e)),
+        }
     }
 
-    /// [`Self::send`], the sources' tar at `tar_path` (absolute) in the container.
-    pub(super) async fn send_as(self, docker: &Docker, name: &str, tar_path: &str) -> Result<(), BuilderError> {
+    /// Sends the upload into container `name` at `/` while the thread writes it.
+    pub(super) async fn send(self, docker: &Docker, name: &str) -> Result<(), BuilderError> {
+        let tar_path = super::docker::SRC_TAR;
         let options = UploadToContainerOptionsBuilder::default().path("/").build();
         let (body, writing) = self.start(tar_path);
         let uploaded = docker.upload_to_container(name, Some(options), bollard::body_try_stream(body)).await;
-        let written = writing.await.map_err(|e| BuilderError::Io {
-            action: "background task failed for",
-            path: "(the sources' upload)".into(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
+        let written = writing.await.map_err(thread_failed)?;
         let action = format!("uploading the sources to {tar_path} in container {name}");
         match (uploaded, written) {
             // What went wrong in the writing says more than the broken upload.
@@ -197,6 +227,15 @@ impl SourceUpload {
             }),
             (Ok(_), Ok(())) => Ok(()),
         }
+    }
+}
+
+/// The upload's writing thread panicked or was cancelled.
+fn thread_failed(e: tokio::task::JoinError) -> BuilderError {
+    BuilderError::Io {
+        action: "background task failed for",
+        path: "(the sources' upload)".into(),
+        source: std::io::Error::other(e.to_string()),
     }
 }
 

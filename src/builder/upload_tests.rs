@@ -226,3 +226,97 @@ fn collect_counting(upload: SourceUpload) -> (u64, bool, Result<(), Stopped>) {
         (bytes, failed, writing.await.unwrap())
     })
 }
+
+/// [`SourceUpload::write_into`] a buffer: what it wrote, and how it ended.
+fn written_into(upload: SourceUpload) -> (Vec<u8>, Result<(), BuilderError>) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().unwrap();
+    let mut out = Vec::new();
+    let result = rt.block_on(upload.write_into(&mut out, "/build/req/1/src.tar"));
+    (out, result)
+}
+
+/// The entries of a tar, path and size, in order.
+fn entries(bytes: &[u8]) -> Vec<(String, u64)> {
+    let mut archive = tar::Archive::new(bytes);
+    let entries = archive.entries().unwrap();
+    entries.map(|e| e.unwrap()).map(|e| (e.path().unwrap().display().to_string(), e.size())).collect()
+}
+
+#[test]
+fn a_sealed_upload_ends_with_its_seal_after_the_sources() {
+    let (_dir, project) = tiny_project();
+    let extra = vec![InputFile { path: "build/req/1/src.delta".into(), content: b"base t\n".to_vec(), mode: 0o600 }];
+    let upload = SourceUpload::new(project.clone(), extra, None).unwrap().sealed("/build/req/1/src.sealed");
+    let len = upload.len();
+    let (bytes, result) = written_into(upload);
+    result.unwrap();
+    assert_eq!(bytes.len() as u64, len);
+    let inner = project.write_source_tar(Vec::new()).unwrap();
+    let expected = vec![
+        ("build/req/1/src.delta".to_string(), 7),
+        ("build/req/1/src.tar".to_string(), inner.len() as u64),
+        ("build/req/1/src.sealed".to_string(), 0),
+    ];
+    assert_eq!(entries(&bytes), expected);
+}
+
+#[test]
+fn sources_that_changed_under_a_sealed_upload_leave_it_unsealed() {
+    let (dir, project) = tiny_project();
+    let read = Arc::new(project.read_source_tar(0).unwrap());
+    let upload = SourceUpload::new(project, Vec::new(), Some(read)).unwrap().sealed("build/req/1/src.sealed");
+    // The same size, other contents: seen only once the whole tar was read again and sent.
+    std::fs::write(dir.path().join("lib/tiny.ex"), "defmodule Tiny do nil\n".repeat(100)).unwrap();
+    let (bytes, result) = written_into(upload);
+    assert!(matches!(result, Err(BuilderError::SourcesChanged { .. })), "{result:?}");
+    let mut archive = tar::Archive::new(bytes.as_slice());
+    let names: Vec<String> =
+        archive.entries().unwrap().map_while(|e| e.ok().map(|e| e.path().unwrap().display().to_string())).collect();
+    assert!(names.iter().all(|n| !n.ends_with("src.sealed")), "sealed: {names:?}");
+}
+
+/// An input that takes `left` bytes, then is gone (the exec ended).
+struct GoesAway {
+    left: usize,
+}
+
+impl tokio::io::AsyncWrite for GoesAway {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if self.left == 0 {
+            return std::task::Poll::Ready(Err(std::io::ErrorKind::BrokenPipe.into()));
+        }
+        let n = buf.len().min(self.left);
+        self.left -= n;
+        std::task::Poll::Ready(Ok(n))
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[test]
+fn an_input_that_goes_away_ends_the_upload_without_an_error_of_its_own() {
+    let (_dir, project) = tiny_project();
+    // More chunks than wait in the channel: the thread would block on a full one forever.
+    let tar = vec![1u8; crate::UPLOAD_CHUNK * (IN_FLIGHT + 4)];
+    let upload = SourceUpload::of_bytes(project, Vec::new(), tar).sealed("build/req/1/src.sealed");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_time().build().unwrap();
+    let result = rt.block_on(async {
+        let writing = upload.write_into(GoesAway { left: crate::UPLOAD_CHUNK + 10 }, "build/req/1/src.tar");
+        tokio::time::timeout(std::time::Duration::from_secs(20), writing).await
+    });
+    assert!(matches!(result, Ok(Ok(()))), "{result:?}");
+}

@@ -1,25 +1,24 @@
 # exec.sh: one build in a warm builder (docs/warm-builder.md), run as root by `docker exec`; $1
-# is the build script (ASSEMBLE_SH), $2 this script. REQ is this build's directory (its sources'
-# tar, SRC_TAR, arrived there, owned by root), STAGE its scratch directory in the tmpfs, OUT its
-# output (or the cache volume's, as in a cold build). As root (which has no capability but CHOWN,
-# SETUID and SETGID: it cannot write BUILD_USER's files) it waits for the container's set-up
-# (idle.sh's WARM_DIR/ready), hands REQ to BUILD_USER and runs itself again as BUILD_USER, which
+# is the build script (ASSEMBLE_SH), $2 this script. REQ is this build's directory, STAGE its
+# scratch directory in the tmpfs, OUT its output (or the cache volume's, as in a cold build). As
+# root (which has no capability but CHOWN, SETUID and SETGID: it cannot write BUILD_USER's files)
+# it waits for the container's set-up (idle.sh's WARM_DIR/ready; it made WARM_REQS, BUILD_USER's)
+# and runs itself again as BUILD_USER ($3: as-user), which unpacks stdin (a tar of the sources'
+# tar SRC_TAR and what goes with it, into REQ; its last entry SRC_SEAL says it arrived whole),
 # runs the build holding WARM_DIR/busy shared (the container does not end meanwhile), then
 # removes REQ and STAGE. Its exit code is the build's. Nothing here writes to stdout: it carries
 # OUT (send_out.sh).
 set -eu
-if [ "$(id -u)" = 0 ]; then
+if [ "${3:-}" != as-user ]; then
   n=0
   while [ ! -e "$WARM_DIR/ready" ]; do
     n=$((n + 1))
     if [ "$n" -gt 1200 ]; then printf 'error: the warm builder did not finish its set-up\n' >&2; exit 1; fi
     sleep 0.05
   done
-  chown "$BUILD_USER" "$WARM_REQS"
   # The log's pipe (the engine made it, root's): the Mix server writes this build's log into it.
   # No redirection on this line: dash would make it this shell's own fd 2 meanwhile.
   if [ -p "/proc/$$/fd/2" ]; then chown "$BUILD_USER" "/proc/$$/fd/2" || true; fi
-  chown -R "$BUILD_USER" "$REQ"
   HOME=$BUILD_HOME MIX_HOME=$BUILD_HOME/.mix HEX_HOME=$BUILD_HOME/.hex
   export HOME MIX_HOME HEX_HOME
   # build_user.sh added the CA to the bundle when the container started; a build needs the variables.
@@ -29,10 +28,16 @@ if [ "$(id -u)" = 0 ]; then
     NODE_EXTRA_CA_CERTS=$RELEASE_OCI_CA
     export SSL_CERT_FILE HEX_CACERTS_PATH GIT_SSL_CAINFO CURL_CA_BUNDLE NODE_EXTRA_CA_CERTS
   fi
-  exec setpriv --reuid="${BUILD_USER%%:*}" --regid="${BUILD_USER#*:}" --clear-groups /bin/sh -c "$2" exec.sh "$1" "$2"
+  exec setpriv --reuid="${BUILD_USER%%:*}" --regid="${BUILD_USER#*:}" --clear-groups /bin/sh -c "$2" exec.sh "$1" "$2" as-user
 fi
 touch "$WARM_DIR/last"
 mkdir -p "$STAGE"
+if ! tar -xf - -C / || [ ! -e "$SRC_SEAL" ]; then
+  rm -rf "$REQ" "$STAGE"
+  printf 'error: the sources did not arrive whole in %s\n' "$REQ" >&2
+  exit 1
+fi
+exec </dev/null
 # The Mix server's directory (assemble.sh, mix_server.exs): one VM with the project loaded serves the builds.
 WARM_MIX=$WARM_DIR/mix
 export WARM_MIX

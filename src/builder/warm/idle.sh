@@ -10,7 +10,7 @@ if ! command -v setpriv >/dev/null 2>&1 || ! command -v flock >/dev/null 2>&1; t
   printf 'warm builder: the builder image needs setpriv and flock (util-linux)\n' >&2
   exit 3
 fi
-mkdir -p "$WARM_DIR"
+mkdir -p "$WARM_DIR" "$WARM_REQS"
 : >"$WARM_DIR/busy"
 touch "$WARM_DIR/last"
 : >"$WARM_DIR/ready"
