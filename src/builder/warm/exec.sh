@@ -3,10 +3,10 @@
 # scratch directory in the tmpfs, OUT its output (or the cache volume's, as in a cold build). As
 # root (which has no capability but CHOWN, SETUID and SETGID: it cannot write BUILD_USER's files)
 # it waits for the container's set-up (idle.sh's WARM_DIR/ready; it made WARM_REQS, BUILD_USER's)
-# and runs itself again as BUILD_USER ($3: as-user), which unpacks stdin (a tar of the sources'
-# tar SRC_TAR and what goes with it, into REQ; its last entry SRC_SEAL says it arrived whole),
-# runs the build holding WARM_DIR/busy shared (the container does not end meanwhile), then
-# removes REQ and STAGE. Its exit code is the build's. Nothing here writes to stdout: it carries
+# and runs itself again as BUILD_USER ($3: as-user), which unpacks SRC_BYTES of stdin (a tar of
+# the sources' tar SRC_TAR and what goes with it, into REQ; its last entry SRC_SEAL says it
+# arrived whole), runs the build holding WARM_DIR/busy shared (the container does not end
+# meanwhile), then removes REQ and STAGE. Its exit code is the build's. Nothing here writes to stdout: it carries
 # OUT (send_out.sh).
 set -eu
 if [ "${3:-}" != as-user ]; then
@@ -32,7 +32,9 @@ if [ "${3:-}" != as-user ]; then
 fi
 touch "$WARM_DIR/last"
 mkdir -p "$STAGE"
-if ! tar -xf - -C / || [ ! -e "$SRC_SEAL" ]; then
+# SRC_BYTES of it, not up to its end: an engine reached through ssh (dial-stdio) may never pass
+# the end of the exec's input on.
+if ! head -c "$SRC_BYTES" | tar -xf - -C / || [ ! -e "$SRC_SEAL" ]; then
   rm -rf "$REQ" "$STAGE"
   printf 'error: the sources did not arrive whole in %s\n' "$REQ" >&2
   exit 1

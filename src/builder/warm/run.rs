@@ -158,6 +158,7 @@ async fn build(
     // The sources go in through the exec's stdin, not a `PUT .../archive` first: the engine
     // unpacks an archive with a process of its own (60-75 ms a build).
     let sources = sources.sealed(&format!("{dir}/{SRC_SEAL}"));
+    env.push(format!("SRC_BYTES={}", sources.len()));
     env.extend(kept.as_ref().map(Kept::env).unwrap_or_default());
     let exec = exec_config(req, &id, env);
     let action = format!("starting a build in warm builder container {name}");

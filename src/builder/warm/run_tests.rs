@@ -27,21 +27,27 @@ fn upload(inner: &[u8]) -> (tempfile::TempDir, Vec<u8>) {
     (dir, bytes)
 }
 
-/// exec.sh as the build user, `stdin` on its stdin.
-fn exec_as_user(dir: &Path, stdin: &[u8]) -> Output {
+/// exec.sh as the build user, told the upload has `len` bytes.
+fn exec_command(dir: &Path, len: usize) -> Command {
     let req = dir.join("req/1");
-    let mut child = Command::new("/bin/sh")
+    let mut command = Command::new("/bin/sh");
+    command
         .args(["-c", EXEC_SH, "exec.sh", BUILD, EXEC_SH, "as-user"])
         .env("WARM_DIR", dir.join("warm"))
         .env("REQ", &req)
         .env("SRC_TAR", req.join("src.tar"))
         .env("SRC_SEAL", req.join("src.sealed"))
         .env("STAGE", dir.join("stage/1"))
+        .env("SRC_BYTES", len.to_string())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped());
+    command
+}
+
+/// exec.sh as the build user, `stdin` on its stdin, told the upload has `len` bytes.
+fn exec_as_user(dir: &Path, stdin: &[u8], len: usize) -> Output {
+    let mut child = exec_command(dir, len).spawn().unwrap();
     // A script that stops reading early closes the pipe: not this test's failure.
     let _ = child.stdin.take().unwrap().write_all(stdin);
     child.wait_with_output().unwrap()
@@ -51,7 +57,7 @@ fn exec_as_user(dir: &Path, stdin: &[u8]) -> Output {
 fn the_sources_arrive_on_stdin_and_the_build_gets_them() {
     let inner = vec![7u8; 3000];
     let (dir, bytes) = upload(&inner);
-    let out = exec_as_user(dir.path(), &bytes);
+    let out = exec_as_user(dir.path(), &bytes, bytes.len());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(std::fs::read(dir.path().join("req/got.tar")).unwrap(), inner);
     assert!(!dir.path().join("req/1").exists() && !dir.path().join("stage/1").exists(), "left behind");
@@ -64,7 +70,7 @@ fn an_upload_cut_short_anywhere_never_reaches_the_build() {
     // In the sources' tar; just before the seal (the tar whole, its end missing); in the seal.
     for cut in [1024, whole.len() - 3 * 512, whole.len() - 3 * 512 + 100] {
         let (dir, _) = upload(&inner);
-        let out = exec_as_user(dir.path(), &whole[..cut]);
+        let out = exec_as_user(dir.path(), &whole[..cut], whole.len());
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "cut at {cut}: {stderr}");
         assert!(stderr.contains("the sources did not arrive whole"), "cut at {cut}: {stderr}");
@@ -74,4 +80,28 @@ fn an_upload_cut_short_anywhere_never_reaches_the_build() {
             "cut at {cut}: left behind"
         );
     }
+}
+
+#[test]
+fn the_sources_are_read_without_waiting_for_the_end_of_the_input() {
+    // An engine reached through ssh may never pass on that the exec's input ended.
+    let inner = vec![7u8; 3000];
+    let (dir, bytes) = upload(&inner);
+    let mut child = exec_command(dir.path(), bytes.len()).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&bytes).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    drop(stdin);
+    assert!(status.is_some_and(|s| s.success()), "exec.sh waited for the input's end: {status:?}");
+    assert_eq!(std::fs::read(dir.path().join("req/got.tar")).unwrap(), inner);
 }
