@@ -298,6 +298,40 @@ fn a_second_engine_builds_the_same_image_over_ssh_and_over_tls() {
     );
 }
 
+/// A warm builder on an engine reached through ssh: the sources go in through the exec's input,
+/// whose end `docker system dial-stdio` need not pass on (exec.sh reads the upload's length). A
+/// one-line change goes up alone and gives this machine's cold build of it.
+#[test]
+fn a_warm_builder_through_ssh_takes_the_sources_and_then_the_change() {
+    let remote = engine();
+    let project = copy_example("hello_web");
+    let out = tempfile::tempdir().expect("tempdir");
+    let (store, tmp) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+    let warm = |name: &str| {
+        let mut c = remote.release_oci(tmp.path());
+        c.env("RELEASE_OCI_CACHE", store.path());
+        let args = ["--builder-host", &remote.ssh_url(), "--warm-builder", "--warm-builder-idle", "2m"];
+        build(c, project.path(), &out.path().join(name), &args)
+    };
+    let (_, log) = warm("first");
+    assert!(log.contains("a new warm builder"), "{log}");
+    crate::warm_builder::set_greeting(project.path(), "warm through ssh");
+    let (changed, log) = warm("second");
+    assert!(log.contains("in the warm builder"), "the change did not go to the warm builder:\n{log}");
+    assert!(log.contains("sources: 1 changed files received"), "{log}");
+    let (local, _) = build(release_oci(), project.path(), &out.path().join("local"), &["--no-cache"]);
+    assert_eq!(changed, local, "the warm build through ssh differs from this machine's cold build");
+    let dir = project.path().canonicalize().expect("project dir");
+    let label = format!("label=org.release-oci.project={}", dir.display());
+    let ids =
+        remote.docker(&["ps", "-a", "-q", "--filter", "label=org.release-oci.role=warm-builder", "--filter", &label]);
+    let ids: Vec<&str> = ids.lines().collect();
+    assert_eq!(ids.len(), 1, "expected one warm builder on the second engine: {ids:?}");
+    remote.docker(&["rm", "-f", ids[0]]);
+    remote.remove_volumes(project.path());
+    assert_no_tunnels(tmp.path());
+}
+
 #[test]
 fn two_platforms_build_at_the_same_time_on_two_engines() {
     require_arm64_images();
