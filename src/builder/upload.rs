@@ -12,6 +12,10 @@
 //! the tar ([`SourceUpload::new`]: every file read, nothing kept) and the second one must come to
 //! the same size. Either way sources that changed in between fail the upload
 //! ([`BuilderError::SourcesChanged`]), rather than build what the key does not name.
+//!
+//! A warm build writes the same stream into its `docker exec`'s stdin instead
+//! ([`SourceUpload::write_into`]), with a last empty entry, the seal, once the sources' tar went
+//! out whole ([`SourceUpload::sealed`]; docs/warm-builder.md).
 
 use super::BuilderError;
 use super::docker::docker_err;
@@ -187,26 +191,42 @@ impl SourceUpload {
 
     /// Writes the upload into `to` (a `docker exec`'s stdin, which unpacks it at `/`) while the
     /// thread makes it, then closes `to`. Writing into an input that went away is not an error
-    /// here (what ran there says why it stopped reading); the sources failing to read is.
+    /// here (what ran there says why it stopped reading); the sources failing to read is, and
+    /// then the rest of [`Self::len`] goes as zeros: a reader that takes exactly that length
+    /// (through ssh the input's end may never arrive) gets it, without the seal.
     pub(super) async fn write_into<W: AsyncWrite + Unpin>(self, mut to: W, tar_path: &str) -> Result<(), BuilderError> {
+        let len = self.len();
         let (body, writing) = self.start(tar_path);
+        let (mut sent, mut open) = (0u64, true);
         {
             // Dropped before the thread is waited for: one blocked on a full channel then stops.
             let mut body = std::pin::pin!(body);
             // An error chunk ends it too: the thread's handle says what it was.
             while let Some(Ok(chunk)) = body.next().await {
-                if to.write_all(&chunk).await.is_err() {
+                open = to.write_all(&chunk).await.is_ok();
+                if !open {
                     break;
                 }
+                sent += chunk.len() as u64;
             }
         }
-        // Closed whatever happened: an upload cut short must end the reader's input.
-        let _ = to.shutdown().await;
-        match writing.await {
+        let result = match writing.await {
             Ok(Err(Stopped::Failed(e))) => Err(e),
             Ok(Ok(()) | Err(Stopped::Closed)) => Ok(()),
             Err(e) => Err(thread_failed(e)),
+        };
+        if result.is_err() && open {
+            let zeros = vec![0u8; crate::UPLOAD_CHUNK];
+            while sent < len {
+                let n = (len - sent).min(zeros.len() as u64);
+                if to.write_all(&zeros[..n as usize]).await.is_err() {
+                    break;
+                }
+                sent += n;
+            }
         }
+        let _ = to.shutdown().await;
+        result
     }
 
     /// Sends the upload into container `name` at `/` while the thread writes it.

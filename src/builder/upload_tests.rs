@@ -265,10 +265,13 @@ fn sources_that_changed_under_a_sealed_upload_leave_it_unsealed() {
     let (dir, project) = tiny_project();
     let read = Arc::new(project.read_source_tar(0).unwrap());
     let upload = SourceUpload::new(project, Vec::new(), Some(read)).unwrap().sealed("build/req/1/src.sealed");
+    let len = upload.len();
     // The same size, other contents: seen only once the whole tar was read again and sent.
     std::fs::write(dir.path().join("lib/tiny.ex"), "defmodule Tiny do nil\n".repeat(100)).unwrap();
     let (bytes, result) = written_into(upload);
     assert!(matches!(result, Err(BuilderError::SourcesChanged { .. })), "{result:?}");
+    // Its whole length all the same (a reader may wait for exactly that), the rest zeros.
+    assert_eq!(bytes.len() as u64, len);
     let mut archive = tar::Archive::new(bytes.as_slice());
     let names: Vec<String> =
         archive.entries().unwrap().map_while(|e| e.ok().map(|e| e.path().unwrap().display().to_string())).collect();

@@ -6,8 +6,8 @@
 # and runs itself again as BUILD_USER ($3: as-user), which unpacks SRC_BYTES of stdin (a tar of
 # the sources' tar SRC_TAR and what goes with it, into REQ; its last entry SRC_SEAL says it
 # arrived whole), runs the build holding WARM_DIR/busy shared (the container does not end
-# meanwhile), then removes REQ and STAGE. Its exit code is the build's. Nothing here writes to stdout: it carries
-# OUT (send_out.sh).
+# meanwhile), then removes REQ and STAGE. Its exit code is the build's. Nothing here writes to
+# stdout: it carries OUT (send_out.sh).
 set -eu
 if [ "${3:-}" != as-user ]; then
   n=0

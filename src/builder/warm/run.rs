@@ -1,7 +1,7 @@
 //! One build in a warm builder: the builder image checked, the key made, the warm builder found
-//! or started ([`super::life`]), the sources uploaded into a directory of this build, and
-//! `exec.sh` run by `docker exec`. Its stdout (the tar of OUT) is unpacked as it arrives and its
-//! stderr is the log, as for a cold build's container.
+//! or started ([`super::life`]), and `exec.sh` run by `docker exec` with the sources on its
+//! stdin (unpacked into a directory of this build). Its stdout (the tar of OUT) is unpacked as it
+//! arrives and its stderr is the log, as for a cold build's container.
 
 use super::WARM_REQS;
 use super::key::WarmKey;

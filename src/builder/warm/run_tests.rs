@@ -82,26 +82,45 @@ fn an_upload_cut_short_anywhere_never_reaches_the_build() {
     }
 }
 
-#[test]
-fn the_sources_are_read_without_waiting_for_the_end_of_the_input() {
-    // An engine reached through ssh may never pass on that the exec's input ended.
-    let inner = vec![7u8; 3000];
-    let (dir, bytes) = upload(&inner);
-    let mut child = exec_command(dir.path(), bytes.len()).spawn().unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(&bytes).unwrap();
+/// exec.sh given `stdin` on an input that stays open (an engine reached through ssh may never pass
+/// on that the exec's input ended): how it ended, None when it still waited after 20 s.
+fn exec_with_open_input(dir: &Path, stdin: &[u8], len: usize) -> Option<std::process::ExitStatus> {
+    let mut child = exec_command(dir, len).spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin).unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let status = loop {
+    loop {
         if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
+            return Some(status);
         }
         if std::time::Instant::now() > deadline {
             child.kill().unwrap();
-            break None;
+            return None;
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
-    };
-    drop(stdin);
+    }
+}
+
+#[test]
+fn the_sources_are_read_without_waiting_for_the_end_of_the_input() {
+    let inner = vec![7u8; 3000];
+    let (dir, bytes) = upload(&inner);
+    let status = exec_with_open_input(dir.path(), &bytes, bytes.len());
     assert!(status.is_some_and(|s| s.success()), "exec.sh waited for the input's end: {status:?}");
     assert_eq!(std::fs::read(dir.path().join("req/got.tar")).unwrap(), inner);
+}
+
+#[test]
+fn a_failed_upload_padded_to_its_length_fails_the_build_without_the_inputs_end() {
+    // What `write_into` sends when the sources fail to read: what went, then zeros.
+    let inner = vec![7u8; 3000];
+    let (_, whole) = upload(&inner);
+    for cut in [1024, whole.len() - 3 * 512] {
+        let (dir, _) = upload(&inner);
+        let mut padded = whole[..cut].to_vec();
+        padded.resize(whole.len(), 0);
+        let status = exec_with_open_input(dir.path(), &padded, whole.len());
+        assert_eq!(status.and_then(|s| s.code()), Some(1), "cut at {cut}: {status:?}");
+        assert!(!dir.path().join("req/got.tar").exists(), "cut at {cut}: the build ran");
+    }
 }
