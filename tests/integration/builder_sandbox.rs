@@ -69,7 +69,7 @@ fn the_builder_runs_limited_and_unprivileged_and_hello_web_still_runs() {
 fn a_cache_volume_that_root_builds_wrote_is_taken_over() {
     require_docker();
     let project = copy_example("hello_web");
-    let outputs = tempfile::tempdir().expect("tempdir");
+    let outputs = crate::util::tempdir().expect("tempdir");
     let build = |out: &str| {
         let mut c = release_oci();
         c.arg("build").arg(project.path()).arg("--output").arg(format!("oci:{}", outputs.path().join(out).display()));

@@ -121,11 +121,11 @@ fn the_release_cache_gives_the_image_a_full_assembly_gives() {
     require_docker();
     let project = copy_example("hello_web");
     let _prune = PruneOnDrop(project.path());
-    let out = tempfile::tempdir().expect("tempdir");
+    let out = crate::util::tempdir().expect("tempdir");
     // `cached`: the build cache volume; `fresh`: --no-cache and an empty store (so no result
     // cache either): the builder assembles the release from nothing.
     let build = |name: &str, fresh: bool| {
-        let store = tempfile::tempdir().expect("tempdir");
+        let store = crate::util::tempdir().expect("tempdir");
         let mut c = release_oci();
         if fresh {
             c.env("RELEASE_OCI_CACHE", store.path());
@@ -180,8 +180,8 @@ fn no_cache_uses_no_volume_and_unchanged_layers_are_not_compressed_again() {
     require_docker();
     let project = copy_example("hello_web");
     let _prune = PruneOnDrop(project.path());
-    let store = tempfile::tempdir().expect("tempdir");
-    let out = tempfile::tempdir().expect("tempdir");
+    let store = crate::util::tempdir().expect("tempdir");
+    let out = crate::util::tempdir().expect("tempdir");
     let build = |layout: &str| {
         let mut c = release_oci();
         c.env("RELEASE_OCI_CACHE", store.path())
@@ -273,11 +273,11 @@ fn media_types(layout: &Path) -> Vec<String> {
 fn zstd_layers_are_deterministic_load_and_run_and_gzip_stays_the_default() {
     require_docker();
     let project = copy_example("hello_web");
-    let out = tempfile::tempdir().expect("tempdir");
+    let out = crate::util::tempdir().expect("tempdir");
     let tag = format!("release-oci-test/cache-zstd:{}", std::process::id());
     // Two builds that share nothing (no build cache, separate blob stores): compressed twice.
     let build = |name: &str, load: bool| {
-        let store = tempfile::tempdir().expect("tempdir");
+        let store = crate::util::tempdir().expect("tempdir");
         let mut c = release_oci();
         c.env("RELEASE_OCI_CACHE", store.path())
             .arg("build")

@@ -55,7 +55,7 @@ fn index_manifests(dir: &Path) -> Vec<(String, String, Value)> {
 fn hello_web_for_two_platforms_is_compiled_once_and_the_arm64_image_runs_with_the_jit() {
     require_emulation();
     let project = copy_example("hello_web");
-    let out = tempfile::tempdir().expect("tempdir");
+    let out = crate::util::tempdir().expect("tempdir");
     let layout = out.path().join("oci");
     let target = format!("oci:{}:1", layout.display());
     let (_, log) = build(project.path(), &["--triple", X86_64, "--triple", AARCH64, "--port", "4000", "-o", &target]);
@@ -128,7 +128,7 @@ fn ldd_runs(log: &str) -> (usize, usize) {
 fn the_forced_emulated_build_has_the_same_app_and_deps_layers() {
     require_emulation();
     let project = copy_example("hello_web");
-    let out = tempfile::tempdir().expect("tempdir");
+    let out = crate::util::tempdir().expect("tempdir");
     let (mut layers, mut bases) = (Vec::new(), Vec::new());
     for (mode, says) in [("never", "under emulation (linux/arm64/v8): --cross-compile never"), ("auto", COMPILE_ONCE)] {
         let layout = out.path().join(mode);
@@ -161,7 +161,7 @@ fn the_forced_emulated_build_has_the_same_app_and_deps_layers() {
 fn a_rebuild_reads_nothing_out_of_the_builder_images_again() {
     require_emulation();
     let project = copy_example("hello_web");
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = crate::util::tempdir().expect("tempdir");
     let cache = dir.path().join("cache");
     let mut layers = Vec::new();
     for (n, read_before) in [(1, "0 of 10 directories read before"), (2, "10 of 10 directories read before")] {
@@ -197,7 +197,7 @@ fn a_rebuild_reads_nothing_out_of_the_builder_images_again() {
 fn the_gathering_started_ahead_or_when_needed_gives_the_same_base() {
     require_emulation();
     let project = copy_example("hello_web");
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = crate::util::tempdir().expect("tempdir");
     const AHEAD: &str = "ELF files, in a container started while the release was compiled";
     let base_of = |n: &str, cache: &str, ahead: bool| {
         let layout = dir.path().join(n);
@@ -225,7 +225,7 @@ fn the_gathering_started_ahead_or_when_needed_gives_the_same_base() {
 fn ctrl_c_during_the_native_build_removes_the_gathering_container_too() {
     require_emulation();
     let project = crate::interrupt::slow_project();
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = crate::util::tempdir().expect("tempdir");
     let out = dir.path().join("out");
     let mut c = release_oci();
     c.arg("build").arg(project.path()).args(["--triple", AARCH64, "--cache-dir"]).arg(dir.path().join("cache"));

@@ -4,7 +4,7 @@
 use crate::util::*;
 
 fn build_layout(project: &std::path::Path) -> (String, tempfile::TempDir) {
-    let out = tempfile::tempdir().expect("tempdir");
+    let out = crate::util::tempdir().expect("tempdir");
     let mut c = release_oci();
     c.arg("build").arg(project).arg("--output").arg(format!("oci:{}", out.path().display())).args(["--port", "4000"]);
     (ok(c).trim().to_string(), out)

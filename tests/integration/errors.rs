@@ -21,7 +21,7 @@ fn fails(args: &[&str], env: &[(&str, &str)], out: &Path) -> String {
 
 #[test]
 fn not_a_mix_project() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = crate::util::tempdir().expect("tempdir");
     let out = dir.path().join("out");
     let err = fails(&[&dir.path().display().to_string()], &[], &out);
     assert!(err.contains("not a mix or rebar3 project"), "{err}");
@@ -30,7 +30,7 @@ fn not_a_mix_project() {
 #[test]
 fn unknown_triple() {
     let p = repo_root().join("examples/hello_web");
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = crate::util::tempdir().expect("tempdir");
     let err = fails(&[&p.display().to_string(), "--triple", "sparc-sun-solaris-gnu"], &[], &dir.path().join("out"));
     assert!(err.contains("unsupported target triple \"sparc-sun-solaris-gnu\""), "{err}");
     assert!(err.contains("x86_64-unknown-linux-musl"), "the supported triples are not listed: {err}");
@@ -39,7 +39,7 @@ fn unknown_triple() {
 #[test]
 fn no_docker_engine() {
     let p = repo_root().join("examples/hello_web");
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = crate::util::tempdir().expect("tempdir");
     let sock = dir.path().join("no-such.sock");
     let err = fails(
         &[&p.display().to_string()],
@@ -54,7 +54,7 @@ fn no_docker_engine() {
 fn missing_builder_image() {
     require_docker();
     let p = repo_root().join("examples/hello_web");
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = crate::util::tempdir().expect("tempdir");
     let err = fails(
         &[&p.display().to_string(), "--builder-image", "release-oci/no-such-builder:1", "--pull", "never"],
         &[],
@@ -66,7 +66,7 @@ fn missing_builder_image() {
 #[test]
 fn output_path_that_cannot_be_written() {
     let p = repo_root().join("examples/hello_web");
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = crate::util::tempdir().expect("tempdir");
     let file = dir.path().join("a-file");
     std::fs::write(&file, "x").expect("write");
     let out = file.join("out");
@@ -98,7 +98,7 @@ fn compile_error_shows_the_log_tail_and_leaves_no_container() {
 #[test]
 fn a_bad_push_reference_fails_before_the_build() {
     let p = repo_root().join("examples/hello_web");
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = crate::util::tempdir().expect("tempdir");
     let started = std::time::Instant::now();
     let err = fails(&[&p.display().to_string(), "--push", "host:99999/x"], &[], &dir.path().join("out"));
     assert!(err.contains("--push \"host:99999/x\"") && err.contains("from 1 to 65535"), "{err}");

@@ -55,7 +55,7 @@ fn a_host_release_is_layered_without_a_builder_and_runs() {
 fn a_release_tarball_is_accepted() {
     require_docker();
     let (_project, rel) = host_release();
-    let out = tempfile::tempdir().expect("tempdir");
+    let out = crate::util::tempdir().expect("tempdir");
     let tarball = out.path().join("hello_web-0.1.0.tar.gz");
     let mut c = Command::new("tar");
     c.arg("-czf").arg(&tarball).arg("-C").arg(rel).arg(".");
@@ -84,7 +84,7 @@ fn a_release_without_erts_needs_it_in_the_base() {
     require_docker();
     let (_project, rel) = host_release();
     // The same release without its erts-VSN directory, as include_erts: false makes it.
-    let copy = tempfile::tempdir().expect("tempdir");
+    let copy = crate::util::tempdir().expect("tempdir");
     let mut c = Command::new("cp");
     c.arg("-a").arg(format!("{}/.", rel.display())).arg(copy.path());
     ok(c);
@@ -112,7 +112,7 @@ fn slim_erts_leaves_a_release_directory_as_it_was() {
         .expect("the host release includes ERTS");
     let erlc = rel.join(&erts).join("bin/erlc");
     assert!(erlc.exists(), "{} has no erlc to begin with", rel.display());
-    let out = tempfile::tempdir().expect("tempdir");
+    let out = crate::util::tempdir().expect("tempdir");
     let layout = out.path().join("oci");
     let o = build_from(rel, &["--slim-erts", "--output", &format!("oci:{}", layout.display())]);
     assert!(o.status.success(), "{}", text(&o.stderr));

@@ -102,7 +102,7 @@ pub struct TestCa {
 
 impl TestCa {
     pub fn new() -> TestCa {
-        let dir = tempfile::tempdir().expect("tempdir");
+        let dir = crate::util::tempdir().expect("tempdir");
         let sh = format!(
             "set -e; cd {}; \
              openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=release-oci-test-ca; \
@@ -139,7 +139,7 @@ pub struct MixHome(pub tempfile::TempDir);
 
 impl MixHome {
     pub fn new() -> MixHome {
-        let home = MixHome(tempfile::tempdir().expect("tempdir"));
+        let home = MixHome(crate::util::tempdir().expect("tempdir"));
         for archive in [hex_client(), kit().join("phx_new-1.7.24.ez")] {
             let mut c = home.mix(Path::new("."));
             c.args(["archive.install", &archive.display().to_string(), "--force"]);

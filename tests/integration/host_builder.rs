@@ -39,7 +39,7 @@ fn host_builder_refuses_another_triple() {
 fn a_signal_stops_a_host_build_and_removes_its_directory() {
     use std::process::Stdio;
     let project = crate::interrupt::slow_project();
-    let tmp = tempfile::tempdir().expect("tempdir");
+    let tmp = crate::util::tempdir().expect("tempdir");
     let mut c = release_oci();
     c.arg("build").arg(project.path()).args(["--builder", "host", "--no-cache"]).env("TMPDIR", tmp.path());
     c.stdout(Stdio::piped()).stderr(Stdio::piped());

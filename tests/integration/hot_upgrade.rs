@@ -54,7 +54,7 @@ fn counter_project(version: &str) -> ProjectCopy {
 /// `release-oci build` of `project` into a fresh layout tagged `version`, loaded as a test tag.
 fn build(project: ProjectCopy, version: &str, extra: &[&str]) -> Result<CounterBuild, (ProjectCopy, String)> {
     require_docker();
-    let out = tempfile::tempdir().expect("tempdir");
+    let out = crate::util::tempdir().expect("tempdir");
     let tag = format!("release-oci-test/counter:{version}-{}", std::process::id());
     let mut c = release_oci();
     c.arg("build")
@@ -382,7 +382,7 @@ fn upgrades_through_a_registry() {
         text(&referrers.stdout)
     );
     // Another blob store: the package comes from the registry, not from the build's records.
-    let cache = tempfile::tempdir().expect("tempdir");
+    let cache = crate::util::tempdir().expect("tempdir");
     let mut u = release_oci();
     u.env("RELEASE_OCI_CACHE", cache.path()).args(["upgrade", &c.id, "--from-image", &format!("{repo}@{}", v2.digest)]);
     let o = run(u);
@@ -424,7 +424,7 @@ fn runtime_configuration_survives_the_upgrade() {
     let v2 = build_ok(with_runtime("0.2.0"), "0.2.0-rt", &["--upgrade-from", &v1.pinned()]);
     let layout = format!("oci:{}:0.2.0-rt", v2.layout().display());
     // As a pod is upgraded (docs/hot-upgrades.md: kubectl exec), here with docker exec.
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = crate::util::tempdir().expect("tempdir");
     let package = dir.path().join("counter-0.2.0.tar.gz");
     let mut offline = release_oci();
     offline.args(["upgrade", "--from-image", &layout, "--print-script", "--package-out"]).arg(&package);
@@ -456,7 +456,7 @@ fn a_pod_of_the_k8s_manifest_is_upgraded_by_hand() {
     let image = format!("registry.example.com/team/counter@{}", v1.digest);
     let project = repo_root().join("examples/counter");
     let (yaml, docs) = crate::k8s_pod::k8s_manifests(&[project.to_str().unwrap(), "--image", &image, "--hot-upgrades"]);
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = crate::util::tempdir().expect("tempdir");
     let file = dir.path().join("counter.yaml");
     std::fs::write(&file, &yaml).unwrap();
     let o = Command::new("kubernetes-validate").args(["--strict", "--no-warn", "-k", "1.34.0"]).arg(&file).output();
@@ -482,7 +482,7 @@ fn a_pod_of_the_k8s_manifest_is_upgraded_by_hand() {
     let c = Running { id: docker_ok(&run_args).trim().to_string() };
     let mut conn = c.connect();
     assert_eq!(conn.ask("bump"), "1");
-    let out = tempfile::tempdir().expect("tempdir");
+    let out = crate::util::tempdir().expect("tempdir");
     let package = out.path().join("counter-0.2.0.tar.gz");
     let mut offline = release_oci();
     let layout = format!("oci:{}:0.2.0", v2.layout().display());

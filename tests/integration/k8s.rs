@@ -26,7 +26,7 @@ fn hello_dir() -> String {
 
 #[test]
 fn manifests_validate_strictly_against_the_kubernetes_schemas() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::util::tempdir().unwrap();
     let digest = format!("registry.example.com/team/hello_web@sha256:{}", "0".repeat(64));
     let hello = hello_dir();
     let cases: Vec<Vec<&str>> = vec![
@@ -72,7 +72,7 @@ const RELEASE_EX: &str = "defmodule HelloWeb.Release do\n  @app :hello_web\n\n  
 /// too, with the Secret's envFrom on every container and the command as args.
 #[test]
 fn migration_manifests_validate_strictly_against_the_kubernetes_schemas() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::util::tempdir().unwrap();
     let project = copy_example("hello_web");
     std::fs::write(project.path().join("lib/hello_web/release.ex"), RELEASE_EX).unwrap();
     let p = project.path().to_str().unwrap();
@@ -154,7 +154,7 @@ fn text_of(o: &std::process::Output) -> String {
 /// The validation is strict: one misspelled field anywhere fails it, naming the field.
 #[test]
 fn a_misspelled_field_fails_the_validation() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::util::tempdir().unwrap();
     let (good, _) = k8s_manifests(&[&hello_dir(), "--cluster", "dns", "--cookie-secret", "c"]);
     let file = dir.path().join("m.yaml");
     std::fs::write(&file, &good).unwrap();

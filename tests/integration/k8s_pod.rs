@@ -198,7 +198,7 @@ pub struct OneShot {
 pub fn one_shot(pod: &Value, c: &Value, ctx: &PodContext) -> OneShot {
     // The image's entrypoint (tini → release-oci-entry) runs the args: no command override.
     assert!(c.get("command").is_none(), "{c}");
-    let files = tempfile::tempdir().unwrap();
+    let files = crate::util::tempdir().unwrap();
     let mut args = Vec::new();
     for (k, v) in env_of(c, ctx) {
         args.extend(["-e".into(), format!("{k}={v}")]);
@@ -218,7 +218,7 @@ pub fn pod_run(deployment: &Value, ctx: &PodContext) -> PodRun {
     let c = &containers[0];
     // The image's own entrypoint (tini → bin/NAME start) runs: the manifest must not override it.
     assert!(c.get("command").is_none() && c.get("args").is_none(), "{c}");
-    let files = tempfile::tempdir().unwrap();
+    let files = crate::util::tempdir().unwrap();
     let env = env_of(c, ctx);
     let mut args = Vec::new();
     for (k, v) in &env {

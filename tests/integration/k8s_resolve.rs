@@ -16,7 +16,7 @@ data:
 
 #[test]
 fn a_document_without_references_passes_through_byte_for_byte() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::util::tempdir().unwrap();
     let f = dir.path().join("plain.yaml");
     std::fs::write(&f, PLAIN).unwrap();
     let mut c = release_oci();
@@ -29,7 +29,7 @@ fn a_document_without_references_passes_through_byte_for_byte() {
 fn resolve_builds_pushes_and_pins_two_example_apps() {
     require_docker();
     let reg = Registry::plain();
-    let work = tempfile::tempdir().unwrap();
+    let work = crate::util::tempdir().unwrap();
     let (hello, paths) = (copy_example("hello_web"), copy_example("path_deps"));
     for (src, name) in [(&hello, "hello_web"), (&paths, "path_deps")] {
         std::fs::rename(src.path(), work.path().join(name)).unwrap();
@@ -83,7 +83,7 @@ fn resolve_builds_pushes_and_pins_two_example_apps() {
 fn resolve_pins_the_migration_job_and_names_it_after_the_digest() {
     require_docker();
     let reg = Registry::plain();
-    let work = tempfile::tempdir().unwrap();
+    let work = crate::util::tempdir().unwrap();
     let hello = copy_example("hello_web");
     std::fs::rename(hello.path(), work.path().join("hello_web")).unwrap();
     let project = work.path().join("hello_web");

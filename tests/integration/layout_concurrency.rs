@@ -36,7 +36,7 @@ fn tags_in(layout: &Path) -> Vec<String> {
 #[test]
 fn concurrent_builds_into_one_layout_keep_every_tag() {
     let b = hello();
-    let out = tempfile::tempdir().expect("tempdir");
+    let out = crate::util::tempdir().expect("tempdir");
     // Not there yet: the first pair also races to make the layout.
     let layout = out.path().join("shared/oci");
     let started = Instant::now();
@@ -70,7 +70,7 @@ fn concurrent_builds_into_one_layout_keep_every_tag() {
 #[test]
 fn a_build_whose_write_into_a_new_directory_fails_leaves_no_directory() {
     let b = hello();
-    let out = tempfile::tempdir().expect("tempdir");
+    let out = crate::util::tempdir().expect("tempdir");
     // A directory of 4040 bytes takes `oci-layout` but not `blobs/sha256/<64 hex digits>`
     // (past PATH_MAX): the write fails at its first blob, with ENAMETOOLONG, as root too.
     let mut padding = out.path().to_path_buf();

@@ -316,7 +316,7 @@ fn slim_erts_leaves_the_tools_out_and_says_so() {
 fn debian_base_still_builds_an_image_that_runs() {
     require_docker();
     let project = copy_example("hello_web");
-    let out = tempfile::tempdir().expect("tempdir");
+    let out = crate::util::tempdir().expect("tempdir");
     let tag = format!("release-oci-test/hello_web_debian:{}", std::process::id());
     let mut c = release_oci();
     c.arg("build")
@@ -342,7 +342,7 @@ fn debian_base_still_builds_an_image_that_runs() {
 fn the_cas_the_build_trusts_stay_out_of_the_image() {
     require_docker();
     let project = copy_example("hello_web");
-    let out = tempfile::tempdir().expect("tempdir");
+    let out = crate::util::tempdir().expect("tempdir");
     let marker = format!("release-oci-test-ca-{}", std::process::id());
     let ca = out.path().join("build-ca.pem");
     std::fs::write(&ca, format!("-----BEGIN CERTIFICATE-----\n{marker}\n-----END CERTIFICATE-----\n")).expect("ca");

@@ -48,7 +48,7 @@ impl Out {
 
 /// `release-oci build PROJECT --base minimal -o oci:OUT/oci --sbom-dir OUT/sbom ...`.
 fn build(project: &Path, extra: &[&str]) -> Out {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = crate::util::tempdir().expect("tempdir");
     let mut c = release_oci();
     c.arg("build")
         .arg(project)

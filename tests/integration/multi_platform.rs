@@ -207,7 +207,7 @@ fn two_platforms_make_one_index_pushed_under_one_tag_with_shared_app_layers() {
     use crate::registry_util::{Registry, skopeo_inspect};
     require_emulation();
     let project = copy_example("hello_web");
-    let out = tempfile::tempdir().expect("tempdir");
+    let out = crate::util::tempdir().expect("tempdir");
     let layout = out.path().join("oci");
     let reg = Registry::plain();
     let reference = format!("{}/multi/hello:1", reg.addr());

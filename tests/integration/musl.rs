@@ -42,7 +42,7 @@ fn musl_hello() -> &'static Built {
         let apps = "extra_applications: [:logger]";
         assert!(src.contains(apps), "hello_web's mix.exs changed: {src}");
         std::fs::write(&mix_exs, src.replace(apps, "extra_applications: [:logger, :crypto, :ssl]")).expect("mix.exs");
-        let out = tempfile::tempdir().expect("tempdir");
+        let out = crate::util::tempdir().expect("tempdir");
         let tag = format!("release-oci-test/hello_web_musl:{}", std::process::id());
         let mut c = release_oci();
         c.arg("build")
@@ -140,7 +140,7 @@ fn musl_beam_smp_uses_the_musl_loader_and_the_image_has_no_glibc() {
 fn refused_build(extra: &[&str]) -> String {
     require_musl_builder();
     let project = copy_example("hello_web");
-    let out = tempfile::tempdir().expect("tempdir");
+    let out = crate::util::tempdir().expect("tempdir");
     let mut c = release_oci();
     c.arg("build").arg(project.path()).arg("--output").arg(format!("oci:{}", out.path().join("oci").display()));
     c.args(extra);

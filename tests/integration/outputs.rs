@@ -17,7 +17,7 @@ fn skopeo_accepts_the_layout_with_the_same_digest() {
 fn umoci_unpacks_the_layout() {
     let b = hello();
     // umoci wants a tag: index the image under one in a copy of the layout.
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = crate::util::tempdir().expect("tempdir");
     let layout = dir.path().join("oci");
     let st = std::process::Command::new("cp").arg("-a").arg(b.layout()).arg(&layout).status().expect("cp");
     assert!(st.success());
@@ -119,7 +119,7 @@ fn inspect_into_a_closed_pipe_does_not_panic() {
 #[test]
 fn a_tagged_layout_carries_the_sbom_as_a_referrer_of_the_image() {
     let project = copy_example("hello_web");
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = crate::util::tempdir().expect("tempdir");
     let (layout, sboms, plain) = (dir.path().join("oci"), dir.path().join("sbom"), dir.path().join("plain"));
     let mut c = release_oci();
     c.arg("build").arg(project.path());

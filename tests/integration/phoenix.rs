@@ -37,7 +37,7 @@ fn template(variant: Variant) -> &'static Path {
 
 fn generate(variant: Variant) -> tempfile::TempDir {
     let home = MixHome::new();
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = crate::util::tempdir().expect("tempdir");
     let mut c = home.mix(dir.path());
     c.args(["phx.new", APP, "--no-ecto", "--no-mailer", "--no-tailwind", "--no-dashboard", "--no-install"]);
     check(c);
@@ -211,7 +211,7 @@ fn without_the_test_ca_the_fetch_fails_naming_the_url_and_the_certificate() {
     let server = Server::start(&kit().join("repository"), Some((&ca.cert(), &ca.key())), None);
     let project = app(Variant::Newest, Some("elixir 1.18.3-otp-27\n"), &server.url);
     // This machine's CAs, without the test CA.
-    let out = tempfile::tempdir().expect("tempdir");
+    let out = crate::util::tempdir().expect("tempdir");
     let layout = format!("oci:{}", out.path().join("image").display());
     let o =
         build(project.path(), &["--no-cache", "-o", &layout], Some(Path::new("/etc/ssl/certs/ca-certificates.crt")));
@@ -245,7 +245,7 @@ fn a_dependency_that_needs_a_newer_elixir_is_named_before_anything_compiles() {
     let server = Server::start(&kit().join("repository"), None, None);
     // The newest lock, no .tool-versions: mix.exs asks for Elixir ~> 1.14, which bookworm has.
     let project = app(Variant::Newest, None, &server.url);
-    let out = tempfile::tempdir().expect("tempdir");
+    let out = crate::util::tempdir().expect("tempdir");
     let layout = format!("oci:{}", out.path().join("image").display());
     let o = build(project.path(), &["--no-cache", "-o", &layout], None);
     let err = text(&o.stderr);

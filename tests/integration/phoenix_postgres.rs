@@ -37,7 +37,7 @@ fn template() -> &'static Path {
 
 fn generate() -> tempfile::TempDir {
     let home = MixHome::new();
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = crate::util::tempdir().expect("tempdir");
     let mut c = home.mix(dir.path());
     c.args(["phx.new", APP, "--database", "postgres", "--no-tailwind", "--no-mailer", "--no-dashboard"]);
     c.arg("--no-install");
@@ -212,7 +212,7 @@ fn validate_strictly(file: &Path, docs: usize) {
 /// validate strictly; the Job runs `/app/bin/migrate` (the project has it) with the Secret's keys.
 /// Returns the documents of the one with the image.
 fn k8s_manifests_validate(project: &Path, tag: &str) -> Vec<Value> {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = crate::util::tempdir().expect("tempdir");
     let p = project.to_str().expect("utf-8 path");
     let mut with_image = Vec::new();
     for (i, image) in [&[][..], &["--image", tag][..]].into_iter().enumerate() {

@@ -45,7 +45,7 @@ fn private_repository(home: &MixHome, dir: &Path) -> PathBuf {
 fn a_private_hex_package_builds_with_its_secret_and_the_key_is_found_nowhere() {
     require_docker();
     let home = MixHome::new();
-    let work = tempfile::tempdir().expect("tempdir");
+    let work = crate::util::tempdir().expect("tempdir");
     let public = private_repository(&home, work.path());
     let server = Server::start(&public, None, Some(AUTH_KEY));
     let project = ProjectCopy::empty();
@@ -73,7 +73,7 @@ fn a_private_hex_package_builds_with_its_secret_and_the_key_is_found_nowhere() {
         server.url
     );
     std::fs::write(root.join("release-oci.toml"), toml).expect("toml");
-    let out = tempfile::tempdir().expect("tempdir");
+    let out = crate::util::tempdir().expect("tempdir");
     let layout = out.path().join("image");
     let build = |secret: bool| {
         let mut c = release_oci();
@@ -204,7 +204,7 @@ fn agent(dir: &Path, key: &Path) -> Agent {
 #[test]
 fn a_private_git_dependency_over_ssh_builds_with_the_agent_forwarded() {
     require_docker();
-    let work = tempfile::tempdir().expect("tempdir");
+    let work = crate::util::tempdir().expect("tempdir");
     let w = work.path();
     keygen(&w.join("user_key"));
     std::fs::copy(w.join("user_key.pub"), w.join("authorized_keys")).expect("authorized_keys");
@@ -247,7 +247,7 @@ fn a_private_git_dependency_over_ssh_builds_with_the_agent_forwarded() {
     );
     check(c);
     let _ = std::fs::remove_dir_all(root.join("deps"));
-    let out = tempfile::tempdir().expect("tempdir");
+    let out = crate::util::tempdir().expect("tempdir");
     let build = |ssh: bool| {
         let mut c = release_oci();
         c.arg("build").arg(&root).arg("-o").arg(format!("oci:{}", out.path().join("image").display()));

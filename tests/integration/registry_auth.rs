@@ -30,7 +30,7 @@ fn assert_not_tagged(reference: &str, creds: &str, ca_dir: &std::path::Path) {
 #[test]
 fn basic_auth_over_tls_with_ca_cert_and_wrong_credentials() {
     let b = hello();
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = crate::util::tempdir().expect("tempdir");
     let certs = make_certs(dir.path());
     let htpasswd = make_htpasswd(dir.path(), "alice", "s3cret-pw");
     let reg = Registry::start(Some(&certs), RegistryAuth::Htpasswd(htpasswd));

@@ -18,7 +18,7 @@ fn base_from_the_registry_gives_an_image_that_runs_with_base_layers_mounted() {
     let proxy = Proxy::counting(reg.port);
     let base = format!("{}/base/runtime:1", proxy.addr());
     let project = copy_example("hello_web");
-    let out = tempfile::tempdir().expect("tempdir");
+    let out = crate::util::tempdir().expect("tempdir");
     let tag = format!("release-oci-test/registry-base:{}", std::process::id());
     let target = format!("{}/apps/hello:1", proxy.addr());
     let mut c = release_oci();

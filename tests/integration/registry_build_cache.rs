@@ -132,8 +132,8 @@ fn a_fresh_runner_restores_the_build_dirs_and_recompiles_only_the_changed_module
 
     // Runner A: a cold build, its build dirs published; nothing loaded into the engine. Both
     // runners take the engine's Debian base (which the registry cache records for runner B).
-    let store_a = tempfile::tempdir().unwrap();
-    let out_a = tempfile::tempdir().unwrap();
+    let store_a = crate::util::tempdir().unwrap();
+    let out_a = crate::util::tempdir().unwrap();
     let layout_a = format!("oci:{}", out_a.path().join("layout").display());
     let (_, log_a) =
         build(project.path(), store_a.path(), &["--cache-repo", &cache, "--base", "debian", "-o", &layout_a]);
@@ -155,7 +155,7 @@ fn a_fresh_runner_restores_the_build_dirs_and_recompiles_only_the_changed_module
     // (same length: seen by content). The build dirs come from the registry; one module compiles.
     remove_volumes(project.path());
     set_greeting(project.path(), "howdy");
-    let store_b = tempfile::tempdir().unwrap();
+    let store_b = crate::util::tempdir().unwrap();
     let tag = RmiOnDrop(format!("release-oci-test/build-dirs:{}", std::process::id()));
     let load =
         ["--cache-repo", cache.as_str(), "--base", "debian", "--load", "--tag", tag.0.as_str(), "--port", "4000"];
@@ -207,7 +207,7 @@ fn other_toolchains_restore_nothing(project: &Path, cache: &str, bookworm: &str)
 /// A build on a runner with a new blob store (its volume is new: another builder image), into a
 /// layout; its log.
 fn build_elsewhere(project: &Path, cache: &str, extra: &[&str]) -> String {
-    let (store, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (store, out) = (crate::util::tempdir().unwrap(), crate::util::tempdir().unwrap());
     let layout = format!("oci:{}", out.path().join("layout").display());
     let mut args = vec!["--cache-repo", cache, "-o", &layout];
     args.extend_from_slice(extra);
@@ -329,7 +329,7 @@ struct PrivateProject {
 
 impl PrivateProject {
     fn new(home: &MixHome) -> PrivateProject {
-        let work = tempfile::tempdir().expect("tempdir");
+        let work = crate::util::tempdir().expect("tempdir");
         let public = private_repository(home, work.path());
         let server = Server::start(&public, None, Some(AUTH_KEY));
         let project = ProjectCopy::empty();
@@ -360,7 +360,7 @@ impl PrivateProject {
 
     /// Builds with its own blob store into a layout, pushing the build dirs to `cache`; the log.
     fn build(&self, cache: &str) -> String {
-        let (store, out) = (tempfile::tempdir().expect("store"), tempfile::tempdir().expect("out"));
+        let (store, out) = (crate::util::tempdir().expect("store"), crate::util::tempdir().expect("out"));
         let mut c = release_oci();
         c.env("RELEASE_OCI_CACHE", store.path()).env("ACME_KEY", AUTH_KEY);
         c.arg("build").arg(&self.root).arg("--hex-client").arg(hex_client());

@@ -53,7 +53,7 @@ fn a_fresh_runner_restores_a_rebar3_build_and_recompiles_only_the_changed_module
     let _volumes = VolumesOnDrop(project.path().canonicalize().expect("canonical"));
 
     // Runner A: a cold build, published.
-    let (store_a, out_a) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (store_a, out_a) = (crate::util::tempdir().unwrap(), crate::util::tempdir().unwrap());
     let layout = format!("oci:{}", out_a.path().join("layout").display());
     let (_, log_a) = build(project.path(), store_a.path(), &["--cache-repo", &cache, "-o", &layout]);
     show("A", &log_a);
@@ -66,7 +66,7 @@ fn a_fresh_runner_restores_a_rebar3_build_and_recompiles_only_the_changed_module
     let src = std::fs::read_to_string(&server).expect("rebar3_web_server.erl");
     assert!(src.contains("not found\\n"));
     std::fs::write(&server, src.replace("not found\\n", "not here\\n")).expect("write");
-    let store_b = tempfile::tempdir().unwrap();
+    let store_b = crate::util::tempdir().unwrap();
     let tag = RmiOnDrop(format!("release-oci-test/build-dirs-rebar3:{}", std::process::id()));
     let started = now();
     let args = ["--cache-repo", cache.as_str(), "--load", "--tag", tag.0.as_str(), "--port", "4000"];

@@ -16,7 +16,7 @@ const REUSING: &str = "Reusing the image built for this fingerprint from";
 fn binary() -> &'static Path {
     static COPY: std::sync::OnceLock<(tempfile::TempDir, std::path::PathBuf)> = std::sync::OnceLock::new();
     let (_, path) = COPY.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("tempdir");
+        let dir = crate::util::tempdir().expect("tempdir");
         let path = dir.path().join("release-oci");
         std::fs::copy(release_oci().get_program(), &path).expect("copy the binary");
         (dir, path)
@@ -72,7 +72,7 @@ fn a_second_runner_reuses_the_first_runners_image_through_the_registry() {
     let proxy = Proxy::counting(reg.port);
     let cache = format!("{}/cache/hello", proxy.addr());
     let (store_a, store_b, store_c) =
-        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        (crate::util::tempdir().unwrap(), crate::util::tempdir().unwrap(), crate::util::tempdir().unwrap());
     let (project_a, project_b) = (copy_example("hello_web"), copy_example("hello_web"));
 
     // Runner A: builds, pushes, publishes the result.
@@ -124,7 +124,7 @@ fn a_second_runner_reuses_the_first_runners_image_through_the_registry() {
     }
 
     // Runner C: `-o oci:DIR` on a hit downloads the layers and writes A's image.
-    let out = tempfile::tempdir().unwrap();
+    let out = crate::util::tempdir().unwrap();
     let layout = out.path().join("layout");
     let target = format!("oci:{}", layout.display());
     let (out_c, log_c) = build(project_b.path(), store_c.path(), &["--cache-repo", &cache, "-o", &target]);

@@ -43,7 +43,7 @@ fn push_through_a_faulty_proxy_completes_and_verifies_byte_for_byte() {
 /// Copies `reference` out of the registry (skopeo, blobs as they are) and compares every blob
 /// with the one of the same digest in `layout`, byte for byte.
 fn assert_registry_matches_layout(reference: &str, layout: &std::path::Path) {
-    let copy = tempfile::tempdir().expect("tempdir");
+    let copy = crate::util::tempdir().expect("tempdir");
     skopeo_copy_to_layout(reference, &copy.path().join("oci"), &[]);
     let local = layout.join("blobs/sha256");
     let pulled = copy.path().join("oci/blobs/sha256");

@@ -78,7 +78,7 @@ fn repush_uploads_nothing_and_a_one_line_change_uploads_only_what_changed() {
     let router = project.path().join("lib/hello_web/router.ex");
     let src = std::fs::read_to_string(&router).expect("router.ex");
     std::fs::write(&router, src.replace("hello from hello_web", "hello again from hello_web")).expect("write");
-    let out = tempfile::tempdir().expect("tempdir");
+    let out = crate::util::tempdir().expect("tempdir");
     let mut c = release_oci();
     // No SBOM: its blobs would go up too (tests/integration/supply_chain.rs checks those).
     c.arg("build")

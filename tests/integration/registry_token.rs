@@ -33,7 +33,7 @@ struct Keys {
 
 impl TokenServer {
     pub fn start(user: &'static str, password: &'static str) -> TokenServer {
-        let dir = tempfile::tempdir().expect("tempdir");
+        let dir = crate::util::tempdir().expect("tempdir");
         let (key, cert) = (dir.path().join("token.key"), dir.path().join("token.pem"));
         let o = Command::new("openssl")
             .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=release-oci token"])

@@ -217,7 +217,7 @@ pub fn push_runtime_base(reference: &str) {
 /// A Docker client config directory with a login for `registry` in `auths`.
 pub fn docker_config(registry: &str, user: &str, password: &str) -> tempfile::TempDir {
     use base64::Engine as _;
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = crate::util::tempdir().expect("tempdir");
     let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
     let json = serde_json::json!({"auths": {registry: {"auth": auth}}});
     std::fs::write(dir.path().join("config.json"), json.to_string()).expect("config.json");

@@ -248,7 +248,7 @@ fn assert_no_tunnels(tmp: &Path) {
 fn a_second_engine_builds_the_same_image_over_ssh_and_over_tls() {
     let remote = engine();
     let project = copy_example("hello_web");
-    let out = tempfile::tempdir().expect("tempdir");
+    let out = crate::util::tempdir().expect("tempdir");
     // This machine's engine: the reference.
     let (local, _) = build(release_oci(), project.path(), &out.path().join("local"), &["--no-cache"]);
 
@@ -256,7 +256,7 @@ fn a_second_engine_builds_the_same_image_over_ssh_and_over_tls() {
     // (keyed by the builder image's id, the same on both engines) cannot answer instead of the
     // builder, and with the build cache volume, made on the second engine.
     let since = now();
-    let (store, tmp) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+    let (store, tmp) = (crate::util::tempdir().expect("tempdir"), crate::util::tempdir().expect("tempdir"));
     let mut c = remote.release_oci(tmp.path());
     c.env("RELEASE_OCI_CACHE", store.path());
     let (over_ssh, log) = build(c, project.path(), &out.path().join("ssh"), &["--builder-host", &remote.ssh_url()]);
@@ -283,7 +283,7 @@ fn a_second_engine_builds_the_same_image_over_ssh_and_over_tls() {
     assert_eq!(remote.builders_since(since), [BUILDER], "no builder container on the second engine");
 
     // Without the client's certificate, the engine does not answer.
-    let empty = tempfile::tempdir().expect("tempdir");
+    let empty = crate::util::tempdir().expect("tempdir");
     std::fs::copy(remote.cert_dir().join("ca.pem"), empty.path().join("ca.pem")).expect("ca.pem");
     let mut c = release_oci();
     c.env("DOCKER_HOST", remote.tls_url()).env("DOCKER_TLS_VERIFY", "1").env("DOCKER_CERT_PATH", empty.path());
@@ -305,8 +305,8 @@ fn a_second_engine_builds_the_same_image_over_ssh_and_over_tls() {
 fn a_warm_builder_through_ssh_takes_the_sources_and_then_the_change() {
     let remote = engine();
     let project = copy_example("hello_web");
-    let out = tempfile::tempdir().expect("tempdir");
-    let (store, tmp) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+    let out = crate::util::tempdir().expect("tempdir");
+    let (store, tmp) = (crate::util::tempdir().expect("tempdir"), crate::util::tempdir().expect("tempdir"));
     let warm = |name: &str| {
         let mut c = remote.release_oci(tmp.path());
         c.env("RELEASE_OCI_CACHE", store.path());
@@ -338,7 +338,7 @@ fn two_platforms_build_at_the_same_time_on_two_engines() {
     let remote = engine();
     load(&[BUILDER_ARM64]);
     let project = copy_example("hello_web");
-    let (out, tmp) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+    let (out, tmp) = (crate::util::tempdir().expect("tempdir"), crate::util::tempdir().expect("tempdir"));
     let since = now();
     let host = format!("aarch64={}", remote.ssh_url());
     let (_, log) = build(
@@ -378,7 +378,7 @@ fn two_platforms_build_at_the_same_time_on_two_engines() {
 fn errors_name_the_endpoint() {
     let remote = engine();
     let project = copy_example("hello_web");
-    let (out, tmp) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+    let (out, tmp) = (crate::util::tempdir().expect("tempdir"), crate::util::tempdir().expect("tempdir"));
     let url = remote.ssh_url();
     let fails = |c: Command, extra: &[&str]| -> String {
         let mut c = c;
@@ -400,7 +400,7 @@ fn errors_name_the_endpoint() {
         "{err}"
     );
     // --ssh needs the engine on this machine.
-    let agent_dir = tempfile::tempdir().expect("tempdir");
+    let agent_dir = crate::util::tempdir().expect("tempdir");
     let sock = agent_dir.path().join("agent.sock");
     let _listener = std::os::unix::net::UnixListener::bind(&sock).expect("agent socket");
     let mut c = remote.release_oci(tmp.path());
@@ -428,7 +428,7 @@ fn ctrl_c_removes_the_remote_builder_and_leaves_no_ssh() {
     use std::os::unix::process::CommandExt;
     let remote = engine();
     let project = crate::interrupt::slow_project();
-    let (out, tmp) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+    let (out, tmp) = (crate::util::tempdir().expect("tempdir"), crate::util::tempdir().expect("tempdir"));
     let layout = out.path().join("oci");
     let mut c = remote.release_oci(tmp.path());
     c.arg("build").arg(project.path()).arg("-o").arg(format!("oci:{}", layout.display()));
@@ -516,10 +516,10 @@ fn podman_builds_the_same_image_as_docker() {
     let version = podman.docker(&["version", "--format", "{{.Server.Version}}"]);
     assert!(version.trim().starts_with("5."), "not Podman 5: {version}");
     let project = copy_example("hello_web");
-    let out = tempfile::tempdir().expect("tempdir");
+    let out = crate::util::tempdir().expect("tempdir");
     let (docker_digest, _) = build(release_oci(), project.path(), &out.path().join("docker"), &["--no-cache"]);
     // With the build cache volume (a podman volume), and a blob store of its own: the builder runs.
-    let store = tempfile::tempdir().expect("tempdir");
+    let store = crate::util::tempdir().expect("tempdir");
     let url = format!("unix://{}", podman.socket().display());
     let mut c = release_oci();
     c.env("RELEASE_OCI_CACHE", store.path());
@@ -534,7 +534,7 @@ fn podman_builds_the_same_image_as_docker() {
     assert_eq!(volumes.lines().count(), 1, "no cache volume in podman: {volumes:?}");
     assert!(docker_ok(&["volume", "ls", "-q", "--filter", &label]).trim().is_empty(), "a cache volume in Docker");
     // A second build reuses that volume: deps and _build stay there.
-    let store = tempfile::tempdir().expect("tempdir");
+    let store = crate::util::tempdir().expect("tempdir");
     let mut c = release_oci();
     c.env("RELEASE_OCI_CACHE", store.path());
     let (again, log) = build(c, project.path(), &out.path().join("again"), &["--builder-host", &url]);

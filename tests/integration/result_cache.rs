@@ -30,7 +30,7 @@ impl Drop for Fixture {
 impl Fixture {
     fn new() -> Fixture {
         require_docker();
-        let store = tempfile::tempdir().expect("tempdir");
+        let store = crate::util::tempdir().expect("tempdir");
         Fixture { project: copy_example("hello_web"), store, tags: Default::default() }
     }
 
@@ -137,7 +137,7 @@ fn a_reused_result_writes_every_output_and_a_missing_blob_means_a_build() {
     assert!(log.contains(ASSEMBLING) && !log.contains(REUSED), "gzip reused the plain-tar result:\n{log}");
     assert_ne!(d0, d1, "the manifests name the layers as stored");
     assert_eq!(docker_ok(&["image", "inspect", "-f", "{{.Id}}", &tag]), id0, "the image id changed");
-    let out = tempfile::tempdir().expect("tempdir");
+    let out = crate::util::tempdir().expect("tempdir");
     let layout = out.path().join("oci");
     let archive = out.path().join("image.tar");
     let outputs = [

@@ -228,7 +228,7 @@ fn signed_build(reference: &str, key: &Path) -> SignedBuild {
     require_docker();
     let project = copy_example("hello_web");
     std::fs::write(project.path().join("mix.lock"), GIT_LOCK).expect("mix.lock");
-    let (sbom_dir, layout) = (tempfile::tempdir().expect("tmp"), tempfile::tempdir().expect("tmp"));
+    let (sbom_dir, layout) = (crate::util::tempdir().expect("tmp"), crate::util::tempdir().expect("tmp"));
     let mut c = release_oci();
     c.arg("build")
         .arg(project.path())
@@ -252,7 +252,7 @@ pub(crate) fn only_file(dir: &Path) -> PathBuf {
 
 #[test]
 fn signed_push_passes_cosign_and_release_oci_verify_and_a_changed_byte_fails() {
-    let keys = tempfile::tempdir().expect("tmp");
+    let keys = crate::util::tempdir().expect("tmp");
     let (key, public) = key_pair(keys.path());
     let reg = Registry::plain();
     let repo_ref = format!("{}/hello/web", reg.addr());
@@ -313,7 +313,7 @@ fn signed_push_passes_cosign_and_release_oci_verify_and_a_changed_byte_fails() {
 
 #[test]
 fn two_builds_give_the_same_sbom_and_provenance() {
-    let keys = tempfile::tempdir().expect("tmp");
+    let keys = crate::util::tempdir().expect("tmp");
     let (key, _) = key_pair(keys.path());
     let reg = Registry::plain();
     let a = signed_build(&format!("{}/twice/a:1", reg.addr()), &key);
@@ -332,7 +332,7 @@ fn two_builds_give_the_same_sbom_and_provenance() {
 
 #[test]
 fn a_wrong_password_fails_before_anything_is_sent() {
-    let keys = tempfile::tempdir().expect("tmp");
+    let keys = crate::util::tempdir().expect("tmp");
     let (key, _) = key_pair(keys.path());
     let reg = Registry::plain();
     let proxy = Proxy::counting(reg.port);
@@ -366,7 +366,7 @@ fn a_prebuilt_release_gets_every_hex_and_git_entry_of_mix_lock() {
     // The lock is written after `mix release` (whose mix would want Hex for it).
     std::fs::write(project.path().join("mix.lock"), HEX_LOCK).expect("mix.lock");
     let rel_dir = project.path().join("_build/prod/rel/hello_web");
-    let sboms = tempfile::tempdir().expect("tmp");
+    let sboms = crate::util::tempdir().expect("tmp");
     let mut c = release_oci();
     c.arg("build")
         .arg(project.path())

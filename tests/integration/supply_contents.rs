@@ -58,7 +58,7 @@ fn hex_dependencies_declare_the_licences_of_their_package_metadata() {
     std::fs::copy(kit().join("repository/public_key"), root.join("keys/hex.pem")).expect("key");
     let toml = format!("[[hex.repos]]\nname = \"hexpm\"\nurl = \"{}\"\npublic_key = \"keys/hex.pem\"\n", server.url);
     std::fs::write(root.join("release-oci.toml"), toml).expect("release-oci.toml");
-    let sboms = tempfile::tempdir().expect("tmp");
+    let sboms = crate::util::tempdir().expect("tmp");
     let mut c = release_oci();
     c.arg("build").arg(root).arg("--hex-client").arg(hex_client()).args(["--annotation", VENDOR, "--sbom-dir"]);
     c.arg(sboms.path());
@@ -83,7 +83,7 @@ fn a_rebar3_projects_lock_gives_hex_packages_with_their_checksums() {
     require_docker();
     let project = copy_example("rebar3_web");
     std::fs::write(project.path().join("rebar.lock"), REBAR_LOCK).expect("rebar.lock");
-    let sboms = tempfile::tempdir().expect("tmp");
+    let sboms = crate::util::tempdir().expect("tmp");
     let mut c = release_oci();
     c.arg("build").arg(project.path()).args(["--annotation", VENDOR, "--sbom-dir"]).arg(sboms.path());
     ok(c);
@@ -119,13 +119,13 @@ fn a_rebar3_projects_lock_gives_hex_packages_with_their_checksums() {
 fn a_cyclonedx_sbom_is_pushed_signed_and_verified_by_cosign_and_release_oci() {
     use crate::registry_util::Registry;
     require_docker();
-    let keys = tempfile::tempdir().expect("tmp");
+    let keys = crate::util::tempdir().expect("tmp");
     let (key, public) = key_pair(keys.path());
     let reg = Registry::plain();
     let repo_ref = format!("{}/cdx/web", reg.addr());
     let project = copy_example("hello_web");
     std::fs::write(project.path().join("mix.lock"), GIT_LOCK).expect("mix.lock");
-    let sboms = tempfile::tempdir().expect("tmp");
+    let sboms = crate::util::tempdir().expect("tmp");
     let mut c = release_oci();
     c.arg("build")
         .arg(project.path())
@@ -175,7 +175,7 @@ fn a_cyclonedx_sbom_is_pushed_signed_and_verified_by_cosign_and_release_oci() {
 #[test]
 fn a_distribution_base_lists_its_installed_debian_packages() {
     let project = copy_example("hello_web");
-    let sboms = tempfile::tempdir().expect("tempdir");
+    let sboms = crate::util::tempdir().expect("tempdir");
     let mut c = release_oci();
     c.arg("build").arg(project.path()).args(["--base", "debian", "--no-cache"]).arg("--sbom-dir").arg(sboms.path());
     ok(c);

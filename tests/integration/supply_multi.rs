@@ -97,7 +97,7 @@ fn signed_index(key: &Path) -> Pushed {
     let repo = "multi/web";
     let project = copy_example("hello_web");
     std::fs::write(project.path().join("mix.lock"), GIT_LOCK).expect("mix.lock");
-    let (sboms, layout) = (tempfile::tempdir().expect("tmp"), tempfile::tempdir().expect("tmp"));
+    let (sboms, layout) = (crate::util::tempdir().expect("tmp"), crate::util::tempdir().expect("tmp"));
     let mut c = release_oci();
     c.arg("build")
         .arg(project.path())
@@ -181,7 +181,7 @@ fn sboms_per_platform(p: &Pushed) {
 /// image, each described by that platform's SBOM (named with its SHA-256).
 fn index_sbom(p: &Pushed) {
     let sbom = sbom_through_referrers_tag(&p.reg.addr(), p.repo, &p.index);
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = crate::util::tempdir().expect("tmp");
     let file = dir.path().join("index.spdx.json");
     std::fs::write(&file, &sbom).expect("write");
     validators_pass(&file);
@@ -204,7 +204,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 #[test]
 fn a_signed_multi_platform_index_verifies_per_platform_and_a_changed_byte_fails() {
     require_arm64();
-    let keys = tempfile::tempdir().expect("tmp");
+    let keys = crate::util::tempdir().expect("tmp");
     let (key, public) = key_pair(keys.path());
     let p = signed_index(&key);
     all_verify(&p, &public);

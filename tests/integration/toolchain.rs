@@ -53,7 +53,7 @@ fn a_pin_the_default_builder_satisfies_keeps_it() {
     require_docker();
     let project = copy_example("hello_web");
     std::fs::write(project.path().join(".tool-versions"), "elixir 1.14.0-otp-25\n").expect("write");
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = crate::util::tempdir().expect("tempdir");
     let mut c = release_oci();
     c.arg("build").arg(project.path()).arg("--output").arg(format!("oci:{}", dir.path().join("out").display()));
     let o = run(c);

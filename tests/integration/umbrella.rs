@@ -12,7 +12,7 @@ const HARDENED: &[&str] = &["--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL
 fn one_builder_run_makes_an_image_per_release() {
     require_docker();
     let project = copy_example("umbrella");
-    let out = tempfile::tempdir().expect("tempdir");
+    let out = crate::util::tempdir().expect("tempdir");
     let layout = out.path().join("oci");
     let tag_template = format!("release-oci-test/{{release}}:{}", std::process::id());
     let mut c = release_oci();

@@ -16,10 +16,56 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The directory under which this run's temp dirs are made. What the run keeps in statics (the
+/// shared blob cache, the examples built once) is never dropped, so the directory is removed
+/// when the process exits, with the build cache volumes of the projects under it.
+pub fn run_root() -> &'static Path {
+    RUN_ROOT.get_or_init(|| {
+        let dir = tempfile::Builder::new().prefix("release-oci-tests-").tempdir().expect("the run's temp dir").keep();
+        // Traversable by the users the tests' servers run as (PostgreSQL, sshd).
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+        // SAFETY: registers a plain function that only runs at process exit.
+        let registered = unsafe { libc::atexit(remove_run_root) };
+        assert_eq!(registered, 0, "atexit");
+        dir
+    })
+}
+
+static RUN_ROOT: OnceLock<PathBuf> = OnceLock::new();
+
+extern "C" fn remove_run_root() {
+    let Some(root) = RUN_ROOT.get() else { return };
+    let volumes = Command::new("docker")
+        .args(["volume", "ls", "-q", "--filter", "label=org.release-oci.project"])
+        .args(["--format", "{{.Name}}\t{{.Label \"org.release-oci.project\"}}"])
+        .output();
+    let names: Vec<String> = match volumes {
+        Ok(o) => text(&o.stdout)
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .filter(|(_, dir)| Path::new(dir).starts_with(root))
+            .map(|(name, _)| name.to_string())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    if !names.is_empty() {
+        let _ = Command::new("docker").args(["volume", "rm", "-f"]).args(&names).output();
+    }
+    let _ = std::fs::remove_dir_all(root);
+}
+
+/// A temp dir under [`run_root`] (removed on drop, or with the run's directory at exit).
+pub fn tempdir() -> std::io::Result<tempfile::TempDir> {
+    tempfile::Builder::new().tempdir_in(run_root())
+}
+
 /// A blob cache shared by every test in this run (the store is safe for concurrent builds).
 pub fn cache_dir() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| tempfile::Builder::new().prefix("release-oci-test-cache-").tempdir().expect("temp cache")).path()
+    DIR.get_or_init(|| {
+        tempfile::Builder::new().prefix("release-oci-test-cache-").tempdir_in(run_root()).expect("temp cache")
+    })
+    .path()
 }
 
 /// Panics with a clear message when no Docker engine answers: these tests must not skip.
@@ -103,13 +149,13 @@ impl Drop for ProjectCopy {
 impl ProjectCopy {
     /// An empty project directory (its cache volumes removed on drop, like a copy's).
     pub fn empty() -> ProjectCopy {
-        ProjectCopy(tempfile::Builder::new().prefix("release-oci-project-").tempdir().expect("tempdir"))
+        ProjectCopy(tempfile::Builder::new().prefix("release-oci-project-").tempdir_in(run_root()).expect("tempdir"))
     }
 }
 
 /// Copies an example into a temp dir (so tests can change it).
 pub fn copy_example(name: &str) -> ProjectCopy {
-    let dir = tempfile::Builder::new().prefix(&format!("release-oci-{name}-")).tempdir().expect("tempdir");
+    let dir = tempfile::Builder::new().prefix(&format!("release-oci-{name}-")).tempdir_in(run_root()).expect("tempdir");
     let src = repo_root().join("examples").join(name);
     let status = Command::new("cp").arg("-a").arg(format!("{}/.", src.display())).arg(dir.path()).status().expect("cp");
     assert!(status.success());
@@ -140,7 +186,7 @@ impl Built {
 pub fn build_example(name: &str, extra: &[&str]) -> Built {
     require_docker();
     let project = copy_example(name);
-    let out = tempfile::tempdir().expect("tempdir");
+    let out = crate::util::tempdir().expect("tempdir");
     let tag = format!("release-oci-test/{name}:{}", std::process::id());
     let mut c = release_oci();
     c.arg("build")

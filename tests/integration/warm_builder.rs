@@ -35,7 +35,7 @@ pub(crate) fn build(project: &Path, extra: &[&str]) -> (String, String) {
 
 /// [`build`] with the blob cache `cache` (`RELEASE_OCI_CACHE`) instead of the tests' one.
 pub(crate) fn build_in(cache: Option<&Path>, project: &Path, extra: &[&str]) -> (String, String) {
-    let out = tempfile::tempdir().expect("out");
+    let out = crate::util::tempdir().expect("out");
     let mut c = release_oci();
     if let Some(cache) = cache {
         c.env("RELEASE_OCI_CACHE", cache);

@@ -16,7 +16,7 @@ fn server_pid(builder: &str) -> String {
 
 /// A warm build that fails: its stderr.
 fn warm_fails(project: &Path) -> String {
-    let out = tempfile::tempdir().expect("out");
+    let out = crate::util::tempdir().expect("out");
     let mut c = release_oci();
     c.arg("build").arg(project).args(["--warm-builder", "--warm-builder-idle", "10m", "--output"]);
     c.arg(format!("oci:{}", out.path().join("img").display()));
@@ -113,7 +113,7 @@ fn a_same_size_edit_within_the_second_of_the_last_compile_is_compiled() {
     set_greeting(p, "same second b");
     let want = cold(p, &[]);
     // A blob cache of their own: the cold build's result is not in it.
-    let cache = tempfile::tempdir().expect("cache");
+    let cache = crate::util::tempdir().expect("cache");
     let warm = |p: &Path| build_in(Some(cache.path()), p, &["--warm-builder", "--warm-builder-idle", "10m"]);
     set_greeting(p, "same second a");
     warm(p);
@@ -134,7 +134,7 @@ fn a_same_size_edit_within_the_second_of_the_last_compile_is_compiled() {
 fn quick_same_size_edits_give_their_cold_images() {
     let (project, _stop) = project();
     let p = project.path();
-    let cache = tempfile::tempdir().expect("cache");
+    let cache = crate::util::tempdir().expect("cache");
     let greetings = ["quick edit a", "quick edit b"];
     let colds: Vec<String> = greetings
         .iter()
