@@ -288,6 +288,8 @@ assemble_mix() {
   set -- -r "$task"
   if [ -n "${CACHE:-}" ] && [ "$SRC" = "$CACHE/src" ]; then
     RELEASE_CACHE=$CACHE/release
+    # Releases an earlier build lent to its OUT and did not get back (send_out.sh): gone.
+    rm -f "$RELEASE_CACHE/.lent"
     # The task is compiled from source once per version of it and kept compiled in the cache
     # (loading the compiled module is faster); compiled in the same VM that runs it.
     beams=$CACHE/task/$(md5sum <"$task" | cut -c1-16)

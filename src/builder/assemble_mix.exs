@@ -5,7 +5,7 @@
 #
 # Environment: MIX_ENV, MIX_TARGET, OUT, RELEASE_NAME as in assemble.sh, and
 #   RELEASE_CACHE  a directory kept between builds (in the build cache volume): each release is
-#                  assembled in RELEASE_CACHE/NAME and linked or copied to its place in OUT, and the fast
+#                  assembled in RELEASE_CACHE/NAME and lent (moved), linked or copied to its place in OUT, and the fast
 #                  path below may update it instead of assembling it anew; unset: no fast path.
 #
 # Fast path: `mix release` copies and strips every application (ERTS, OTP, Elixir, deps) each
@@ -340,8 +340,22 @@ defmodule Mix.Tasks.ReleaseOci.Assemble do
 
         File.rm_rf!(path)
         File.mkdir_p!(Path.dirname(path))
-        # Hard links when OUT is in the cache volume too (nothing changes the cached release
-        # until OUT has been sent: the build holds the cache lock), else a copy.
+        lend(cached, path, cache)
+    end
+  end
+
+  # The cached release, put in its place in OUT. When OUT goes to release-oci as a tar
+  # (STREAM_OUT=1, send_out.sh) and is in the cache volume too, the release is moved there and
+  # listed in RELEASE_CACHE/.lent ("OUT-PATH<TAB>CACHED-PATH" lines): send_out.sh moves it back
+  # once OUT is sent (nothing else changes it meanwhile: the build holds the cache lock). A build
+  # that ends before leaves no cached release, and the next one assembles it in full. Otherwise
+  # hard links, else a copy. (Hard-linking the 1,400 files of a Phoenix release took 45 ms.)
+  defp lend(cached, path, cache) do
+    with "1" <- System.get_env("STREAM_OUT"),
+         :ok <- File.rename(cached, path) do
+      File.write!(Path.join(cache, ".lent"), [path, "\t", cached, "\n"], [:append])
+    else
+      _ ->
         case System.cmd("cp", ["-al", cached, path], stderr_to_stdout: true) do
           {_, 0} ->
             :ok

@@ -215,3 +215,64 @@ fn kept_outputs_unused_for_long_or_of_gone_volumes_are_swept_but_not_one_in_use(
     drop(held);
     assert_eq!(sweep_in(dir.path(), KEPT_UNUSED_FOR, None), ["held"]);
 }
+
+#[test]
+fn a_release_lent_to_out_is_sent_and_then_back_in_the_release_cache() {
+    let (_dir, parent, cache, out) = builds();
+    // As assemble_mix.exs lends it: the cached release moved to OUT/rel, listed in .lent.
+    let release_cache = cache.join("release");
+    fs::create_dir_all(&release_cache).unwrap();
+    write(&out.join("rel/lib/a-1/ebin/a.beam"), "a one", 0o644);
+    let lent = format!("{}\t{}\n", out.join("rel").display(), release_cache.join("app").display());
+    fs::write(release_cache.join(".lent"), &lent).unwrap();
+    let expected = listing(&out.join("rel"));
+
+    let kept = Kept::open_in(&parent, "vol").expect("the kept output opens");
+    let mut env = kept.env();
+    env.push(format!("RELEASE_CACHE={}", release_cache.display()));
+    let (tar, _) = send(&cache, &env);
+    assert!(entries(&tar).iter().any(|e| e.ends_with("rel/lib/a-1/ebin/a.beam")), "the lent release is sent");
+    assert!(!out.join("rel").exists(), "the release went back from OUT");
+    assert_eq!(listing(&release_cache.join("app")), expected, "the release is back in the cache, whole");
+    assert!(!release_cache.join(".lent").exists());
+}
+
+#[test]
+fn a_send_that_fails_still_returns_the_lent_release() {
+    let (_dir, _parent, cache, out) = builds();
+    let release_cache = cache.join("release");
+    fs::create_dir_all(&release_cache).unwrap();
+    let lent = format!("{}\t{}\n", out.join("rel").display(), release_cache.join("app").display());
+    fs::write(release_cache.join(".lent"), &lent).unwrap();
+    // tar cannot write its output: send_out.sh dies.
+    let script = format!(
+        "set -eu\nsay() {{ :; }}\ndie() {{ printf 'error: %s\\n' \"$*\" >&2; exit 1; }}\nuse_cache=\nexec 3>&-\n{SEND_OUT}"
+    );
+    let done = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .env("OUT", &out)
+        .env("STREAM_OUT", "1")
+        .env("CACHE", &cache)
+        .env("RELEASE_CACHE", &release_cache)
+        .output()
+        .unwrap();
+    assert!(!done.status.success(), "the send was to fail");
+    assert!(release_cache.join("app/bin/app").is_file(), "the release is back in the cache");
+    assert!(!release_cache.join(".lent").exists());
+}
+
+#[test]
+fn a_name_with_a_tab_or_a_newline_means_the_whole_tree_and_no_record() {
+    for odd in ["a\tb.beam", "a\nb.beam"] {
+        let (_dir, parent, cache, out) = builds();
+        receive(&parent, "vol", &cache, 1);
+        write(&out.join("rel/lib").join(odd), "odd", 0o644);
+        let (second, tar, log) = receive(&parent, "vol", &cache, 2);
+        assert!(!log.contains("changed since the last build"), "{odd:?}: {log}");
+        assert!(entries(&tar).iter().any(|e| e.ends_with("rel/bin/app")), "{odd:?}: the whole tree goes");
+        assert_eq!(listing(&second), listing(&out));
+        let left: Vec<_> = fs::read_dir(cache.join("sent")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert!(left.iter().all(|n| !n.to_string_lossy().starts_with("list.new")), "{odd:?}: {left:?}");
+    }
+}
