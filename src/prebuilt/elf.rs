@@ -89,7 +89,9 @@ fn libc_name(l: Libc) -> &'static str {
 
 /// Checks one file; not an ELF file is fine.
 pub fn check_file(path: &Path, triple: &Triple) -> Result<(), ElfError> {
-    let bytes = std::fs::read(path).map_err(|source| ElfError::Read { path: path.to_path_buf(), source })?;
+    let Some(bytes) = read_elf(path).map_err(|source| ElfError::Read { path: path.to_path_buf(), source })? else {
+        return Ok(());
+    };
     let Some(found) = elf_target(&bytes) else { return Ok(()) };
     let wanted_machine = machine_of(triple);
     let mismatch = |found: String, wanted: String| ElfError::Mismatch {
@@ -117,6 +119,22 @@ pub fn check_file(path: &Path, triple: &Triple) -> Result<(), ElfError> {
         }
     }
     Ok(())
+}
+
+/// The whole of `path` when it starts as an ELF file does; None, having read 4 bytes, when it
+/// does not (most files in an application's priv/ are not: assets, scripts, data).
+fn read_elf(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path)?;
+    let mut bytes = vec![0u8; 4];
+    match file.read_exact(&mut bytes) {
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+        Ok(()) if bytes != b"\x7fELF" => return Ok(None),
+        Ok(()) => {}
+    }
+    file.read_to_end(&mut bytes)?;
+    Ok(Some(bytes))
 }
 
 /// The start of the dynamic loader's file name on `triple`.
@@ -244,6 +262,10 @@ mod tests {
         let bin = dir.path().join("erts-13.1.5/bin");
         std::fs::create_dir_all(&bin).unwrap();
         std::fs::write(bin.join("start.script"), "#!/bin/sh\n").unwrap();
+        // Shorter than the ELF magic, and an ELF magic with nothing after it: not ELF files.
+        std::fs::write(bin.join("empty"), "").unwrap();
+        std::fs::write(bin.join("short"), "\x7fE").unwrap();
+        std::fs::write(bin.join("magic-only"), "\x7fELF").unwrap();
         std::fs::copy(host_sh(), bin.join("beam.smp")).unwrap();
         let host = Triple::host().unwrap();
         check_release(dir.path(), &host).unwrap();
