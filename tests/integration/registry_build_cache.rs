@@ -42,13 +42,13 @@ fn compiled(log: &str) -> Vec<&str> {
 }
 
 /// Removes the build cache volumes of `project` (a runner without them).
+/// The project's volumes gone, with the outputs kept for them on the host (as on another runner).
 pub(crate) fn remove_volumes(project: &Path) {
     let dir = project.canonicalize().expect("canonical");
+    forget_project(&dir);
     let label = format!("label=org.release-oci.project={}", dir.display());
-    let names = docker_ok(&["volume", "ls", "-q", "--filter", &label]);
-    for name in names.lines().filter(|n| !n.is_empty()) {
-        docker_ok(&["volume", "rm", name]);
-    }
+    let left = docker_ok(&["volume", "ls", "-q", "--filter", &label]);
+    assert!(left.trim().is_empty(), "volumes of {} left: {left}", dir.display());
 }
 
 fn set_greeting(project: &Path, greeting: &str) {

@@ -37,21 +37,34 @@ extern "C" fn remove_run_root() {
     let Some(root) = RUN_ROOT.get() else { return };
     let volumes = Command::new("docker")
         .args(["volume", "ls", "-q", "--filter", "label=org.release-oci.project"])
-        .args(["--format", "{{.Name}}\t{{.Label \"org.release-oci.project\"}}"])
+        .args(["--format", "{{.Label \"org.release-oci.project\"}}"])
         .output();
-    let names: Vec<String> = match volumes {
-        Ok(o) => text(&o.stdout)
-            .lines()
-            .filter_map(|l| l.split_once('\t'))
-            .filter(|(_, dir)| Path::new(dir).starts_with(root))
-            .map(|(name, _)| name.to_string())
-            .collect(),
+    let mut projects: Vec<String> = match volumes {
+        Ok(o) => text(&o.stdout).lines().filter(|dir| Path::new(dir).starts_with(root)).map(str::to_string).collect(),
         Err(_) => Vec::new(),
     };
+    projects.sort();
+    projects.dedup();
+    for dir in projects {
+        forget_project(Path::new(&dir));
+    }
+    let _ = std::fs::remove_dir_all(root);
+}
+
+/// Removes what the builds of the project directory `dir` (canonical) left:
+/// `cache prune --project` (its volumes with the outputs kept for them on the host, in
+/// /dev/shm: `docker volume rm` alone left those for a day; its warm builders), then any volume
+/// still labelled with it.
+pub fn forget_project(dir: &Path) {
+    let mut prune = release_oci();
+    prune.args(["-q", "cache", "prune", "--project"]).arg(dir).stdout(Stdio::null()).stderr(Stdio::null());
+    let _ = prune.status();
+    let label = format!("label=org.release-oci.project={}", dir.display());
+    let Ok(out) = Command::new("docker").args(["volume", "ls", "-q", "--filter", &label]).output() else { return };
+    let names: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
     if !names.is_empty() {
         let _ = Command::new("docker").args(["volume", "rm", "-f"]).args(&names).output();
     }
-    let _ = std::fs::remove_dir_all(root);
 }
 
 /// A temp dir under [`run_root`] (removed on drop, or with the run's directory at exit).
@@ -123,8 +136,8 @@ pub fn docker_ok(args: &[&str]) -> String {
     ok(c)
 }
 
-/// A copy of an example in a temp dir. Dropping it removes the directory and the build cache
-/// volumes the builds of that directory made (`org.release-oci.project=DIR`).
+/// A copy of an example in a temp dir. Dropping it removes the directory and what the builds of
+/// that directory left ([`forget_project`]: its build cache volumes, `org.release-oci.project=DIR`).
 pub struct ProjectCopy(tempfile::TempDir);
 
 impl std::ops::Deref for ProjectCopy {
@@ -137,12 +150,7 @@ impl std::ops::Deref for ProjectCopy {
 impl Drop for ProjectCopy {
     fn drop(&mut self) {
         let Ok(dir) = self.0.path().canonicalize() else { return };
-        let label = format!("label=org.release-oci.project={}", dir.display());
-        let Ok(out) = Command::new("docker").args(["volume", "ls", "-q", "--filter", &label]).output() else { return };
-        let names: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
-        if !names.is_empty() {
-            let _ = Command::new("docker").args(["volume", "rm", "-f"]).args(&names).output();
-        }
+        forget_project(&dir);
     }
 }
 
