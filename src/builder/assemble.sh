@@ -261,6 +261,29 @@ ensure_hex() {
   mix local.hex --force --if-missing || die "cannot install Hex (needed by the Hex packages in mix.lock): give the builder a Hex client with --hex-client FILE (or [hex] client in release-oci.toml), reach Hex's builds (--build-env HEX_BUILDS_URL=URL or HEX_MIRROR=URL; a TLS-intercepting proxy's CA with --build-ca), or use a builder image with Hex installed"
 }
 
+# The Mix task as a file ($task), and how elixir loads it: `$task_load "$task_arg"` (-r FILE; with
+# the build cache, -pa of its compiled modules, kept in the cache once per version of the task,
+# or -e of the code that compiles them there first, in the VM that then runs it: loading the
+# compiled module is faster).
+mix_task() {
+  task=$(mktemp "${TMPDIR:-/tmp}/release_oci_assemble.XXXXXX") || die "cannot create a temporary file"
+  printf '%s' "$MIX_TASK" >"$task"
+  task_load=-r task_arg=$task beams=
+  [ -n "$RELEASE_CACHE" ] || return 0
+  beams=$CACHE/task/$(md5sum <"$task" | cut -c1-16)
+  if [ -d "$beams" ]; then
+    task_load=-pa task_arg=$beams
+    return 0
+  fi
+  say "build cache: compiling the Mix task of this release-oci (kept in the volume)"
+  rm -rf "$beams.new" && mkdir -p "$beams.new" || die "cannot create $beams.new"
+  TASK_FILE=$task TASK_BEAMS=$beams.new
+  export TASK_FILE TASK_BEAMS
+  task_load=-e task_arg='dir = System.fetch_env!("TASK_BEAMS")
+    for {m, b} <- Code.compile_file(System.fetch_env!("TASK_FILE")), do: File.write!(Path.join(dir, "#{m}.beam"), b)
+    File.rename!(dir, String.replace_suffix(dir, ".new", ""))'
+}
+
 assemble_mix() {
   command -v mix >/dev/null 2>&1 || die "mix is not installed here (PATH=$PATH): the builder needs Elixir"
   [ -f mix.exs ] || die "no mix.exs in $SRC"
@@ -282,41 +305,35 @@ assemble_mix() {
   # deps.get, choosing the releases and `mix release` in one VM: MIX_TASK (assemble_mix.exs, put
   # before this script) as a mix task. With the build cache, releases are kept in
   # $CACHE/release between builds.
-  task=$(mktemp "${TMPDIR:-/tmp}/release_oci_assemble.XXXXXX") || die "cannot create a temporary file"
-  printf '%s' "$MIX_TASK" >"$task"
   RELEASE_CACHE=
-  set -- -r "$task"
   if [ -n "${CACHE:-}" ] && [ "$SRC" = "$CACHE/src" ]; then
     RELEASE_CACHE=$CACHE/release
     # Releases an earlier build lent to its OUT and did not get back (send_out.sh): gone.
     rm -f "$RELEASE_CACHE/.lent"
-    # The task is compiled from source once per version of it and kept compiled in the cache
-    # (loading the compiled module is faster); compiled in the same VM that runs it.
-    beams=$CACHE/task/$(md5sum <"$task" | cut -c1-16)
-    if [ -d "$beams" ]; then
-      set -- -pa "$beams"
-    else
-      say "build cache: compiling the Mix task of this release-oci (kept in the volume)"
-      rm -rf "$beams.new" && mkdir -p "$beams.new" || die "cannot create $beams.new"
-      TASK_FILE=$task TASK_BEAMS=$beams.new
-      export TASK_FILE TASK_BEAMS
-      set -- -e 'dir = System.fetch_env!("TASK_BEAMS")
-        for {m, b} <- Code.compile_file(System.fetch_env!("TASK_FILE")), do: File.write!(Path.join(dir, "#{m}.beam"), b)
-        File.rename!(dir, String.replace_suffix(dir, ".new", ""))'
-    fi
   fi
   export RELEASE_CACHE
-  mix_status=unserved
-  if [ -n "${WARM_MIX:-}" ] && [ -n "$RELEASE_CACHE" ]; then mix_server "$@"; fi
+  mix_status=unserved task=
+  if [ -n "${WARM_MIX:-}" ] && [ -n "$RELEASE_CACHE" ]; then
+    # A running Mix server has the task loaded: no task file for it (four processes a build).
+    if mix_server_alive; then
+      mix_server
+    else
+      mix_task
+      set -- $task_load "$task_arg"
+      mix_server "$@"
+    fi
+  fi
   if [ "$mix_status" = unserved ]; then
+    [ -n "$task" ] || mix_task
     # The Mix server may have compiled the task by now.
-    if [ -n "$RELEASE_CACHE" ] && [ -d "$beams" ]; then set -- -pa "$beams"; fi
+    if [ -n "$RELEASE_CACHE" ] && [ -d "$beams" ]; then task_load=-pa task_arg=$beams; fi
+    set -- $task_load "$task_arg"
     mix_status=0
     elixir "$@" -S mix release_oci.assemble </dev/null || mix_status=$?
   fi
   status=$mix_status
   compiled
-  rm -f "$task"
+  [ -z "$task" ] || rm -f "$task"
   [ "$status" -eq 0 ] || die "mix failed (exit code $status)"
   [ -s "$OUT/apps" ] && [ -s "$OUT/releases" ] || die "could not list the releases and applications of the project"
 }
