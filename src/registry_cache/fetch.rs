@@ -85,16 +85,17 @@ pub async fn lookup<R: Registry>(
         return Err(at.malformed(format!("its {ANN_FINGERPRINT} annotation is not this fingerprint")));
     }
     let entries = doc["manifests"].as_array().cloned().unwrap_or_default();
-    let mut images = Vec::new();
-    for e in entries.iter().filter(|e| e["annotations"][ANN_FACTS_OF].is_null()) {
-        images.push(image(&at, e).await?);
-    }
-    if images.is_empty() {
+    let (facts_entries, image_entries): (Vec<&Value>, Vec<&Value>) =
+        entries.iter().partition(|e| !e["annotations"][ANN_FACTS_OF].is_null());
+    if image_entries.is_empty() {
         return Err(at.malformed("the index lists no image"));
     }
-    for e in entries.iter().filter(|e| !e["annotations"][ANN_FACTS_OF].is_null()) {
-        facts(&at, e).await?;
-    }
+    // Every image and facts document at once: a manifest, then its config or layer, each (two
+    // round trips rather than four on a hit of one image; the no-change build of a fresh runner
+    // is mostly these).
+    let images = futures_util::future::try_join_all(image_entries.into_iter().map(|e| image(&at, e)));
+    let facts = futures_util::future::try_join_all(facts_entries.into_iter().map(|e| facts(&at, e)));
+    let (images, _) = futures_util::future::try_join(images, facts).await?;
     Ok(Some(images))
 }
 
