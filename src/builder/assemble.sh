@@ -108,7 +108,8 @@ sync_tree() {
   (cd "$to" && find . -type d \( -name _build -o -name deps \) -prune -print) >"$list.outputs"
   set --
   while IFS= read -r c; do
-    parent=$(dirname "$to/${c#./}")
+    parent=$to/${c#./}
+    parent=${parent%/*}
     if [ -f "$parent/mix.exs" ] || { [ "${c##*/}" = _build ] && [ -f "$parent/rebar.config" ]; }; then
       set -- "$@" -path "$c" -prune -o
     fi

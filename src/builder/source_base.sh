@@ -23,7 +23,7 @@ unpack_base() {
       exit 75
     fi
     tar -tf "$SRC_TAR" | sed 's|^|./|' >"$base.sent" || rm -f "$base.sent"
-    gone=$(sed 1d "$SRC_DELTA" | wc -l)
+    gone=$(($(wc -l <"$SRC_DELTA") - 1))
     say "sources: $(tar -tvf "$SRC_TAR" | grep -vc '^d') changed files received, $((gone + 0)) gone"
   else
     rm -f "$base.token" "$base.sent"
@@ -58,7 +58,8 @@ record_sync() {
 # are the same.
 unchanged_copies() {
   [ -n "${SRC_DELTA:-}" ] && [ -f "${base:-}.sent" ] && [ -s "$2.stat" ] || return 1
-  [ "$(sed -n 1p "$2.stat")" = "$(sed -n 1p "$SRC_DELTA")" ] || return 1
+  recorded= sent_base=
+  IFS= read -r recorded <"$2.stat" && IFS= read -r sent_base <"$SRC_DELTA" && [ "$recorded" = "$sent_base" ] || return 1
   (cd "$1" && tr '\n' '\0' <"$2.check" | xargs -0 stat --printf "$SYNC_STAT" 2>/dev/null | LC_ALL=C sort) >"$2.stat.now"
   sed 1d "$2.stat" | LC_ALL=C comm -12 - "$2.stat.now" | cut -f1 | LC_ALL=C sort >"$2.kept" || return 1
   LC_ALL=C sort "$base.sent" | LC_ALL=C comm -23 "$2.kept" - >"$2.same"
