@@ -425,6 +425,9 @@ defmodule Mix.Tasks.ReleaseOci.Assemble do
               Enum.any?(project_dirs, &String.starts_with?(path, &1 <> "/")),
               do: {app, stats(path)}
 
+        # In the order of the applications, not of the map (it differs from VM to VM).
+        built = Enum.sort(built)
+
         rel_dirs = [release.options[:rel_templates_path] || "rel" | List.wrap(release.options[:overlays])]
         config_dir = Path.dirname(config[:config_path] || "config/config.exs")
 
@@ -439,7 +442,10 @@ defmodule Mix.Tasks.ReleaseOci.Assemble do
           built
         ]
 
-        {:ok, release, :erlang.term_to_binary(term)}
+        # Deterministic: the applications of the release are a map of some 35 keys, whose order
+        # (and so the plain encoding) differs from one VM to the next: a cold build of the
+        # Phoenix app missed the fast path.
+        {:ok, release, :erlang.term_to_binary(term, [:deterministic])}
     end
   end
 
