@@ -7,14 +7,14 @@
 # With the build cache, only what changed goes (src/builder/kept.rs has the protocol): the host
 # keeps the tree it last received under a token, and passes it (OUT_HAVE) with the token of this
 # build's (OUT_TOKEN). CACHE/sent keeps the listing of what was last sent (GNU find: path, type,
-# mode, size, mtime, inode, link target of every file; compared with awk) and its token. When OUT_HAVE is that token,
-# the tar holds every directory, the files whose line changed and .release-oci-delta: "base
-# TOKEN", then the files that are gone. Otherwise, the whole of OUT.
+# mode, size, mtime, inode, link target of every file; compared with awk) and its token. When
+# OUT_HAVE is that token, the tar holds every directory, the files whose line changed and
+# .release-oci-delta: "base TOKEN", then the files that are gone. Otherwise, the whole of OUT.
+nl=$(printf '\nx') nl=${nl%x} tab=$(printf '\t')
 # The listing of OUT in $1, in one pass of GNU find: a line for every entry but the directories
 # (path, type, mode, size, mtime, inode, link target), the directories in $1.dirs. Fails when a
 # name has a tab or a newline (a line could not hold it): then the whole tree goes, and no record.
 send_listing() {
-  nl=$(printf '\nx') nl=${nl%x} tab=$(printf '\t')
   (cd "$OUT" && find . \( -type d -fprint "$1.dirs" \) -o \( -printf '%p\t%y %m %s %T@ %i %l\n' \) , \
     \( \( -name "*$tab*" -o -name "*$nl*" -o -lname "*$nl*" \) -fprint "$1.odd" \)) >"$1" 2>/dev/null &&
     [ ! -s "$1.odd" ] && return 0
@@ -57,7 +57,6 @@ send_out() {
 return_lent() {
   lent=${RELEASE_CACHE:-}/.lent
   [ -n "${RELEASE_CACHE:-}" ] && [ -f "$lent" ] || return 0
-  tab=$(printf '\t')
   while IFS=$tab read -r lent_from lent_to; do
     if [ -n "$lent_from" ] && [ -n "$lent_to" ] && [ ! -e "$lent_to" ]; then mv "$lent_from" "$lent_to" || true; fi
   done <"$lent"
