@@ -465,4 +465,6 @@ fn warn_if_dynamic(tini: &Path) {
 }
 
 #[cfg(test)]
+mod settle_tests;
+#[cfg(test)]
 mod tests;
