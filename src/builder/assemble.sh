@@ -179,7 +179,10 @@ if [ -n "${SRC_TAR:-}" ]; then
     unpack_base "$SRC"
   else
     if [ -n "$use_cache" ] && [ -n "${STAGE:-}" ]; then SRC=$STAGE/src; fi
-    mkdir -p "$SRC" && tar -xof "$SRC_TAR" -C "$SRC" || die "cannot unpack the sources ($SRC_TAR) into $SRC"
+    # With the time of unpacking (-m), not the tar's (0, for its digest): Mix's Erlang compiler
+    # takes an .erl file whose mtime is not after its manifest's (none: 0) for compiled, and left
+    # every Erlang module of a Mix project out of a build without the cache volume.
+    mkdir -p "$SRC" && tar -xmof "$SRC_TAR" -C "$SRC" || die "cannot unpack the sources ($SRC_TAR) into $SRC"
   fi
   rm -f "$SRC_TAR"
 elif [ -n "${SRC_DELTA:-}" ]; then
