@@ -9,7 +9,8 @@
 //!   leaves the volume as new as it was.
 //! - [`read`]: after a build, under the same lock, a tar of what the artifacts are made from
 //!   (`src/` without `deps/` and the locked dependencies' `_build` unless asked for, `hex/`,
-//!   `mix/archives/`) on its stdout, sent into a channel as it comes.
+//!   `mix/archives/`, and the kept releases when the registry does not have them) on its stdout,
+//!   sent into a channel as it comes.
 
 use super::container::{BUILD_USER, name as container_name};
 use super::docker::{docker_err, owner_labels, remove};
@@ -38,8 +39,8 @@ C=${CACHE:?} R=/release-oci-restore
 exec 9>>"$C/lock"
 flock -n 9 || exit 75
 if [ -e "$C/src" ]; then exit 76; fi
-undo() { rm -rf "$C/src" "$C/hex" "$C/mix"; exit 1; }
-for f in deps.tar.gz app.tar.gz; do
+undo() { rm -rf "$C/src" "$C/hex" "$C/mix" "$C/release"; exit 1; }
+for f in deps.tar.gz app.tar.gz rel.tar.gz; do
   if [ -f "$R/$f" ]; then tar -xzof "$R/$f" -C "$C" || undo; fi
 done
 if [ -f "$R/src.tar" ]; then tar -xof "$R/src.tar" -C "$C" || undo; fi
@@ -51,6 +52,7 @@ chown -R "$owner" "$C" || undo
 "#;
 
 const READ_SH: &str = r#"set -eu
+export LC_ALL=C
 cd "${CACHE:?}"
 if [ ! -f lock ] || [ ! -d src ]; then exit 77; fi
 exec 9<lock
@@ -67,6 +69,18 @@ if [ "${WANT_DEPS:-0}" = 1 ]; then
   done
 fi
 if [ -d task ]; then set -- "$@" task; fi
+# The kept releases (each with its fingerprint), unless their key is REL_KNOWN, the registry's:
+# the sha256 of what sha256sum prints for the fingerprints (build_dirs::rel_key).
+if [ "${WANT_REL:-0}" = 1 ] && [ ! -e release/.lent ]; then
+  rel=
+  for f in release/*.fingerprint; do
+    if [ -f "$f" ] && [ -d "${f%.fingerprint}" ]; then rel="$rel $f"; fi
+  done
+  # shellcheck disable=SC2086 # release names are atoms: no blanks
+  if [ -n "$rel" ] && [ "$(sha256sum $rel | sha256sum | cut -c1-64)" != "${REL_KNOWN:-}" ]; then
+    for f in $rel; do set -- "$@" "$f" "${f%.fingerprint}"; done
+  fi
+fi
 for env in src/_build/*; do
   if [ ! -d "$env" ]; then continue; fi
   for f in "$env"/* "$env"/.[!.]* "$env"/..?*; do
@@ -160,22 +174,35 @@ pub async fn fill(
     Ok(filled)
 }
 
-/// Sends a tar of the volume's build (see the module's documentation) into `out`, the
-/// dependencies' part only with `deps`; `locked` names the locked dependencies.
+/// What [`read`] sends besides the project's own build.
+#[derive(Debug, Clone, Default)]
+pub struct ReadWants {
+    /// The dependencies' part.
+    pub deps: bool,
+    /// The locked dependencies.
+    pub locked: BTreeSet<String>,
+    /// The kept releases, unless their key ([`crate::registry_cache::build_dirs::rel_key`]) is
+    /// `rel_known` (the registry's).
+    pub rel: bool,
+    pub rel_known: Option<String>,
+}
+
+/// Sends a tar of the volume's build (see the module's documentation) into `out`.
 pub async fn read(
     docker: &Docker,
     image: &str,
     volume: &str,
-    deps: bool,
-    locked: &BTreeSet<String>,
+    wants: &ReadWants,
     out: tokio::sync::mpsc::Sender<bytes::Bytes>,
 ) -> Result<Dumped, BuilderError> {
     let name = container_name();
-    let locked: Vec<&str> = locked.iter().map(String::as_str).collect();
+    let locked: Vec<&str> = wants.locked.iter().map(String::as_str).collect();
     let env = vec![
         format!("CACHE={}", super::cache::CACHE_DIR),
-        format!("WANT_DEPS={}", u8::from(deps)),
+        format!("WANT_DEPS={}", u8::from(wants.deps)),
         format!("LOCKED={}", locked.join(" ")),
+        format!("WANT_REL={}", u8::from(wants.rel)),
+        format!("REL_KNOWN={}", wants.rel_known.as_deref().unwrap_or_default()),
     ];
     // Reads whatever the build left, whoever owns it; the volume is mounted read-only.
     let body = helper_body(image, volume, READ_SH, env, "0:0", &["DAC_READ_SEARCH"], true);
@@ -316,3 +343,7 @@ fn upload_tar(files: &[(String, PathBuf)]) -> Result<tempfile::NamedTempFile, Bu
     std::io::Write::flush(&mut inner).map_err(|e| io_error("packing the restored build cache", e))?;
     Ok(tmp)
 }
+
+#[cfg(test)]
+#[path = "cache_dirs_tests.rs"]
+mod tests;

@@ -4,7 +4,6 @@
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
 use std::process::Command;
 
 const ASSEMBLE: &str = include_str!("assemble.sh");

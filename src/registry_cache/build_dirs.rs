@@ -10,8 +10,12 @@
 //!   a listing of the sources as they were in the volume (path, sha256, mtime, exec bit: no
 //!   content). Keyed by [`Keys::app`]: the deps key and the source tar's digest; also tagged as
 //!   the latest of its deps key ([`last_tag`]), which a build with other sources restores.
+//! - **rel**: the release cache (`release/` in the volume: each release kept with its
+//!   fingerprint, which `assemble_mix.exs` compares before it reuses one). Tagged as the latest of
+//!   its deps key ([`rel_tag`]) and keyed by its fingerprints ([`rel_key`]): published only when
+//!   a build's differ from the registry's, so a code change uploads nothing of it.
 //!
-//! Both are ordinary OCI image manifests (an image config, tar+gzip layers) with an
+//! All are ordinary OCI image manifests (an image config, tar+gzip layers) with an
 //! `artifactType`, annotations naming the toolchain they were built with; a lookup never takes
 //! one whose toolchain is not this build's ([`Toolchain::matches`]). Publishing goes through the
 //! result cache's push: blobs first, then the manifest under its tags.
@@ -22,7 +26,7 @@ mod split;
 
 pub use artifact::{Artifact, Found, FoundLayer, Meta, Mismatch, Want, find, publish};
 pub use sources::{ListedFile, Listing, RestoredSources, restore_sources};
-pub use split::{Leak, Packed, Part, Split, SplitRequest, split};
+pub use split::{Leak, Packed, Part, Split, SplitRequest, is_fingerprint, split};
 
 use crate::result_cache::{Fingerprint, KeyBuilder};
 use sha2::{Digest as _, Sha256};
@@ -49,6 +53,7 @@ pub const ANN_TITLE: &str = "org.opencontainers.image.title";
 pub enum Kind {
     Deps,
     App,
+    Rel,
 }
 
 impl Kind {
@@ -56,6 +61,7 @@ impl Kind {
         match self {
             Kind::Deps => "deps",
             Kind::App => "app",
+            Kind::Rel => "rel",
         }
     }
 }
@@ -187,6 +193,25 @@ pub fn last_tag(k: &Keys) -> String {
     format!("bd-last-{}", k.deps.hex())
 }
 
+/// The tag of the latest release cache published with these deps (moved when a build's
+/// fingerprints differ from the one it names).
+pub fn rel_tag(k: &Keys) -> String {
+    format!("bd-rel-{}", k.deps.hex())
+}
+
+/// The key of a release cache: the sha256 (hex) of what `sha256sum` prints for its fingerprint
+/// files (`release/NAME.fingerprint`, by path in byte order), as the volume's read helper
+/// computes it to tell whether the registry has these releases.
+pub fn rel_key(fingerprints: &[(String, [u8; 32])]) -> String {
+    let mut sorted: Vec<&(String, [u8; 32])> = fingerprints.iter().collect();
+    sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let mut h = Sha256::new();
+    for (path, sum) in sorted {
+        h.update(format!("{}  {path}\n", hex::encode(sum)));
+    }
+    hex::encode(h.finalize())
+}
+
 /// The tag of the latest app artifact of these locks and settings, whatever the toolchain: read
 /// only to say why nothing was restored, never restored from.
 pub fn any_tag(k: &Keys) -> String {
@@ -233,6 +258,8 @@ fn rebar_lock_names(text: &str) -> BTreeSet<String> {
     out
 }
 
+#[cfg(test)]
+mod rel_tests;
 #[cfg(test)]
 mod sources_tests;
 #[cfg(test)]

@@ -159,10 +159,16 @@ fn a_fresh_runner_restores_the_build_dirs_and_recompiles_only_the_changed_module
     let tag = RmiOnDrop(format!("release-oci-test/build-dirs:{}", std::process::id()));
     let load =
         ["--cache-repo", cache.as_str(), "--base", "debian", "--load", "--tag", tag.0.as_str(), "--port", "4000"];
-    let (_, log_b) = build(project.path(), store_b.path(), &load);
+    let (digest_b, log_b) = build(project.path(), store_b.path(), &load);
     show("B", &log_b);
     assert!(log_b.contains(RESTORING), "runner B restored nothing:\n{log_b}");
     assert!(log_b.contains("app built from other sources (bd-last-"), "{log_b}");
+    // Runner A's release cache too (published once: B's fingerprints are A's), which B's build
+    // reuses for all but the project's own application, as a kept volume would.
+    let rel_tag = tag_in(&log_a[log_a.find(PUBLISHING).unwrap()..], "bd-rel-");
+    assert!(log_b.contains(&format!("releases ({rel_tag})")), "{log_b}");
+    assert!(log_b.contains("release cache: unchanged but for hello_web: copied just those"), "{log_b}");
+    assert!(log_b[log_b.find(PUBLISHING).unwrap()..].contains("releases already there"), "{log_b}");
     assert_eq!(compiled(&log_b), ["  │ Compiling 1 file (.ex)"], "only the changed module compiles:\n{log_b}");
     // Its empty blob store gets the base from the cache repository, not from the engine's export
     // (the image loaded into the engine below checks every layer against the config's diff_ids).
@@ -178,6 +184,10 @@ fn a_fresh_runner_restores_the_build_dirs_and_recompiles_only_the_changed_module
     drop(c);
     // Its app build was published in turn (another tag), the moving tag now points at it.
     assert_ne!(tag_in(&log_b[log_b.find(PUBLISHING).unwrap()..], "bd-app-"), app_tag);
+    // The image a build without any cache makes.
+    let cold = ["--no-cache", "--base", "debian", "--load", "--tag", tag.0.as_str(), "--port", "4000"];
+    let (digest_cold, log_cold) = build(project.path(), store_b.path(), &cold);
+    assert_eq!(digest_b, digest_cold, "runner B's image is not the cold build's:\n{log_b}\n{log_cold}");
 
     other_toolchains_restore_nothing(project.path(), &cache, &bookworm);
 }

@@ -25,7 +25,7 @@ const MEDIA_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Meta {
     pub kind: Kind,
-    /// Its own key (hex): the deps key, or the app key.
+    /// Its own key (hex): the deps key, the app key, or the release cache's ([`super::rel_key`]).
     pub key: String,
     pub deps_key: String,
     pub toolchain: Toolchain,
@@ -225,6 +225,7 @@ impl Found {
         let needs: &[&str] = match want.kind {
             Kind::Deps => &["deps.tar.gz"],
             Kind::App => &["app.tar.gz", "sources.tar.gz"],
+            Kind::Rel => &["rel.tar.gz"],
         };
         if needs.iter().any(|t| self.layer(t).is_none()) {
             return Err(Mismatch::Layers);

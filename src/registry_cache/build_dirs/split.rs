@@ -1,5 +1,5 @@
-//! Splitting what the cache volume holds (a tar of `src/`, `hex/` and `mix/archives/`, read by a
-//! helper container) into the two artifacts' layers, written gzip-compressed into the blob store
+//! Splitting what the cache volume holds (a tar of `src/`, `hex/`, `mix/archives/` and the kept
+//! releases, read by a helper container) into the artifacts' layers, written gzip-compressed into the blob store
 //! as the entries stream by, and the listing of the sources (their contents are hashed, never
 //! kept). Entries keep their headers: mode, owner and, what matters to mix, their mtime.
 //!
@@ -24,6 +24,9 @@ pub struct SplitRequest {
     pub deps: bool,
     /// Whether to write the app layer.
     pub app: bool,
+    /// Whether to write the release cache's layer (when the tar has it: the read helper leaves
+    /// it out when the registry has these releases).
+    pub rel: bool,
     /// Values that must not be in any layer (the `--secret` values).
     pub secrets: Vec<Vec<u8>>,
 }
@@ -33,6 +36,8 @@ pub struct SplitRequest {
 pub enum Part {
     Deps,
     App,
+    /// The release cache (`release/`).
+    Rel,
     /// A source file: listed (path, sha256, mtime), not kept.
     Source,
     /// Nothing the artifacts hold.
@@ -63,6 +68,8 @@ pub struct Leak {
 pub struct Split {
     pub deps: Option<Packed>,
     pub app: Option<Packed>,
+    /// The release cache's layer, and its key ([`super::rel_key`]).
+    pub rel: Option<(Packed, String)>,
     pub listing: Listing,
     pub leaks: Vec<Leak>,
 }
@@ -78,6 +85,9 @@ pub fn classify(path: &str, locked: &BTreeSet<String>) -> Part {
         ["src", "_build", ..] => Part::App,
         // assemble.sh's Mix task, compiled (half a second of a new volume's first build).
         ["task", ..] => Part::App,
+        // A build's record of the releases it lent to its output: never kept.
+        ["release", ".lent"] => Part::Other,
+        ["release", _, ..] => Part::Rel,
         ["src", _, ..] => Part::Source,
         _ => Part::Other,
     }
@@ -91,6 +101,8 @@ struct Out {
     content_bytes: u64,
     /// The newest mtime written.
     newest: u64,
+    /// The release fingerprints written (path, sha256 of the content).
+    fingerprints: Vec<(String, [u8; 32])>,
 }
 
 impl Out {
@@ -103,7 +115,7 @@ impl Out {
             }
             false => None,
         };
-        Ok(Out { kind, tar, entries: 0, content_bytes: 0, newest: 0 })
+        Ok(Out { kind, tar, entries: 0, content_bytes: 0, newest: 0, fingerprints: Vec::new() })
     }
 
     fn finish(self) -> io::Result<Option<Packed>> {
@@ -125,6 +137,7 @@ pub fn split(reader: impl Read, req: &SplitRequest, store: &BlobStore) -> io::Re
         req.secrets.iter().map(|s| trim_newline(s).to_vec()).filter(|s| !s.is_empty()).collect();
     let mut deps = Out::new(Kind::Deps, req.deps, store)?;
     let mut app = Out::new(Kind::App, req.app, store)?;
+    let mut rel = Out::new(Kind::Rel, req.rel, store)?;
     let (mut files, mut leaks) = (Vec::new(), Vec::new());
     let mut archive = tar::Archive::new(reader);
     for entry in archive.entries()? {
@@ -133,6 +146,7 @@ pub fn split(reader: impl Read, req: &SplitRequest, store: &BlobStore) -> io::Re
         let out = match classify(&path, &req.locked) {
             Part::Deps => &mut deps,
             Part::App => &mut app,
+            Part::Rel => &mut rel,
             Part::Source => {
                 if entry.header().entry_type().is_file() {
                     files.push(listed(&mut entry, &path)?);
@@ -158,7 +172,12 @@ pub fn split(reader: impl Read, req: &SplitRequest, store: &BlobStore) -> io::Re
     files.sort_by(|a, b| a.path.cmp(&b.path));
     let mut listing = Listing::new(files);
     listing.built = app.newest;
-    Ok(Split { deps: deps.finish()?, app: app.finish()?, listing, leaks })
+    let rel_key = super::rel_key(&rel.fingerprints);
+    let rel = match rel.fingerprints.is_empty() {
+        true => None,
+        false => rel.finish()?.map(|p| (p, rel_key)),
+    };
+    Ok(Split { deps: deps.finish()?, app: app.finish()?, rel, listing, leaks })
 }
 
 /// A source file's listing line: its path without `src/`, sha256, mtime and exec bit.
@@ -197,6 +216,9 @@ fn copy<R: Read>(
         if contains_any(&content, secrets) {
             return Ok(leak());
         }
+        if out.kind == Kind::Rel && is_fingerprint(path) {
+            out.fingerprints.push((path.trim_start_matches("./").to_string(), Sha256::digest(&content).into()));
+        }
         header.set_size(content.len() as u64);
         tar.append_data(&mut header, path, content.as_slice())?;
         out.content_bytes += content.len() as u64;
@@ -218,6 +240,12 @@ fn copy<R: Read>(
     out.entries += 1;
     out.newest = out.newest.max(header.mtime()?);
     Ok(None)
+}
+
+/// Whether `path` is a kept release's fingerprint (`release/NAME.fingerprint`).
+pub fn is_fingerprint(path: &str) -> bool {
+    let path = path.trim_start_matches("./");
+    path.strip_prefix("release/").is_some_and(|n| !n.contains('/') && n.len() > 12 && n.ends_with(".fingerprint"))
 }
 
 fn trim_newline(v: &[u8]) -> &[u8] {

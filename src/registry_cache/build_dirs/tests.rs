@@ -145,7 +145,11 @@ fn volume_paths_are_classified() {
         ("./src/mix.exs", Part::Source),
         ("lock", Part::Other),
         (".built", Part::Other),
-        ("release/hello/bin/hello", Part::Other),
+        ("release/hello/bin/hello", Part::Rel),
+        ("release/hello.fingerprint", Part::Rel),
+        ("./release/hello/lib/hello-0.1.0/ebin/hello.app", Part::Rel),
+        ("release/.lent", Part::Other),
+        ("release", Part::Other),
     ] {
         assert_eq!(classify(path, &locked), part, "{path}");
     }
@@ -158,7 +162,7 @@ pub(super) fn store() -> (tempfile::TempDir, BlobStore) {
 }
 
 /// A tar as the volume's helper sends it: (path, content or None for a directory, mtime).
-fn volume_tar(entries: &[(&str, Option<&[u8]>, u64)]) -> Vec<u8> {
+pub(super) fn volume_tar(entries: &[(&str, Option<&[u8]>, u64)]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     for (path, content, mtime) in entries {
         let mut h = tar::Header::new_gnu();
@@ -184,7 +188,7 @@ fn volume_tar(entries: &[(&str, Option<&[u8]>, u64)]) -> Vec<u8> {
 }
 
 /// (path, mtime, content) of a gzip layer in the store.
-fn layer_entries(store: &BlobStore, p: &Packed) -> Vec<(String, u64, Vec<u8>)> {
+pub(super) fn layer_entries(store: &BlobStore, p: &Packed) -> Vec<(String, u64, Vec<u8>)> {
     let f = std::fs::File::open(store.blob_path(&p.digest)).unwrap();
     let mut a = tar::Archive::new(flate2::read::GzDecoder::new(f));
     let mut out = Vec::new();
@@ -217,7 +221,8 @@ pub(super) fn sample_volume() -> Vec<u8> {
 #[test]
 fn the_volume_splits_into_deps_and_app_layers_with_their_mtimes_and_a_listing_of_the_sources() {
     let (_d, store) = store();
-    let req = SplitRequest { locked: BTreeSet::from(["jason".into()]), deps: true, app: true, secrets: vec![] };
+    let req =
+        SplitRequest { locked: BTreeSet::from(["jason".into()]), deps: true, app: true, rel: true, secrets: vec![] };
     let split = split::split(sample_volume().as_slice(), &req, &store).unwrap();
     assert!(split.leaks.is_empty());
     let deps = split.deps.expect("a deps layer");
@@ -280,7 +285,7 @@ fn a_secret_in_a_layer_drops_that_layer_and_nothing_of_it_is_stored() {
     // A file secret ends with a newline: the value without it is looked for.
     let mut with_newline = secret.clone();
     with_newline.push(b'\n');
-    let req = SplitRequest { locked: BTreeSet::new(), deps: true, app: true, secrets: vec![with_newline] };
+    let req = SplitRequest { locked: BTreeSet::new(), deps: true, app: true, rel: true, secrets: vec![with_newline] };
     let split = split::split(volume.as_slice(), &req, &store).unwrap();
     assert_eq!(split.leaks, [Leak { kind: Kind::Deps, path: "src/deps/priv/.git/config".into() }]);
     assert!(split.deps.is_none(), "the deps layer is dropped");
@@ -320,7 +325,8 @@ fn meta(kind: Kind, toolchain: &Toolchain) -> Meta {
 #[tokio::test]
 async fn an_artifact_is_an_image_manifest_pushed_blobs_first_and_found_only_for_its_toolchain() {
     let (_d, store) = store();
-    let req = SplitRequest { locked: BTreeSet::from(["jason".into()]), deps: true, app: true, secrets: vec![] };
+    let req =
+        SplitRequest { locked: BTreeSet::from(["jason".into()]), deps: true, app: true, rel: true, secrets: vec![] };
     let split = split::split(sample_volume().as_slice(), &req, &store).unwrap();
     let listing = split.listing.to_layer(&store).unwrap();
     let ours = inputs().toolchain;

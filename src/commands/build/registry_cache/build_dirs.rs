@@ -1,7 +1,8 @@
 //! The build's side of the build-dirs cache in the registry ([`crate::registry_cache::build_dirs`],
 //! `--cache-repo`, docs/build-cache.md): before the builder, a new cache volume is filled from
 //! the best artifacts the cache repository has for this toolchain (the exact deps; the app of
-//! these sources, else the latest one built with these deps); after it, what the registry lacks
+//! these sources, else the latest one built with these deps; the latest release cache of these
+//! deps, which the builder reuses only when its fingerprint matches); after it, what the registry lacks
 //! is read from the volume and, once the build has succeeded, published. Like the rest of the
 //! registry cache it never fails a build: anything that goes wrong is a warning.
 
@@ -35,9 +36,13 @@ pub(in crate::commands::build) struct Plan {
     /// The builder image's name (the volume's label).
     builder_image: String,
     locked: BTreeSet<String>,
+    /// A Mix project (the only kind with a release cache).
+    mix: bool,
     /// What the cache repository has already (nothing to publish for it).
     has_deps: bool,
     has_app: bool,
+    /// The latest release cache of these deps in the cache repository (checked).
+    rel: Option<Found>,
 }
 
 /// Whether the build-dirs cache applies: `--cache-repo`, the cache volume (no `--no-cache`),
@@ -85,8 +90,8 @@ async fn try_prepare(
     let inputs = tokio::task::spawn_blocking(move || shim.inputs(&s2, &p)).await?;
     let client = Client::connect(&repo.registry, &s.registry, connect_scopes(repo, true, None)).await?;
     let mut plan = Plan::new(s, repo, project, key, &inputs, client);
-    let (deps, app) = plan.exact().await?;
-    (plan.has_deps, plan.has_app) = (deps.is_some(), app.is_some());
+    let (deps, app, rel) = plan.exact().await?;
+    (plan.has_deps, plan.has_app, plan.rel) = (deps.is_some(), app.is_some(), rel);
     if cache_dirs::volume_exists(docker, &plan.volume).await? {
         ui::detail(format!(
             "build cache: this machine's volume {} is there: nothing restored from {}",
@@ -143,29 +148,40 @@ impl Plan {
             cache_key,
             builder_image: s.builder_image.clone(),
             locked,
+            mix: project.kind() == ProjectKind::Mix,
             has_deps: false,
             has_app: false,
+            rel: None,
         }
     }
 
-    /// The artifacts of exactly these keys (deps only when something is locked), each checked.
-    async fn exact(&self) -> anyhow::Result<(Option<Found>, Option<Found>)> {
+    /// The artifacts of exactly these keys (deps only when something is locked), and the latest
+    /// release cache of these deps (Mix projects), each checked.
+    async fn exact(&self) -> anyhow::Result<(Option<Found>, Option<Found>, Option<Found>)> {
         let r = &self.repo.repository;
-        let (deps_tag, app_tag) = (dirs::deps_tag(&self.keys), dirs::app_tag(&self.keys));
-        let (deps, app) = tokio::join!(
+        let (deps_tag, app_tag, rel_tag) =
+            (dirs::deps_tag(&self.keys), dirs::app_tag(&self.keys), dirs::rel_tag(&self.keys));
+        let (deps, app, rel) = tokio::join!(
             async {
                 match self.locked.is_empty() {
                     true => Ok(None),
                     false => dirs::find(&self.client, r, &deps_tag).await,
                 }
             },
-            dirs::find(&self.client, r, &app_tag)
+            dirs::find(&self.client, r, &app_tag),
+            async {
+                match self.mix {
+                    true => dirs::find(&self.client, r, &rel_tag).await,
+                    false => Ok(None),
+                }
+            }
         );
         let (toolchain, deps_key, app_key) =
             (&self.meta.toolchain, self.keys.deps.hex().to_string(), self.keys.app.hex().to_string());
         let deps_want = Want { kind: Kind::Deps, toolchain, key: Some(&deps_key), deps_key: Some(&deps_key) };
         let app_want = Want { kind: Kind::App, toolchain, key: Some(&app_key), deps_key: Some(&deps_key) };
-        Ok((accept(deps?, &deps_want), accept(app?, &app_want)))
+        let rel_want = Want { kind: Kind::Rel, toolchain, key: None, deps_key: Some(&deps_key) };
+        Ok((accept(deps?, &deps_want), accept(app?, &app_want), accept(rel?, &rel_want)))
     }
 
     /// The latest app artifact built with these deps (other sources), checked.

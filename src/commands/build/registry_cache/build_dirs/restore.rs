@@ -1,6 +1,7 @@
 //! Before the builder: the artifacts' layers are downloaded into the blob store and a helper
 //! container fills the new cache volume with them (and with the unchanged sources, at their
-//! listed mtimes).
+//! listed mtimes). The release cache comes along with the deps or the app: kept with its
+//! fingerprint, it is reused only when that matches the build's.
 
 use super::Plan;
 use crate::builder::cache_dirs::{self, Filled};
@@ -48,6 +49,9 @@ async fn try_restore(
     if let Some((a, exact)) = &app {
         fill.app(plan, project, store, a, *exact).await?;
     }
+    if let Some(r) = plan.rel.as_ref().filter(|_| !fill.files.is_empty()) {
+        fill.rel(plan, store, r).await?;
+    }
     if fill.files.is_empty() {
         return Ok(fill.said.join("; "));
     }
@@ -82,6 +86,15 @@ impl Fill {
         self.bytes += download(plan, store, layer).await?;
         self.files.push(("deps.tar.gz".into(), store.blob_path(&layer.digest)));
         self.said.push(format!("deps ({})", d.tag));
+        Ok(())
+    }
+
+    /// The release cache's layer.
+    async fn rel(&mut self, plan: &Plan, store: &BlobStore, r: &Found) -> anyhow::Result<()> {
+        let layer = r.layer("rel.tar.gz").context("the release cache artifact has no rel.tar.gz")?;
+        self.bytes += download(plan, store, layer).await?;
+        self.files.push(("rel.tar.gz".into(), store.blob_path(&layer.digest)));
+        self.said.push(format!("releases ({})", r.tag));
         Ok(())
     }
 

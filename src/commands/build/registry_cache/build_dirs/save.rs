@@ -3,7 +3,7 @@
 //! succeeded.
 
 use super::Plan;
-use crate::builder::cache_dirs::{self, Dumped};
+use crate::builder::cache_dirs::{self, Dumped, ReadWants};
 use crate::registry_cache::build_dirs::{self as dirs, Artifact, Kind, Meta, Split, SplitRequest};
 use crate::store::BlobStore;
 use crate::ui;
@@ -48,14 +48,17 @@ impl Plan {
         if !want_deps && !want_app {
             return Ok(None);
         }
-        let req = SplitRequest { locked: self.locked.clone(), deps: want_deps, app: want_app, secrets };
+        let rel_known = self.rel.as_ref().map(|r| r.annotation(dirs::ANN_KEY).to_string());
+        let wants =
+            ReadWants { deps: want_deps, locked: self.locked.clone(), rel: self.mix, rel_known: rel_known.clone() };
+        let req = SplitRequest { locked: self.locked.clone(), deps: want_deps, app: want_app, rel: self.mix, secrets };
         let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(64);
         let store2 = store.clone();
         let splitting = tokio::task::spawn_blocking(move || {
             dirs::split(ChannelReader { rx, buf: bytes::Bytes::new() }, &req, &store2)
         });
         let image = self.meta.toolchain.builder_image_id.clone();
-        let dumped = cache_dirs::read(docker, &image, &self.volume, want_deps, &self.locked, tx).await;
+        let dumped = cache_dirs::read(docker, &image, &self.volume, &wants, tx).await;
         let split = splitting.await?;
         match dumped? {
             Dumped::Sent => {}
@@ -88,6 +91,16 @@ impl Plan {
             let meta = Meta { kind: Kind::App, key: self.keys.app.hex().to_string(), ..self.meta.clone() };
             let tags = vec![dirs::app_tag(&self.keys), dirs::last_tag(&self.keys), dirs::any_tag(&self.keys)];
             artifacts.push(Artifact::new(&meta, &[("app.tar.gz", app), ("sources.tar.gz", &listing)], store, tags));
+        }
+        match split.rel.as_ref().filter(|_| !leaked(Kind::Rel)) {
+            // Its key is another than the registry's (the read helper compared them).
+            Some((rel, key)) if self.rel.as_ref().is_none_or(|r| r.annotation(dirs::ANN_KEY) != key) => {
+                let meta = Meta { kind: Kind::Rel, key: key.clone(), ..self.meta.clone() };
+                let tags = vec![dirs::rel_tag(&self.keys)];
+                artifacts.push(Artifact::new(&meta, &[("rel.tar.gz", rel)], store, tags));
+            }
+            _ if self.rel.is_some() => notes.push("releases already there".into()),
+            _ => {}
         }
         if self.has_deps {
             notes.push("deps already there".into());
