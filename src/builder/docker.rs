@@ -311,6 +311,9 @@ async fn run(
         .map_err(docker_err(format!("attaching to container {name}")))?
         .output;
     let (tx, reading) = unpacker(Some(image_id), kept)?;
+    if let Some(gate) = &req.volume_ready {
+        gate.opened().await;
+    }
     docker.start_container(name, None).await.map_err(docker_err(format!("starting container {name}")))?;
     if let Some(started) = &req.started {
         started.notify_one();

@@ -122,6 +122,9 @@ pub struct BuildRequest {
     /// compete with creating and starting it for the engine, such as exporting the base image,
     /// waits for this.
     pub started: Option<std::sync::Arc<tokio::sync::Notify>>,
+    /// Opened once the cache volume is ready: a new one filled from `--cache-repo`'s artifacts
+    /// beside the builder container's creation. The Docker builder starts its script after.
+    pub volume_ready: Option<VolumeGate>,
     /// The longest the builder container may run (`--timeout`; the Docker builder only): then it
     /// is stopped and removed, and the build fails with [`BuilderError::TimedOut`].
     pub timeout: Option<std::time::Duration>,
@@ -131,6 +134,25 @@ pub struct BuildRequest {
     /// What the build is given besides the sources: its environment, secrets, SSH agents, Hex
     /// repositories, CA trust, whether assets are built ([`inputs`]).
     pub inputs: inputs::BuilderInputs,
+}
+
+/// A gate the builder waits at before its script runs in the cache volume ([`BuildRequest`]).
+#[derive(Debug, Clone)]
+pub struct VolumeGate(tokio::sync::watch::Receiver<bool>);
+
+impl VolumeGate {
+    /// The gate, and what opens it (`send(true)`, or being dropped).
+    pub fn new() -> (tokio::sync::watch::Sender<bool>, VolumeGate) {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        (tx, VolumeGate(rx))
+    }
+
+    /// Resolves once the gate is open.
+    pub async fn opened(&self) {
+        let mut rx = self.0.clone();
+        // An error: the sender is gone, which opens it too.
+        let _ = rx.wait_for(|open| *open).await;
+    }
 }
 
 #[cfg(test)]
@@ -149,6 +171,7 @@ impl BuildRequest {
             minimal_base: None,
             cache: true,
             started: None,
+            volume_ready: None,
             timeout: None,
             limits: Limits::default(),
             inputs: Default::default(),

@@ -80,7 +80,7 @@ pub async fn run_all_with(s: BuildSettings, signals: &mut Signals) -> anyhow::Re
     // `--cache-repo`: a new cache volume gets the deps/_build the registry has for this toolchain.
     // The cache volume is on the builder's engine (a builder host's, or the default one).
     let builder_docker = builder.as_ref().map(|e| e.docker.clone());
-    let dirs = match (&project, &builder_docker, &cache_key) {
+    let mut dirs = match (&project, &builder_docker, &cache_key) {
         (Some(p), Some(d), Some(k)) if builds => {
             signals.run(registry_cache::build_dirs::prepare(&s, p, k, d, &store)).await?
         }
@@ -90,7 +90,13 @@ pub async fn run_all_with(s: BuildSettings, signals: &mut Signals) -> anyhow::Re
         (Some(path), _) => signals.run(prepare::from_release(&s, path, project.as_ref(), docker.as_ref())).await??,
         (None, Some(project)) => {
             let sources = cache_key.as_ref().map(|k| k.tar.clone());
-            assemble(&s, (project, sources), builder.as_ref(), started, signals).await?
+            let gates = (started, dirs.as_ref().and_then(|d| d.volume_ready()));
+            let assembled = assemble(&s, (project, sources), builder.as_ref(), gates, signals).await;
+            // Never a helper container left behind, however the build went.
+            if let Some(d) = dirs.as_mut() {
+                d.filled().await;
+            }
+            assembled?
         }
         (None, None) => bail!("a build without --from-release needs a project"),
     };
@@ -139,7 +145,7 @@ async fn assemble(
     s: &BuildSettings,
     (project, sources): (&Project, Option<Arc<crate::project::SourceTar>>),
     engine: Option<&builder::docker::Engine>,
-    started: Option<Arc<tokio::sync::Notify>>,
+    (started, volume_ready): (Option<Arc<tokio::sync::Notify>>, Option<builder::VolumeGate>),
     signals: &mut Signals,
 ) -> anyhow::Result<Assembled> {
     let docker = engine.map(|e| &e.docker);
@@ -155,6 +161,7 @@ async fn assemble(
         minimal_base: minimal_base::gather_options(s, docker).await,
         cache: !s.no_cache,
         started,
+        volume_ready,
         timeout: Some(s.timeout),
         limits: s.limits,
         inputs: s.inputs.clone(),

@@ -160,6 +160,9 @@ async fn build(
     let sources = sources.sealed(&format!("{dir}/{SRC_SEAL}"));
     env.push(format!("SRC_BYTES={}", sources.len()));
     env.extend(kept.as_ref().map(Kept::env).unwrap_or_default());
+    if let Some(gate) = &req.volume_ready {
+        gate.opened().await;
+    }
     let exec = exec_config(req, &id, env);
     let action = format!("starting a build in warm builder container {name}");
     let created = docker.create_exec(name, exec).await.map_err(|e| Warm::Unusable(docker_err(action.clone())(e)))?;

@@ -43,6 +43,8 @@ pub(in crate::commands::build) struct Plan {
     has_app: bool,
     /// The latest release cache of these deps in the cache repository (checked).
     rel: Option<Found>,
+    /// The new volume being filled from the artifacts.
+    filling: Option<restore::Filling>,
 }
 
 /// Whether the build-dirs cache applies: `--cache-repo`, the cache volume (no `--no-cache`),
@@ -108,7 +110,7 @@ async fn try_prepare(
         ui::step(nothing_restored(&plan, &inputs).await);
         return Ok(plan);
     }
-    restore::restore(&plan, project, docker, store, deps, app).await;
+    plan.filling = restore::restore(&plan, project, docker, store, deps, app).await;
     Ok(plan)
 }
 
@@ -152,6 +154,19 @@ impl Plan {
             has_deps: false,
             has_app: false,
             rel: None,
+            filling: None,
+        }
+    }
+
+    /// The gate the builder waits at while the new volume is filled.
+    pub(in crate::commands::build) fn volume_ready(&self) -> Option<crate::builder::VolumeGate> {
+        self.filling.as_ref().map(|f| f.gate.clone())
+    }
+
+    /// Waits for the volume's fill (its helper container removed), whatever the build did.
+    pub(in crate::commands::build) async fn filled(&mut self) {
+        if let Some(f) = self.filling.take() {
+            f.done().await;
         }
     }
 

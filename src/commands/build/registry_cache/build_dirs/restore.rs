@@ -1,9 +1,11 @@
-//! Before the builder: the artifacts' layers are downloaded into the blob store and a helper
-//! container fills the new cache volume with them (and with the unchanged sources, at their
+//! Before the builder: the artifacts' layers are downloaded into the blob store; then, while the
+//! builder container is created and sent the sources, a helper container fills the new cache
+//! volume with them (and with the unchanged sources, at their
 //! listed mtimes). The release cache comes along with the deps or the app: kept with its
 //! fingerprint, it is reused only when that matches the build's.
 
 use super::Plan;
+use crate::builder::VolumeGate;
 use crate::builder::cache_dirs::{self, Filled};
 use crate::project::Project;
 use crate::registry::{Progress, Registry};
@@ -14,8 +16,22 @@ use anyhow::Context;
 use bollard::Docker;
 use std::path::PathBuf;
 
-/// Downloads the artifacts' layers and fills the new volume; a failure is a warning (the build
-/// then starts from nothing, as without `--cache-repo`).
+/// The fill of a new volume, running beside the builder container's creation: the gate opens
+/// when it is done (or failed: the build then starts from what the volume has), and the build
+/// waits for it before it goes on (its helper container removed).
+pub(in crate::commands::build) struct Filling {
+    pub(super) gate: VolumeGate,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Filling {
+    pub(in crate::commands::build) async fn done(self) {
+        let _ = self.task.await;
+    }
+}
+
+/// Downloads the artifacts' layers and starts filling the new volume with them; a failure is a
+/// warning (the build then starts from nothing, as without `--cache-repo`).
 pub(super) async fn restore(
     plan: &Plan,
     project: &Project,
@@ -23,25 +39,55 @@ pub(super) async fn restore(
     store: &BlobStore,
     deps: Option<Found>,
     app: Option<(Found, bool)>,
-) {
+) -> Option<Filling> {
     let task = ui::task(format!("Restoring the build cache from {}", plan.repo.repository_ref()));
-    match try_restore(plan, project, docker, store, deps, app).await {
-        Ok(summary) => task.done(summary),
+    let fill = match download_all(plan, project, store, deps, app).await {
+        Ok(fill) => fill,
         Err(e) => {
             task.done("not restored");
             tracing::warn!(error = format!("{e:#}"), "build cache: not restored; building from nothing");
+            return None;
         }
+    };
+    if fill.files.is_empty() {
+        task.done(fill.said.join("; "));
+        return None;
     }
+    task.done(format!(
+        "{} downloaded; {}; unpacked into the new volume beside the builder's start",
+        ui::bytes(fill.bytes),
+        fill.said.join("; ")
+    ));
+    let (open, gate) = VolumeGate::new();
+    let (docker, cache_key, builder_image) = (docker.clone(), plan.cache_key.clone(), plan.builder_image.clone());
+    let (image, volume) = (plan.meta.toolchain.builder_image_id.clone(), plan.volume.clone());
+    let task = tokio::spawn(async move {
+        let filled = async {
+            crate::builder::cache::ensure_volume(&docker, &cache_key, &builder_image).await?;
+            cache_dirs::fill(&docker, &image, &volume, fill.files, fill.built).await
+        }
+        .await;
+        let _ = open.send(true);
+        drop(fill.sources_tar);
+        match filled {
+            Ok(Filled::Done) => {}
+            Ok(Filled::Busy) => ui::detail("build cache: another build held the volume: nothing restored"),
+            Ok(Filled::NotNew) => {
+                ui::detail("build cache: another build filled the volume meanwhile: nothing restored")
+            }
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "build cache: not restored; building from nothing"),
+        }
+    });
+    Some(Filling { gate, task })
 }
 
-async fn try_restore(
+async fn download_all(
     plan: &Plan,
     project: &Project,
-    docker: &Docker,
     store: &BlobStore,
     deps: Option<Found>,
     app: Option<(Found, bool)>,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<Fill> {
     let mut fill = Fill::default();
     if let Some(d) = &deps {
         fill.deps(plan, store, d).await?;
@@ -52,18 +98,7 @@ async fn try_restore(
     if let Some(r) = plan.rel.as_ref().filter(|_| !fill.files.is_empty()) {
         fill.rel(plan, store, r).await?;
     }
-    if fill.files.is_empty() {
-        return Ok(fill.said.join("; "));
-    }
-    crate::builder::cache::ensure_volume(docker, &plan.cache_key, &plan.builder_image).await?;
-    let image = &plan.meta.toolchain.builder_image_id;
-    let filled = cache_dirs::fill(docker, image, &plan.volume, fill.files, fill.built).await?;
-    drop(fill.sources_tar);
-    Ok(match filled {
-        Filled::Done => format!("{} downloaded; {}", ui::bytes(fill.bytes), fill.said.join("; ")),
-        Filled::Busy => "another build holds the volume: nothing restored".to_string(),
-        Filled::NotNew => "another build filled the volume meanwhile: nothing restored".to_string(),
-    })
+    Ok(fill)
 }
 
 /// What goes into the new volume: the files the helper unpacks (name in the helper → file on
