@@ -90,13 +90,13 @@ async fn download_all(
 ) -> anyhow::Result<Fill> {
     let mut fill = Fill::default();
     if let Some(d) = &deps {
-        fill.deps(plan, store, d).await?;
+        fill.single((plan, store), d, "deps.tar.gz", "deps").await?;
     }
     if let Some((a, exact)) = &app {
         fill.app(plan, project, store, a, *exact).await?;
     }
     if let Some(r) = plan.rel.as_ref().filter(|_| !fill.files.is_empty()) {
-        fill.rel(plan, store, r).await?;
+        fill.single((plan, store), r, "rel.tar.gz", "releases").await?;
     }
     Ok(fill)
 }
@@ -116,20 +116,18 @@ struct Fill {
 }
 
 impl Fill {
-    async fn deps(&mut self, plan: &Plan, store: &BlobStore, d: &Found) -> anyhow::Result<()> {
-        let layer = d.layer("deps.tar.gz").context("the deps artifact has no deps.tar.gz")?;
+    /// The one layer (`title`) of the deps or the release cache artifact `found`, said as `what`.
+    async fn single(
+        &mut self,
+        (plan, store): (&Plan, &BlobStore),
+        found: &Found,
+        title: &str,
+        what: &str,
+    ) -> anyhow::Result<()> {
+        let layer = found.layer(title).with_context(|| format!("the {what} artifact has no {title}"))?;
         self.bytes += download(plan, store, layer).await?;
-        self.files.push(("deps.tar.gz".into(), store.blob_path(&layer.digest)));
-        self.said.push(format!("deps ({})", d.tag));
-        Ok(())
-    }
-
-    /// The release cache's layer.
-    async fn rel(&mut self, plan: &Plan, store: &BlobStore, r: &Found) -> anyhow::Result<()> {
-        let layer = r.layer("rel.tar.gz").context("the release cache artifact has no rel.tar.gz")?;
-        self.bytes += download(plan, store, layer).await?;
-        self.files.push(("rel.tar.gz".into(), store.blob_path(&layer.digest)));
-        self.said.push(format!("releases ({})", r.tag));
+        self.files.push((title.into(), store.blob_path(&layer.digest)));
+        self.said.push(format!("{what} ({})", found.tag));
         Ok(())
     }
 
