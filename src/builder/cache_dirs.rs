@@ -133,13 +133,15 @@ pub async fn volume_exists(docker: &Docker, name: &str) -> Result<bool, BuilderE
 /// `deps.tar.gz`, `app.tar.gz`, `src.tar`), using a container of `image` (the builder image).
 /// `built`: the second (Unix time) by which the restored app build's compile had ended, kept as
 /// the volume's `.built` (without it, the first build's copy of the changed sources waits for
-/// the next second, as after a compile of unknown end).
+/// the next second, as after a compile of unknown end). `exited` is told once the helper has
+/// exited, before it is removed.
 pub async fn fill(
     docker: &Docker,
     image: &str,
     volume: &str,
     files: Vec<(String, PathBuf)>,
     built: Option<u64>,
+    exited: Option<tokio::sync::watch::Sender<bool>>,
 ) -> Result<Filled, BuilderError> {
     let name = container_name();
     let mut env = vec![format!("CACHE={}", super::cache::CACHE_DIR), format!("OWNER={BUILD_USER}")];
@@ -159,7 +161,13 @@ pub async fn fill(
             .upload_to_container(&name, Some(options), bollard::body_try_stream(body))
             .await
             .map_err(docker_err(format!("uploading the restored build cache into container {name}")))?;
-        let (code, log) = run(docker, &name, None).await?;
+        let ran = run(docker, &name, None).await;
+        // The volume is as the helper left it: a build waiting for it need not wait for the
+        // helper's removal.
+        if let Some(exited) = &exited {
+            let _ = exited.send(true);
+        }
+        let (code, log) = ran?;
         match code {
             0 => Ok(Filled::Done),
             BUSY => Ok(Filled::Busy),

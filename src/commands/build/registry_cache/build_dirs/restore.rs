@@ -64,7 +64,7 @@ pub(super) async fn restore(
     let task = tokio::spawn(async move {
         let filled = async {
             crate::builder::cache::ensure_volume(&docker, &cache_key, &builder_image).await?;
-            cache_dirs::fill(&docker, &image, &volume, fill.files, fill.built).await
+            cache_dirs::fill(&docker, &image, &volume, fill.files, fill.built, Some(open.clone())).await
         }
         .await;
         let _ = open.send(true);
