@@ -1,8 +1,8 @@
 //! Before the builder: the artifacts' layers are downloaded into the blob store; then, while the
 //! builder container is created and sent the sources, a helper container fills the new cache
-//! volume with them (and with the unchanged sources, at their
-//! listed mtimes). The release cache comes along with the deps or the app: kept with its
-//! fingerprint, it is reused only when that matches the build's.
+//! volume with them (and with the unchanged sources, at their listed mtimes). The release cache
+//! comes along with the deps or the app: kept with its fingerprint, it is reused only when that
+//! matches the build's.
 
 use super::Plan;
 use crate::builder::VolumeGate;
