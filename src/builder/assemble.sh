@@ -28,6 +28,8 @@
 #   STAGE         a scratch directory (tmpfs) for the sources that the build cache copies from
 #   SRC_TOKEN     (a warm build) unpack the sources into CACHE/src.base, kept under this token
 #   SRC_DELTA     with SRC_TOKEN: SRC_TAR holds only the changes (source_base.sh)
+#   RELEASE_OCI_RESTORE  with CACHE: a directory of --cache-repo's artifacts for a new volume
+#                 (deps/app/rel.tar.gz, src.tar, built), unpacked into it first (restore_volume)
 #   OUT_HAVE, OUT_TOKEN  what the host kept of the last output, and this one's (send_out.sh)
 #   RELEASE_OCI_INPUTS, RELEASE_OCI_SECRETS, RELEASE_OCI_SECRET_ENV, RELEASE_OCI_HEX_REPOS,
 #   RELEASE_OCI_ASSETS  the builder's inputs (docs/builder-inputs.md, src/builder/input_files.rs)
@@ -167,6 +169,9 @@ if [ -n "${CACHE:-}" ]; then
     say "build cache: in use by another build of this project, building without it"
   fi
 fi
+
+# A new cache volume's first contents (restore.sh).
+restore_volume
 
 # The sources as one tar file (the Docker builder): unpacked by tar here, which is much faster
 # than the engine unpacking many small files into the container. With the build cache they are

@@ -119,6 +119,9 @@ fn env(req: &BuildRequest, volume: Option<&str>) -> Vec<String> {
     }
     if volume.is_some() {
         env.push(format!("CACHE={}", super::cache::CACHE_DIR));
+        if req.restore.is_some() {
+            env.push(format!("{}=/{}", super::restore::ENV, super::restore::DIR));
+        }
     }
     // The output comes as a tar on stdout, the log on stderr (see `docker::run`).
     env.push("STREAM_OUT=1".to_string());

@@ -191,7 +191,15 @@ async fn assemble_in(
     let project = req.project.clone();
     let inputs = req.inputs.clone();
     let read = req.sources.clone();
-    let counting = blocking(move || SourceUpload::new(project, inputs.files()?, read));
+    // A new cache volume's contents come with the sources (`restore.rs`).
+    let restore = req.restore.clone().filter(|_| req.cache);
+    let counting = blocking(move || {
+        let mut files = inputs.files()?;
+        if let Some(r) = &restore {
+            files.extend(r.files_under(super::restore::DIR)?);
+        }
+        SourceUpload::new(project, files, read)
+    });
     let sources = race(&mut interrupt, counting).await.map_err(interrupted)??;
     let volume = match req.cache {
         true => {
@@ -311,9 +319,6 @@ async fn run(
         .map_err(docker_err(format!("attaching to container {name}")))?
         .output;
     let (tx, reading) = unpacker(Some(image_id), kept)?;
-    if let Some(gate) = &req.volume_ready {
-        gate.opened().await;
-    }
     docker.start_container(name, None).await.map_err(docker_err(format!("starting container {name}")))?;
     if let Some(started) = &req.started {
         started.notify_one();

@@ -40,6 +40,7 @@ pub fn build_user_header(kind: tar::EntryType, size: u64, mode: u32) -> tar::Hea
 pub(crate) mod memory_probe;
 mod output;
 pub mod owner;
+pub mod restore;
 pub mod scratch;
 mod source_delta;
 mod ssh_agent;
@@ -61,9 +62,9 @@ pub use log::LogTail;
 /// `assemble.sh`. It starts with `MIX_TASK='…'`, the mix task of `assemble_mix.exs` and the warm
 /// builder's Mix server (`warm/mix_server.exs`; neither has a single quote), then the functions
 /// that talk to that server (`warm/mix_client.sh`), the warm builder's kept sources
-/// (`source_base.sh`) and `assemble.sh`; the minimal base's step
-/// (`minimal_base.sh`, run when `MINIMAL_BASE=1`, with `ELF_GROUPS_PL='…'`, the perl of
-/// `elf_groups.pl`, also free of single quotes) follows the assembly, and `send_out.sh` (with
+/// (`source_base.sh`), a new cache volume's restore (`restore.sh`) and `assemble.sh`; the minimal
+/// base's step (`minimal_base.sh`, run when `MINIMAL_BASE=1`, with `ELF_GROUPS_PL='…'`, the perl
+/// of `elf_groups.pl`, also free of single quotes) follows the assembly, and `send_out.sh` (with
 /// `STREAM_OUT=1`: OUT as a tar on stdout) ends it.
 pub const ASSEMBLE_SH: &str = concat!(
     "MIX_TASK='",
@@ -72,6 +73,7 @@ pub const ASSEMBLE_SH: &str = concat!(
     "'\n",
     include_str!("warm/mix_client.sh"),
     include_str!("source_base.sh"),
+    include_str!("restore.sh"),
     include_str!("assemble.sh"),
     "ELF_GROUPS_PL='",
     include_str!("elf_groups.pl"),
@@ -122,9 +124,10 @@ pub struct BuildRequest {
     /// compete with creating and starting it for the engine, such as exporting the base image,
     /// waits for this.
     pub started: Option<std::sync::Arc<tokio::sync::Notify>>,
-    /// Opened once the cache volume is ready: a new one filled from `--cache-repo`'s artifacts
-    /// beside the builder container's creation. The Docker builder starts its script after.
-    pub volume_ready: Option<VolumeGate>,
+    /// What a new cache volume is filled with before the build (`--cache-repo`'s artifacts,
+    /// [`restore`]): sent with the sources and unpacked by the build script. Builds without the
+    /// volume ignore it.
+    pub restore: Option<std::sync::Arc<restore::Restore>>,
     /// The longest the builder container may run (`--timeout`; the Docker builder only): then it
     /// is stopped and removed, and the build fails with [`BuilderError::TimedOut`].
     pub timeout: Option<std::time::Duration>,
@@ -134,25 +137,6 @@ pub struct BuildRequest {
     /// What the build is given besides the sources: its environment, secrets, SSH agents, Hex
     /// repositories, CA trust, whether assets are built ([`inputs`]).
     pub inputs: inputs::BuilderInputs,
-}
-
-/// A gate the builder waits at before its script runs in the cache volume ([`BuildRequest`]).
-#[derive(Debug, Clone)]
-pub struct VolumeGate(tokio::sync::watch::Receiver<bool>);
-
-impl VolumeGate {
-    /// The gate, and what opens it (`send(true)`, or being dropped).
-    pub fn new() -> (tokio::sync::watch::Sender<bool>, VolumeGate) {
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        (tx, VolumeGate(rx))
-    }
-
-    /// Resolves once the gate is open.
-    pub async fn opened(&self) {
-        let mut rx = self.0.clone();
-        // An error: the sender is gone, which opens it too.
-        let _ = rx.wait_for(|open| *open).await;
-    }
 }
 
 #[cfg(test)]
@@ -171,7 +155,7 @@ impl BuildRequest {
             minimal_base: None,
             cache: true,
             started: None,
-            volume_ready: None,
+            restore: None,
             timeout: None,
             limits: Limits::default(),
             inputs: Default::default(),

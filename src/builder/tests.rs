@@ -71,7 +71,7 @@ fn request(project: Project, image: &str, pull: PullPolicy) -> BuildRequest {
         minimal_base: None,
         cache: false,
         started: None,
-        volume_ready: None,
+        restore: None,
         timeout: None,
         limits: Limits::default(),
         inputs: Default::default(),

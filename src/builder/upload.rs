@@ -88,6 +88,12 @@ impl SourceUpload {
         SourceUpload { project, inner_len: tar.len() as u64, extra, body: Body::Bytes(Arc::new(tar)), seal: None }
     }
 
+    /// The upload with `files` sent first too (a new cache volume's restore: `restore.rs`).
+    pub(super) fn with_extra(mut self, files: Vec<InputFile>) -> SourceUpload {
+        self.extra.extend(files);
+        self
+    }
+
     /// The upload with an empty file `path` as its last entry, written only once the sources'
     /// tar was sent whole and (read again) of the digest the build read. A stream that ends
     /// without it was cut short, wherever the cut fell: the receiver checks for the file.

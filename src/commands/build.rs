@@ -90,16 +90,15 @@ pub async fn run_all_with(s: BuildSettings, signals: &mut Signals) -> anyhow::Re
         (Some(path), _) => signals.run(prepare::from_release(&s, path, project.as_ref(), docker.as_ref())).await??,
         (None, Some(project)) => {
             let sources = cache_key.as_ref().map(|k| k.tar.clone());
-            let gates = (started, dirs.as_ref().and_then(|d| d.volume_ready()));
-            let assembled = assemble(&s, (project, sources), builder.as_ref(), gates, signals).await;
-            // Never a helper container left behind, however the build went.
-            if let Some(d) = dirs.as_mut() {
-                d.filled().await;
-            }
-            assembled?
+            let given = (started, dirs.as_mut().and_then(|d| d.take_restore()));
+            assemble(&s, (project, sources), builder.as_ref(), given, signals).await?
         }
         (None, None) => bail!("a build without --from-release needs a project"),
     };
+    // The published layers fetched meanwhile: the layer cache knows them before layers are written.
+    if let Some(prefetch) = dirs.as_mut().and_then(|d| d.take_prefetch()) {
+        signals.run(prefetch.done()).await?;
+    }
     // What the registry lacks is read from the volume while the image is made.
     let saving = dirs.zip(builder_docker.clone()).map(|(plan, d)| plan.save(d, store.clone(), s.inputs.redactions()));
     let (releases, outputs) = signals.run(read_releases(&s, &assembled)).await??;
@@ -116,7 +115,7 @@ pub async fn run_all_with(s: BuildSettings, signals: &mut Signals) -> anyhow::Re
         signals.run(registry_cache::publish(&s, key, &built, &store, d)).await?;
     }
     if let Some(saving) = saving {
-        signals.run(registry_cache::build_dirs::publish(saving)).await?;
+        signals.run(registry_cache::build_dirs::publish(saving, &built)).await?;
     }
     Ok(built)
 }
@@ -145,7 +144,7 @@ async fn assemble(
     s: &BuildSettings,
     (project, sources): (&Project, Option<Arc<crate::project::SourceTar>>),
     engine: Option<&builder::docker::Engine>,
-    (started, volume_ready): (Option<Arc<tokio::sync::Notify>>, Option<builder::VolumeGate>),
+    (started, restore): (Option<Arc<tokio::sync::Notify>>, Option<Arc<builder::restore::Restore>>),
     signals: &mut Signals,
 ) -> anyhow::Result<Assembled> {
     let docker = engine.map(|e| &e.docker);
@@ -161,7 +160,7 @@ async fn assemble(
         minimal_base: minimal_base::gather_options(s, docker).await,
         cache: !s.no_cache,
         started,
-        volume_ready,
+        restore,
         timeout: Some(s.timeout),
         limits: s.limits,
         inputs: s.inputs.clone(),

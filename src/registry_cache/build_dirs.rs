@@ -45,7 +45,9 @@ pub const ANN_BUILDER: &str = "org.release-oci.build-dirs.builder-image-id";
 pub const ANN_TRIPLE: &str = "org.release-oci.build-dirs.triple";
 pub const ANN_MIX_ENV: &str = "org.release-oci.build-dirs.mix-env";
 pub const ANN_PROFILE: &str = "org.release-oci.build-dirs.profile";
-/// A layer's name (`deps.tar.gz`, `app.tar.gz`, `sources.tar.gz`).
+/// Which release-oci, with which gzip level, made the artifact ([`made_by`]).
+pub const ANN_MADE_BY: &str = "org.release-oci.build-dirs.made-by";
+/// A layer's name (`deps.tar.gz`, `app.tar.gz`, `sources.tar.gz`; a layers artifact's diff_ids).
 pub const ANN_TITLE: &str = "org.opencontainers.image.title";
 
 /// What one artifact holds.
@@ -54,6 +56,8 @@ pub enum Kind {
     Deps,
     App,
     Rel,
+    /// The layers an image build wrote, each titled with its diff_id.
+    Layers,
 }
 
 impl Kind {
@@ -62,6 +66,7 @@ impl Kind {
             Kind::Deps => "deps",
             Kind::App => "app",
             Kind::Rel => "rel",
+            Kind::Layers => "layers",
         }
     }
 }
@@ -191,6 +196,16 @@ pub fn app_tag(k: &Keys) -> String {
 /// The tag of the latest app artifact built with these deps (moved by every publish).
 pub fn last_tag(k: &Keys) -> String {
     format!("bd-last-{}", k.deps.hex())
+}
+
+/// This release-oci and its gzip level: blobs of the same content it made are the same.
+pub fn made_by() -> String {
+    format!("release-oci {} gzip level {}", env!("CARGO_PKG_VERSION"), crate::layer::GZIP_LEVEL)
+}
+
+/// The tag of the layers of the latest image built with these deps.
+pub fn layers_tag(k: &Keys) -> String {
+    format!("bd-layers-{}", k.deps.hex())
 }
 
 /// The tag of the latest release cache published with these deps (moved when a build's

@@ -167,7 +167,10 @@ fn a_fresh_runner_restores_the_build_dirs_and_recompiles_only_the_changed_module
     // reuses for all but the project's own application, as a kept volume would.
     let rel_tag = tag_in(&log_a[log_a.find(PUBLISHING).unwrap()..], "bd-rel-");
     assert!(log_b.contains(&format!("releases ({rel_tag})")), "{log_b}");
+    assert!(log_b.contains("build cache: restored into the new volume: app rel"), "{log_b}");
     assert!(log_b.contains("release cache: unchanged but for hello_web: copied just those"), "{log_b}");
+    // Runner A's layers (gzip, published with its build dirs; B's `--load` writes plain tars).
+    assert!(log_a[log_a.find(PUBLISHING).unwrap()..].contains("(bd-layers-"), "{log_a}");
     assert!(log_b[log_b.find(PUBLISHING).unwrap()..].contains("releases already there"), "{log_b}");
     assert_eq!(compiled(&log_b), ["  │ Compiling 1 file (.ex)"], "only the changed module compiles:\n{log_b}");
     // Its empty blob store gets the base from the cache repository, not from the engine's export
@@ -188,8 +191,38 @@ fn a_fresh_runner_restores_the_build_dirs_and_recompiles_only_the_changed_module
     let cold = ["--no-cache", "--base", "debian", "--load", "--tag", tag.0.as_str(), "--port", "4000"];
     let (digest_cold, log_cold) = build(project.path(), store_b.path(), &cold);
     assert_eq!(digest_b, digest_cold, "runner B's image is not the cold build's:\n{log_b}\n{log_cold}");
+    a_fresh_runner_compresses_only_new_layers(project.path(), &cache);
 
     other_toolchains_restore_nothing(project.path(), &cache, &bookworm);
+}
+
+/// Runner E: another one-line change, to an OCI layout (gzip layers): the layers the registry
+/// has (published by the runners before) are reused, not compressed again, and the image is the
+/// one a build without any cache makes.
+fn a_fresh_runner_compresses_only_new_layers(project: &Path, cache: &str) {
+    remove_volumes(project);
+    let router = project.join("lib/hello_web/router.ex");
+    let src = std::fs::read_to_string(&router).expect("router.ex");
+    std::fs::write(&router, src.replace("howdy from hello_web", "hiya! from hello_web")).expect("write router.ex");
+    let (store_e, out) = (crate::util::tempdir().unwrap(), crate::util::tempdir().unwrap());
+    let layout = |name: &str| format!("oci:{}", out.path().join(name).display());
+    let (digest_e, log_e) =
+        build(project, store_e.path(), &["--cache-repo", cache, "--base", "debian", "-o", &layout("e")]);
+    show("E", &log_e);
+    let reused = reused_layers(&log_e);
+    assert!(reused.0 >= 3 && reused.0 < reused.1, "runner E reused {reused:?} of the published layers:\n{log_e}");
+    let store_cold = crate::util::tempdir().unwrap();
+    let (digest_cold, log_cold) =
+        build(project, store_cold.path(), &["--no-cache", "--base", "debian", "-o", &layout("cold")]);
+    assert_eq!(digest_e, digest_cold, "runner E's image is not the cold build's:\n{log_e}\n{log_cold}");
+}
+
+/// (reused, of how many) from the log's "N of M reused from the layer cache".
+fn reused_layers(log: &str) -> (usize, usize) {
+    let line = log.lines().find(|l| l.contains("reused from the layer cache")).expect("the layers' line");
+    let words: Vec<&str> = line.split([' ', ',']).collect();
+    let at = words.iter().position(|w| *w == "reused").expect("reused");
+    (words[at - 3].parse().expect("N"), words[at - 1].parse().expect("M"))
 }
 
 /// Runners C and D: builds with another builder image restore nothing.

@@ -155,14 +155,12 @@ async fn build(
         _ => None,
     };
     let (sources, mut env) = with_plan(req, sources, plan.as_ref(), &dir);
+    let sources = with_restore(req, sources, &mut env, &dir).await.map_err(Warm::Failed)?;
     // The sources go in through the exec's stdin, not a `PUT .../archive` first: the engine
     // unpacks an archive with a process of its own (60-75 ms a build).
     let sources = sources.sealed(&format!("{dir}/{SRC_SEAL}"));
     env.push(format!("SRC_BYTES={}", sources.len()));
     env.extend(kept.as_ref().map(Kept::env).unwrap_or_default());
-    if let Some(gate) = &req.volume_ready {
-        gate.opened().await;
-    }
     let exec = exec_config(req, &id, env);
     let action = format!("starting a build in warm builder container {name}");
     let created = docker.create_exec(name, exec).await.map_err(|e| Warm::Unusable(docker_err(action.clone())(e)))?;
@@ -250,6 +248,20 @@ fn with_plan(
         }
         None => (sources, plan.env(None)),
     }
+}
+
+/// The upload with a new cache volume's contents (`restore.rs`), under `dir/restore`.
+async fn with_restore(
+    req: &BuildRequest,
+    sources: SourceUpload,
+    env: &mut Vec<String>,
+    dir: &str,
+) -> Result<SourceUpload, BuilderError> {
+    let Some(restore) = req.restore.clone() else { return Ok(sources) };
+    let under = format!("{dir}/restore");
+    env.push(format!("{}={under}", crate::builder::restore::ENV));
+    let under = under.trim_start_matches('/').to_string();
+    Ok(sources.with_extra(blocking(move || restore.files_under(&under)).await?))
 }
 
 /// The `docker exec` of build `id`: `exec.sh` as root, with the build's directories (under

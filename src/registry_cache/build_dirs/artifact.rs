@@ -7,8 +7,8 @@
 
 use super::split::Packed;
 use super::{
-    ANN_BUILDER, ANN_DEPS_KEY, ANN_KEY, ANN_KIND, ANN_MIX_ENV, ANN_PROFILE, ANN_TITLE, ANN_TRIPLE, ARTIFACT_TYPE, Kind,
-    Toolchain,
+    ANN_BUILDER, ANN_DEPS_KEY, ANN_KEY, ANN_KIND, ANN_MADE_BY, ANN_MIX_ENV, ANN_PROFILE, ANN_TITLE, ANN_TRIPLE,
+    ARTIFACT_TYPE, Kind, Toolchain,
 };
 use crate::digest::Digest;
 use crate::registry::{
@@ -45,6 +45,7 @@ impl Meta {
             (ANN_TRIPLE.to_string(), self.toolchain.triple.clone()),
             (ANN_MIX_ENV.to_string(), self.mix_env.clone()),
             (ANN_PROFILE.to_string(), self.profile.clone()),
+            (ANN_MADE_BY.to_string(), super::made_by()),
         ])
     }
 }
@@ -226,6 +227,7 @@ impl Found {
             Kind::Deps => &["deps.tar.gz"],
             Kind::App => &["app.tar.gz", "sources.tar.gz"],
             Kind::Rel => &["rel.tar.gz"],
+            Kind::Layers => &[],
         };
         if needs.iter().any(|t| self.layer(t).is_none()) {
             return Err(Mismatch::Layers);

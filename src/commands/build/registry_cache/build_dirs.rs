@@ -6,9 +6,11 @@
 //! is read from the volume and, once the build has succeeded, published. Like the rest of the
 //! registry cache it never fails a build: anything that goes wrong is a warning.
 
+mod layers;
 mod restore;
 mod save;
 
+pub(in crate::commands::build) use layers::Prefetch;
 pub(in crate::commands::build) use save::publish;
 
 use super::connect_scopes;
@@ -30,11 +32,8 @@ pub(in crate::commands::build) struct Plan {
     client: Client,
     keys: Keys,
     meta: Meta,
-    /// This machine's cache volume for the build, and its name.
-    cache_key: CacheKey,
+    /// This machine's cache volume for the build.
     volume: String,
-    /// The builder image's name (the volume's label).
-    builder_image: String,
     locked: BTreeSet<String>,
     /// A Mix project (the only kind with a release cache).
     mix: bool,
@@ -43,8 +42,10 @@ pub(in crate::commands::build) struct Plan {
     has_app: bool,
     /// The latest release cache of these deps in the cache repository (checked).
     rel: Option<Found>,
-    /// The new volume being filled from the artifacts.
-    filling: Option<restore::Filling>,
+    /// What the builder restores into the new volume (handed to it by [`Plan::take_restore`]).
+    restore: Option<crate::builder::restore::Restore>,
+    /// The published layers being fetched into the layer cache ([`Plan::take_prefetch`]).
+    prefetch: Option<Prefetch>,
 }
 
 /// Whether the build-dirs cache applies: `--cache-repo`, the cache volume (no `--no-cache`),
@@ -92,8 +93,9 @@ async fn try_prepare(
     let inputs = tokio::task::spawn_blocking(move || shim.inputs(&s2, &p)).await?;
     let client = Client::connect(&repo.registry, &s.registry, connect_scopes(repo, true, None)).await?;
     let mut plan = Plan::new(s, repo, project, key, &inputs, client);
-    let (deps, app, rel) = plan.exact().await?;
+    let (deps, app, rel, layers) = plan.exact().await?;
     (plan.has_deps, plan.has_app, plan.rel) = (deps.is_some(), app.is_some(), rel);
+    plan.prefetch = layers.and_then(|found| layers::prefetch(s, &plan, store, found));
     if cache_dirs::volume_exists(docker, &plan.volume).await? {
         ui::detail(format!(
             "build cache: this machine's volume {} is there: nothing restored from {}",
@@ -110,7 +112,7 @@ async fn try_prepare(
         ui::step(nothing_restored(&plan, &inputs).await);
         return Ok(plan);
     }
-    plan.filling = restore::restore(&plan, project, docker, store, deps, app).await;
+    plan.restore = restore::restore(&plan, project, store, deps, app).await;
     Ok(plan)
 }
 
@@ -147,36 +149,37 @@ impl Plan {
             keys,
             meta,
             volume: cache_key.volume_name(),
-            cache_key,
-            builder_image: s.builder_image.clone(),
             locked,
             mix: project.kind() == ProjectKind::Mix,
             has_deps: false,
             has_app: false,
             rel: None,
-            filling: None,
+            restore: None,
+            prefetch: None,
         }
     }
 
-    /// The gate the builder waits at while the new volume is filled.
-    pub(in crate::commands::build) fn volume_ready(&self) -> Option<crate::builder::VolumeGate> {
-        self.filling.as_ref().map(|f| f.gate.clone())
+    /// The fetch of the published layers, to wait for before the image's layers are written.
+    pub(in crate::commands::build) fn take_prefetch(&mut self) -> Option<Prefetch> {
+        self.prefetch.take()
     }
 
-    /// Waits for the volume's fill (its helper container removed), whatever the build did.
-    pub(in crate::commands::build) async fn filled(&mut self) {
-        if let Some(f) = self.filling.take() {
-            f.done().await;
-        }
+    /// What the builder restores into the new volume, if anything.
+    pub(in crate::commands::build) fn take_restore(
+        &mut self,
+    ) -> Option<std::sync::Arc<crate::builder::restore::Restore>> {
+        self.restore.take().map(std::sync::Arc::new)
     }
 
     /// The artifacts of exactly these keys (deps only when something is locked), and the latest
     /// release cache of these deps (Mix projects), each checked.
-    async fn exact(&self) -> anyhow::Result<(Option<Found>, Option<Found>, Option<Found>)> {
+    #[allow(clippy::type_complexity)]
+    async fn exact(&self) -> anyhow::Result<(Option<Found>, Option<Found>, Option<Found>, Option<Found>)> {
         let r = &self.repo.repository;
         let (deps_tag, app_tag, rel_tag) =
             (dirs::deps_tag(&self.keys), dirs::app_tag(&self.keys), dirs::rel_tag(&self.keys));
-        let (deps, app, rel) = tokio::join!(
+        let layers_tag = dirs::layers_tag(&self.keys);
+        let (deps, app, rel, layers) = tokio::join!(
             async {
                 match self.locked.is_empty() {
                     true => Ok(None),
@@ -189,14 +192,16 @@ impl Plan {
                     true => dirs::find(&self.client, r, &rel_tag).await,
                     false => Ok(None),
                 }
-            }
+            },
+            dirs::find(&self.client, r, &layers_tag)
         );
         let (toolchain, deps_key, app_key) =
             (&self.meta.toolchain, self.keys.deps.hex().to_string(), self.keys.app.hex().to_string());
         let deps_want = Want { kind: Kind::Deps, toolchain, key: Some(&deps_key), deps_key: Some(&deps_key) };
         let app_want = Want { kind: Kind::App, toolchain, key: Some(&app_key), deps_key: Some(&deps_key) };
         let rel_want = Want { kind: Kind::Rel, toolchain, key: None, deps_key: Some(&deps_key) };
-        Ok((accept(deps?, &deps_want), accept(app?, &app_want), accept(rel?, &rel_want)))
+        let layers_want = Want { kind: Kind::Layers, toolchain, key: None, deps_key: Some(&deps_key) };
+        Ok((accept(deps?, &deps_want), accept(app?, &app_want), accept(rel?, &rel_want), accept(layers?, &layers_want)))
     }
 
     /// The latest app artifact built with these deps (other sources), checked.

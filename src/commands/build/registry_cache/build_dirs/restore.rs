@@ -1,45 +1,28 @@
-//! Before the builder: the artifacts' layers are downloaded into the blob store; then, while the
-//! builder container is created and sent the sources, a helper container fills the new cache
-//! volume with them (and with the unchanged sources, at their listed mtimes). The release cache
-//! comes along with the deps or the app: kept with its fingerprint, it is reused only when that
-//! matches the build's.
+//! Before the builder: the artifacts' layers are downloaded into the blob store and handed to
+//! the builder, which unpacks them into the new cache volume (with the unchanged sources, at
+//! their listed mtimes) before it builds (`builder::restore`). The release cache comes along
+//! with the deps or the app: kept with its fingerprint, it is reused only when that matches the
+//! build's.
 
 use super::Plan;
-use crate::builder::VolumeGate;
-use crate::builder::cache_dirs::{self, Filled};
+use crate::builder::restore::Restore;
 use crate::project::Project;
 use crate::registry::{Progress, Registry};
 use crate::registry_cache::build_dirs::{self as dirs, Found, Listing};
 use crate::store::BlobStore;
 use crate::ui;
 use anyhow::Context;
-use bollard::Docker;
 use std::path::PathBuf;
 
-/// The fill of a new volume, running beside the builder container's creation: the gate opens
-/// when it is done (or failed: the build then starts from what the volume has), and the build
-/// waits for it before it goes on (its helper container removed).
-pub(in crate::commands::build) struct Filling {
-    pub(super) gate: VolumeGate,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Filling {
-    pub(in crate::commands::build) async fn done(self) {
-        let _ = self.task.await;
-    }
-}
-
-/// Downloads the artifacts' layers and starts filling the new volume with them; a failure is a
-/// warning (the build then starts from nothing, as without `--cache-repo`).
+/// Downloads the artifacts' layers: what the builder restores into the new volume. A failure is
+/// a warning (the build then starts from nothing, as without `--cache-repo`).
 pub(super) async fn restore(
     plan: &Plan,
     project: &Project,
-    docker: &Docker,
     store: &BlobStore,
     deps: Option<Found>,
     app: Option<(Found, bool)>,
-) -> Option<Filling> {
+) -> Option<Restore> {
     let task = ui::task(format!("Restoring the build cache from {}", plan.repo.repository_ref()));
     let fill = match download_all(plan, project, store, deps, app).await {
         Ok(fill) => fill,
@@ -54,31 +37,11 @@ pub(super) async fn restore(
         return None;
     }
     task.done(format!(
-        "{} downloaded; {}; unpacked into the new volume beside the builder's start",
+        "{} downloaded; {}; unpacked into the new volume by the builder",
         ui::bytes(fill.bytes),
         fill.said.join("; ")
     ));
-    let (open, gate) = VolumeGate::new();
-    let (docker, cache_key, builder_image) = (docker.clone(), plan.cache_key.clone(), plan.builder_image.clone());
-    let (image, volume) = (plan.meta.toolchain.builder_image_id.clone(), plan.volume.clone());
-    let task = tokio::spawn(async move {
-        let filled = async {
-            crate::builder::cache::ensure_volume(&docker, &cache_key, &builder_image).await?;
-            cache_dirs::fill(&docker, &image, &volume, fill.files, fill.built, Some(open.clone())).await
-        }
-        .await;
-        let _ = open.send(true);
-        drop(fill.sources_tar);
-        match filled {
-            Ok(Filled::Done) => {}
-            Ok(Filled::Busy) => ui::detail("build cache: another build held the volume: nothing restored"),
-            Ok(Filled::NotNew) => {
-                ui::detail("build cache: another build filled the volume meanwhile: nothing restored")
-            }
-            Err(e) => tracing::warn!(error = format!("{e:#}"), "build cache: not restored; building from nothing"),
-        }
-    });
-    Some(Filling { gate, task })
+    Some(Restore { files: fill.files, built: fill.built, keep: fill.sources_tar.into_iter().collect() })
 }
 
 async fn download_all(
@@ -101,8 +64,8 @@ async fn download_all(
     Ok(fill)
 }
 
-/// What goes into the new volume: the files the helper unpacks (name in the helper → file on
-/// this machine), what the log says of each, the bytes downloaded.
+/// What goes into the new volume: the files the builder unpacks (name in its restore directory
+/// → file on this machine), what the log says of each, the bytes downloaded.
 #[derive(Default)]
 struct Fill {
     files: Vec<(String, PathBuf)>,

@@ -15,6 +15,7 @@ pub(in crate::commands::build) struct Saved {
     plan: Plan,
     artifacts: Vec<Artifact>,
     notes: Vec<String>,
+    store: BlobStore,
 }
 
 impl Plan {
@@ -105,16 +106,25 @@ impl Plan {
         if self.has_deps {
             notes.push("deps already there".into());
         }
-        Ok(Saved { plan: self, artifacts, notes })
+        Ok(Saved { plan: self, artifacts, notes, store: store.clone() })
     }
 }
 
 /// Publishes what [`Plan::save`] read, once the build has succeeded; a failure is a warning.
-pub(in crate::commands::build) async fn publish(saving: tokio::task::JoinHandle<Option<Saved>>) {
-    let saved = match saving.await {
-        Ok(Some(saved)) if !saved.artifacts.is_empty() || !saved.notes.is_empty() => saved,
+/// With it, the layers of `built` (`layers.rs`).
+pub(in crate::commands::build) async fn publish(
+    saving: tokio::task::JoinHandle<Option<Saved>>,
+    built: &[crate::commands::build::BuiltImage],
+) {
+    let mut saved = match saving.await {
+        Ok(Some(saved)) => saved,
         _ => return,
     };
+    let image: Vec<_> = built.iter().flat_map(|b| b.image.layers.iter().cloned()).collect();
+    saved.artifacts.extend(super::layers::artifact(&saved.plan.meta, &saved.plan.keys, &image, &saved.store));
+    if saved.artifacts.is_empty() && saved.notes.is_empty() {
+        return;
+    }
     let place = saved.plan.repo.repository_ref();
     let task = ui::task(format!("Publishing the build cache to {place}"));
     let mut said = Vec::new();
