@@ -99,6 +99,9 @@ pub(super) fn warm_body(
     // already known is not gathered again).
     let per_build = per_build_env(req);
     env.retain(|e| !per_build.contains(e));
+    // A new volume's restore comes with the build that has one (`run.rs`), never with the builder.
+    let restore = format!("{}=", crate::builder::restore::ENV);
+    env.retain(|e| !e.starts_with(&restore));
     env.push(format!("WARM_DIR={WARM_DIR}"));
     env.push(format!("WARM_REQS={WARM_REQS}"));
     env.push(format!("WARM_IDLE={}", idle.as_secs().max(1)));
@@ -235,8 +238,14 @@ mod tests {
         let idle = Duration::from_secs(90);
         let gathering = warm_body(&request(dir.path(), &[]), "vol", "sha256:i", &key, idle);
         let known = warm_body(&request(dir.path(), &["sha256:aa"]), "vol", "sha256:i", &key, idle);
-        // The minimal base's step is each build's: the warm builder is the same for both.
+        // The minimal base's step is each build's: the warm builder is the same for both. So is
+        // a new volume's restore (a build that had one found another warm builder: its key differed).
         assert_eq!(gathering.env, known.env);
+        let restoring = BuildRequest {
+            restore: Some(std::sync::Arc::new(crate::builder::restore::Restore::default())),
+            ..request(dir.path(), &["sha256:aa"])
+        };
+        assert_eq!(warm_body(&restoring, "vol", "sha256:i", &key, idle).env, known.env);
         let env = known.env.unwrap();
         assert!(!env.iter().any(|e| e.starts_with("MINIMAL_BASE")), "{env:?}");
         assert!(env.contains(&"WARM_IDLE=90".to_string()) && env.contains(&"CACHE=/build/cache".to_string()));
