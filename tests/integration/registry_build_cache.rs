@@ -170,7 +170,8 @@ fn a_fresh_runner_restores_the_build_dirs_and_recompiles_only_the_changed_module
     assert!(log_b.contains("build cache: restored into the new volume: app rel"), "{log_b}");
     assert!(log_b.contains("release cache: unchanged but for hello_web: copied just those"), "{log_b}");
     // Runner A's layers (gzip, published with its build dirs; B's `--load` writes plain tars).
-    assert!(log_a[log_a.find(PUBLISHING).unwrap()..].contains("(bd-layers-"), "{log_a}");
+    let layers_tag = tag_in(&log_a[log_a.find(PUBLISHING).unwrap()..], "bd-layers-");
+    inspect_layers_artifact(&format!("{cache}:{layers_tag}"));
     assert!(log_b[log_b.find(PUBLISHING).unwrap()..].contains("releases already there"), "{log_b}");
     assert_eq!(compiled(&log_b), ["  │ Compiling 1 file (.ex)"], "only the changed module compiles:\n{log_b}");
     // Its empty blob store gets the base from the cache repository, not from the engine's export
@@ -292,6 +293,30 @@ fn inspect_app_artifact(reference: &str, builder_id: &str) {
     }
     assert_eq!(info["Labels"]["org.release-oci.build-dirs.kind"], "app");
     assert_eq!(manifest["annotations"]["org.release-oci.build-dirs.builder-image-id"], builder_id);
+}
+
+/// The layers artifact is an ordinary OCI image manifest too (skopeo reads it): the gzip layers
+/// a build wrote, each titled with its diff_id, and what made them.
+fn inspect_layers_artifact(reference: &str) {
+    let inspected = skopeo_inspect(reference, &["--tls-verify=false"]);
+    assert!(inspected.status.success(), "skopeo inspect {reference}: {}", text(&inspected.stderr));
+    let info: serde_json::Value = serde_json::from_slice(&inspected.stdout).expect("skopeo json");
+    assert_eq!(info["Labels"]["org.release-oci.build-dirs.kind"], "layers");
+    let made_by = info["Labels"]["org.release-oci.build-dirs.made-by"].as_str().unwrap_or("");
+    assert!(made_by.starts_with("release-oci ") && made_by.contains("gzip level"), "{made_by}");
+    let raw = skopeo_inspect(reference, &["--tls-verify=false", "--raw"]);
+    assert!(raw.status.success());
+    let manifest: serde_json::Value = serde_json::from_slice(&raw.stdout).expect("manifest");
+    let layers = manifest["layers"].as_array().expect("layers");
+    // runtime, erts, otp, release, app (not the base's).
+    assert_eq!(layers.len(), 5, "{manifest}");
+    for (l, skopeo) in layers.iter().zip(info["Layers"].as_array().expect("Layers")) {
+        assert_eq!(l["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip");
+        assert_eq!(&l["digest"], skopeo);
+        let title = l["annotations"]["org.opencontainers.image.title"].as_str().unwrap_or("");
+        let hex = title.strip_prefix("sha256:").unwrap_or("");
+        assert!(hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()), "title {title:?}");
+    }
 }
 
 /// The base record is an ordinary OCI image manifest (skopeo reads it): the engine image's config
