@@ -122,7 +122,7 @@ pub async fn read(
     ];
     let body = helper_body(image, volume, env);
     create(docker, &name, body).await?;
-    let result = run(docker, &name, Some(out)).await;
+    let result = run(docker, &name, out).await;
     let removed = remove(docker, &name).await;
     let (code, log) = result?;
     removed?;
@@ -174,12 +174,12 @@ async fn create(docker: &Docker, name: &str, body: ContainerCreateBody) -> Resul
     Ok(())
 }
 
-/// Starts the helper and waits for it: its stdout into `out` (or dropped), its stderr kept for
-/// an error's tail; the exit code.
+/// Starts the helper and waits for it: its stdout into `out` (dropped once its reader is gone),
+/// its stderr kept for an error's tail; the exit code.
 async fn run(
     docker: &Docker,
     name: &str,
-    out: Option<tokio::sync::mpsc::Sender<bytes::Bytes>>,
+    out: tokio::sync::mpsc::Sender<bytes::Bytes>,
 ) -> Result<(i64, Vec<String>), BuilderError> {
     let attach = AttachContainerOptionsBuilder::default().stdout(true).stderr(true).stream(true).build();
     let mut output = docker
@@ -189,7 +189,7 @@ async fn run(
         .output;
     docker.start_container(name, None).await.map_err(docker_err(format!("starting container {name}")))?;
     let mut log = LogTail::new(LOG_TAIL_LINES, false);
-    let mut out = out;
+    let mut out = Some(out);
     while let Some(chunk) = output.next().await {
         match chunk.map_err(docker_err(format!("reading the output of container {name}")))? {
             LogOutput::StdOut { message } => {

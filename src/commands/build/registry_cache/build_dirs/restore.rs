@@ -12,7 +12,6 @@ use crate::registry_cache::build_dirs::{self as dirs, Found, Listing};
 use crate::store::BlobStore;
 use crate::ui;
 use anyhow::Context;
-use std::path::PathBuf;
 
 /// Downloads the artifacts' layers: what the builder restores into the new volume. A failure is
 /// a warning (the build then starts from nothing, as without `--cache-repo`).
@@ -32,7 +31,7 @@ pub(super) async fn restore(
             return None;
         }
     };
-    if fill.files.is_empty() {
+    if fill.restore.files.is_empty() {
         task.done(fill.said.join("; "));
         return None;
     }
@@ -41,7 +40,7 @@ pub(super) async fn restore(
         ui::bytes(fill.bytes),
         fill.said.join("; ")
     ));
-    Some(Restore { files: fill.files, built: fill.built, keep: fill.sources_tar.into_iter().collect() })
+    Some(fill.restore)
 }
 
 async fn download_all(
@@ -58,24 +57,21 @@ async fn download_all(
     if let Some((a, exact)) = &app {
         fill.app(plan, project, store, a, *exact).await?;
     }
-    if let Some(r) = plan.rel.as_ref().filter(|_| !fill.files.is_empty()) {
+    if let Some(r) = plan.rel.as_ref().filter(|_| !fill.restore.files.is_empty()) {
         fill.single((plan, store), r, "rel.tar.gz", "releases").await?;
     }
     Ok(fill)
 }
 
-/// What goes into the new volume: the files the builder unpacks (name in its restore directory
-/// → file on this machine), what the log says of each, the bytes downloaded.
+/// What goes into the new volume (the files, the unchanged sources' tar kept until the build is
+/// done, the second by which the restored app build and its sources are dated: before this
+/// machine's clock, or the app build is not restored), what the log says of each, the bytes
+/// downloaded.
 #[derive(Default)]
 struct Fill {
-    files: Vec<(String, PathBuf)>,
+    restore: Restore,
     said: Vec<String>,
     bytes: u64,
-    /// The unchanged sources' tar (`src.tar`), removed once the volume is filled.
-    sources_tar: Option<tempfile::NamedTempFile>,
-    /// The second by which the restored app build and its sources are dated (before this
-    /// machine's clock, or the app build is not restored).
-    built: Option<u64>,
 }
 
 impl Fill {
@@ -89,7 +85,7 @@ impl Fill {
     ) -> anyhow::Result<()> {
         let layer = found.layer(title).with_context(|| format!("the {what} artifact has no {title}"))?;
         self.bytes += download(plan, store, layer).await?;
-        self.files.push((title.into(), store.blob_path(&layer.digest)));
+        self.restore.files.push((title.into(), store.blob_path(&layer.digest)));
         self.said.push(format!("{what} ({})", found.tag));
         Ok(())
     }
@@ -120,12 +116,12 @@ impl Fill {
             return Ok(());
         }
         self.bytes += download(plan, store, layer).await?;
-        self.files.push(("app.tar.gz".into(), store.blob_path(&layer.digest)));
-        self.built = Some(listing.newest().max(listing.built));
+        self.restore.files.push(("app.tar.gz".into(), store.blob_path(&layer.digest)));
+        self.restore.built = Some(listing.newest().max(listing.built));
         let p = project.clone();
         let (tmp, found) = tokio::task::spawn_blocking(move || unchanged_sources(&p, &listing)).await??;
-        self.files.push(("src.tar".into(), tmp.path().to_path_buf()));
-        self.sources_tar = Some(tmp);
+        self.restore.files.push(("src.tar".into(), tmp.path().to_path_buf()));
+        self.restore.keep.push(tmp);
         let how = if exact { "these sources" } else { "other sources" };
         self.said.push(format!(
             "app built from {how} ({}): {} of {} source files unchanged",
